@@ -1,0 +1,92 @@
+"""``stats-gateway``: demo | serve | migrate | create-key."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+
+import psycopg
+
+from domains import DOMAINS
+from stats_gateway.config import Settings
+from stats_gateway.db.embedded import EmbeddedPostgres
+from stats_gateway.db.migrate import migrate
+
+
+@contextlib.contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The configured URL, or an embedded server's for as long as the block runs."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    try:
+        yield embedded.uri()
+    finally:
+        embedded.stop()
+
+
+def cmd_migrate(args, settings: Settings) -> int:
+    with database_url(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+        applied = migrate(conn, DOMAINS)
+    print("applied: " + ", ".join(applied) if applied else "already up to date")
+    return 0
+
+
+def cmd_create_key(args, settings: Settings) -> int:
+    from stats_gateway.auth import create_key, ensure_org
+
+    read, ingest = not args.ingest_only, not args.read_only
+    with database_url(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn, DOMAINS)
+        with conn.transaction():
+            org_id = ensure_org(conn, args.org)
+            key = create_key(conn, org_id, read=read, ingest=ingest, name=args.name)
+    print(f"org:  {org_id}\nkey:  {key}\nperm: {'read ' if read else ''}{'ingest' if ingest else ''}")
+    return 0
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    import uvicorn
+
+    from stats_gateway.http.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False,
+                log_level="warning")
+    return 0
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    from stats_gateway.demo import run_demo
+
+    return run_demo(settings, host=args.host, port=args.port, events=args.events,
+                    serve=not args.no_serve)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stats-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="embedded DB + realistic data + gateway on :8000")
+    demo.add_argument("--events", type=int, default=1_200_000, help="events to generate")
+    demo.add_argument("--no-serve", action="store_true", help="load the data and exit")
+    serve = sub.add_parser("serve", help="serve the gateway")
+    for p in (demo, serve):
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+    sub.add_parser("migrate", help="apply migrations (a no-op when up to date)")
+    key = sub.add_parser("create-key", help="create an API key (and the org if missing)")
+    key.add_argument("--org", required=True, help="org name (created if missing) or org id")
+    key.add_argument("--name", default="", help="a label for the key")
+    perms = key.add_mutually_exclusive_group()
+    perms.add_argument("--read-only", action="store_true")
+    perms.add_argument("--ingest-only", action="store_true")
+    args = parser.parse_args(argv)
+    commands = {"demo": cmd_demo, "serve": cmd_serve, "migrate": cmd_migrate,
+                "create-key": cmd_create_key}
+    return commands[args.command](args, Settings.from_env())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

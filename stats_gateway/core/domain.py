@@ -1,0 +1,322 @@
+"""Declarations a domain module is made of: fields, metrics, dimensions, filters, views.
+
+A domain is data. The engine derives from it the event table, the ingest validator,
+every SQL query and every envelope type; nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = [
+    "FieldType",
+    "EventField",
+    "Count",
+    "Sum",
+    "Mean",
+    "DistinctCount",
+    "LatestTime",
+    "Metric",
+    "Dimension",
+    "ResourceFilter",
+    "SeriesView",
+    "BreakdownView",
+    "Domain",
+    "COMMON_FIELDS",
+    "validate_domains",
+]
+
+
+class FieldType(enum.Enum):
+    """Event field types and the PostgreSQL column type each maps to."""
+
+    TEXT = "text"
+    BIGINT = "bigint"  # counts and bytes: exact, may be negative if min allows
+    DOUBLE = "double"  # latencies
+    DECIMAL = "decimal"  # money and credits: exact to the micro-unit
+    CHOICE = "choice"  # one of EventField.choices, stored as text
+
+    @property
+    def sql_type(self) -> str:
+        return _SQL_TYPES[self]
+
+
+_SQL_TYPES = {
+    FieldType.TEXT: "text",
+    FieldType.BIGINT: "bigint",
+    FieldType.DOUBLE: "double precision",
+    FieldType.DECIMAL: "numeric(20,6)",
+    FieldType.CHOICE: "text",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventField:
+    """One field of an ingested event: JSON name (camelCase) -> column."""
+
+    name: str
+    column: str
+    type: FieldType
+    required: bool = False
+    default: object = None  # stored when the field is absent
+    min_value: int | None = None  # numeric lower bound (inclusive)
+    choices: tuple[str, ...] = ()
+    names_kind: str | None = None  # this field is an entity id whose display name...
+    name_field: str | None = None  # ...arrives in this other field
+    doc: str = ""
+
+
+def _text_id(name: str, column: str, doc: str, **kw) -> EventField:
+    return EventField(name=name, column=column, type=FieldType.TEXT, doc=doc, **kw)
+
+
+COMMON_FIELDS: tuple[EventField, ...] = (
+    _text_id("workspaceId", "workspace_id", "workspace the event belongs to",
+             names_kind="workspace", name_field="workspaceName"),
+    _text_id("workspaceName", "workspace_name", "display name of the workspace (latest wins)"),
+    _text_id("repoId", "repo_id", "repository (needs workspaceId)",
+             names_kind="repo", name_field="repoName"),
+    _text_id("repoName", "repo_name", "display name of the repository (latest wins)"),
+    _text_id("apiKeyId", "api_key_id", "the caller's API key that produced the event"),
+)
+"""Fields every domain's events may carry."""
+
+
+# --- metric aggregations -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Count:
+    """Number of events, optionally only those whose ``column`` is one of ``values``."""
+
+    column: str | None = None
+    values: tuple[str, ...] = ()
+    additive = True
+
+
+@dataclass(frozen=True)
+class Sum:
+    """Sum of a numeric column, optionally only where ``where_column`` is in ``values``."""
+
+    column: str
+    where_column: str | None = None
+    values: tuple[str, ...] = ()
+    additive = True
+
+
+@dataclass(frozen=True)
+class Mean:
+    """Event-weighted mean of a column over events that have it; null with no events."""
+
+    column: str
+    additive = False
+
+
+@dataclass(frozen=True)
+class DistinctCount:
+    """Number of distinct non-null values of a column."""
+
+    column: str
+    additive = False
+
+
+@dataclass(frozen=True)
+class LatestTime:
+    """Time of the newest event, unix seconds; null with no events."""
+
+    additive = False
+
+
+Aggregation = Count | Sum | Mean | DistinctCount | LatestTime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Metric:
+    name: str
+    agg: Aggregation
+    doc: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dimension:
+    """A breakdown axis: ``/breakdown/<by>`` groups events by ``column``.
+
+    ``names_kind`` names the entity catalogue that gives ``entityName``;
+    ``attributes`` are extra per-entity values (taken with ``max()``, one value per entity
+    is expected); ``extra_metrics`` are metrics only this breakdown adds.
+    """
+
+    by: str
+    column: str
+    names_kind: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()  # (output name, column)
+    extra_metrics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceFilter:
+    """A query parameter that keeps only events whose ``column`` equals its value."""
+
+    param: str
+    column: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeriesView:
+    """A time-series endpoint: ``/v2/stats/<domain>`` (path "") or ``.../<path>``."""
+
+    path: str
+    metrics: tuple[str, ...]
+    primary: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakdownView:
+    """The metrics every breakdown of the domain returns (plus a dimension's extras)."""
+
+    metrics: tuple[str, ...]
+    primary: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Domain:
+    name: str  # URL segment, e.g. "private-chat"
+    table: str  # event table, e.g. "events_private_chat"
+    title: str  # used for type names in OpenAPI, e.g. "PrivateChat"
+    doc: str
+    fields: tuple[EventField, ...]
+    metrics: tuple[Metric, ...]
+    series: tuple[SeriesView, ...]
+    breakdown: BreakdownView
+    dimensions: tuple[Dimension, ...]
+    filters: tuple[ResourceFilter, ...]
+    # cross-field rule over one decoded event: [(field, message), ...]
+    check_event: Callable[[dict], list[tuple[str, str]]] | None = None
+
+    @property
+    def all_fields(self) -> tuple[EventField, ...]:
+        return COMMON_FIELDS + self.fields
+
+    @property
+    def stored_fields(self) -> tuple[EventField, ...]:
+        """Fields kept as event columns; display names go to the entity catalogue instead."""
+        name_fields = {f.name_field for f in self.all_fields if f.name_field}
+        return tuple(f for f in self.all_fields if f.name not in name_fields)
+
+    def metric(self, name: str) -> Metric:
+        for metric in self.metrics:
+            if metric.name == name:
+                return metric
+        raise KeyError(name)
+
+    def dimension(self, by: str) -> Dimension | None:
+        return next((d for d in self.dimensions if d.by == by), None)
+
+    def series_view(self, path: str) -> SeriesView | None:
+        return next((v for v in self.series if v.path == path), None)
+
+    def breakdown_metrics(self, dimension: Dimension) -> tuple[str, ...]:
+        return self.breakdown.metrics + dimension.extra_metrics
+
+
+_IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_CAMEL = re.compile(r"^[a-z][A-Za-z0-9]{0,62}$")
+_SEGMENT = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_RESERVED_PARAMS = frozenset({
+    "scope", "id", "window", "start", "end", "timeBucketSize", "timezone", "metric",
+    "includeSeries", "limit", "offset", "sort", "order",
+})
+
+
+def _domain_problems(domain: Domain) -> list[str]:
+    """Every inconsistency in one domain declaration."""
+    problems: list[str] = []
+    where = f"domain {domain.name!r}"
+    if not _SEGMENT.match(domain.name):
+        problems.append(f"{where}: name must be a lowercase URL segment")
+    if not _IDENT.match(domain.table):
+        problems.append(f"{where}: table {domain.table!r} is not a plain identifier")
+    field_names = [f.name for f in domain.all_fields]
+    columns = {f.column for f in domain.stored_fields}
+    for dup in sorted({n for n in field_names if field_names.count(n) > 1}):
+        problems.append(f"{where}: field {dup!r} declared twice")
+    for f in domain.all_fields:
+        if not _CAMEL.match(f.name):
+            problems.append(f"{where}: field {f.name!r} is not camelCase")
+        if not _IDENT.match(f.column) or f.column in {"org_id", "event_id", "ts"}:
+            problems.append(f"{where}: field {f.name!r} has a bad column {f.column!r}")
+        if (f.type is FieldType.CHOICE) != bool(f.choices):
+            problems.append(f"{where}: field {f.name!r}: choices go with CHOICE and only with it")
+        if f.name_field and f.name_field not in field_names:
+            problems.append(f"{where}: field {f.name!r} names missing field {f.name_field!r}")
+    metric_names = [m.name for m in domain.metrics]
+    for dup in sorted({n for n in metric_names if metric_names.count(n) > 1}):
+        problems.append(f"{where}: metric {dup!r} declared twice")
+    for m in domain.metrics:
+        if not _CAMEL.match(m.name) or m.name in {"ts", "entityId"}:
+            problems.append(f"{where}: metric name {m.name!r} is not allowed")
+        for column in (getattr(m.agg, "column", None), getattr(m.agg, "where_column", None)):
+            if column is not None and column not in columns:
+                problems.append(f"{where}: metric {m.name!r} reads unknown column {column!r}")
+    known = set(metric_names)
+    for view in domain.series:
+        for name in view.metrics:
+            if name not in known:
+                problems.append(f"{where}: series view {view.path!r} lists unknown metric {name!r}")
+        if view.primary not in view.metrics:
+            problems.append(f"{where}: series view {view.path!r} primary is not among its metrics")
+    if [v.path for v in domain.series].count("") != 1:
+        problems.append(f"{where}: needs exactly one series view with path ''")
+    for name in domain.breakdown.metrics:
+        if name not in known:
+            problems.append(f"{where}: breakdown lists unknown metric {name!r}")
+    if domain.breakdown.primary not in domain.breakdown.metrics:
+        problems.append(f"{where}: breakdown primary is not among its metrics")
+    bys = [d.by for d in domain.dimensions]
+    for dup in sorted({b for b in bys if bys.count(b) > 1}):
+        problems.append(f"{where}: breakdown {dup!r} declared twice")
+    for view in domain.series:
+        if view.path and (view.path in bys or view.path == "breakdown"):
+            problems.append(f"{where}: series view path {view.path!r} collides with a route")
+    for d in domain.dimensions:
+        if not _SEGMENT.match(d.by.lower()):
+            problems.append(f"{where}: breakdown {d.by!r} is not a URL segment")
+        if d.column not in columns:
+            problems.append(f"{where}: breakdown {d.by!r} groups by unknown column {d.column!r}")
+        for out, column in d.attributes:
+            if column not in columns:
+                problems.append(f"{where}: breakdown {d.by!r} attribute {out!r} reads unknown column")
+        for name in d.extra_metrics:
+            if name not in known:
+                problems.append(f"{where}: breakdown {d.by!r} adds unknown metric {name!r}")
+    params = [f.param for f in domain.filters]
+    for flt in domain.filters:
+        if flt.column not in columns:
+            problems.append(f"{where}: filter {flt.param!r} reads unknown column {flt.column!r}")
+        if flt.param in _RESERVED_PARAMS or params.count(flt.param) > 1:
+            problems.append(f"{where}: filter parameter {flt.param!r} is reserved or repeated")
+    return problems
+
+
+def validate_domains(domains: tuple[Domain, ...]) -> None:
+    """Check every domain at start-up and report every problem at once."""
+    problems: list[str] = []
+    names = [d.name for d in domains]
+    tables = [d.table for d in domains]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"domain {dup!r} is listed twice")
+    for dup in sorted({t for t in tables if tables.count(t) > 1}):
+        problems.append(f"table {dup!r} is used by two domains")
+    for domain in domains:
+        problems.extend(_domain_problems(domain))
+    if problems:
+        raise DomainDeclarationError(problems)
+
+
+class DomainDeclarationError(Exception):
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid domain declarations:\n  - " + "\n  - ".join(problems))

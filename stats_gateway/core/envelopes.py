@@ -1,0 +1,173 @@
+"""The shared envelopes, with concrete per-domain point/totals types.
+
+Shapes follow Flashback V2's ``TimeSeriesResponse`` and ``BreakdownResponse``; the extra
+meta fields (``timezone``, ``metric``, ``resourceFilters``, ``sort``, ``order``) carry the
+parameters Flashback does not have. Per-domain Structs are built with ``defstruct`` so
+points are flat ``{ts, ...metrics}`` and OpenAPI names read well.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+
+import msgspec
+
+from stats_gateway.core.domain import (
+    Count, DistinctCount, Domain, FieldType, LatestTime, Mean, Metric, Sum,
+)
+from stats_gateway.model import Model
+
+Number = int | float | Decimal
+
+
+class ResourceFilterMeta(Model):
+    type: str
+    id: str
+
+
+class Summary(Model):
+    total: Number | None
+    avg: float | None
+    std_dev: float | None
+    min: Number | None
+    max: Number | None
+    p10: float | None
+    p50: float | None
+    p90: float | None
+
+
+class SeriesMeta(Model):
+    start: int
+    end: int
+    scope: str
+    scope_id: str | None
+    window: str | None
+    time_bucket_size: str
+    timezone: str
+    metric: str
+    resource_filter: ResourceFilterMeta | None
+    resource_filters: list[ResourceFilterMeta]
+
+
+class BreakdownMeta(Model):
+    start: int
+    end: int
+    scope: str
+    scope_id: str | None
+    window: str | None
+    time_bucket_size: str
+    timezone: str
+    breakdown_by: str
+    includes_series: bool
+    limit: int
+    offset: int
+    total_entities: int
+    sort: str
+    order: str
+    resource_filter: ResourceFilterMeta | None
+    resource_filters: list[ResourceFilterMeta]
+
+
+class BreakdownSummary(Model):
+    total: int  # number of entities, as in Flashback's example
+
+
+class ErrorDetail(Model):
+    field: str
+    message: str
+    index: int | None = None
+
+
+class ErrorResponse(Model):
+    """problem+json plus Flashback's ``success``/``error_code``/``message``."""
+
+    type: str
+    title: str
+    status: int
+    success: bool
+    error_code: str = msgspec.field(name="error_code")
+    message: str
+    request_id: str | None
+    errors: list[ErrorDetail]
+
+
+class IngestResponse(Model):
+    success: bool
+    domain: str
+    received: int
+    inserted: int
+    duplicates: int
+
+
+def metric_type(domain: Domain, metric: Metric) -> type:
+    agg = metric.agg
+    if isinstance(agg, (Count, DistinctCount)):
+        return int
+    if isinstance(agg, Mean):
+        return float | None
+    if isinstance(agg, LatestTime):
+        return int | None
+    if isinstance(agg, Sum):
+        column_type = next(f.type for f in domain.stored_fields if f.column == agg.column)
+        return {FieldType.BIGINT: int, FieldType.DECIMAL: Decimal,
+                FieldType.DOUBLE: float}[column_type]
+    raise TypeError(agg)
+
+
+def _pascal(text: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in text.replace("-", "_").split("_"))
+
+
+@dataclass(frozen=True)
+class SeriesTypes:
+    point: type
+    response: type
+
+
+@dataclass(frozen=True)
+class BreakdownTypes:
+    totals: type
+    point: type
+    entity: type
+    response: type
+
+
+def _metric_fields(domain: Domain, names) -> list[tuple[str, type]]:
+    return [(name, metric_type(domain, domain.metric(name))) for name in names]
+
+
+@cache
+def series_types(domain: Domain, view_path: str) -> SeriesTypes:
+    view = domain.series_view(view_path)
+    prefix = domain.title + _pascal(view_path)
+    point = msgspec.defstruct(f"{prefix}Point", [("ts", int)] + _metric_fields(domain, view.metrics),
+                              bases=(Model,), module=__name__)
+    response = msgspec.defstruct(
+        f"{prefix}TimeSeriesResponse",
+        [("success", bool), ("meta", SeriesMeta), ("summary", Summary), ("series", list[point])],
+        bases=(Model,), module=__name__)
+    return SeriesTypes(point, response)
+
+
+@cache
+def breakdown_types(domain: Domain, by: str) -> BreakdownTypes:
+    dim = domain.dimension(by)
+    prefix = domain.title + _pascal(by)
+    fields = _metric_fields(domain, domain.breakdown_metrics(dim))
+    totals = msgspec.defstruct(f"{prefix}Totals", fields, bases=(Model,), module=__name__)
+    point = msgspec.defstruct(f"{prefix}Point", [("ts", int)] + fields, bases=(Model,),
+                              module=__name__)
+    entity = msgspec.defstruct(
+        f"{prefix}Entity",
+        [("entityId", str), ("entityName", str | None)]
+        + [(out, str | None) for out, _ in dim.attributes]
+        + [("totals", totals), ("series", list[point] | None)],
+        bases=(Model,), module=__name__)
+    response = msgspec.defstruct(
+        f"{prefix}BreakdownResponse",
+        [("success", bool), ("meta", BreakdownMeta), ("summary", BreakdownSummary),
+         ("entities", list[entity])],
+        bases=(Model,), module=__name__)
+    return BreakdownTypes(totals, point, entity, response)

@@ -1,0 +1,292 @@
+"""Validate and store event batches: all or nothing, and idempotent by ``eventId``.
+
+A batch is checked completely before anything is written; any bad event rejects the whole
+batch with every problem listed (index and field). A valid batch is written in one
+transaction: events whose ``(org, eventId)`` already exist are skipped, so a retried
+batch counts once. Display names and workspace/repo membership go to the entity catalogue,
+where the name from the newest event wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+import msgspec
+import psycopg
+
+from stats_gateway.core.domain import Domain, EventField, FieldType
+from stats_gateway.core.errors import ApiError, Problem
+from stats_gateway.core.request import parse_instant
+
+MAX_EVENTS = 10_000
+MAX_PROBLEMS = 1_000
+MAX_TEXT = 200
+MAX_BIGINT = 2**63 - 1
+MAX_DECIMAL = Decimal("1e14")
+FUTURE_SLACK = timedelta(days=1)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_DECIMAL_TEXT = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")
+
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    event_id: str
+    ts: datetime
+    values: dict[str, object]  # column -> value, stored fields only
+    names: dict[str, str]  # field name -> display name carried by the event
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int
+    inserted: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.inserted
+
+
+def decode_batch(body: bytes) -> list:
+    """The ``events`` list of a request body, or a 400/422 explaining why not."""
+    try:
+        payload = _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict) or set(payload) != {"events"}:
+        raise ApiError(422, "invalid_events", "body must be an object with only 'events'",
+                       [Problem("events", "required; other top-level keys are refused")])
+    events = payload["events"]
+    if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
+        raise ApiError(422, "invalid_events", f"'events' must be a list of 1 to {MAX_EVENTS}",
+                       [Problem("events", f"must be a list of 1 to {MAX_EVENTS} events")])
+    return events
+
+
+def _check_value(f: EventField, value: object) -> tuple[object, str | None]:
+    """(stored value, problem)."""
+    t = f.type
+    if t in (FieldType.TEXT, FieldType.CHOICE):
+        if not isinstance(value, str):
+            return None, "must be a string"
+        if t is FieldType.CHOICE and value not in f.choices:
+            return None, f"must be one of: {', '.join(f.choices)}"
+        if not 1 <= len(value) <= MAX_TEXT:
+            return None, f"must be 1 to {MAX_TEXT} characters"
+        return value, None
+    if isinstance(value, bool):
+        return None, "must be a number"
+    if t is FieldType.BIGINT:
+        if not isinstance(value, int):
+            return None, "must be a whole number"
+        if abs(value) > MAX_BIGINT:
+            return None, "is out of range"
+        number = value
+    elif t is FieldType.DOUBLE:
+        if not isinstance(value, (int, Decimal)) or not Decimal(value).is_finite():
+            return None, "must be a number"
+        number = float(value)
+        if number > 1e15:
+            return None, "is out of range"
+    else:  # DECIMAL: exact, from a JSON number or a decimal string
+        if isinstance(value, str) and _DECIMAL_TEXT.match(value):
+            value = Decimal(value)
+        if not isinstance(value, (int, Decimal)):
+            return None, "must be a decimal number or decimal string"
+        try:
+            number = Decimal(value)
+            if not number.is_finite() or abs(number) >= MAX_DECIMAL:
+                return None, "is out of range"
+            if number != number.quantize(Decimal("0.000001")):
+                return None, "has more than 6 decimal places"
+        except InvalidOperation:
+            return None, "must be a decimal number"
+    if f.min_value is not None and number < f.min_value:
+        return None, f"must be at least {f.min_value}"
+    return number, None
+
+
+def _check_ts(value: object, now: datetime) -> tuple[datetime | None, str | None]:
+    if isinstance(value, str):
+        ts = parse_instant(value) if not value.lstrip("-").isdigit() else None
+    elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        try:
+            ts = datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError):
+            ts = None
+    else:
+        ts = None
+    if ts is None:
+        return None, "must be an RFC 3339 time with an offset or unix seconds"
+    if not EARLIEST <= ts <= now + FUTURE_SLACK:
+        return None, "must be between 2000-01-01 and one day from now"
+    return ts, None
+
+
+def validate_events(domain: Domain, events: list, now: datetime) -> list[EventRow]:
+    """Every event checked; raises one 422 listing each bad event's index and field."""
+    fields = {f.name: f for f in domain.all_fields}
+    stored = {f.name for f in domain.stored_fields}
+    problems: list[Problem] = []
+    rows: list[EventRow] = []
+    for index, event in enumerate(events):
+        if len(problems) >= MAX_PROBLEMS:
+            break
+        if not isinstance(event, dict):
+            problems.append(Problem("", "must be an object", index))
+            continue
+        mine: list[Problem] = []
+        for key in event:
+            if key not in fields and key not in ("eventId", "ts"):
+                mine.append(Problem(key, "unknown field", index))
+        event_id = event.get("eventId")
+        if not isinstance(event_id, str) or not 1 <= len(event_id) <= MAX_TEXT:
+            mine.append(Problem("eventId", f"required string of 1 to {MAX_TEXT} characters", index))
+        ts, ts_problem = _check_ts(event.get("ts"), now)
+        if ts_problem:
+            mine.append(Problem("ts", ts_problem if "ts" in event else "is required", index))
+        values: dict[str, object] = {}
+        names: dict[str, str] = {}
+        decoded: dict[str, object] = {}
+        for name, f in fields.items():
+            raw = event.get(name)
+            if raw is None:
+                if f.required:
+                    mine.append(Problem(name, "is required", index))
+                if name in stored:
+                    values[f.column] = f.default
+                continue
+            value, problem = _check_value(f, raw)
+            if problem:
+                mine.append(Problem(name, problem, index))
+                continue
+            decoded[name] = value
+            if name in stored:
+                values[f.column] = value
+            else:
+                names[name] = value
+        if "repoId" in decoded and "workspaceId" not in decoded:
+            mine.append(Problem("workspaceId", "is required when repoId is given", index))
+        if domain.check_event and not mine:
+            mine.extend(Problem(name, msg, index) for name, msg in domain.check_event(decoded))
+        if mine:
+            problems.extend(mine)
+        else:
+            rows.append(EventRow(event_id, ts, values, names))
+    if problems:
+        raise ApiError(422, "invalid_events",
+                       f"{len({p.index for p in problems})} event(s) are invalid; nothing was "
+                       "written", problems[:MAX_PROBLEMS])
+    return rows
+
+
+# --- writing -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntityRef:
+    kind: str
+    id: str
+    parent_id: str | None
+    name: str | None
+    ts: datetime
+
+
+def entity_refs(domain: Domain, rows: Iterable[EventRow]) -> list[EntityRef]:
+    """One reference per (kind, id), carrying the name of the newest event that had one."""
+    id_fields = [f for f in domain.all_fields if f.names_kind]
+    best: dict[tuple[str, str], EntityRef] = {}
+    for row in rows:
+        for f in id_fields:
+            entity_id = row.values.get(f.column)
+            if entity_id is None:
+                continue
+            parent = row.values.get("workspace_id") if f.names_kind == "repo" else None
+            name = row.names.get(f.name_field) if f.name_field else None
+            key = (f.names_kind, entity_id)
+            old = best.get(key)
+            if old is None:
+                best[key] = EntityRef(f.names_kind, entity_id, parent, name, row.ts)
+            elif name is not None and (old.name is None or row.ts >= old.ts):
+                best[key] = EntityRef(f.names_kind, entity_id, old.parent_id or parent, name,
+                                      row.ts)
+    return sorted(best.values(), key=lambda r: (r.kind, r.id))  # fixed lock order
+
+
+async def _repo_conflicts(conn: psycopg.AsyncConnection, org_id: str,
+                          rows: list[EventRow]) -> list[Problem]:
+    """A repo belongs to one workspace: refuse events that move it."""
+    claimed: dict[str, str] = {}
+    problems = []
+    for index, row in enumerate(rows):
+        repo, workspace = row.values.get("repo_id"), row.values.get("workspace_id")
+        if repo is not None and claimed.setdefault(repo, workspace) != workspace:
+            problems.append(Problem("workspaceId", f"repo {repo!r} is given two workspaces "
+                                    "in this batch", index))
+    if claimed:
+        cur = await conn.execute(
+            "SELECT id, parent_id FROM entities WHERE org_id = %(org)s AND kind = 'repo' "
+            "AND id = ANY(%(ids)s)", {"org": org_id, "ids": list(claimed)})
+        existing = await cur.fetchall()
+        for repo, parent in existing:
+            if parent is not None and parent != claimed[repo]:
+                problems.append(Problem("workspaceId", f"repo {repo!r} belongs to workspace "
+                                        f"{parent!r}"))
+    return problems
+
+
+UPSERT_ENTITIES = """
+INSERT INTO entities AS e (org_id, kind, id, parent_id, name, name_ts)
+SELECT %(org)s, k, i, p, n, CASE WHEN n IS NULL THEN NULL ELSE t END
+FROM unnest(%(kinds)s::text[], %(ids)s::text[], %(parents)s::text[], %(names)s::text[],
+            %(tss)s::timestamptz[]) AS u(k, i, p, n, t)
+ON CONFLICT (org_id, kind, id) DO UPDATE SET
+    parent_id = COALESCE(e.parent_id, EXCLUDED.parent_id),
+    name = CASE WHEN EXCLUDED.name IS NOT NULL
+                 AND (e.name_ts IS NULL OR EXCLUDED.name_ts >= e.name_ts)
+                THEN EXCLUDED.name ELSE e.name END,
+    name_ts = CASE WHEN EXCLUDED.name IS NOT NULL
+                    AND (e.name_ts IS NULL OR EXCLUDED.name_ts >= e.name_ts)
+                   THEN EXCLUDED.name_ts ELSE e.name_ts END
+"""
+
+
+def entity_params(org_id: str, refs: list[EntityRef]) -> dict:
+    return {"org": org_id, "kinds": [r.kind for r in refs], "ids": [r.id for r in refs],
+            "parents": [r.parent_id for r in refs], "names": [r.name for r in refs],
+            "tss": [r.ts for r in refs]}
+
+
+def insert_sql(domain: Domain) -> str:
+    """Columnar INSERT … SELECT FROM unnest(arrays): one statement for a whole batch."""
+    columns = [f for f in domain.stored_fields]
+    names = ", ".join(["org_id", "event_id", "ts"] + [f.column for f in columns])
+    arrays = ", ".join(["%(event_ids)s::text[]", "%(tss)s::timestamptz[]"]
+                       + [f"%(c{i})s::{f.type.sql_type}[]" for i, f in enumerate(columns)])
+    return (f"INSERT INTO {domain.table} ({names}) SELECT %(org)s::uuid, * FROM unnest({arrays}) "
+            f"ON CONFLICT (org_id, event_id) DO NOTHING")
+
+
+async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain,
+                      rows: list[EventRow]) -> IngestResult:
+    """Write one validated batch atomically; existing event ids are skipped."""
+    columns = domain.stored_fields
+    params = {"org": org_id, "event_ids": [r.event_id for r in rows], "tss": [r.ts for r in rows]}
+    for i, f in enumerate(columns):
+        params[f"c{i}"] = [r.values.get(f.column) for r in rows]
+    async with conn.transaction():
+        conflicts = await _repo_conflicts(conn, org_id, rows)
+        if conflicts:
+            raise ApiError(422, "invalid_events", "events conflict with known repos; nothing "
+                           "was written", conflicts)
+        cur = await conn.execute(insert_sql(domain), params)
+        inserted = cur.rowcount
+        refs = entity_refs(domain, rows)
+        if refs:
+            await conn.execute(UPSERT_ENTITIES, entity_params(org_id, refs))
+    return IngestResult(received=len(rows), inserted=inserted)

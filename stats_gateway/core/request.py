@@ -1,0 +1,236 @@
+"""Turn raw query parameters into a validated stats request, reporting every problem at once.
+
+HTTP-agnostic: takes ``{name: [values]}``. Unknown parameters are refused rather than
+ignored, so a misspelt filter never silently widens a query.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from stats_gateway.core.domain import Dimension, Domain, SeriesView
+from stats_gateway.core.errors import Problem, bad_request
+from stats_gateway.core.timebuckets import (
+    BUCKET_SIZES, MAX_BUCKETS, WINDOWS, BucketPlan, auto_bucket_size, count_buckets,
+    local_midnight, sizes_that_fit,
+)
+
+SCOPES = ("org", "workspace", "repo")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_OFFSET = 1_000_000
+MAX_FILTER_VALUE = 200
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_TZ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")
+
+COMMON_PARAMS = ("scope", "id", "window", "start", "end", "timeBucketSize", "timezone")
+SERIES_PARAMS = COMMON_PARAMS + ("metric",)
+BREAKDOWN_PARAMS = COMMON_PARAMS + ("includeSeries", "limit", "offset", "sort", "order")
+
+
+@dataclass(frozen=True)
+class Filter:
+    param: str
+    column: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # org | workspace | repo
+    id: str | None  # None for org without an explicit id
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    scope: Scope
+    window: str | None
+    plan: BucketPlan
+    filters: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class SeriesRequest(StatsRequest):
+    view: SeriesView
+    metric: str  # the one the summary describes
+
+
+@dataclass(frozen=True)
+class BreakdownRequest(StatsRequest):
+    dimension: Dimension
+    metrics: tuple[str, ...]
+    include_series: bool
+    limit: int
+    offset: int
+    sort: str
+    descending: bool
+
+
+class _Reader:
+    """Collects problems while reading single-valued parameters."""
+
+    def __init__(self, params: Mapping[str, Sequence[str]], allowed: Sequence[str]):
+        self.params = params
+        self.problems: list[Problem] = []
+        for name in params:
+            if name not in allowed:
+                self.problems.append(Problem(name, f"unknown parameter; allowed: {', '.join(allowed)}"))
+
+    def get(self, name: str) -> str | None:
+        values = self.params.get(name)
+        if not values:
+            return None
+        if len(values) > 1:
+            self.fail(name, "give this parameter once")
+        return values[0]
+
+    def fail(self, name: str, message: str) -> None:
+        self.problems.append(Problem(name, message))
+
+    def choice(self, name: str, options: Sequence[str], default: str | None = None) -> str | None:
+        value = self.get(name)
+        if value is None:
+            return default
+        if value not in options:
+            self.fail(name, f"must be one of: {', '.join(options)}")
+            return default
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.get(name)
+        if value is None:
+            return default
+        if not re.fullmatch(r"\d{1,9}", value) or not low <= int(value) <= high:
+            self.fail(name, f"must be a whole number from {low} to {high}")
+            return default
+        return int(value)
+
+    def instant(self, name: str) -> datetime | None:
+        value = self.get(name)
+        if value is None:
+            return None
+        parsed = parse_instant(value)
+        if parsed is None:
+            self.fail(name, "must be unix seconds or an RFC 3339 time with an offset, "
+                            "e.g. 2026-01-31T00:00:00Z")
+        return parsed
+
+
+def parse_instant(value: str) -> datetime | None:
+    """Unix seconds or RFC 3339 with an explicit offset; None when it is neither."""
+    if re.fullmatch(r"-?\d{1,12}", value):
+        try:
+            return datetime.fromtimestamp(int(value), UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not re.fullmatch(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|z|[+-]\d\d:\d\d)",
+                        value):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def parse_timezone(value: str | None) -> tuple[str, str | None]:
+    """(zone name, problem or None)."""
+    if value is None:
+        return "UTC", None
+    if len(value) > 64 or not _TZ_NAME.match(value):
+        return "UTC", "must be an IANA time zone name, e.g. Europe/Berlin"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC", "unknown IANA time zone"
+    return value, None
+
+
+def _read_common(r: _Reader, domain: Domain, now: datetime):
+    scope_kind = r.choice("scope", SCOPES)
+    if scope_kind is None and "scope" not in r.params:
+        r.fail("scope", "is required: org, workspace or repo")
+    scope_id = r.get("id")
+    if scope_id is not None and not 1 <= len(scope_id) <= MAX_FILTER_VALUE:
+        r.fail("id", f"must be 1 to {MAX_FILTER_VALUE} characters")
+    if scope_kind in ("workspace", "repo") and scope_id is None:
+        r.fail("id", f"is required when scope is {scope_kind}")
+
+    window = r.choice("window", tuple(WINDOWS))
+    start, end = r.instant("start"), r.instant("end")
+    now = now.replace(microsecond=0)
+    if window is not None:
+        if "start" in r.params or "end" in r.params:
+            r.fail("window", "give either window or start/end, not both")
+        start, end = now - WINDOWS[window], now
+    elif "window" not in r.params:
+        if "start" not in r.params:
+            r.fail("window", f"is required unless start is given: {', '.join(WINDOWS)}")
+        end = end or now
+    if start is not None and end is not None:
+        if start < _EARLIEST:
+            r.fail("start", "must not be before 2000-01-01")
+        if end <= start:
+            r.fail("end", "must be after start")
+
+    tz_name, tz_problem = parse_timezone(r.get("timezone"))
+    if tz_problem:
+        r.fail("timezone", tz_problem)
+    size_name = r.choice("timeBucketSize", tuple(BUCKET_SIZES))
+
+    filters = []
+    for flt in domain.filters:
+        value = r.get(flt.param)
+        if value is None:
+            continue
+        if not 1 <= len(value) <= MAX_FILTER_VALUE:
+            r.fail(flt.param, f"must be 1 to {MAX_FILTER_VALUE} characters")
+        filters.append(Filter(flt.param, flt.column, value))
+
+    plan = None
+    if start is not None and end is not None and end > start and not tz_problem:
+        zone = ZoneInfo(tz_name)
+        size = BUCKET_SIZES[size_name] if size_name else auto_bucket_size(start, end, zone)
+        if count_buckets(start, end, size, zone) > MAX_BUCKETS:
+            fit = sizes_that_fit(start, end, zone)
+            r.fail("timeBucketSize",
+                   f"{size.name} buckets would exceed {MAX_BUCKETS} buckets; sizes that fit: "
+                   + (", ".join(fit) if fit else "none (narrow the range)"))
+        plan = BucketPlan(start=start, end=end, size=size, timezone=tz_name,
+                          origin=local_midnight(start, zone))
+    scope = Scope(scope_kind or "org", scope_id)
+    return scope, window, plan, tuple(filters)
+
+
+def parse_series(domain: Domain, view: SeriesView, params: Mapping[str, Sequence[str]],
+                 now: datetime) -> SeriesRequest:
+    allowed = SERIES_PARAMS + tuple(f.param for f in domain.filters)
+    r = _Reader(params, allowed)
+    scope, window, plan, filters = _read_common(r, domain, now)
+    metric = r.choice("metric", view.metrics, view.primary)
+    if r.problems:
+        raise bad_request(r.problems)
+    return SeriesRequest(scope=scope, window=window, plan=plan, filters=filters,
+                         view=view, metric=metric)
+
+
+def parse_breakdown(domain: Domain, dimension: Dimension,
+                    params: Mapping[str, Sequence[str]], now: datetime) -> BreakdownRequest:
+    allowed = BREAKDOWN_PARAMS + tuple(f.param for f in domain.filters)
+    r = _Reader(params, allowed)
+    scope, window, plan, filters = _read_common(r, domain, now)
+    metrics = domain.breakdown_metrics(dimension)
+    include = r.choice("includeSeries", ("true", "false"), "false") == "true"
+    limit = r.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = r.integer("offset", 0, 0, MAX_OFFSET)
+    sort = r.choice("sort", metrics, domain.breakdown.primary)
+    order = r.choice("order", ("asc", "desc"), "desc")
+    if r.problems:
+        raise bad_request(r.problems)
+    return BreakdownRequest(scope=scope, window=window, plan=plan, filters=filters,
+                            dimension=dimension, metrics=metrics, include_series=include,
+                            limit=limit, offset=offset, sort=sort, descending=order == "desc")

@@ -1,0 +1,1 @@
+"""PostgreSQL: embedded server, migrations, generated domain schema."""

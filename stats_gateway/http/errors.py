@@ -1,0 +1,72 @@
+"""Every 4xx/5xx leaves as one problem+json envelope; tracebacks stay in the server log."""
+
+from __future__ import annotations
+
+import msgspec
+import psycopg
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from psycopg_pool import PoolTimeout
+
+from stats_gateway.core.envelopes import ErrorDetail, ErrorResponse
+from stats_gateway.core.errors import ApiError
+
+PROBLEM_JSON = "application/problem+json"
+_encoder = msgspec.json.Encoder()
+log = structlog.get_logger("stats_gateway.http")
+
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+          429: "rate_limited", 503: "service_unavailable"}
+
+
+def request_id(request: Request) -> str | None:
+    return request.scope.get("state", {}).get("request_id")
+
+
+def problem(request: Request, error: ApiError) -> Response:
+    body = ErrorResponse(
+        type=f"https://stats-gateway.dev/errors/{error.error_code}", title=error.message,
+        status=error.status, success=False, error_code=error.error_code, message=error.message,
+        request_id=request_id(request),
+        errors=[ErrorDetail(field=p.field, message=p.message, index=p.index)
+                for p in error.problems])
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return Response(content=_encoder.encode(body), status_code=error.status,
+                    media_type=PROBLEM_JSON, headers=headers)
+
+
+def handle_api_error(request: Request, exc: ApiError) -> Response:
+    return problem(request, exc)
+
+
+def handle_http_exception(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if status >= 500:
+        return handle_unexpected(request, exc)
+    detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+    if status == 404:
+        detail = "no such endpoint"
+    return problem(request, ApiError(status, _CODES.get(status, "bad_request"), detail))
+
+
+def handle_database_down(request: Request, exc: Exception) -> Response:
+    log.warning("database_unavailable", error=type(exc).__name__, request_id=request_id(request))
+    return problem(request, ApiError(503, "service_unavailable",
+                                     "the database is unavailable; retry shortly"))
+
+
+def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled_error", request_id=request_id(request), exc_info=exc)
+    return problem(request, ApiError(500, "internal_error",
+                                     "internal error; quote the request id when reporting it"))
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: handle_api_error,
+    HTTPException: handle_http_exception,
+    PoolTimeout: handle_database_down,
+    psycopg.OperationalError: handle_database_down,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,52 @@
+"""One structlog line per request: request id, method, route, status, duration."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+
+log = structlog.get_logger("stats_gateway.access")
+_INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def configure_logging() -> None:
+    structlog.configure(processors=[
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(),
+    ])
+
+
+class AccessLogMiddleware:
+    """Raw ASGI middleware so the logged status is the one actually sent."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _INCOMING_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info("request", request_id=request_id, method=scope["method"],
+                     route=scope.get("path_template") or scope["path"], status=status,
+                     duration_ms=round((time.perf_counter() - started) * 1000, 2))
