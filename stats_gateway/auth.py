@@ -37,13 +37,16 @@ def unauthorized() -> ApiError:
 
 
 def ensure_org(conn: psycopg.Connection, org: str) -> str:
-    """The id of the org named (or with id) ``org``, created by name when missing."""
+    """The id of org ``org``: an existing org's id, or a name (created when missing)."""
     try:
-        row = conn.execute("SELECT id FROM orgs WHERE id = %s", (uuid.UUID(org),)).fetchone()
-        if row:
-            return str(row[0])
+        org_id = uuid.UUID(org)
     except ValueError:
-        pass
+        org_id = None
+    if org_id is not None:
+        row = conn.execute("SELECT id FROM orgs WHERE id = %s", (org_id,)).fetchone()
+        if row is None:
+            raise LookupError(f"no org has id {org}")
+        return str(row[0])
     row = conn.execute(
         "INSERT INTO orgs (id, name) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
         "SET name = EXCLUDED.name RETURNING id", (uuid.uuid4(), org)).fetchone()

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator
 
 import psycopg
 
 from domains import DOMAINS
 from stats_gateway.config import Settings
-from stats_gateway.db.embedded import EmbeddedPostgres
+from stats_gateway.db.embedded import database_url
 from stats_gateway.db.migrate import migrate
-
-
-@contextlib.contextmanager
-def database_url(settings: Settings) -> Iterator[str]:
-    """The configured URL, or an embedded server's for as long as the block runs."""
-    if settings.database_url:
-        yield settings.database_url
-        return
-    embedded = EmbeddedPostgres(settings.data_dir)
-    try:
-        yield embedded.uri()
-    finally:
-        embedded.stop()
 
 
 def cmd_migrate(args, settings: Settings) -> int:
@@ -42,7 +27,11 @@ def cmd_create_key(args, settings: Settings) -> int:
     with database_url(settings) as url, psycopg.connect(url, autocommit=True) as conn:
         migrate(conn, DOMAINS)
         with conn.transaction():
-            org_id = ensure_org(conn, args.org)
+            try:
+                org_id = ensure_org(conn, args.org)
+            except LookupError as exc:
+                print(f"stats-gateway: {exc}", file=sys.stderr)
+                return 2
             key = create_key(conn, org_id, read=read, ingest=ingest, name=args.name)
     print(f"org:  {org_id}\nkey:  {key}\nperm: {'read ' if read else ''}{'ingest' if ingest else ''}")
     return 0

@@ -20,7 +20,7 @@ import psycopg
 
 from stats_gateway.core.domain import Domain, EventField, FieldType
 from stats_gateway.core.errors import ApiError, Problem
-from stats_gateway.core.request import parse_instant
+from stats_gateway.core.request import parse_instant, storable_text
 
 MAX_EVENTS = 10_000
 MAX_PROBLEMS = 1_000
@@ -76,9 +76,7 @@ def _check_value(f: EventField, value: object) -> tuple[object, str | None]:
             return None, "must be a string"
         if t is FieldType.CHOICE and value not in f.choices:
             return None, f"must be one of: {', '.join(f.choices)}"
-        if not 1 <= len(value) <= MAX_TEXT:
-            return None, f"must be 1 to {MAX_TEXT} characters"
-        return value, None
+        return value, storable_text(value, MAX_TEXT)
     if isinstance(value, bool):
         return None, "must be a number"
     if t is FieldType.BIGINT:
@@ -145,8 +143,9 @@ def validate_events(domain: Domain, events: list, now: datetime) -> list[EventRo
             if key not in fields and key not in ("eventId", "ts"):
                 mine.append(Problem(key, "unknown field", index))
         event_id = event.get("eventId")
-        if not isinstance(event_id, str) or not 1 <= len(event_id) <= MAX_TEXT:
-            mine.append(Problem("eventId", f"required string of 1 to {MAX_TEXT} characters", index))
+        if not isinstance(event_id, str) or storable_text(event_id, MAX_TEXT):
+            mine.append(Problem("eventId", f"required string of 1 to {MAX_TEXT} characters "
+                                "of valid text", index))
         ts, ts_problem = _check_ts(event.get("ts"), now)
         if ts_problem:
             mine.append(Problem("ts", ts_problem if "ts" in event else "is required", index))
@@ -218,9 +217,8 @@ def entity_refs(domain: Domain, rows: Iterable[EventRow]) -> list[EntityRef]:
     return sorted(best.values(), key=lambda r: (r.kind, r.id))  # fixed lock order
 
 
-async def _repo_conflicts(conn: psycopg.AsyncConnection, org_id: str,
-                          rows: list[EventRow]) -> list[Problem]:
-    """A repo belongs to one workspace: refuse events that move it."""
+def _batch_repo_conflicts(rows: list[EventRow]) -> list[Problem]:
+    """A repo belongs to one workspace: refuse a batch that gives it two."""
     claimed: dict[str, str] = {}
     problems = []
     for index, row in enumerate(rows):
@@ -228,16 +226,27 @@ async def _repo_conflicts(conn: psycopg.AsyncConnection, org_id: str,
         if repo is not None and claimed.setdefault(repo, workspace) != workspace:
             problems.append(Problem("workspaceId", f"repo {repo!r} is given two workspaces "
                                     "in this batch", index))
-    if claimed:
-        cur = await conn.execute(
-            "SELECT id, parent_id FROM entities WHERE org_id = %(org)s AND kind = 'repo' "
-            "AND id = ANY(%(ids)s)", {"org": org_id, "ids": list(claimed)})
-        existing = await cur.fetchall()
-        for repo, parent in existing:
-            if parent is not None and parent != claimed[repo]:
-                problems.append(Problem("workspaceId", f"repo {repo!r} belongs to workspace "
-                                        f"{parent!r}"))
     return problems
+
+
+async def _stored_repo_conflicts(conn: psycopg.AsyncConnection, org_id: str,
+                                 rows: list[EventRow]) -> list[Problem]:
+    """Events whose repo is catalogued under another workspace.
+
+    Run after the entity upsert in the same transaction: the upsert row-locks each repo,
+    so a concurrent batch claiming the same repo waits, then sees the committed parent.
+    """
+    claimed = {r.values["repo_id"]: r.values["workspace_id"] for r in rows
+               if r.values.get("repo_id") is not None}
+    if not claimed:
+        return []
+    cur = await conn.execute(
+        "SELECT id, parent_id FROM entities WHERE org_id = %(org)s AND kind = 'repo' "
+        "AND id = ANY(%(ids)s)", {"org": org_id, "ids": list(claimed)})
+    moved = {repo: parent for repo, parent in await cur.fetchall() if parent != claimed[repo]}
+    return [Problem("workspaceId", f"repo {r.values['repo_id']!r} belongs to workspace "
+                    f"{moved[r.values['repo_id']]!r}", index)
+            for index, r in enumerate(rows) if r.values.get("repo_id") in moved]
 
 
 UPSERT_ENTITIES = """
@@ -279,14 +288,18 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
     params = {"org": org_id, "event_ids": [r.event_id for r in rows], "tss": [r.ts for r in rows]}
     for i, f in enumerate(columns):
         params[f"c{i}"] = [r.values.get(f.column) for r in rows]
+    conflicts = _batch_repo_conflicts(rows)
+    if conflicts:
+        raise ApiError(422, "invalid_events", "a repo is given two workspaces; nothing was "
+                       "written", conflicts)
     async with conn.transaction():
-        conflicts = await _repo_conflicts(conn, org_id, rows)
-        if conflicts:
-            raise ApiError(422, "invalid_events", "events conflict with known repos; nothing "
-                           "was written", conflicts)
         cur = await conn.execute(insert_sql(domain), params)
         inserted = cur.rowcount
         refs = entity_refs(domain, rows)
         if refs:
             await conn.execute(UPSERT_ENTITIES, entity_params(org_id, refs))
+        conflicts = await _stored_repo_conflicts(conn, org_id, rows)
+        if conflicts:  # raising inside the block rolls the whole batch back
+            raise ApiError(422, "invalid_events", "events move repos to another workspace; "
+                           "nothing was written", conflicts)
     return IngestResult(received=len(rows), inserted=inserted)

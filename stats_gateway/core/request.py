@@ -120,6 +120,19 @@ class _Reader:
         return parsed
 
 
+def storable_text(value: str, max_length: int = MAX_FILTER_VALUE) -> str | None:
+    """Problem with a text value PostgreSQL would refuse or we bound, or None."""
+    if not 1 <= len(value) <= max_length:
+        return f"must be 1 to {max_length} characters"
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text"
+    return None
+
+
 def parse_instant(value: str) -> datetime | None:
     """Unix seconds or RFC 3339 with an explicit offset; None when it is neither."""
     if re.fullmatch(r"-?\d{1,12}", value):
@@ -155,8 +168,8 @@ def _read_common(r: _Reader, domain: Domain, now: datetime):
     if scope_kind is None and "scope" not in r.params:
         r.fail("scope", "is required: org, workspace or repo")
     scope_id = r.get("id")
-    if scope_id is not None and not 1 <= len(scope_id) <= MAX_FILTER_VALUE:
-        r.fail("id", f"must be 1 to {MAX_FILTER_VALUE} characters")
+    if scope_id is not None and (problem := storable_text(scope_id)):
+        r.fail("id", problem)
     if scope_kind in ("workspace", "repo") and scope_id is None:
         r.fail("id", f"is required when scope is {scope_kind}")
 
@@ -187,8 +200,8 @@ def _read_common(r: _Reader, domain: Domain, now: datetime):
         value = r.get(flt.param)
         if value is None:
             continue
-        if not 1 <= len(value) <= MAX_FILTER_VALUE:
-            r.fail(flt.param, f"must be 1 to {MAX_FILTER_VALUE} characters")
+        if problem := storable_text(value):
+            r.fail(flt.param, problem)
         filters.append(Filter(flt.param, flt.column, value))
 
     plan = None

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+
+from stats_gateway.config import Settings
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
@@ -31,4 +35,17 @@ class EmbeddedPostgres:
         return self._server.get_uri(database)
 
     def stop(self) -> None:
-        self._server._cleanup()  # the library's own atexit hook; safe to call twice
+        self._server.cleanup()  # honours cleanup_mode; safe to call twice
+
+
+@contextlib.contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The configured URL, or an embedded server's for as long as the block runs."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    try:
+        yield embedded.uri()
+    finally:
+        embedded.stop()

@@ -67,18 +67,19 @@ def _series_route(domain: Domain, view_path: str):
                description=domain.doc)(handler)
 
 
-def _breakdown_route(domain: Domain):
-    async def handler(request: Request, by: str) -> Response:
+def _breakdown_route(domain: Domain, by: str):
+    response_type = breakdown_types(domain, by).response
+
+    async def handler(request: Request) -> Response:
         caller = await _caller(request, "read")
         body = await _engine(request).breakdown(caller.org_id, domain.name, by, _query(request))
         return _json(body)
 
-    first = breakdown_types(domain, domain.dimensions[0].by).response
-    handler.__annotations__["return"] = Response[first]
-    return get(f"/v2/stats/{domain.name}/breakdown/{{by:str}}",
-               name=f"{domain.name}-breakdown", operation_id=f"{domain.title}Breakdown",
-               tags=[domain.name], summary=f"{domain.title} breakdown by "
-               + " | ".join(d.by for d in domain.dimensions), description=domain.doc)(handler)
+    handler.__annotations__["return"] = Response[response_type]
+    return get(f"/v2/stats/{domain.name}/breakdown/{by}", name=f"{domain.name}-breakdown-{by}",
+               operation_id=f"{domain.title}Breakdown{by[:1].upper()}{by[1:]}",
+               tags=[domain.name], summary=f"{domain.title} breakdown by {by}",
+               description=domain.doc)(handler)
 
 
 def _ingest_route(domain: Domain):
@@ -102,7 +103,8 @@ def routes_for(domains: Sequence[Domain]) -> list:
     handlers = []
     for domain in domains:
         handlers += [_series_route(domain, view.path) for view in domain.series]
-        handlers += [_breakdown_route(domain), _ingest_route(domain)]
+        handlers += [_breakdown_route(domain, d.by) for d in domain.dimensions]
+        handlers.append(_ingest_route(domain))
     return handlers
 
 

@@ -1,0 +1,86 @@
+"""Test fixtures: a real PostgreSQL (embedded, or STATS_GATEWAY_DATABASE_URL) per session.
+
+Each test session works in a database of its own, created fresh and dropped at the end,
+so runs against a shared server never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from litestar.testing import TestClient
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from stats_gateway.auth import create_key, ensure_org
+from stats_gateway.config import DATABASE_URL_ENV, Settings
+from stats_gateway.db.embedded import EmbeddedPostgres
+from stats_gateway.http.app import create_app
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory) -> Iterator[str]:
+    """Maintenance URL of the server under test."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if url:
+        yield url
+        return
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), delete=True)
+    try:
+        yield embedded.uri()
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url) -> Iterator[str]:
+    """A fresh, empty database on the server under test, dropped afterwards."""
+    name = f"sg_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(server_url, dbname=name)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def client(database_url) -> Iterator[TestClient]:
+    """The gateway over HTTP (in-process ASGI), migrated, against the test database."""
+    app = create_app(Settings(database_url=database_url, data_dir=Path("/nonexistent")))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def db(database_url, client) -> Iterator[psycopg.Connection]:
+    """A direct autocommit connection (the app fixture has migrated the schema)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+class Org:
+    """A tenant with keys; ``headers`` reads and ingests."""
+
+    def __init__(self, conn: psycopg.Connection, name: str):
+        self.id = ensure_org(conn, name)
+        self.key = create_key(conn, self.id)
+        self.headers = {"Authorization": f"Bearer {self.key}"}
+        self.read_only = {"Authorization": f"Bearer {create_key(conn, self.id, ingest=False)}"}
+        self.ingest_only = {"Authorization": f"Bearer {create_key(conn, self.id, read=False)}"}
+
+
+@pytest.fixture
+def new_org(db):
+    """Factory: a brand-new org (unique name) with its keys."""
+    return lambda: Org(db, f"org-{uuid.uuid4().hex[:10]}")
+
+
+def server_dbname(url: str) -> str | None:
+    return conninfo_to_dict(url).get("dbname")
