@@ -58,6 +58,8 @@ def decode_batch(body: bytes) -> list:
         payload = _decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "request body is nested too deeply") from None
     if not isinstance(payload, dict) or set(payload) != {"events"}:
         raise ApiError(422, "invalid_events", "body must be an object with only 'events'",
                        [Problem("events", "required; other top-level keys are refused")])
@@ -88,7 +90,10 @@ def _check_value(f: EventField, value: object) -> tuple[object, str | None]:
     elif t is FieldType.DOUBLE:
         if not isinstance(value, (int, Decimal)) or not Decimal(value).is_finite():
             return None, "must be a number"
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            return None, "is out of range"
         if number > 1e15:
             return None, "is out of range"
     else:  # DECIMAL: exact, from a JSON number or a decimal string
@@ -217,36 +222,26 @@ def entity_refs(domain: Domain, rows: Iterable[EventRow]) -> list[EntityRef]:
     return sorted(best.values(), key=lambda r: (r.kind, r.id))  # fixed lock order
 
 
-def _batch_repo_conflicts(rows: list[EventRow]) -> list[Problem]:
-    """A repo belongs to one workspace: refuse a batch that gives it two."""
-    claimed: dict[str, str] = {}
-    problems = []
-    for index, row in enumerate(rows):
-        repo, workspace = row.values.get("repo_id"), row.values.get("workspace_id")
-        if repo is not None and claimed.setdefault(repo, workspace) != workspace:
-            problems.append(Problem("workspaceId", f"repo {repo!r} is given two workspaces "
-                                    "in this batch", index))
-    return problems
+async def _moved_repos(conn: psycopg.AsyncConnection, org_id: str,
+                       rows: list[tuple[int, EventRow]]) -> list[Problem]:
+    """Events that put a repo under another workspace than the catalogue's.
 
-
-async def _stored_repo_conflicts(conn: psycopg.AsyncConnection, org_id: str,
-                                 rows: list[EventRow]) -> list[Problem]:
-    """Events whose repo is catalogued under another workspace.
-
-    Run after the entity upsert in the same transaction: the upsert row-locks each repo,
-    so a concurrent batch claiming the same repo waits, then sees the committed parent.
+    Runs after the entity upsert in the same transaction: a repo new in this batch has
+    taken the workspace of its first event by then, and the upsert row-locks each repo,
+    so a concurrent batch claiming the same repo waits and then sees the committed parent.
     """
-    claimed = {r.values["repo_id"]: r.values["workspace_id"] for r in rows
-               if r.values.get("repo_id") is not None}
+    claimed = {r.values["repo_id"] for _, r in rows if r.values.get("repo_id") is not None}
     if not claimed:
         return []
     cur = await conn.execute(
         "SELECT id, parent_id FROM entities WHERE org_id = %(org)s AND kind = 'repo' "
-        "AND id = ANY(%(ids)s)", {"org": org_id, "ids": list(claimed)})
-    moved = {repo: parent for repo, parent in await cur.fetchall() if parent != claimed[repo]}
-    return [Problem("workspaceId", f"repo {r.values['repo_id']!r} belongs to workspace "
-                    f"{moved[r.values['repo_id']]!r}", index)
-            for index, r in enumerate(rows) if r.values.get("repo_id") in moved]
+        "AND id = ANY(%(ids)s)", {"org": org_id, "ids": sorted(claimed)})
+    parents = dict(await cur.fetchall())
+    return [Problem("workspaceId", f"repo {repo!r} belongs to workspace "
+                    f"{parents[repo]!r}", index)
+            for index, r in rows
+            if (repo := r.values.get("repo_id")) is not None
+            and parents.get(repo) != r.values["workspace_id"]]
 
 
 UPSERT_ENTITIES = """
@@ -278,7 +273,7 @@ def insert_sql(domain: Domain) -> str:
     arrays = ", ".join(["%(event_ids)s::text[]", "%(tss)s::timestamptz[]"]
                        + [f"%(c{i})s::{f.type.sql_type}[]" for i, f in enumerate(columns)])
     return (f"INSERT INTO {domain.table} ({names}) SELECT %(org)s::uuid, * FROM unnest({arrays}) "
-            f"ON CONFLICT (org_id, event_id) DO NOTHING")
+            f"ON CONFLICT (org_id, event_id) DO NOTHING RETURNING event_id")
 
 
 async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain,
@@ -288,18 +283,19 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
     params = {"org": org_id, "event_ids": [r.event_id for r in rows], "tss": [r.ts for r in rows]}
     for i, f in enumerate(columns):
         params[f"c{i}"] = [r.values.get(f.column) for r in rows]
-    conflicts = _batch_repo_conflicts(rows)
-    if conflicts:
-        raise ApiError(422, "invalid_events", "a repo is given two workspaces; nothing was "
-                       "written", conflicts)
     async with conn.transaction():
         cur = await conn.execute(insert_sql(domain), params)
-        inserted = cur.rowcount
-        refs = entity_refs(domain, rows)
+        inserted_ids = {event_id for (event_id,) in await cur.fetchall()}
+        # skipped duplicates change nothing, not even names: only inserted events count
+        inserted: dict[str, tuple[int, EventRow]] = {}
+        for index, row in enumerate(rows):
+            if row.event_id in inserted_ids:
+                inserted.setdefault(row.event_id, (index, row))  # the first copy is stored
+        refs = entity_refs(domain, [row for _, row in inserted.values()])
         if refs:
             await conn.execute(UPSERT_ENTITIES, entity_params(org_id, refs))
-        conflicts = await _stored_repo_conflicts(conn, org_id, rows)
-        if conflicts:  # raising inside the block rolls the whole batch back
-            raise ApiError(422, "invalid_events", "events move repos to another workspace; "
-                           "nothing was written", conflicts)
-    return IngestResult(received=len(rows), inserted=inserted)
+        problems = await _moved_repos(conn, org_id, list(inserted.values()))
+        if problems:  # raising inside the block rolls the whole batch back
+            raise ApiError(422, "invalid_events", "events put a repo under another "
+                           "workspace; nothing was written", problems)
+    return IngestResult(received=len(rows), inserted=len(inserted_ids))

@@ -25,6 +25,7 @@ MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000
 MAX_FILTER_VALUE = 200
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _TZ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")
 
 COMMON_PARAMS = ("scope", "id", "window", "start", "end", "timeBucketSize", "timezone")
@@ -144,10 +145,9 @@ def parse_instant(value: str) -> datetime | None:
                         value):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
+        return datetime.fromisoformat(value.replace("z", "Z")).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed.astimezone(UTC)
 
 
 def parse_timezone(value: str | None) -> tuple[str, str | None]:
@@ -187,6 +187,8 @@ def _read_common(r: _Reader, domain: Domain, now: datetime):
     if start is not None and end is not None:
         if start < _EARLIEST:
             r.fail("start", "must not be before 2000-01-01")
+        if end > _LATEST:
+            r.fail("end", "must not be after 2100-01-01")
         if end <= start:
             r.fail("end", "must be after start")
 
@@ -205,7 +207,8 @@ def _read_common(r: _Reader, domain: Domain, now: datetime):
         filters.append(Filter(flt.param, flt.column, value))
 
     plan = None
-    if start is not None and end is not None and end > start and not tz_problem:
+    in_bounds = start is not None and end is not None and _EARLIEST <= start < end <= _LATEST
+    if in_bounds and not tz_problem:
         zone = ZoneInfo(tz_name)
         size = BUCKET_SIZES[size_name] if size_name else auto_bucket_size(start, end, zone)
         if count_buckets(start, end, size, zone) > MAX_BUCKETS:

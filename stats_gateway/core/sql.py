@@ -8,7 +8,6 @@ Identifiers come only from validated domain declarations.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from pypika import Field, Order, Parameter, PostgreSQLQuery, Table
 from pypika import functions as fn
@@ -22,7 +21,6 @@ from stats_gateway.core.timebuckets import BucketPlan
 
 BUCKET = "bucket_ts"
 ENTITY = "entity_id"
-LOCAL_ORIGIN = datetime(2000, 1, 3)  # a Monday at local midnight: origin for 6h/12h bins
 
 
 @dataclass
@@ -101,39 +99,22 @@ def sort_term(metric: Metric) -> Term:
 
 def bucket_term(plan: BucketPlan, table: Table, p: Params) -> Term:
     """The start of the bucket holding each event's ``ts``, as timestamptz."""
-    size = plan.size
-    if size.is_fixed:
-        return Raw("date_bin({0}, {1}, {2})", p(size.step, "step"), table.ts, p(plan.origin, "origin"))
-    tz = p(plan.timezone, "tz")
-    if size.calendar_bin is not None:
-        return Raw("(date_bin({0}, ({1} AT TIME ZONE {2}), {3}) AT TIME ZONE {2})",
-                   p(size.calendar_bin, "step"), table.ts, tz, p(LOCAL_ORIGIN, "local_origin"))
-    return Raw("(date_trunc({0}, ({1} AT TIME ZONE {2})) AT TIME ZONE {2})",
-               p(size.calendar_unit, "unit"), table.ts, tz)
+    if plan.size.is_fixed:
+        return Raw("date_bin({0}, {1}, {2})", p(plan.size.step, "step"), table.ts,
+                   p(plan.origin, "origin"))
+    starts = p(plan.calendar_starts, "starts")
+    return Raw("({0}::timestamptz[])[width_bucket({1}, {0}::timestamptz[])]", starts, table.ts)
 
 
 def grid_sql(plan: BucketPlan, p: Params) -> str:
     """SELECT of every bucket start intersecting [start, end), in order."""
-    size = plan.size
-    start, last = p(plan.start, "start").get_sql(), p(plan.end, "end").get_sql()
-    last = f"({last}::timestamptz - interval '1 microsecond')"
-    if size.is_fixed:
-        step, origin = p(size.step, "step").get_sql(), p(plan.origin, "origin").get_sql()
-        return (f"SELECT generate_series(date_bin({step}, {start}::timestamptz, {origin}), "
-                f"date_bin({step}, {last}, {origin}), {step}) AS {BUCKET}")
-    tz = p(plan.timezone, "tz").get_sql()
-    if size.calendar_bin is not None:
-        step, origin = p(size.calendar_bin, "step").get_sql(), p(LOCAL_ORIGIN, "local_origin").get_sql()
-        first = f"date_bin({step}, ({start}::timestamptz AT TIME ZONE {tz}), {origin})"
-        final = f"date_bin({step}, ({last} AT TIME ZONE {tz}), {origin})"
-        interval = step
-    else:
-        unit = p(size.calendar_unit, "unit").get_sql()
-        first = f"date_trunc({unit}, ({start}::timestamptz AT TIME ZONE {tz}))"
-        final = f"date_trunc({unit}, ({last} AT TIME ZONE {tz}))"
-        interval = p(f"1 {size.calendar_unit}", "calendar_step").get_sql() + "::interval"
-    return (f"SELECT (g AT TIME ZONE {tz}) AS {BUCKET} "
-            f"FROM generate_series({first}, {final}, {interval}) AS g")
+    if not plan.size.is_fixed:
+        return f"SELECT unnest({p(plan.calendar_starts, 'starts').get_sql()}::timestamptz[]) AS {BUCKET}"
+    start, end = p(plan.start, "start").get_sql(), p(plan.end, "end").get_sql()
+    step, origin = p(plan.size.step, "step").get_sql(), p(plan.origin, "origin").get_sql()
+    last = f"({end}::timestamptz - interval '1 microsecond')"
+    return (f"SELECT generate_series(date_bin({step}, {start}::timestamptz, {origin}), "
+            f"date_bin({step}, {last}, {origin}), {step}) AS {BUCKET}")
 
 
 def _filtered(domain: Domain, request: StatsRequest, org_id: str, p: Params):
@@ -205,7 +186,7 @@ def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str) -> Sql
     outer = (outer.select(aggregated.star, name.as_("entity_name"),
                           Raw("count(*) OVER ()").as_("total_entities"))
              .orderby(Raw(f"{sort} {order.value} NULLS LAST"))
-             .orderby(aggregated.field(ENTITY))
+             .orderby(Raw(f'"agg"."{ENTITY}" COLLATE "C"'))  # code-point order, any locale
              .limit(p(request.limit, "limit")).offset(p(request.offset, "offset")))
     text = outer.get_sql()
     # pypika renders LIMIT/OFFSET parameters fine but wraps WITH differently; compose it.

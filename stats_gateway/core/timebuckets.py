@@ -9,14 +9,18 @@ Two kinds of bucket:
 * calendar (6h, 12h, 1d, 1w, 1mo): local wall-clock spans (00/06/12/18h, local days, ISO
   weeks from Monday, months) which last 23 or 25 hours across a DST change.
 
-The engine turns a :class:`BucketPlan` into SQL that both builds the grid of buckets and
-assigns events to them, so the two always agree.
+Local wall-clock boundaries become instants here, with zoneinfo, taking the earlier
+instant when a boundary happens twice (a fall-back at midnight) and the transition itself
+when it never happens (a spring-forward at midnight). The SQL then only compares instants
+(``date_bin`` for fixed sizes, ``width_bucket`` over these starts for calendar ones), so
+the database's own time zone rules never enter and the grid and the events always agree.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -38,7 +42,7 @@ class BucketSize:
     name: str
     step: timedelta  # exact for fixed sizes; nominal for calendar ones
     calendar_unit: str | None = None  # date_trunc unit, or None for date_bin
-    calendar_bin: timedelta | None = None  # date_bin step over local time (6h, 12h)
+    calendar_bin: timedelta | None = None  # local wall-clock span from midnight (6h, 12h)
 
     @property
     def is_fixed(self) -> bool:
@@ -74,9 +78,9 @@ class BucketPlan:
     timezone: str
     origin: datetime  # fixed sizes: a bucket boundary (local midnight of start's day)
 
-    @property
-    def bucket_count(self) -> int:
-        return count_buckets(self.start, self.end, self.size, ZoneInfo(self.timezone))
+    @cached_property
+    def calendar_starts(self) -> list[datetime]:
+        return calendar_starts(self.start, self.end, self.size, ZoneInfo(self.timezone))
 
 
 def local_midnight(instant: datetime, zone: ZoneInfo) -> datetime:
@@ -95,6 +99,24 @@ def _calendar_floor(local: datetime, size: BucketSize) -> datetime:
     if size.calendar_unit == "week":
         return day - timedelta(days=day.weekday())
     return datetime(local.year, local.month, 1)
+
+
+def _next_label(label: datetime, size: BucketSize) -> datetime:
+    if size.calendar_unit == "month":
+        return (label.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return label + size.step  # wall-clock arithmetic on naive local time
+
+
+def calendar_starts(start: datetime, end: datetime, size: BucketSize,
+                    zone: ZoneInfo) -> list[datetime]:
+    """UTC starts of the calendar buckets intersecting ``[start, end)``, ascending."""
+    label = _calendar_floor(start.astimezone(zone).replace(tzinfo=None), size)
+    starts: list[datetime] = []
+    while (instant := label.replace(tzinfo=zone).astimezone(UTC)) < end:  # fold=0: earlier
+        if not starts or instant > starts[-1]:
+            starts.append(instant)
+        label = _next_label(label, size)
+    return starts
 
 
 def count_buckets(start: datetime, end: datetime, size: BucketSize, zone: ZoneInfo) -> int:

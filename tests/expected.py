@@ -1,0 +1,457 @@
+"""Independent reference computations for the stats gateway tests.
+
+Everything here is derived from the API contract (bucket rules, metric semantics, summary
+statistics) using only the standard library: datetime + zoneinfo for buckets, plain loops
+for metrics, ``statistics`` for the summary. Nothing is imported from ``stats_gateway``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+import math
+import statistics
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+UTC = timezone.utc
+
+SIZES = ("1m", "5m", "10m", "15m", "30m", "1h", "6h", "12h", "1d", "1w", "1mo")
+FIXED_SECONDS = {"1m": 60, "5m": 300, "10m": 600, "15m": 900, "30m": 1800, "1h": 3600}
+WINDOWS = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+    "180d": timedelta(days=180),
+    "365d": timedelta(days=365),
+}
+# What the brief states the auto size is for each window (in UTC).
+AUTO_FOR_WINDOW = {"24h": "10m", "7d": "1h", "30d": "6h", "90d": "12h", "180d": "1d",
+                   "365d": "1w"}
+MAX_BUCKETS = 10_000
+AUTO_TARGET = 200
+
+
+# --- time ------------------------------------------------------------------------------
+
+
+def parse_ts(value) -> datetime:
+    """An event's ``ts`` (RFC 3339 with offset, or unix seconds) as an aware UTC datetime."""
+    if isinstance(value, bool):
+        raise TypeError(value)
+    if isinstance(value, (int, float, Decimal)):
+        whole = int(value)
+        frac = Decimal(str(value)) - whole
+        return datetime.fromtimestamp(whole, UTC) + timedelta(microseconds=int(frac * 10**6))
+    parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    assert parsed.tzinfo is not None, value
+    return parsed.astimezone(UTC)
+
+
+def unix(dt: datetime) -> int:
+    """Unix seconds (floor) of an aware datetime."""
+    return math.floor(dt.timestamp())
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def rfc3339(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_to_utc(naive: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant whose local wall-clock time is ``naive`` or later.
+
+    That is where a bucket starting at that wall-clock time begins: for a time that occurs
+    twice (fall back) its first occurrence; for a time skipped by a DST gap, the end of
+    the gap (the first instant after it).
+    """
+    first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    second = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    candidates = [t for t in (first, second)
+                  if t.astimezone(zone).replace(tzinfo=None) == naive]
+    if candidates:
+        return min(candidates)
+    # in a gap: walk to the first instant at or after the wall time (gaps are <= 2h)
+    t = min(first, second).replace(second=0, microsecond=0)
+    while t.astimezone(zone).replace(tzinfo=None) < naive:
+        t += timedelta(minutes=1)
+    return t
+
+
+def _add_month(naive: datetime) -> datetime:
+    year, month = (naive.year + 1, 1) if naive.month == 12 else (naive.year, naive.month + 1)
+    return naive.replace(year=year, month=month, day=1)
+
+
+def _calendar_floor(naive: datetime, size: str) -> datetime:
+    day = naive.replace(hour=0, minute=0, second=0, microsecond=0)
+    if size == "6h":
+        return day.replace(hour=naive.hour - naive.hour % 6)
+    if size == "12h":
+        return day.replace(hour=naive.hour - naive.hour % 12)
+    if size == "1d":
+        return day
+    if size == "1w":
+        return day - timedelta(days=day.weekday())
+    if size == "1mo":
+        return day.replace(day=1)
+    raise ValueError(size)
+
+
+def _calendar_next(naive: datetime, size: str) -> datetime:
+    if size == "6h":
+        return naive + timedelta(hours=6)
+    if size == "12h":
+        return naive + timedelta(hours=12)
+    if size == "1d":
+        return naive + timedelta(days=1)
+    if size == "1w":
+        return naive + timedelta(days=7)
+    if size == "1mo":
+        return _add_month(naive)
+    raise ValueError(size)
+
+
+def bucket_edges(start: datetime, end: datetime, size: str, tz: str = "UTC") -> list[datetime]:
+    """Starts (UTC) of every bucket intersecting [start, end), then the end of the last one.
+
+    Fixed sizes: consecutive spans of exactly the size, one boundary at local midnight of
+    the start's local day. Calendar sizes: local wall-clock 00/06/12/18 (6h), 00/12 (12h),
+    local days, ISO weeks from Monday, calendar months.
+    """
+    assert end > start
+    zone = ZoneInfo(tz)
+    edges: list[datetime] = []
+    if size in FIXED_SECONDS:
+        step = timedelta(seconds=FIXED_SECONDS[size])
+        local = start.astimezone(zone)
+        midnight = local_to_utc(datetime(local.year, local.month, local.day), zone)
+        k = math.floor((start - midnight) / step)
+        b = midnight + k * step
+        while b < end:
+            edges.append(b)
+            b = b + step
+        edges.append(b)
+        return edges
+    wall = _calendar_floor(start.astimezone(zone).replace(tzinfo=None), size)
+    b = local_to_utc(wall, zone)
+    while b < end:
+        edges.append(b)
+        wall = _calendar_next(wall, size)
+        b = local_to_utc(wall, zone)
+    edges.append(b)
+    assert all(x < y for x, y in zip(edges, edges[1:]))
+    return edges
+
+
+def bucket_count(start: datetime, end: datetime, size: str, tz: str = "UTC") -> int:
+    return len(bucket_edges(start, end, size, tz)) - 1
+
+
+def count_fast(start: datetime, end: datetime, size: str, tz: str = "UTC") -> int:
+    """Bucket count without listing them (for huge ranges), cross-checked on small ones."""
+    zone = ZoneInfo(tz)
+    if size in FIXED_SECONDS:
+        step = FIXED_SECONDS[size]
+        local = start.astimezone(zone)
+        midnight = local_to_utc(datetime(local.year, local.month, local.day), zone)
+        first = midnight + timedelta(seconds=step * math.floor((start - midnight).total_seconds() / step))
+        return math.ceil((end - first).total_seconds() / step)
+    if size == "1mo":
+        a = start.astimezone(zone)
+        z = (end - timedelta(microseconds=1)).astimezone(zone)
+        return (z.year - a.year) * 12 + z.month - a.month + 1
+    return bucket_count(start, end, size, tz)
+
+
+def auto_size(start: datetime, end: datetime, tz: str = "UTC") -> str:
+    """Smallest size giving at most 200 buckets."""
+    for size in SIZES:
+        if count_fast(start, end, size, tz) <= AUTO_TARGET:
+            return size
+    return "1mo"
+
+
+def sizes_that_fit(start: datetime, end: datetime, tz: str = "UTC") -> list[str]:
+    return [s for s in SIZES if count_fast(start, end, s, tz) <= MAX_BUCKETS]
+
+
+# --- metrics -----------------------------------------------------------------------------
+
+VIOLATING = ("log", "alert", "block")
+
+
+def _sum(field):
+    return lambda evs: sum(e.get(field, 0) for e in evs)
+
+
+def _count(pred=None):
+    return lambda evs: sum(1 for e in evs if pred is None or pred(e))
+
+
+def _mean(field):
+    def f(evs):
+        values = [float(e[field]) for e in evs if e.get(field) is not None]
+        return math.fsum(values) / len(values) if values else None
+    return f
+
+
+def _distinct(field):
+    return lambda evs: len({e[field] for e in evs if e.get(field) is not None})
+
+
+def _latest(evs):
+    return max((unix(parse_ts(e["ts"])) for e in evs), default=None)
+
+
+def _credits(*kinds):
+    return lambda evs: sum((Decimal(str(e["amount"])) for e in evs if e["kind"] in kinds),
+                           Decimal(0))
+
+
+METRICS = {
+    "storage": {
+        "uplBytes": _sum("uplBytes"),
+        "dwlBytes": _sum("dwlBytes"),
+        "sizeChange": _sum("sizeChange"),
+        "latencyMs": _mean("latencyMs"),
+        "requests": _count(),
+    },
+    "ai": {
+        "tokensIn": _sum("tokensIn"),
+        "tokensOut": _sum("tokensOut"),
+        "policyTokensIn": _sum("policyTokensIn"),
+        "policyTokensOut": _sum("policyTokensOut"),
+        "requests": _count(),
+        "activeConversations": _distinct("conversationId"),
+        "latencyMs": _mean("latencyMs"),
+    },
+    "private-chat": {
+        "tokensIn": _sum("tokensIn"),
+        "tokensOut": _sum("tokensOut"),
+        "requests": _count(),
+        "conversationsCount": _distinct("conversationId"),
+        "lastActiveAt": _latest,
+    },
+    "policies": {
+        "violations": _count(lambda e: e["action"] in VIOLATING),
+        "alerts": _count(lambda e: e["action"] == "alert"),
+        "blocks": _count(lambda e: e["action"] == "block"),
+        "severityLow": _count(lambda e: e.get("severity") == "low"),
+        "severityMedium": _count(lambda e: e.get("severity") == "medium"),
+        "severityHigh": _count(lambda e: e.get("severity") == "high"),
+        "policyTokensIn": _sum("policyTokensIn"),
+        "policyTokensOut": _sum("policyTokensOut"),
+    },
+    "credits": {
+        "creditsAi": _credits("ai"),
+        "creditsStorage": _credits("storage"),
+        "creditsTotal": _credits("ai", "storage"),
+        "creditsPurchased": _credits("purchase"),
+        "creditsGranted": _credits("grant"),
+    },
+}
+NON_ADDITIVE = {"latencyMs", "activeConversations", "conversationsCount", "lastActiveAt"}
+
+# (domain, view path) -> (metrics of each point, default summary metric)
+SERIES_VIEWS = {
+    ("storage", ""): (("uplBytes", "dwlBytes", "sizeChange", "latencyMs", "requests"), "requests"),
+    ("ai", ""): (("tokensIn", "tokensOut", "policyTokensIn", "policyTokensOut", "requests",
+                  "activeConversations", "latencyMs"), "requests"),
+    ("private-chat", ""): (("tokensIn", "tokensOut", "requests"), "requests"),
+    ("policies", ""): (("violations", "alerts", "blocks", "severityLow", "severityMedium",
+                        "severityHigh", "policyTokensIn", "policyTokensOut"), "violations"),
+    ("policies", "tokens"): (("policyTokensIn", "policyTokensOut"), "policyTokensIn"),
+    ("credits", ""): (("creditsAi", "creditsStorage", "creditsTotal", "creditsPurchased",
+                       "creditsGranted"), "creditsTotal"),
+}
+FILTERS = {
+    "storage": ("bucketId", "apiKeyId"),
+    "ai": ("model", "apiKeyId", "aiLlmId"),
+    "private-chat": ("model", "userId", "apiKeyId", "aiLlmId"),
+    "policies": ("ruleId", "apiKeyId"),
+    "credits": ("apiKeyId", "aiLlmId"),
+}
+# breakdown metrics (before dimension extras), and default sort metric
+BREAKDOWN_METRICS = {
+    "storage": (SERIES_VIEWS[("storage", "")][0], "requests"),
+    "ai": (SERIES_VIEWS[("ai", "")][0], "requests"),
+    "private-chat": (("tokensIn", "tokensOut", "requests"), "requests"),
+    "policies": (("violations", "alerts", "blocks", "severityLow", "severityMedium",
+                  "severityHigh"), "violations"),
+    "credits": (SERIES_VIEWS[("credits", "")][0], "creditsTotal"),
+}
+# (domain, by) -> (event field grouped by, event field carrying the display name or None)
+DIMENSIONS = {
+    ("storage", "workspaces"): ("workspaceId", "workspaceName"),
+    ("storage", "repos"): ("repoId", "repoName"),
+    ("storage", "buckets"): ("bucketId", "bucketName"),
+    ("storage", "nodes"): ("nodeId", "nodeName"),
+    ("storage", "providers"): ("endpoint", None),
+    ("ai", "workspaces"): ("workspaceId", "workspaceName"),
+    ("ai", "repos"): ("repoId", "repoName"),
+    ("ai", "models"): ("model", None),
+    ("ai", "providers"): ("provider", None),
+    ("ai", "nodes"): ("nodeId", "nodeName"),
+    ("ai", "aiConfigs"): ("aiLlmId", "aiLlmName"),
+    ("private-chat", "models"): ("model", None),
+    ("private-chat", "users"): ("userId", "userName"),
+    ("policies", "rules"): ("ruleId", "ruleName"),
+    ("policies", "users"): ("userId", "userName"),
+    ("credits", "workspaces"): ("workspaceId", "workspaceName"),
+    ("credits", "repos"): ("repoId", "repoName"),
+    ("credits", "models"): ("model", None),
+    ("credits", "providers"): ("provider", None),
+    ("credits", "buckets"): ("bucketId", "bucketName"),
+}
+EXTRA_METRICS = {("private-chat", "users"): ("conversationsCount", "lastActiveAt")}
+
+
+def breakdown_metrics(domain: str, by: str) -> tuple[str, ...]:
+    return BREAKDOWN_METRICS[domain][0] + EXTRA_METRICS.get((domain, by), ())
+
+
+# --- selecting events ------------------------------------------------------------------
+
+
+def in_range(events, start: datetime, end: datetime):
+    return [e for e in events if start <= parse_ts(e["ts"]) < end]
+
+
+def select(events, scope: str = "org", scope_id: str | None = None, filters=None):
+    out = []
+    for e in events:
+        if scope == "workspace" and e.get("workspaceId") != scope_id:
+            continue
+        if scope == "repo" and e.get("repoId") != scope_id:
+            continue
+        if filters and any(e.get(k) != v for k, v in filters.items()):
+            continue
+        out.append(e)
+    return out
+
+
+def compute(domain: str, metrics, events) -> dict:
+    return {m: METRICS[domain][m](events) for m in metrics}
+
+
+def group_by_bucket(events, start, end, size, tz="UTC"):
+    edges = bucket_edges(start, end, size, tz)
+    groups = [[] for _ in range(len(edges) - 1)]
+    for e in in_range(events, start, end):
+        t = parse_ts(e["ts"])
+        i = bisect.bisect_right(edges, t) - 1
+        assert 0 <= i < len(groups), (t, edges[0], edges[-1])
+        groups[i].append(e)
+    return edges, groups
+
+
+def expected_series(domain, metrics, events, start, end, size, tz="UTC") -> list[dict]:
+    edges, groups = group_by_bucket(events, start, end, size, tz)
+    return [{"ts": unix(edges[i]), **compute(domain, metrics, g)} for i, g in enumerate(groups)]
+
+
+def expected_summary(domain, metric, series: list[dict], events_in_range) -> dict:
+    values = [p[metric] for p in series]
+    if metric in NON_ADDITIVE:
+        total = METRICS[domain][metric](events_in_range)
+    else:
+        total = sum(values, Decimal(0) if domain == "credits" else 0)
+    present = [v for v in values if v is not None]
+    if not present:
+        return {"total": total, "avg": None, "stdDev": None, "min": None, "max": None,
+                "p10": None, "p50": None, "p90": None}
+    floats = [float(v) for v in present]
+    if len(floats) >= 2:
+        q = statistics.quantiles(floats, n=10, method="inclusive")
+        p10, p50, p90 = q[0], q[4], q[8]
+    else:
+        p10 = p50 = p90 = floats[0]
+    return {"total": total, "avg": statistics.fmean(floats), "stdDev": statistics.pstdev(floats),
+            "min": min(present), "max": max(present), "p10": p10, "p50": p50, "p90": p90}
+
+
+def expected_entities(domain, by, events_in_range) -> dict[str, dict]:
+    field, _ = DIMENSIONS[(domain, by)]
+    groups = defaultdict(list)
+    for e in events_in_range:
+        if e.get(field) is not None:
+            groups[e[field]].append(e)
+    metrics = breakdown_metrics(domain, by)
+    return {k: compute(domain, metrics, g) for k, g in groups.items()}
+
+
+def order_entities(totals: dict[str, dict], sort: str, descending: bool) -> list[str]:
+    """Sort metric (nulls last), then entity id ascending."""
+    with_value = [k for k in totals if totals[k][sort] is not None]
+    nulls = sorted(k for k in totals if totals[k][sort] is None)
+    # stable sorts: id ascending first, then by value
+    with_value.sort()
+    with_value.sort(key=lambda k: totals[k][sort], reverse=descending)
+    return with_value + nulls
+
+
+def latest_names(all_events, id_field: str, name_field: str) -> dict[str, str]:
+    """Per id, the name carried by the event with the greatest ts."""
+    best: dict[str, tuple[datetime, str]] = {}
+    for e in all_events:
+        if e.get(id_field) is None or e.get(name_field) is None:
+            continue
+        t = parse_ts(e["ts"])
+        old = best.get(e[id_field])
+        if old is None or t > old[0]:
+            best[e[id_field]] = (t, e[name_field])
+    return {k: v[1] for k, v in best.items()}
+
+
+# --- comparing ---------------------------------------------------------------------------
+
+
+def assert_matches(actual, expected, where: str = "$") -> None:
+    """Deep comparison: exact key sets, exact ints/decimals (type-checked), floats ~1e-9."""
+    if expected is None:
+        assert actual is None, f"{where}: expected null, got {actual!r}"
+    elif isinstance(expected, dict):
+        assert isinstance(actual, dict), f"{where}: expected object, got {actual!r}"
+        assert set(actual) == set(expected), \
+            f"{where}: keys {sorted(actual)} != expected {sorted(expected)}"
+        for k in expected:
+            assert_matches(actual[k], expected[k], f"{where}.{k}")
+    elif isinstance(expected, (list, tuple)):
+        assert isinstance(actual, list), f"{where}: expected list, got {actual!r}"
+        assert len(actual) == len(expected), \
+            f"{where}: length {len(actual)} != expected {len(expected)}"
+        for i, (a, x) in enumerate(zip(actual, expected)):
+            assert_matches(a, x, f"{where}[{i}]")
+    elif isinstance(expected, bool) or isinstance(expected, str):
+        assert actual == expected, f"{where}: {actual!r} != expected {expected!r}"
+    elif isinstance(expected, Decimal):
+        assert isinstance(actual, (int, Decimal)) and not isinstance(actual, bool), \
+            f"{where}: expected an exact number, got {actual!r}"
+        assert Decimal(actual) == expected, f"{where}: {actual!r} != expected {expected}"
+    elif isinstance(expected, int):
+        assert isinstance(actual, int) and not isinstance(actual, bool), \
+            f"{where}: expected integer {expected}, got {actual!r}"
+        assert actual == expected, f"{where}: {actual!r} != expected {expected!r}"
+    elif isinstance(expected, float):
+        assert isinstance(actual, (int, float, Decimal)) and not isinstance(actual, bool), \
+            f"{where}: expected number ~{expected}, got {actual!r}"
+        a = float(actual)
+        assert math.isclose(a, expected, rel_tol=1e-9, abs_tol=1e-9), \
+            f"{where}: {a!r} != expected ~{expected!r}"
+    else:
+        raise TypeError(f"{where}: cannot compare {type(expected)}")
+
+
+def month_length_hours(year: int, month: int, tz: str) -> float:
+    zone = ZoneInfo(tz)
+    a = datetime(year, month, 1, tzinfo=zone)
+    days = calendar.monthrange(year, month)[1]
+    b = datetime(year, month, days, tzinfo=zone) + timedelta(days=1)
+    return (b.astimezone(UTC) - a.astimezone(UTC)).total_seconds() / 3600

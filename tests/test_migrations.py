@@ -1,0 +1,180 @@
+"""Migrations: idempotent, checksummed, edits refused, safe to run concurrently."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+import threading
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+import stats_gateway.db.migrate as migrate_module
+from domains import DOMAINS
+from stats_gateway.core.domain import EventField, FieldType
+from stats_gateway.db.migrate import MigrationError, migrate
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+SQL_FILES = sorted(p.name for p in SQL_DIR.glob("*.sql"))
+DOMAIN_MIGRATIONS = [f"domain:{d.name}" for d in DOMAINS]
+ALL = SQL_FILES + DOMAIN_MIGRATIONS
+
+
+@pytest.fixture
+def fresh_db(server_url):
+    """A brand-new empty database; yields its URL and drops it afterwards."""
+    name = f"sg_mig_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_conninfo(server_url, dbname=name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def recorded(conn) -> dict[str, str]:
+    return dict(conn.execute("SELECT name, checksum FROM schema_migrations").fetchall())
+
+
+def tables(conn) -> set[str]:
+    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    return {r[0] for r in rows}
+
+
+def test_expected_migration_files_exist():
+    assert SQL_FILES, "no sql/*.sql files"
+    assert DOMAIN_MIGRATIONS == ["domain:storage", "domain:ai", "domain:private-chat",
+                                 "domain:policies", "domain:credits"]
+
+
+def test_fresh_migrate_then_second_run_is_a_no_op(fresh_db):
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        assert migrate(conn, DOMAINS) == ALL
+        before = conn.execute("SELECT name, checksum, applied_at FROM schema_migrations "
+                              "ORDER BY name").fetchall()
+        assert migrate(conn, DOMAINS) == []
+        assert migrate(conn, DOMAINS) == []
+        after = conn.execute("SELECT name, checksum, applied_at FROM schema_migrations "
+                             "ORDER BY name").fetchall()
+        assert after == before  # not even re-recorded
+        assert {"orgs", "api_keys", "entities", "schema_migrations", "events_storage",
+                "events_ai", "events_private_chat", "events_policies",
+                "events_credits"} <= tables(conn)
+
+
+def test_the_app_database_is_already_up_to_date(db):
+    assert migrate(db, DOMAINS) == []
+
+
+def test_checksums_are_recorded(fresh_db):
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        migrate(conn, DOMAINS)
+        rows = recorded(conn)
+        assert set(rows) == set(ALL)
+        for name in SQL_FILES:
+            raw = (SQL_DIR / name).read_bytes()
+            assert rows[name] == hashlib.sha256(raw).hexdigest(), name
+        for name in DOMAIN_MIGRATIONS:
+            assert len(rows[name]) == 64 and int(rows[name], 16) >= 0
+        assert len(set(rows[n] for n in DOMAIN_MIGRATIONS)) == len(DOMAIN_MIGRATIONS)
+        (missing,) = conn.execute(
+            "SELECT count(*) FROM schema_migrations WHERE applied_at IS NULL").fetchone()
+        assert missing == 0
+
+
+def _use_sql_dir(monkeypatch, directory: Path) -> None:
+    original = migrate_module.planned_migrations
+
+    def planned(domains, sql_dir=directory):
+        return original(domains, directory)
+
+    monkeypatch.setattr(migrate_module, "SQL_DIR", directory)
+    monkeypatch.setattr(migrate_module, "planned_migrations", planned)
+
+
+def test_an_edited_applied_file_is_refused_and_nothing_changes(fresh_db, tmp_path, monkeypatch):
+    copy = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, copy)
+    _use_sql_dir(monkeypatch, copy)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        assert migrate(conn, DOMAINS) == ALL
+        before = recorded(conn)
+        first = copy / SQL_FILES[0]
+        first.write_text(first.read_text() + "\n-- an innocent-looking edit\n")
+        # a new file sorted before the edited one: must not survive the refusal
+        (copy / "0000_new.sql").write_text("CREATE TABLE applied_before_refusal (x int);\n")
+        with pytest.raises(MigrationError) as info:
+            migrate(conn, DOMAINS)
+        assert SQL_FILES[0] in str(info.value)
+        assert recorded(conn) == before
+        assert "applied_before_refusal" not in tables(conn)
+        with pytest.raises(MigrationError):  # still refused on a retry
+            migrate(conn, DOMAINS)
+
+
+def test_a_new_file_is_applied_once(fresh_db, tmp_path, monkeypatch):
+    copy = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, copy)
+    _use_sql_dir(monkeypatch, copy)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        assert migrate(conn, DOMAINS) == ALL
+        text = "CREATE TABLE added_later (id int PRIMARY KEY);\n"
+        (copy / "9999_added_later.sql").write_text(text)
+        assert migrate(conn, DOMAINS) == ["9999_added_later.sql"]
+        assert "added_later" in tables(conn)
+        assert recorded(conn)["9999_added_later.sql"] == hashlib.sha256(text.encode()).hexdigest()
+        assert migrate(conn, DOMAINS) == []
+
+
+def test_a_domain_that_gains_a_field_gains_a_column(fresh_db):
+    storage = next(d for d in DOMAINS if d.name == "storage")
+    extra = EventField(name="region", column="region", type=FieldType.TEXT, doc="test")
+    grown = dataclasses.replace(storage, fields=storage.fields + (extra,))
+    domains = tuple(grown if d is storage else d for d in DOMAINS)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        migrate(conn, DOMAINS)
+        conn.execute("INSERT INTO orgs (id, name) VALUES (%s, 'o')", (uuid.uuid4(),))
+        assert migrate(conn, domains) == ["domain:storage"]
+        cols = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'events_storage'").fetchall()}
+        assert "region" in cols
+        assert migrate(conn, domains) == []
+        (orgs,) = conn.execute("SELECT count(*) FROM orgs").fetchone()
+        assert orgs == 1  # data kept
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_concurrent_migrate_from_two_threads(fresh_db, round_):
+    barrier = threading.Barrier(2)
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def run():
+        try:
+            with psycopg.connect(fresh_db, autocommit=True) as conn:
+                barrier.wait(timeout=10)
+                applied = migrate(conn, DOMAINS)
+            with lock:
+                results.append(applied)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            with lock:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert sorted(results, key=len) == [[], ALL]
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        (n,) = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+        assert n == len(ALL)
+        assert migrate(conn, DOMAINS) == []
