@@ -52,9 +52,14 @@ def finalize(domain: Domain, metric: Metric, row: Mapping[str, object]) -> objec
     raise TypeError(agg)
 
 
-def _filters_meta(request: StatsRequest) -> tuple[ResourceFilterMeta | None, list]:
+def _meta_fields(request: StatsRequest, scope_id: str) -> dict:
+    """The StatsMeta fields shared by both envelopes."""
     filters = [ResourceFilterMeta(type=f.param, id=f.value) for f in request.filters]
-    return (filters[0] if len(filters) == 1 else None), filters
+    return dict(start=_ts(request.plan.start), end=_ts(request.plan.end),
+                scope=request.scope.kind, scope_id=scope_id, window=request.window,
+                time_bucket_size=request.plan.size.name, timezone=request.plan.timezone,
+                resource_filter=filters[0] if len(filters) == 1 else None,
+                resource_filters=filters)
 
 
 def _ts(value: datetime) -> int:
@@ -114,12 +119,7 @@ class StatsEngine:
         else:
             (row,) = await self._fetch(totals_sql(domain, request, [request.metric], org_id))
             total = finalize(domain, summary_metric, row)
-        one, all_filters = _filters_meta(request)
-        meta = SeriesMeta(
-            start=_ts(request.plan.start), end=_ts(request.plan.end), scope=request.scope.kind,
-            scope_id=scope_id, window=request.window, time_bucket_size=request.plan.size.name,
-            timezone=request.plan.timezone, metric=request.metric, resource_filter=one,
-            resource_filters=all_filters)
+        meta = SeriesMeta(**_meta_fields(request, scope_id), metric=request.metric)
         return types.response(success=True, meta=meta, summary=summarize(values, total),
                               series=points)
 
@@ -151,15 +151,11 @@ class StatsEngine:
             for row in rows]
         total_entities = rows[0]["total_entities"] if rows else await self._count_entities(
             domain, request, org_id)
-        one, all_filters = _filters_meta(request)
         meta = BreakdownMeta(
-            start=_ts(request.plan.start), end=_ts(request.plan.end), scope=request.scope.kind,
-            scope_id=scope_id, window=request.window, time_bucket_size=request.plan.size.name,
-            timezone=request.plan.timezone, breakdown_by=by,
+            **_meta_fields(request, scope_id), breakdown_by=by,
             includes_series=request.include_series, limit=request.limit,
             offset=request.offset, total_entities=total_entities, sort=request.sort,
-            order="desc" if request.descending else "asc", resource_filter=one,
-            resource_filters=all_filters)
+            order="desc" if request.descending else "asc")
         return types.response(success=True, meta=meta,
                               summary=BreakdownSummary(total=total_entities), entities=entities)
 

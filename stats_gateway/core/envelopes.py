@@ -38,7 +38,9 @@ class Summary(Model):
     p90: float | None
 
 
-class SeriesMeta(Model):
+class StatsMeta(Model):
+    """What every envelope says about the request it answers."""
+
     start: int
     end: int
     scope: str
@@ -46,19 +48,15 @@ class SeriesMeta(Model):
     window: str | None
     time_bucket_size: str
     timezone: str
-    metric: str
     resource_filter: ResourceFilterMeta | None
     resource_filters: list[ResourceFilterMeta]
 
 
-class BreakdownMeta(Model):
-    start: int
-    end: int
-    scope: str
-    scope_id: str | None
-    window: str | None
-    time_bucket_size: str
-    timezone: str
+class SeriesMeta(StatsMeta):
+    metric: str
+
+
+class BreakdownMeta(StatsMeta):
     breakdown_by: str
     includes_series: bool
     limit: int
@@ -66,8 +64,6 @@ class BreakdownMeta(Model):
     total_entities: int
     sort: str
     order: str
-    resource_filter: ResourceFilterMeta | None
-    resource_filters: list[ResourceFilterMeta]
 
 
 class BreakdownSummary(Model):
