@@ -1,6 +1,9 @@
 """Every domain the gateway serves. Adding one: write its module, list it here."""
 
-from domains import ai, credits, policies, private_chat, storage
+from domains import (
+    ai, call_usage, calls, credits, model_usage, policies, private_chat, runs, storage,
+    workflow_cu,
+)
 
 DOMAINS = (
     storage.DOMAIN,
@@ -8,4 +11,9 @@ DOMAINS = (
     private_chat.DOMAIN,
     policies.DOMAIN,
     credits.DOMAIN,
+    runs.DOMAIN,
+    model_usage.DOMAIN,
+    workflow_cu.DOMAIN,
+    calls.DOMAIN,
+    call_usage.DOMAIN,
 )

@@ -10,7 +10,7 @@ and ``endpoint`` as Flashback's detailed provider breakdown does.
 """
 
 from stats_gateway.core.domain import (
-    BreakdownView, Count, Dimension, Domain, EventField, FieldType, Mean, Metric,
+    Attribute, BreakdownView, Count, Dimension, Domain, EventField, FieldType, Mean, Metric,
     ResourceFilter, SeriesView, Sum,
 )
 
@@ -57,8 +57,8 @@ DOMAIN = Domain(
         Dimension(by="buckets", column="bucket_id", names_kind="bucket"),
         Dimension(by="nodes", column="node_id", names_kind="node"),
         Dimension(by="providers", column="endpoint",
-                  attributes=(("protocol", "protocol"), ("provider", "provider"),
-                              ("endpoint", "endpoint"))),
+                  attributes=(Attribute("protocol", "protocol"), Attribute("provider", "provider"),
+                              Attribute("endpoint", "endpoint"))),
     ),
     filters=(
         ResourceFilter(param="bucketId", column="bucket_id"),

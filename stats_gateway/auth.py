@@ -6,6 +6,8 @@ nothing about keys it does not hold.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -26,6 +28,10 @@ class Caller:
     key_id: str
     can_read: bool
     can_ingest: bool
+    resource_scopes: frozenset[str] | None = None  # None: every resource
+
+    def may(self, resource_scope: str) -> bool:
+        return self.resource_scopes is None or resource_scope in self.resource_scopes
 
 
 def _hash(secret: str) -> bytes:
@@ -54,29 +60,53 @@ def ensure_org(conn: psycopg.Connection, org: str) -> str:
 
 
 def create_key(conn: psycopg.Connection, org_id: str, *, read: bool = True,
-               ingest: bool = True, name: str = "") -> str:
-    """Store a new key for ``org_id`` and return it in clear (shown once)."""
+               ingest: bool = True, name: str = "",
+               resource_scopes: list[str] | None = None) -> str:
+    """Store a new key for ``org_id`` and return it in clear (shown once).
+
+    ``resource_scopes`` limits which resources the key may read (None: all of them)."""
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     conn.execute(
-        "INSERT INTO api_keys (key_id, org_id, secret_hash, name, can_read, can_ingest) "
-        "VALUES (%s, %s, %s, %s, %s, %s)", (key_id, org_id, _hash(secret), name, read, ingest))
+        "INSERT INTO api_keys (key_id, org_id, secret_hash, name, can_read, can_ingest, "
+        "resource_scopes) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (key_id, org_id, _hash(secret), name, read, ingest, resource_scopes))
     return f"sgk_{key_id}_{secret}"
 
 
-async def authenticate(conn: psycopg.AsyncConnection, authorization: str | None) -> Caller:
-    scheme, _, token = (authorization or "").partition(" ")
-    match = _KEY.match(token.strip()) if scheme.lower() == "bearer" else None
+def key_from_header(authorization: str | None, *, basic: bool = False,
+                    bare: bool = False) -> str | None:
+    """The API key in an Authorization header: ``Bearer <key>``; with ``basic``, also HTTP
+    Basic with the key as password (any user name); with ``bare``, also the key alone."""
+    value = (authorization or "").strip()
+    scheme, _, credentials = value.partition(" ")
+    if scheme.lower() == "bearer":
+        return credentials.strip()
+    if basic and scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2]
+    if bare and value.startswith("sgk_"):
+        return value
+    return None
+
+
+async def authenticate(conn: psycopg.AsyncConnection, key: str | None) -> Caller:
+    match = _KEY.match(key) if key else None
     if not match:
         raise unauthorized()
     key_id, secret = match.groups()
     cur = await conn.execute(
-        "SELECT org_id, secret_hash, can_read, can_ingest FROM api_keys WHERE key_id = %s "
-        "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())", (key_id,))
+        "SELECT org_id, secret_hash, can_read, can_ingest, resource_scopes FROM api_keys "
+        "WHERE key_id = %s AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+        (key_id,))
     row = await cur.fetchone()
     stored = row[1] if row else _hash("")
     if not hmac.compare_digest(stored, _hash(secret)) or row is None:
         raise unauthorized()
-    return Caller(org_id=str(row[0]), key_id=key_id, can_read=row[2], can_ingest=row[3])
+    return Caller(org_id=str(row[0]), key_id=key_id, can_read=row[2], can_ingest=row[3],
+                  resource_scopes=None if row[4] is None else frozenset(row[4]))
 
 
 def require(caller: Caller, permission: str) -> None:

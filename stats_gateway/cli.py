@@ -32,7 +32,8 @@ def cmd_create_key(args, settings: Settings) -> int:
             except LookupError as exc:
                 print(f"stats-gateway: {exc}", file=sys.stderr)
                 return 2
-            key = create_key(conn, org_id, read=read, ingest=ingest, name=args.name)
+            key = create_key(conn, org_id, read=read, ingest=ingest, name=args.name,
+                             resource_scopes=args.resource_scope or None)
     print(f"org:  {org_id}\nkey:  {key}\nperm: {'read ' if read else ''}{'ingest' if ingest else ''}")
     return 0
 
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     key = sub.add_parser("create-key", help="create an API key (and the org if missing)")
     key.add_argument("--org", required=True, help="org name (created if missing) or org id")
     key.add_argument("--name", default="", help="a label for the key")
+    key.add_argument("--resource-scope", action="append", metavar="SCOPE",
+                     help="limit the resources the key reads, e.g. flows:read (repeatable; "
+                          "default: all)")
     perms = key.add_mutually_exclusive_group()
     perms.add_argument("--read-only", action="store_true")
     perms.add_argument("--ingest-only", action="store_true")

@@ -49,7 +49,9 @@ def tables(conn) -> set[str]:
 def test_expected_migration_files_exist():
     assert SQL_FILES, "no sql/*.sql files"
     assert DOMAIN_MIGRATIONS == ["domain:storage", "domain:ai", "domain:private-chat",
-                                 "domain:policies", "domain:credits"]
+                                 "domain:policies", "domain:credits", "domain:runs",
+                                 "domain:model-usage", "domain:workflow-cu", "domain:calls",
+                                 "domain:call-usage"]
 
 
 def test_fresh_migrate_then_second_run_is_a_no_op(fresh_db):

@@ -17,8 +17,13 @@ __all__ = [
     "Count",
     "Sum",
     "Mean",
+    "Min",
+    "Max",
+    "Percentile",
+    "Ratio",
     "DistinctCount",
     "LatestTime",
+    "Attribute",
     "Metric",
     "Dimension",
     "ResourceFilter",
@@ -38,6 +43,8 @@ class FieldType(enum.Enum):
     DOUBLE = "double"  # latencies
     DECIMAL = "decimal"  # money and credits: exact to the micro-unit
     CHOICE = "choice"  # one of EventField.choices, stored as text
+    BOOL = "bool"
+    TEXT_LIST = "text_list"  # a list of strings (e.g. refs), filtered by overlap
 
     @property
     def sql_type(self) -> str:
@@ -50,6 +57,8 @@ _SQL_TYPES = {
     FieldType.DOUBLE: "double precision",
     FieldType.DECIMAL: "numeric(20,6)",
     FieldType.CHOICE: "text",
+    FieldType.BOOL: "boolean",
+    FieldType.TEXT_LIST: "text[]",
 }
 
 
@@ -93,17 +102,19 @@ class Count:
     """Number of events, optionally only those whose ``column`` is one of ``values``."""
 
     column: str | None = None
-    values: tuple[str, ...] = ()
+    values: tuple[object, ...] = ()
     additive = True
 
 
 @dataclass(frozen=True)
 class Sum:
-    """Sum of a numeric column, optionally only where ``where_column`` is in ``values``."""
+    """Sum of a numeric column (plus the ``plus`` columns, row by row), optionally only where
+    ``where_column`` is in ``values``. Columns added together must be NOT NULL (defaulted)."""
 
     column: str
     where_column: str | None = None
-    values: tuple[str, ...] = ()
+    values: tuple[object, ...] = ()
+    plus: tuple[str, ...] = ()
     additive = True
 
 
@@ -112,6 +123,41 @@ class Mean:
     """Event-weighted mean of a column over events that have it; null with no events."""
 
     column: str
+    additive = False
+
+
+@dataclass(frozen=True)
+class Min:
+    """Smallest value of a column; null with no events."""
+
+    column: str
+    additive = False
+
+
+@dataclass(frozen=True)
+class Max:
+    """Largest value of a column; null with no events."""
+
+    column: str
+    additive = False
+
+
+@dataclass(frozen=True)
+class Percentile:
+    """Exact continuous percentile (``percentile_cont``) of a column, ``q`` in [0, 1]."""
+
+    column: str
+    q: float
+    additive = False
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``scale * sum(numerator) / sum(denominator)``; null when the denominator sums to 0."""
+
+    numerator: str
+    denominator: str
+    scale: float = 1.0
     additive = False
 
 
@@ -130,7 +176,14 @@ class LatestTime:
     additive = False
 
 
-Aggregation = Count | Sum | Mean | DistinctCount | LatestTime
+Aggregation = Count | Sum | Mean | Min | Max | Percentile | Ratio | DistinctCount | LatestTime
+
+
+def aggregation_columns(agg: Aggregation) -> tuple[str, ...]:
+    """Every event column an aggregation reads."""
+    names = ("column", "where_column", "numerator", "denominator")
+    single = tuple(c for c in (getattr(agg, n, None) for n in names) if c is not None)
+    return single + tuple(getattr(agg, "plus", ()))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,20 +193,38 @@ class Metric:
     doc: str = ""
 
 
+@dataclass(frozen=True)
+class Attribute:
+    """An extra per-entity value: the newest event's (``latest``) or the largest."""
+
+    name: str
+    column: str
+    latest: bool = False
+
+
 @dataclass(frozen=True, kw_only=True)
 class Dimension:
     """A breakdown axis: ``/breakdown/<by>`` groups events by ``column``.
 
-    ``names_kind`` names the entity catalogue that gives ``entityName``;
-    ``attributes`` are extra per-entity values (taken with ``max()``, one value per entity
-    is expected); ``extra_metrics`` are metrics only this breakdown adds.
+    A tuple of columns is a composite key; its ``entityId`` joins the values with ``:``
+    (e.g. ``flow:my-slug``). ``names_kind`` names the entity catalogue that gives
+    ``entityName`` (or ``name_column``, the newest event's value of a column);
+    ``attributes`` are extra per-entity values; ``extra_metrics`` are
+    metrics only this breakdown adds; ``share_of`` adds ``pct``, the entity's percentage
+    of that metric over all entities.
     """
 
     by: str
-    column: str
+    column: str | tuple[str, ...]
     names_kind: str | None = None
-    attributes: tuple[tuple[str, str], ...] = ()  # (output name, column)
+    name_column: str | None = None  # entityName from this column (newest event) instead
+    attributes: tuple[Attribute, ...] = ()
     extra_metrics: tuple[str, ...] = ()
+    share_of: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,) if isinstance(self.column, str) else self.column
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,8 +329,8 @@ def _domain_problems(domain: Domain) -> list[str]:
     for m in domain.metrics:
         if not _CAMEL.match(m.name) or m.name in {"ts", "entityId"}:
             problems.append(f"{where}: metric name {m.name!r} is not allowed")
-        for column in (getattr(m.agg, "column", None), getattr(m.agg, "where_column", None)):
-            if column is not None and column not in columns:
+        for column in aggregation_columns(m.agg):
+            if column not in columns:
                 problems.append(f"{where}: metric {m.name!r} reads unknown column {column!r}")
     known = set(metric_names)
     for view in domain.series:
@@ -284,11 +355,19 @@ def _domain_problems(domain: Domain) -> list[str]:
     for d in domain.dimensions:
         if not _SEGMENT.match(d.by.lower()):
             problems.append(f"{where}: breakdown {d.by!r} is not a URL segment")
-        if d.column not in columns:
-            problems.append(f"{where}: breakdown {d.by!r} groups by unknown column {d.column!r}")
-        for out, column in d.attributes:
+        for column in d.columns:
             if column not in columns:
-                problems.append(f"{where}: breakdown {d.by!r} attribute {out!r} reads unknown column")
+                problems.append(f"{where}: breakdown {d.by!r} groups by unknown column {column!r}")
+        if d.name_column is not None and d.name_column not in columns:
+            problems.append(f"{where}: breakdown {d.by!r} names from unknown column")
+        if d.name_column is not None and d.names_kind is not None:
+            problems.append(f"{where}: breakdown {d.by!r} has two sources of names")
+        for attr in d.attributes:
+            if attr.column not in columns:
+                problems.append(f"{where}: breakdown {d.by!r} attribute {attr.name!r} reads "
+                                "unknown column")
+        if d.share_of is not None and d.share_of not in domain.breakdown_metrics(d):
+            problems.append(f"{where}: breakdown {d.by!r} shares an unknown metric")
         for name in d.extra_metrics:
             if name not in known:
                 problems.append(f"{where}: breakdown {d.by!r} adds unknown metric {name!r}")

@@ -1,8 +1,14 @@
-"""The engine: parsed request -> SQL -> envelope. Knows domains and PostgreSQL, not HTTP."""
+"""The engine: request -> SQL -> values -> envelope. Knows domains and PostgreSQL, not HTTP.
+
+Two layers: ``series``/``breakdown`` parse the unified query parameters and build the
+shared envelopes; the ``*_values`` methods take an already-built request and return plain
+values, for adapters that answer in another API's shape (the seed-compatible endpoints).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -10,7 +16,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from stats_gateway.core.domain import (
-    Count, DistinctCount, Domain, LatestTime, Mean, Metric, Sum,
+    Count, Dimension, DistinctCount, Domain, LatestTime, Max, Mean, Metric, Min, Percentile,
+    Ratio, Sum,
 )
 from stats_gateway.core.envelopes import (
     BreakdownMeta, BreakdownSummary, ResourceFilterMeta, SeriesMeta, breakdown_types,
@@ -18,10 +25,11 @@ from stats_gateway.core.envelopes import (
 )
 from stats_gateway.core.errors import ApiError, not_found
 from stats_gateway.core.request import (
-    BreakdownRequest, SeriesRequest, StatsRequest, parse_breakdown, parse_series,
+    BreakdownRequest, StatsRequest, parse_breakdown, parse_series,
 )
 from stats_gateway.core.sql import (
-    BUCKET, ENTITY, Sql, breakdown_sql, entity_series_sql, series_sql, totals_sql,
+    BUCKET, ENTITY, Sql, breakdown_sql, entity_series_sql, grouped_series_sql, series_sql,
+    totals_sql,
 )
 from stats_gateway.core.summary import additive_total, summarize
 
@@ -33,23 +41,42 @@ def exact_decimal(value: Decimal) -> Decimal:
     return value.normalize()
 
 
+def _number(domain: Domain, metric: Metric, value):
+    kind = metric_type(domain, metric)
+    if value is None:
+        return None
+    if Decimal in getattr(kind, "__args__", (kind,)):
+        return exact_decimal(Decimal(value))
+    if int in getattr(kind, "__args__", (kind,)):
+        return int(value)
+    return float(value)
+
+
 def finalize(domain: Domain, metric: Metric, row: Mapping[str, object]) -> object:
     """A metric's value from its parts in one aggregated row (NULL parts: empty bucket)."""
     agg = metric.agg
-    if isinstance(agg, Mean):
-        total, n = row.get(f"{metric.name}__sum"), row.get(f"{metric.name}__n")
-        return float(total) / n if n else None
+    if isinstance(agg, (Mean, Ratio)):
+        a, b = (row.get(f"{metric.name}__{part}") for part in
+                (("sum", "n") if isinstance(agg, Mean) else ("num", "den")))
+        if not b:
+            return None
+        return float(a) / float(b) * (agg.scale if isinstance(agg, Ratio) else 1)
     value = row.get(metric.name)
     if isinstance(agg, LatestTime):
         return int(value.timestamp()) if value is not None else None
     if isinstance(agg, (Count, DistinctCount)):
         return int(value or 0)
     if isinstance(agg, Sum):
-        kind = metric_type(domain, metric)
-        if kind is Decimal:
-            return exact_decimal(Decimal(value or 0))
-        return kind(value or 0)
+        return _number(domain, metric, value or 0)
+    if isinstance(agg, (Min, Max)):
+        return _number(domain, metric, value)
+    if isinstance(agg, Percentile):
+        return float(value) if value is not None else None
     raise TypeError(agg)
+
+
+def _ts(value: datetime) -> int:
+    return int(value.timestamp())
 
 
 def _meta_fields(request: StatsRequest, scope_id: str) -> dict:
@@ -62,8 +89,16 @@ def _meta_fields(request: StatsRequest, scope_id: str) -> dict:
                 resource_filters=filters)
 
 
-def _ts(value: datetime) -> int:
-    return int(value.timestamp())
+@dataclass(frozen=True)
+class EntityValues:
+    """One breakdown entity as plain values."""
+
+    entity_id: str
+    name: str | None
+    attributes: dict[str, object]
+    totals: dict[str, object]
+    share_pct: float | None  # percentage of the dimension's share_of metric, if declared
+    series: list[tuple[datetime, dict[str, object]]] | None
 
 
 class StatsEngine:
@@ -83,7 +118,7 @@ class StatsEngine:
             await cur.execute(sql.text, sql.params)
             return await cur.fetchall()
 
-    async def _check_scope(self, org_id: str, request: StatsRequest) -> str:
+    async def check_scope(self, org_id: str, request: StatsRequest) -> str:
         """The scope id to report; 404 (the same for foreign and missing ids) otherwise."""
         scope = request.scope
         if scope.kind == "org":
@@ -98,6 +133,65 @@ class StatsEngine:
                 raise not_found(scope.kind)
         return scope.id
 
+    # --- plain values, for any response shape ------------------------------------------
+
+    async def series_values(self, org_id: str, domain: Domain, request: StatsRequest,
+                            metrics: Sequence[Metric]) -> list[tuple[datetime, dict]]:
+        """Every bucket in range, in order, with each metric's value."""
+        rows = await self._fetch(series_sql(domain, request, metrics, org_id))
+        return [(row[BUCKET], {m.name: finalize(domain, m, row) for m in metrics})
+                for row in rows]
+
+    async def total_values(self, org_id: str, domain: Domain, request: StatsRequest,
+                           metrics: Sequence[Metric]) -> dict:
+        """Each metric over the whole range."""
+        (row,) = await self._fetch(totals_sql(domain, request, metrics, org_id))
+        return {m.name: finalize(domain, m, row) for m in metrics}
+
+    async def grouped_series_values(self, org_id: str, domain: Domain, request: StatsRequest,
+                                    metrics: Sequence[Metric], dimension: Dimension,
+                                    ) -> list[tuple[datetime, str, dict]]:
+        """(bucket, entity id, values) only where events exist, by bucket then entity."""
+        rows = await self._fetch(grouped_series_sql(domain, request, metrics, dimension, org_id))
+        return [(row[BUCKET], row[ENTITY], {m.name: finalize(domain, m, row) for m in metrics})
+                for row in rows]
+
+    async def breakdown_values(self, org_id: str, domain: Domain, request: BreakdownRequest,
+                               ) -> tuple[list[EntityValues], int]:
+        """One page of entities and the number of entities in all."""
+        rows = await self._fetch(breakdown_sql(domain, request, org_id))
+        metrics = [domain.metric(name) for name in request.metrics]
+        series: dict[str, list] = {}
+        if request.include_series and rows:
+            ids = [row[ENTITY] for row in rows]
+            for row in await self._fetch(entity_series_sql(domain, request, org_id, ids)):
+                series.setdefault(row[ENTITY], []).append(
+                    (row[BUCKET], {m.name: finalize(domain, m, row) for m in metrics}))
+        share = request.dimension.share_of and domain.metric(request.dimension.share_of)
+        entities = []
+        for row in rows:
+            totals = {m.name: finalize(domain, m, row) for m in metrics}
+            pct = None
+            if share:
+                whole = row["share_total"]
+                pct = float(totals[share.name] or 0) * 100 / float(whole) if whole else 0.0
+            entities.append(EntityValues(
+                entity_id=row[ENTITY], name=row["entity_name"],
+                attributes={a.name: row[f"attr__{a.name}"] for a in request.dimension.attributes},
+                totals=totals, share_pct=pct,
+                series=series.get(row[ENTITY], []) if request.include_series else None))
+        if rows:
+            total = rows[0]["total_entities"]
+        elif request.offset:  # a page past the end: count on the first page
+            first = await self._fetch(breakdown_sql(domain, replace(request, offset=0, limit=1),
+                                                    org_id))
+            total = first[0]["total_entities"] if first else 0
+        else:
+            total = 0
+        return entities, total
+
+    # --- the unified /v2 envelopes ----------------------------------------------------
+
     async def series(self, org_id: str, domain_name: str, view_path: str,
                      params: Mapping[str, Sequence[str]], now: datetime | None = None):
         domain = self.domain(domain_name)
@@ -105,22 +199,20 @@ class StatsEngine:
         if view is None:
             raise not_found("endpoint")
         request = parse_series(domain, view, params, now or datetime.now(UTC))
-        scope_id = await self._check_scope(org_id, request)
-        rows = await self._fetch(series_sql(domain, request, view.metrics, org_id))
-        types = series_types(domain, view.path)
+        scope_id = await self.check_scope(org_id, request)
         metrics = [domain.metric(name) for name in view.metrics]
-        points = [types.point(ts=_ts(row[BUCKET]),
-                              **{m.name: finalize(domain, m, row) for m in metrics})
-                  for row in rows]
+        values = await self.series_values(org_id, domain, request, metrics)
+        types = series_types(domain, view.path)
+        points = [types.point(ts=_ts(bucket), **vals) for bucket, vals in values]
         summary_metric = domain.metric(request.metric)
-        values = [getattr(point, summary_metric.name) for point in points]
+        bucket_values = [vals[summary_metric.name] for _, vals in values]
         if summary_metric.agg.additive:
-            total = additive_total(values)
+            total = additive_total(bucket_values)
         else:
-            (row,) = await self._fetch(totals_sql(domain, request, [request.metric], org_id))
-            total = finalize(domain, summary_metric, row)
+            total = (await self.total_values(org_id, domain, request, [summary_metric])
+                     )[summary_metric.name]
         meta = SeriesMeta(**_meta_fields(request, scope_id), metric=request.metric)
-        return types.response(success=True, meta=meta, summary=summarize(values, total),
+        return types.response(success=True, meta=meta, summary=summarize(bucket_values, total),
                               series=points)
 
     async def breakdown(self, org_id: str, domain_name: str, by: str,
@@ -131,39 +223,21 @@ class StatsEngine:
             raise ApiError(404, "not_found", f"unknown breakdown {by!r} for {domain.name}; "
                            f"available: {', '.join(d.by for d in domain.dimensions)}")
         request = parse_breakdown(domain, dimension, params, now or datetime.now(UTC))
-        scope_id = await self._check_scope(org_id, request)
-        rows = await self._fetch(breakdown_sql(domain, request, org_id))
+        scope_id = await self.check_scope(org_id, request)
+        entities, total = await self.breakdown_values(org_id, domain, request)
         types = breakdown_types(domain, by)
-        metrics = [domain.metric(name) for name in request.metrics]
-        series_by_entity = {}
-        if request.include_series and rows:
-            ids = [row[ENTITY] for row in rows]
-            for row in await self._fetch(entity_series_sql(domain, request, org_id, ids)):
-                point = types.point(ts=_ts(row[BUCKET]),
-                                    **{m.name: finalize(domain, m, row) for m in metrics})
-                series_by_entity.setdefault(row[ENTITY], []).append(point)
-        entities = [
+        shaped = [
             types.entity(
-                entityId=row[ENTITY], entityName=row["entity_name"],
-                **{out: row[f"attr__{out}"] for out, _ in dimension.attributes},
-                totals=types.totals(**{m.name: finalize(domain, m, row) for m in metrics}),
-                series=series_by_entity.get(row[ENTITY], []) if request.include_series else None)
-            for row in rows]
-        total_entities = rows[0]["total_entities"] if rows else await self._count_entities(
-            domain, request, org_id)
+                entityId=e.entity_id, entityName=e.name, **e.attributes,
+                **({"pct": e.share_pct} if dimension.share_of else {}),
+                totals=types.totals(**e.totals),
+                series=None if e.series is None else
+                [types.point(ts=_ts(bucket), **vals) for bucket, vals in e.series])
+            for e in entities]
         meta = BreakdownMeta(
             **_meta_fields(request, scope_id), breakdown_by=by,
             includes_series=request.include_series, limit=request.limit,
-            offset=request.offset, total_entities=total_entities, sort=request.sort,
+            offset=request.offset, total_entities=total, sort=request.sort,
             order="desc" if request.descending else "asc")
-        return types.response(success=True, meta=meta,
-                              summary=BreakdownSummary(total=total_entities), entities=entities)
-
-    async def _count_entities(self, domain: Domain, request: BreakdownRequest,
-                              org_id: str) -> int:
-        """Entity count when the page is empty (an offset past the end)."""
-        if request.offset == 0:
-            return 0
-        first_page = BreakdownRequest(**{**request.__dict__, "offset": 0, "limit": 1})
-        rows = await self._fetch(breakdown_sql(domain, first_page, org_id))
-        return rows[0]["total_entities"] if rows else 0
+        return types.response(success=True, meta=meta, summary=BreakdownSummary(total=total),
+                              entities=shaped)

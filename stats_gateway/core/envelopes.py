@@ -15,7 +15,8 @@ from functools import cache
 import msgspec
 
 from stats_gateway.core.domain import (
-    Count, DistinctCount, Domain, FieldType, LatestTime, Mean, Metric, Sum,
+    Count, DistinctCount, Domain, FieldType, LatestTime, Max, Mean, Metric, Min, Percentile,
+    Ratio, Sum,
 )
 from stats_gateway.model import Model
 
@@ -97,18 +98,28 @@ class IngestResponse(Model):
     duplicates: int
 
 
+_VALUE_TYPES = {FieldType.BIGINT: int, FieldType.DECIMAL: Decimal, FieldType.DOUBLE: float,
+                FieldType.TEXT: str, FieldType.CHOICE: str, FieldType.BOOL: bool,
+                FieldType.TEXT_LIST: list[str]}
+
+
+def column_type(domain: Domain, column: str) -> type:
+    """The Python type of a stored column's values."""
+    return _VALUE_TYPES[next(f.type for f in domain.stored_fields if f.column == column)]
+
+
 def metric_type(domain: Domain, metric: Metric) -> type:
     agg = metric.agg
     if isinstance(agg, (Count, DistinctCount)):
         return int
-    if isinstance(agg, Mean):
+    if isinstance(agg, (Mean, Ratio, Percentile)):
         return float | None
     if isinstance(agg, LatestTime):
         return int | None
     if isinstance(agg, Sum):
-        column_type = next(f.type for f in domain.stored_fields if f.column == agg.column)
-        return {FieldType.BIGINT: int, FieldType.DECIMAL: Decimal,
-                FieldType.DOUBLE: float}[column_type]
+        return column_type(domain, agg.column)
+    if isinstance(agg, (Min, Max)):
+        return column_type(domain, agg.column) | None
     raise TypeError(agg)
 
 
@@ -158,7 +169,8 @@ def breakdown_types(domain: Domain, by: str) -> BreakdownTypes:
     entity = msgspec.defstruct(
         f"{prefix}Entity",
         [("entityId", str), ("entityName", str | None)]
-        + [(out, str | None) for out, _ in dim.attributes]
+        + [(a.name, column_type(domain, a.column) | None) for a in dim.attributes]
+        + ([("pct", float | None)] if dim.share_of else [])
         + [("totals", totals), ("series", list[point] | None)],
         bases=(Model,), module=__name__)
     response = msgspec.defstruct(

@@ -25,6 +25,7 @@ from stats_gateway.core.request import parse_instant, storable_text
 MAX_EVENTS = 10_000
 MAX_PROBLEMS = 1_000
 MAX_TEXT = 200
+MAX_LIST = 100
 MAX_BIGINT = 2**63 - 1
 MAX_DECIMAL = Decimal("1e14")
 FUTURE_SLACK = timedelta(days=1)
@@ -73,6 +74,16 @@ def decode_batch(body: bytes) -> list:
 def _check_value(f: EventField, value: object) -> tuple[object, str | None]:
     """(stored value, problem)."""
     t = f.type
+    if t is FieldType.BOOL:
+        return (value, None) if isinstance(value, bool) else (None, "must be true or false")
+    if t is FieldType.TEXT_LIST:
+        if not isinstance(value, list) or len(value) > MAX_LIST:
+            return None, f"must be a list of at most {MAX_LIST} strings"
+        for item in value:
+            problem = storable_text(item, MAX_TEXT) if isinstance(item, str) else "not a string"
+            if problem:
+                return None, f"every item {problem}"
+        return value, None
     if t in (FieldType.TEXT, FieldType.CHOICE):
         if not isinstance(value, str):
             return None, "must be a string"
@@ -267,13 +278,34 @@ def entity_params(org_id: str, refs: list[EntityRef]) -> dict:
 
 
 def insert_sql(domain: Domain) -> str:
-    """Columnar INSERT … SELECT FROM unnest(arrays): one statement for a whole batch."""
-    columns = [f for f in domain.stored_fields]
+    """Columnar INSERT … SELECT FROM unnest(arrays): one statement for a whole batch.
+
+    List columns travel as JSON text (arrays of arrays must be rectangular in PostgreSQL)
+    and are unpacked in the SELECT.
+    """
+    columns = domain.stored_fields
     names = ", ".join(["org_id", "event_id", "ts"] + [f.column for f in columns])
     arrays = ", ".join(["%(event_ids)s::text[]", "%(tss)s::timestamptz[]"]
-                       + [f"%(c{i})s::{f.type.sql_type}[]" for i, f in enumerate(columns)])
-    return (f"INSERT INTO {domain.table} ({names}) SELECT %(org)s::uuid, * FROM unnest({arrays}) "
+                       + [f"%(c{i})s::{_wire_type(f)}[]" for i, f in enumerate(columns)])
+    aliases = ", ".join(["event_id", "ts"] + [f"c{i}" for i in range(len(columns))])
+    values = ", ".join(["%(org)s::uuid", "u.event_id", "u.ts"] + [
+        f"CASE WHEN u.c{i} IS NULL THEN NULL "
+        f"ELSE ARRAY(SELECT jsonb_array_elements_text(u.c{i}::jsonb)) END"
+        if f.type is FieldType.TEXT_LIST else f"u.c{i}" for i, f in enumerate(columns)])
+    return (f"INSERT INTO {domain.table} ({names}) SELECT {values} "
+            f"FROM unnest({arrays}) AS u({aliases}) "
             f"ON CONFLICT (org_id, event_id) DO NOTHING RETURNING event_id")
+
+
+def _wire_type(f: EventField) -> str:
+    return "text" if f.type is FieldType.TEXT_LIST else f.type.sql_type
+
+
+def wire_value(f: EventField, value: object) -> object:
+    """A stored value as it travels in the batch arrays."""
+    if f.type is FieldType.TEXT_LIST and value is not None:
+        return msgspec.json.encode(value).decode()
+    return value
 
 
 async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain,
@@ -282,7 +314,7 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
     columns = domain.stored_fields
     params = {"org": org_id, "event_ids": [r.event_id for r in rows], "tss": [r.ts for r in rows]}
     for i, f in enumerate(columns):
-        params[f"c{i}"] = [r.values.get(f.column) for r in rows]
+        params[f"c{i}"] = [wire_value(f, r.values.get(f.column)) for r in rows]
     async with conn.transaction():
         cur = await conn.execute(insert_sql(domain), params)
         inserted_ids = {event_id for (event_id,) in await cur.fetchall()}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from stats_gateway.core.domain import Dimension, Domain, SeriesView
+from stats_gateway.core.domain import Dimension, Domain, FieldType, SeriesView
 from stats_gateway.core.errors import Problem, bad_request
 from stats_gateway.core.timebuckets import (
     BUCKET_SIZES, MAX_BUCKETS, WINDOWS, BucketPlan, auto_bucket_size, count_buckets,
@@ -35,9 +35,13 @@ BREAKDOWN_PARAMS = COMMON_PARAMS + ("includeSeries", "limit", "offset", "sort", 
 
 @dataclass(frozen=True)
 class Filter:
+    """Keep events whose ``column`` matches: ``eq`` a value, ``any`` of a list, ``overlaps``
+    a list (list columns), or ``is_null`` (value True) / is not null (value False)."""
+
     param: str
     column: str
-    value: str
+    value: object
+    op: str = "eq"
 
 
 @dataclass(frozen=True)
@@ -198,13 +202,20 @@ def _read_common(r: _Reader, domain: Domain, now: datetime):
     size_name = r.choice("timeBucketSize", tuple(BUCKET_SIZES))
 
     filters = []
+    types = {f.column: f.type for f in domain.stored_fields}
     for flt in domain.filters:
         value = r.get(flt.param)
         if value is None:
             continue
+        if types[flt.column] is FieldType.BOOL:
+            if value not in ("true", "false"):
+                r.fail(flt.param, "must be true or false")
+            filters.append(Filter(flt.param, flt.column, value == "true"))
+            continue
         if problem := storable_text(value):
             r.fail(flt.param, problem)
-        filters.append(Filter(flt.param, flt.column, value))
+        op = "overlaps" if types[flt.column] is FieldType.TEXT_LIST else "eq"
+        filters.append(Filter(flt.param, flt.column, [value] if op == "overlaps" else value, op))
 
     plan = None
     in_bounds = start is not None and end is not None and _EARLIEST <= start < end <= _LATEST

@@ -7,6 +7,7 @@ Identifiers come only from validated domain declarations.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pypika import Field, Order, Parameter, PostgreSQLQuery, Table
@@ -14,7 +15,8 @@ from pypika import functions as fn
 from pypika.terms import Criterion, Term
 
 from stats_gateway.core.domain import (
-    Count, DistinctCount, Domain, LatestTime, Mean, Metric, Sum,
+    Attribute, Count, Dimension, DistinctCount, Domain, LatestTime, Max, Mean, Metric, Min, Percentile,
+    Ratio, Sum,
 )
 from stats_gateway.core.request import BreakdownRequest, StatsRequest
 from stats_gateway.core.timebuckets import BucketPlan
@@ -63,6 +65,8 @@ def part_names(metric: Metric) -> tuple[str, ...]:
     """Column aliases holding a metric's mergeable parts."""
     if isinstance(metric.agg, Mean):
         return (f"{metric.name}__sum", f"{metric.name}__n")
+    if isinstance(metric.agg, Ratio):
+        return (f"{metric.name}__num", f"{metric.name}__den")
     return (metric.name,)
 
 
@@ -74,7 +78,10 @@ def metric_terms(metric: Metric, table: Table, p: Params) -> list[Term]:
             term = term.filter(AnyOf(table.field(agg.column), p(list(agg.values))))
         return [term.as_(metric.name)]
     if isinstance(agg, Sum):
-        term = fn.Sum(table.field(agg.column))
+        added = table.field(agg.column)
+        for column in agg.plus:
+            added = added + table.field(column)
+        term = fn.Sum(added)
         if agg.where_column:
             term = term.filter(AnyOf(table.field(agg.where_column), p(list(agg.values))))
         return [term.as_(metric.name)]
@@ -82,6 +89,17 @@ def metric_terms(metric: Metric, table: Table, p: Params) -> list[Term]:
         column = table.field(agg.column)
         return [fn.Sum(column).as_(f"{metric.name}__sum"),
                 fn.Count(column).as_(f"{metric.name}__n")]
+    if isinstance(agg, Ratio):
+        num, den = part_names(metric)
+        return [fn.Sum(table.field(agg.numerator)).as_(num),
+                fn.Sum(table.field(agg.denominator)).as_(den)]
+    if isinstance(agg, Min):
+        return [fn.Min(table.field(agg.column)).as_(metric.name)]
+    if isinstance(agg, Max):
+        return [fn.Max(table.field(agg.column)).as_(metric.name)]
+    if isinstance(agg, Percentile):
+        return [Raw("percentile_cont({0}) WITHIN GROUP (ORDER BY {1})", p(agg.q),
+                    table.field(agg.column), alias=metric.name)]
     if isinstance(agg, DistinctCount):
         return [fn.Count(table.field(agg.column)).distinct().as_(metric.name)]
     if isinstance(agg, LatestTime):
@@ -91,10 +109,27 @@ def metric_terms(metric: Metric, table: Table, p: Params) -> list[Term]:
 
 def sort_term(metric: Metric) -> Term:
     """Expression over an aggregated row (by part alias) that orders by the metric."""
-    if isinstance(metric.agg, Mean):
+    if isinstance(metric.agg, (Mean, Ratio)):
         s, n = part_names(metric)
         return Raw('("{0}"::float8 / NULLIF("{1}", 0))'.format(s, n))
     return Field(metric.name)
+
+
+def key_term(dimension: Dimension, table: Table) -> Term:
+    """The entity id: the column, or a composite key's values joined with ':'."""
+    fields = [table.field(c) for c in dimension.columns]
+    if len(fields) == 1:
+        return fields[0]
+    return Raw("concat_ws(':', " + ", ".join("{%d}" % i for i in range(len(fields))) + ")",
+               *fields)
+
+
+def attribute_term(attr, table: Table) -> Term:
+    alias = f"attr__{attr.name}"
+    if attr.latest:
+        return Raw("(array_agg({0} ORDER BY {1} DESC))[1]", table.field(attr.column), table.ts,
+                   alias=alias)
+    return fn.Max(table.field(attr.column)).as_(alias)
 
 
 def bucket_term(plan: BucketPlan, table: Table, p: Params) -> Term:
@@ -117,6 +152,20 @@ def grid_sql(plan: BucketPlan, p: Params) -> str:
             f"date_bin({step}, {last}, {origin}), {step}) AS {BUCKET}")
 
 
+def filter_criterion(flt, table: Table, p: Params, name: str) -> Criterion:
+    """One filter: equality, membership (``any``), list overlap, or ``is_null``."""
+    column = table.field(flt.column)
+    if flt.op == "eq":
+        return column == p(flt.value, name)
+    if flt.op == "any":
+        return AnyOf(column, p(list(flt.value), name))
+    if flt.op == "overlaps":
+        return Raw("({0} && {1}::text[])", column, p(list(flt.value), name))
+    if flt.op == "is_null":
+        return column.isnull() if flt.value else column.notnull()
+    raise ValueError(flt.op)
+
+
 def _filtered(domain: Domain, request: StatsRequest, org_id: str, p: Params):
     """FROM the domain table WHERE org, time range, scope and resource filters."""
     table = Table(domain.table)
@@ -129,12 +178,12 @@ def _filtered(domain: Domain, request: StatsRequest, org_id: str, p: Params):
     elif request.scope.kind == "repo":
         q = q.where(table.repo_id == p(request.scope.id, "scope_id"))
     for i, flt in enumerate(request.filters):
-        q = q.where(table.field(flt.column) == p(flt.value, f"filter{i}"))
+        q = q.where(filter_criterion(flt, table, p, f"filter{i}"))
     return table, q
 
 
-def _metric_terms(domain: Domain, names, table, p) -> list[Term]:
-    return [t for name in names for t in metric_terms(domain.metric(name), table, p)]
+def _metric_terms(metrics: Sequence[Metric], table, p) -> list[Term]:
+    return [t for metric in metrics for t in metric_terms(metric, table, p)]
 
 
 @dataclass(frozen=True)
@@ -143,66 +192,89 @@ class Sql:
     params: dict[str, object]
 
 
-def series_sql(domain: Domain, request: StatsRequest, metrics, org_id: str) -> Sql:
+def series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
+               org_id: str) -> Sql:
     """One row per bucket in range (empty buckets have NULL parts), ordered by time."""
     p = Params()
     table, q = _filtered(domain, request, org_id, p)
     bucket = bucket_term(request.plan, table, p)
-    agg = q.select(bucket.as_(BUCKET), *_metric_terms(domain, metrics, table, p)).groupby(Field(BUCKET))
+    agg = q.select(bucket.as_(BUCKET), *_metric_terms(metrics, table, p)).groupby(Field(BUCKET))
     text = (f"WITH grid AS ({grid_sql(request.plan, p)}), agg AS ({agg.get_sql()}) "
             f"SELECT * FROM grid LEFT JOIN agg USING ({BUCKET}) ORDER BY {BUCKET}")
     return Sql(text, p.values)
 
 
-def totals_sql(domain: Domain, request: StatsRequest, metrics, org_id: str) -> Sql:
-    """One row: every metric over the whole range (for non-additive summary totals)."""
+def totals_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
+               org_id: str) -> Sql:
+    """One row: every metric over the whole range."""
     p = Params()
     table, q = _filtered(domain, request, org_id, p)
-    return Sql(q.select(*_metric_terms(domain, metrics, table, p)).get_sql(), p.values)
+    return Sql(q.select(*_metric_terms(metrics, table, p)).get_sql(), p.values)
+
+
+def grouped_series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
+                       dimension: Dimension, org_id: str) -> Sql:
+    """Sparse (bucket, entity) rows, only where events exist, ordered by bucket then entity."""
+    p = Params()
+    table, q = _filtered(domain, request, org_id, p)
+    key = key_term(dimension, table)
+    bucket = bucket_term(request.plan, table, p)
+    for column in dimension.columns:
+        q = q.where(table.field(column).notnull())
+    agg = (q.select(bucket.as_(BUCKET), key.as_(ENTITY), *_metric_terms(metrics, table, p))
+           .groupby(Field(BUCKET), key))
+    return Sql(f"{agg.get_sql()} ORDER BY {BUCKET}, {ENTITY} COLLATE \"C\"", p.values)
 
 
 def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str) -> Sql:
     """One page of entities with totals, display name and the count of all entities."""
     p = Params()
     dim = request.dimension
+    metrics = [domain.metric(name) for name in request.metrics]
     table, q = _filtered(domain, request, org_id, p)
-    key = table.field(dim.column)
-    attrs = [fn.Max(table.field(column)).as_(f"attr__{out}") for out, column in dim.attributes]
-    agg = (q.where(key.notnull())
-           .select(key.as_(ENTITY), *attrs, *_metric_terms(domain, request.metrics, table, p))
-           .groupby(key))
+    key = key_term(dim, table)
+    for column in dim.columns:
+        q = q.where(table.field(column).notnull())
+    attrs = [attribute_term(attr, table) for attr in dim.attributes]
+    if dim.name_column:
+        attrs.append(attribute_term(Attribute("_name", dim.name_column, latest=True), table))
+    agg = (q.select(key.as_(ENTITY), *attrs, *_metric_terms(metrics, table, p))
+           .groupby(*(table.field(c) for c in dim.columns)))
     aggregated = Table("agg")
     order = Order.desc if request.descending else Order.asc
     sort = sort_term(domain.metric(request.sort)).get_sql(quote_char='"')
+    extra = [Raw("count(*) OVER ()", alias="total_entities")]
+    if dim.share_of:
+        share = sort_term(domain.metric(dim.share_of)).get_sql(quote_char='"')
+        extra.append(Raw(f"sum({share}) OVER ()", alias="share_total"))
     names = Table("entities")
     outer = PostgreSQLQuery.from_(aggregated)
-    if dim.names_kind:
+    if dim.name_column:
+        name = Raw('"agg"."attr___name"')  # a Raw: pypika drops fields of a starred table
+    elif dim.names_kind:
         outer = outer.left_join(names).on(
             (names.org_id == p(org_id, "org")) & (names.kind == p(dim.names_kind, "kind"))
             & (names.id == aggregated.field(ENTITY)))
         name = names.name
     else:
         name = Raw("NULL::text")
-    outer = (outer.select(aggregated.star, name.as_("entity_name"),
-                          Raw("count(*) OVER ()").as_("total_entities"))
+    outer = (outer.select(aggregated.star, name.as_("entity_name"), *extra)
              .orderby(Raw(f"{sort} {order.value} NULLS LAST"))
              .orderby(Raw(f'"agg"."{ENTITY}" COLLATE "C"'))  # code-point order, any locale
              .limit(p(request.limit, "limit")).offset(p(request.offset, "offset")))
-    text = outer.get_sql()
-    # pypika renders LIMIT/OFFSET parameters fine but wraps WITH differently; compose it.
-    return Sql(f"WITH agg AS ({agg.get_sql()}) {text}", p.values)
+    return Sql(f"WITH agg AS ({agg.get_sql()}) {outer.get_sql()}", p.values)
 
 
 def entity_series_sql(domain: Domain, request: BreakdownRequest, org_id: str,
                       entity_ids: list[str]) -> Sql:
     """Zero-fillable per-entity series for the listed entities: (entity, bucket) rows."""
     p = Params()
+    metrics = [domain.metric(name) for name in request.metrics]
     table, q = _filtered(domain, request, org_id, p)
-    key = table.field(domain.dimension(request.dimension.by).column)
+    key = key_term(request.dimension, table)
     bucket = bucket_term(request.plan, table, p)
     agg = (q.where(AnyOf(key, p(entity_ids, "entities")))
-           .select(key.as_(ENTITY), bucket.as_(BUCKET),
-                   *_metric_terms(domain, request.metrics, table, p))
+           .select(key.as_(ENTITY), bucket.as_(BUCKET), *_metric_terms(metrics, table, p))
            .groupby(key, Field(BUCKET)))
     text = (f"WITH grid AS ({grid_sql(request.plan, p)}), agg AS ({agg.get_sql()}) "
             f"SELECT * FROM unnest(%(entities)s::text[]) AS k({ENTITY}) CROSS JOIN grid "

@@ -83,6 +83,19 @@ class BucketPlan:
         return calendar_starts(self.start, self.end, self.size, ZoneInfo(self.timezone))
 
 
+def fixed_size(seconds: int) -> BucketSize:
+    """A fixed bucket of any whole number of seconds (e.g. call stats' ``granularity``)."""
+    return BucketSize(f"{seconds}s", timedelta(seconds=seconds))
+
+
+def make_plan(start: datetime, end: datetime, size: BucketSize, timezone: str = "UTC",
+              ) -> BucketPlan:
+    """A plan for ``[start, end)`` (UTC-aware) in ``timezone`` (a valid IANA name)."""
+    zone = ZoneInfo(timezone)
+    return BucketPlan(start=start, end=end, size=size, timezone=timezone,
+                      origin=local_midnight(start, zone))
+
+
 def local_midnight(instant: datetime, zone: ZoneInfo) -> datetime:
     local = instant.astimezone(zone)
     return datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(UTC)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-import msgspec
 import psycopg
 from litestar import Litestar, Request, Response, get, post
 from litestar.openapi import OpenAPIConfig
@@ -14,51 +13,27 @@ from psycopg_pool import AsyncConnectionPool
 
 from domains import DOMAINS
 from stats_gateway import __version__
-from stats_gateway.auth import Caller, authenticate, require
 from stats_gateway.config import Settings
 from stats_gateway.core.domain import Domain, validate_domains
 from stats_gateway.core.engine import StatsEngine
 from stats_gateway.core.envelopes import IngestResponse, breakdown_types, series_types
-from stats_gateway.core.errors import ApiError
 from stats_gateway.core.ingest import decode_batch, validate_events, write_batch
 from stats_gateway.db.embedded import EmbeddedPostgres
 from stats_gateway.db.migrate import migrate
+from stats_gateway.http.common import caller_of, engine_of, json_response, query_params
 from stats_gateway.http.errors import EXCEPTION_HANDLERS
 from stats_gateway.http.logging import AccessLogMiddleware, configure_logging
-
-JSON = "application/json"
-_encoder = msgspec.json.Encoder(decimal_format="number")  # exact decimals as JSON numbers
-
-
-def _json(body: object, status: int = 200) -> Response:
-    return Response(content=_encoder.encode(body), status_code=status, media_type=JSON)
-
-
-def _query(request: Request) -> dict[str, list[str]]:
-    params = request.query_params
-    return {key: params.getall(key) for key in params.keys()}
-
-
-def _engine(request: Request) -> StatsEngine:
-    return request.app.state.engine
-
-
-async def _caller(request: Request, permission: str) -> Caller:
-    async with _engine(request).pool.connection() as conn:
-        caller = await authenticate(conn, request.headers.get("authorization"))
-    require(caller, permission)
-    return caller
-
+from stats_gateway.seeds import SEED_ROUTES
 
 def _series_route(domain: Domain, view_path: str):
     path = f"/v2/stats/{domain.name}" + (f"/{view_path}" if view_path else "")
     response_type = series_types(domain, view_path).response
 
     async def handler(request: Request) -> Response:
-        caller = await _caller(request, "read")
-        body = await _engine(request).series(caller.org_id, domain.name, view_path,
-                                             _query(request))
-        return _json(body)
+        caller = await caller_of(request, "read")
+        body = await engine_of(request).series(caller.org_id, domain.name, view_path,
+                                             query_params(request))
+        return json_response(body)
 
     handler.__annotations__["return"] = Response[response_type]
     return get(path, name=f"{domain.name}-series-{view_path or 'main'}",
@@ -71,9 +46,9 @@ def _breakdown_route(domain: Domain, by: str):
     response_type = breakdown_types(domain, by).response
 
     async def handler(request: Request) -> Response:
-        caller = await _caller(request, "read")
-        body = await _engine(request).breakdown(caller.org_id, domain.name, by, _query(request))
-        return _json(body)
+        caller = await caller_of(request, "read")
+        body = await engine_of(request).breakdown(caller.org_id, domain.name, by, query_params(request))
+        return json_response(body)
 
     handler.__annotations__["return"] = Response[response_type]
     return get(f"/v2/stats/{domain.name}/breakdown/{by}", name=f"{domain.name}-breakdown-{by}",
@@ -84,12 +59,12 @@ def _breakdown_route(domain: Domain, by: str):
 
 def _ingest_route(domain: Domain):
     async def handler(request: Request) -> Response:
-        caller = await _caller(request, "ingest")
+        caller = await caller_of(request, "ingest")
         events = decode_batch(await request.body())
         rows = validate_events(domain, events, datetime.now(UTC))
-        async with _engine(request).pool.connection() as conn:
+        async with engine_of(request).pool.connection() as conn:
             result = await write_batch(conn, caller.org_id, domain, rows)
-        return _json(IngestResponse(success=True, domain=domain.name, received=result.received,
+        return json_response(IngestResponse(success=True, domain=domain.name, received=result.received,
                                     inserted=result.inserted, duplicates=result.duplicates))
 
     handler.__annotations__["return"] = Response[IngestResponse]
@@ -142,7 +117,7 @@ def create_app(settings: Settings | None = None,
                 embedded.stop()
 
     app = Litestar(
-        route_handlers=[livez, *routes_for(domains)],
+        route_handlers=[livez, *routes_for(domains), *SEED_ROUTES],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=16_000_000,

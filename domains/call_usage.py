@@ -1,0 +1,54 @@
+"""Call usage: tokens and cost per call and model (W&B Weave's ``POST /calls/stats``,
+usage metrics).
+
+One event is the usage of one ``model`` by one call: it repeats the call's identity and
+place (the ``calls`` fields: ``projectId``, ``callId``, ``opName``, trace, thread, user,
+run, refs) so usage filters exactly as calls do. Token counts and costs (exact decimal)
+default to 0; ``totalTokens`` and ``totalCost`` are input + output.
+"""
+
+from domains.calls import CALL_FIELDS, CALL_FILTERS
+from stats_gateway.core.domain import (
+    BreakdownView, Count, Dimension, Domain, EventField, FieldType, Metric, ResourceFilter,
+    SeriesView, Sum,
+)
+
+T = FieldType
+METRICS = ("inputTokens", "outputTokens", "totalTokens", "inputCost", "outputCost",
+           "totalCost", "requests")
+
+DOMAIN = Domain(
+    name="call-usage",
+    table="events_call_usage",
+    title="CallUsage",
+    doc=__doc__,
+    fields=CALL_FIELDS + (
+        EventField(name="model", column="model", type=T.TEXT, required=True, doc="model used"),
+        EventField(name="inputTokens", column="input_tokens", type=T.BIGINT, default=0,
+                   min_value=0),
+        EventField(name="outputTokens", column="output_tokens", type=T.BIGINT, default=0,
+                   min_value=0),
+        EventField(name="inputCost", column="input_cost", type=T.DECIMAL, default=0,
+                   min_value=0, doc="exact decimal"),
+        EventField(name="outputCost", column="output_cost", type=T.DECIMAL, default=0,
+                   min_value=0, doc="exact decimal"),
+    ),
+    metrics=(
+        Metric(name="inputTokens", agg=Sum("input_tokens")),
+        Metric(name="outputTokens", agg=Sum("output_tokens")),
+        Metric(name="totalTokens", agg=Sum("input_tokens", plus=("output_tokens",))),
+        Metric(name="inputCost", agg=Sum("input_cost")),
+        Metric(name="outputCost", agg=Sum("output_cost")),
+        Metric(name="totalCost", agg=Sum("input_cost", plus=("output_cost",))),
+        Metric(name="requests", agg=Count()),
+    ),
+    series=(SeriesView(path="", metrics=METRICS, primary="totalTokens"),),
+    breakdown=BreakdownView(metrics=METRICS, primary="totalTokens"),
+    dimensions=(
+        Dimension(by="models", column="model"),
+        Dimension(by="ops", column="op_name"),
+        Dimension(by="projects", column="project_id"),
+        Dimension(by="users", column="wb_user_id"),
+    ),
+    filters=CALL_FILTERS + (ResourceFilter(param="model", column="model"),),
+)

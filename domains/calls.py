@@ -1,0 +1,77 @@
+"""Calls: traced function/LLM calls (W&B Weave's ``POST /calls/stats``, call metrics).
+
+One event is one call of op ``opName`` in project ``projectId``, with its place in a trace
+(``traceId``, ``parentId``: absent for a trace root, ``threadId``, ``turnId``), who ran it
+(``wbUserId``, ``wbRunId``), the object refs it read and wrote (``inputRefs``,
+``outputRefs``), its ``latencyMs`` and whether it raised (``error``). Token usage and cost
+per model are a separate domain, ``call-usage``, with one event per call and model.
+
+``latencyMsP95`` is an exact (``percentile_cont``) 95th percentile.
+"""
+
+from stats_gateway.core.domain import (
+    BreakdownView, Count, Dimension, Domain, EventField, FieldType, Max, Mean, Metric,
+    Percentile, ResourceFilter, SeriesView,
+)
+
+T = FieldType
+METRICS = ("callCount", "errorCount", "latencyMs", "latencyMsMax", "latencyMsP95")
+
+CALL_FIELDS = (
+    EventField(name="projectId", column="project_id", type=T.TEXT, required=True,
+               doc="project, e.g. entity/project"),
+    EventField(name="callId", column="call_id", type=T.TEXT, required=True, doc="the call"),
+    EventField(name="opName", column="op_name", type=T.TEXT, required=True, doc="op called"),
+    EventField(name="traceId", column="trace_id", type=T.TEXT, doc="trace it belongs to"),
+    EventField(name="parentId", column="parent_id", type=T.TEXT,
+               doc="parent call; absent for a trace root"),
+    EventField(name="threadId", column="thread_id", type=T.TEXT, doc="conversation thread"),
+    EventField(name="turnId", column="turn_id", type=T.TEXT, doc="turn within the thread"),
+    EventField(name="wbUserId", column="wb_user_id", type=T.TEXT, doc="user who ran it"),
+    EventField(name="wbRunId", column="wb_run_id", type=T.TEXT, doc="W&B run it ran in"),
+    EventField(name="inputRefs", column="input_refs", type=T.TEXT_LIST,
+               doc="object refs among its inputs"),
+    EventField(name="outputRefs", column="output_refs", type=T.TEXT_LIST,
+               doc="object refs among its outputs"),
+)
+"""The call's identity and place, shared with call-usage events so both filter alike."""
+
+CALL_FILTERS = (
+    ResourceFilter(param="projectId", column="project_id"),
+    ResourceFilter(param="opName", column="op_name"),
+    ResourceFilter(param="traceId", column="trace_id"),
+    ResourceFilter(param="threadId", column="thread_id"),
+    ResourceFilter(param="wbUserId", column="wb_user_id"),
+    ResourceFilter(param="wbRunId", column="wb_run_id"),
+    ResourceFilter(param="apiKeyId", column="api_key_id"),
+)
+
+DOMAIN = Domain(
+    name="calls",
+    table="events_calls",
+    title="Calls",
+    doc=__doc__,
+    fields=CALL_FIELDS + (
+        EventField(name="latencyMs", column="latency_ms", type=T.DOUBLE, min_value=0,
+                   doc="call latency in milliseconds"),
+        EventField(name="error", column="error", type=T.BOOL, default=False,
+                   doc="the call raised an exception"),
+    ),
+    metrics=(
+        Metric(name="callCount", agg=Count()),
+        Metric(name="errorCount", agg=Count("error", (True,))),
+        Metric(name="latencyMs", agg=Mean("latency_ms")),
+        Metric(name="latencyMsMax", agg=Max("latency_ms")),
+        Metric(name="latencyMsP95", agg=Percentile("latency_ms", 0.95)),
+    ),
+    series=(SeriesView(path="", metrics=METRICS, primary="callCount"),),
+    breakdown=BreakdownView(metrics=METRICS, primary="callCount"),
+    dimensions=(
+        Dimension(by="ops", column="op_name"),
+        Dimension(by="projects", column="project_id"),
+        Dimension(by="users", column="wb_user_id"),
+        Dimension(by="runs", column="wb_run_id"),
+        Dimension(by="threads", column="thread_id"),
+    ),
+    filters=CALL_FILTERS,
+)
