@@ -4,4 +4,11 @@ Each module adapts one seed: it parses that API's parameters, builds engine requ
 and renders that API's envelopes and errors. Adding one: write the module, list it here.
 """
 
-SEED_ROUTES: list = []
+from stats_gateway.seeds import call_stats, model_usage, runs, workflow_cu
+
+SEED_ROUTES: list = [
+    *runs.route_handlers,
+    *model_usage.route_handlers,
+    *workflow_cu.route_handlers,
+    *call_stats.route_handlers,
+]

@@ -1,0 +1,3 @@
+"""Seed-compatible endpoint (being written)."""
+
+route_handlers: list = []
