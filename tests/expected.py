@@ -455,3 +455,234 @@ def month_length_hours(year: int, month: int, tz: str) -> float:
     days = calendar.monthrange(year, month)[1]
     b = datetime(year, month, days, tzinfo=zone) + timedelta(days=1)
     return (b.astimezone(UTC) - a.astimezone(UTC)).total_seconds() / 3600
+
+
+# --- the newer domains: runs, model-usage, workflow-cu, calls, call-usage ----------------
+# Their metrics add exact decimal sums, sums of two fields, ratios, maxima and exact
+# percentiles; their breakdowns add composite keys, names and attributes taken from the
+# newest event, and percentage shares. Reference values assume ``with_defaults`` events.
+
+# documented field defaults (README tables): stored when a field is absent
+DEFAULTS = {
+    "runs": {"spend": 0},
+    "model-usage": {"tokens": 0, "cost": 0},
+    "workflow-cu": {"isStream": False, "durationMs": 0},
+    "calls": {"error": False},
+    "call-usage": {"inputTokens": 0, "outputTokens": 0, "inputCost": 0, "outputCost": 0},
+}
+
+
+def with_defaults(domain: str, events) -> list[dict]:
+    """Copies of the events with every absent defaulted field filled in."""
+    return [{**DEFAULTS[domain], **{k: v for k, v in e.items() if v is not None}}
+            for e in events]
+
+
+def dec(value) -> Decimal:
+    """An exact decimal from an event value (int, Decimal or decimal string)."""
+    return Decimal(str(value))
+
+
+def _dec_sum(*fields, where=None):
+    return lambda evs: sum((dec(e.get(f, 0)) for e in evs if where is None or where(e)
+                            for f in fields), Decimal(0))
+
+
+def _int_sum(*fields, where=None):
+    return lambda evs: sum(e.get(f, 0) for e in evs if where is None or where(e) for f in fields)
+
+
+def _max(field):
+    return lambda evs: max((float(e[field]) for e in evs if e.get(field) is not None),
+                           default=None)
+
+
+def percentile_cont(values, q: float):
+    """PostgreSQL's ``percentile_cont``: linear interpolation between the sorted values at
+    position ``q * (n - 1)``; None without values."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    pos = q * (len(ordered) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _percentile(field, q):
+    return lambda evs: percentile_cont([float(e[field]) for e in evs if e.get(field) is not None],
+                                       q)
+
+
+def _ratio(numerator, denominator, scale):
+    """``scale * sum(numerator) / sum(denominator)``; None when the denominator sums to 0."""
+    def f(evs):
+        den = sum(dec(e.get(denominator, 0)) for e in evs)
+        if not den:
+            return None
+        return float(sum((dec(e.get(numerator, 0)) for e in evs), Decimal(0))) / float(den) * scale
+    return f
+
+
+def _billing(kind):
+    return lambda e: e["billing"] == kind
+
+
+METRICS.update({
+    "runs": {
+        "runs": _count(),
+        "spend": _dec_sum("spend"),
+        "avgDurationMs": _mean("durationMs"),
+    },
+    "model-usage": {
+        "requests": _count(),
+        "tokens": _int_sum("tokens"),
+        "cost": _dec_sum("cost"),
+        "platformCost": _dec_sum("cost", where=_billing("platform")),
+        "platformTokens": _int_sum("tokens", where=_billing("platform")),
+        "userCost": _dec_sum("cost", where=_billing("user")),
+        "userTokens": _int_sum("tokens", where=_billing("user")),
+        "avgCostPerRequest": _mean("cost"),
+    },
+    "workflow-cu": {
+        "runCount": _count(),
+        "totalCu": _dec_sum("cu"),
+        "cuPerHour": _ratio("cu", "durationMs", 3_600_000),
+        "estimatedCostPerRun": _mean("estimatedCost"),
+        "avgDurationMs": _mean("durationMs"),
+    },
+    "calls": {
+        "callCount": _count(),
+        "errorCount": _count(lambda e: e.get("error") is True),
+        "latencyMs": _mean("latencyMs"),
+        "latencyMsMax": _max("latencyMs"),
+        "latencyMsP95": _percentile("latencyMs", 0.95),
+    },
+    "call-usage": {
+        "inputTokens": _int_sum("inputTokens"),
+        "outputTokens": _int_sum("outputTokens"),
+        "totalTokens": _int_sum("inputTokens", "outputTokens"),
+        "inputCost": _dec_sum("inputCost"),
+        "outputCost": _dec_sum("outputCost"),
+        "totalCost": _dec_sum("inputCost", "outputCost"),
+        "requests": _count(),
+    },
+})
+NON_ADDITIVE |= {"avgDurationMs", "avgCostPerRequest", "cuPerHour", "estimatedCostPerRun",
+                 "latencyMsMax", "latencyMsP95"}
+NEW_METRICS = {domain: tuple(METRICS[domain]) for domain in DEFAULTS}
+NEW_PRIMARY = {"runs": "runs", "model-usage": "requests", "workflow-cu": "totalCu",
+               "calls": "callCount", "call-usage": "totalTokens"}
+SERIES_VIEWS.update({(d, ""): (NEW_METRICS[d], NEW_PRIMARY[d]) for d in DEFAULTS})
+BREAKDOWN_METRICS.update({d: (NEW_METRICS[d], NEW_PRIMARY[d]) for d in DEFAULTS})
+CALL_FILTERS = ("projectId", "opName", "traceId", "threadId", "wbUserId", "wbRunId", "apiKeyId")
+FILTERS.update({
+    "runs": ("targetType", "source", "apiKeyId"),
+    "model-usage": ("modelId", "modelConfigId", "provider", "billing", "apiKeyId"),
+    "workflow-cu": ("workflowId", "triggerType", "status", "isStream", "apiKeyId"),
+    "calls": CALL_FILTERS,
+    "call-usage": CALL_FILTERS + ("model",),
+})
+
+
+class NewDimension:
+    """A breakdown of a newer domain: the event fields of its (composite) key; where the
+    name comes from (``catalogue``: the newest name sent with the id, over all the org's
+    events; ``column``: the newest non-null value among the events counted); attributes
+    as (name, field, latest) where latest means the newest counted event's value (null
+    included) and otherwise the largest; and the metric ``pct`` shares, if any."""
+
+    def __init__(self, *key, catalogue=None, column=None, attributes=(), share=None):
+        self.key, self.catalogue, self.column = key, catalogue, column
+        self.attributes, self.share = attributes, share
+
+
+def _place_dimensions(domain):
+    return {(domain, "workspaces"): NewDimension("workspaceId", catalogue="workspaceName"),
+            (domain, "repos"): NewDimension("repoId", catalogue="repoName")}
+
+
+NEW_DIMENSIONS = {
+    **_place_dimensions("runs"),
+    ("runs", "targets"): NewDimension(
+        "targetType", "targetSlug", column="targetName",
+        attributes=(("targetType", "targetType", False), ("targetSlug", "targetSlug", False))),
+    ("runs", "sources"): NewDimension("source", share="runs"),
+    ("runs", "targetTypes"): NewDimension("targetType"),
+    ("model-usage", "models"): NewDimension("modelId", column="modelName",
+                                            attributes=(("provider", "provider", True),)),
+    ("model-usage", "providers"): NewDimension("provider"),
+    ("model-usage", "modelConfigs"): NewDimension("modelConfigId"),
+    ("model-usage", "billing"): NewDimension("billing", share="cost"),
+    **_place_dimensions("model-usage"),
+    ("workflow-cu", "workflows"): NewDimension(
+        "workflowId", column="workflowName",
+        attributes=(("isStream", "isStream", True), ("status", "status", True),
+                    ("triggerType", "triggerType", True))),
+    ("workflow-cu", "triggerTypes"): NewDimension("triggerType"),
+    ("workflow-cu", "statuses"): NewDimension("status"),
+    **_place_dimensions("workflow-cu"),
+    ("calls", "ops"): NewDimension("opName"),
+    ("calls", "projects"): NewDimension("projectId"),
+    ("calls", "users"): NewDimension("wbUserId"),
+    ("calls", "runs"): NewDimension("wbRunId"),
+    ("calls", "threads"): NewDimension("threadId"),
+    ("call-usage", "models"): NewDimension("model"),
+    ("call-usage", "ops"): NewDimension("opName"),
+    ("call-usage", "projects"): NewDimension("projectId"),
+    ("call-usage", "users"): NewDimension("wbUserId"),
+}
+
+
+def entity_key(e: dict, fields) -> str | None:
+    """The entity id: the key fields' values joined with ':'; None if one is missing."""
+    values = [e.get(f) for f in fields]
+    return None if any(v is None for v in values) else ":".join(str(v) for v in values)
+
+
+def group_entities(events, fields) -> dict[str, list[dict]]:
+    groups = defaultdict(list)
+    for e in events:
+        key = entity_key(e, fields)
+        if key is not None:
+            groups[key].append(e)
+    return dict(groups)
+
+
+def newest(events) -> dict:
+    """The event with the greatest ts (tests keep ts unique)."""
+    return max(events, key=lambda e: parse_ts(e["ts"]))
+
+
+def share_pcts(totals: dict[str, dict], metric: str) -> dict[str, float]:
+    """Each entity's percentage of the metric summed over all entities (0 when that is 0)."""
+    whole = sum(float(t[metric]) for t in totals.values())
+    return {k: float(t[metric]) * 100 / whole if whole else 0.0 for k, t in totals.items()}
+
+
+def expected_new_entities(domain: str, by: str, counted, org_events) -> dict[str, dict]:
+    """Per entity id: ``entityName``, attributes, ``pct`` (if shared) and ``totals``, from the
+    counted events (range, scope and filters applied) and, for catalogue names, all the
+    org's events."""
+    dim = NEW_DIMENSIONS[(domain, by)]
+    groups = group_entities(counted, dim.key)
+    metrics = BREAKDOWN_METRICS[domain][0]
+    totals = {k: compute(domain, metrics, g) for k, g in groups.items()}
+    if dim.catalogue:
+        names = latest_names(org_events, dim.key[0], dim.catalogue)
+    elif dim.column:
+        names = {k: newest(named)[dim.column] for k, g in groups.items()
+                 if (named := [e for e in g if e.get(dim.column) is not None])}
+    else:
+        names = {}
+    pcts = share_pcts(totals, dim.share) if dim.share else {}
+    out = {}
+    for k, g in groups.items():
+        entity = {"entityName": names.get(k)}
+        for name, field, latest in dim.attributes:
+            values = [e.get(field) for e in g if e.get(field) is not None]
+            entity[name] = newest(g).get(field) if latest else max(values, default=None)
+        if dim.share:
+            entity["pct"] = pcts[k]
+        entity["totals"] = totals[k]
+        out[k] = entity
+    return out

@@ -314,3 +314,115 @@ def check_series(body, domain: str, view: str, events, start, end, size: str, tz
     assert_matches(body["series"], points, "$.series")
     assert_matches(body["summary"], summary, "$.summary")
     return points
+
+
+# --- event generators for the newer domains (runs, model-usage, workflow-cu, calls,
+# call-usage). Kept apart from GENERATORS/DOMAINS, which the older modules parametrize over.
+
+TARGET_SLUGS = ("my-slug", "upscaler", "photo-studio")  # shared across target types
+
+
+def runs_event(rng: random.Random, i: int, t: datetime) -> dict:
+    target_type = rng.choice(["model", "model", "flow", "comfyui"])
+    slug = rng.choice(TARGET_SLUGS)
+    e = {"eventId": f"ru-{i}", "ts": fmt_ts(t, i), "targetType": target_type,
+         "targetSlug": slug, "source": rng.choice(["api", "api", "api", "playground", "other"])}
+    _common(rng, e)
+    _maybe(rng, e, "targetName", f"{target_type} {slug} v{rng.randint(1, 3)}", 0.6)
+    _maybe(rng, e, "spend", random_amount(rng), 0.85)
+    _maybe(rng, e, "durationMs", rng.choice([rng.randint(0, 90_000),
+                                             round(rng.uniform(0, 90_000), 3)]), 0.7)
+    return e
+
+
+USAGE_MODELS = {"gpt-4o": "OpenAI", "claude-3": "Anthropic", "llama-3": "Meta"}
+
+
+def model_usage_event(rng: random.Random, i: int, t: datetime) -> dict:
+    model = rng.choice(list(USAGE_MODELS))
+    e = {"eventId": f"mu-{i}", "ts": fmt_ts(t, i), "modelId": model,
+         "billing": rng.choice(["platform", "platform", "user"])}
+    _common(rng, e)
+    _maybe(rng, e, "modelName", f"{model.upper()} rev {rng.randint(1, 3)}", 0.6)
+    _maybe(rng, e, "provider", USAGE_MODELS[model], 0.8)
+    _maybe(rng, e, "modelConfigId", rng.choice(["mc-1", "mc-2", "mc-3"]), 0.7)
+    _maybe(rng, e, "tokens", rng.randint(0, 50_000), 0.85)
+    _maybe(rng, e, "cost", random_amount(rng), 0.85)
+    return e
+
+
+def workflow_cu_event(rng: random.Random, i: int, t: datetime) -> dict:
+    """``wf-idle`` never reports a duration (its cuPerHour is null)."""
+    workflow = rng.choice(["wf-a", "wf-a", "wf-b", "wf-c", "wf-idle"])
+    e = {"eventId": f"wf-{i}", "ts": fmt_ts(t, i), "workflowId": workflow,
+         "cu": random_amount(rng)}
+    _common(rng, e)
+    _maybe(rng, e, "workflowName", f"Workflow {workflow} v{rng.randint(1, 3)}", 0.6)
+    _maybe(rng, e, "isStream", rng.random() < 0.4, 0.8)
+    _maybe(rng, e, "status", rng.choice(["succeeded", "succeeded", "failed", "cancelled"]), 0.85)
+    _maybe(rng, e, "triggerType", rng.choice(["api", "schedule", "webhook", "manual"]), 0.85)
+    if workflow != "wf-idle":
+        _maybe(rng, e, "durationMs", rng.randint(0, 600_000), 0.85)
+    _maybe(rng, e, "estimatedCost", rng.randint(0, 5_000), 0.7)
+    return e
+
+
+PROJECTS = ("acme/chatbot", "acme/evals", "globex/rag")
+OPS = ("Agent.run", "openai.chat.completions.create", "retrieve", "score")
+
+
+def _call_fields(rng: random.Random, i: int, e: dict) -> None:
+    e.update(projectId=rng.choice(PROJECTS), callId=f"call-{i}", opName=rng.choice(OPS))
+    _common(rng, e)
+    trace = rng.choice([None, "t1", "t2", "t3", "t4"])
+    if trace:
+        e["traceId"] = trace
+        _maybe(rng, e, "parentId", f"call-{rng.randint(0, max(i - 1, 0))}", 0.6)
+    thread = rng.choice([None, "th-1", "th-2", "th-3"])
+    if thread:
+        e["threadId"] = thread
+        _maybe(rng, e, "turnId", f"turn-{rng.randint(1, 5)}", 0.8)
+    _maybe(rng, e, "wbUserId", rng.choice(["wbu-1", "wbu-2", "wbu-3"]), 0.8)
+    _maybe(rng, e, "wbRunId", rng.choice(["acme/evals/r1", "acme/evals/r2"]), 0.5)
+    for field in ("inputRefs", "outputRefs"):
+        _maybe(rng, e, field, [f"weave:///{e['projectId']}/object/obj-{rng.randint(1, 6)}:v1"
+                               for _ in range(rng.randint(0, 3))], 0.5)
+
+
+def calls_event(rng: random.Random, i: int, t: datetime) -> dict:
+    e = {"eventId": f"ca-{i}", "ts": fmt_ts(t, i)}
+    _call_fields(rng, i, e)
+    _maybe(rng, e, "latencyMs", rng.choice([rng.randint(1, 30_000),
+                                            round(rng.uniform(0.5, 30_000), 2)]), 0.85)
+    _maybe(rng, e, "error", rng.random() < 0.2, 0.7)
+    return e
+
+
+def call_usage_event(rng: random.Random, i: int, t: datetime) -> dict:
+    e = {"eventId": f"cu-{i}", "ts": fmt_ts(t, i)}
+    _call_fields(rng, i, e)
+    e["model"] = rng.choice(list(USAGE_MODELS))
+    _maybe(rng, e, "inputTokens", rng.randint(0, 40_000), 0.85)
+    _maybe(rng, e, "outputTokens", rng.randint(0, 8_000), 0.85)
+    _maybe(rng, e, "inputCost", random_amount(rng), 0.85)
+    _maybe(rng, e, "outputCost", random_amount(rng), 0.85)
+    return e
+
+
+NEW_GENERATORS = {
+    "runs": runs_event,
+    "model-usage": model_usage_event,
+    "workflow-cu": workflow_cu_event,
+    "calls": calls_event,
+    "call-usage": call_usage_event,
+}
+NEW_DOMAINS = tuple(NEW_GENERATORS)
+
+
+def generate_new(domain: str, seed: int, times: list[datetime], prefix: str = "") -> list[dict]:
+    """Seeded events of a newer domain, one per time."""
+    rng = random.Random(f"{domain}-{seed}")
+    events = [NEW_GENERATORS[domain](rng, i, t) for i, t in enumerate(times)]
+    for e in events:
+        e["eventId"] = prefix + e["eventId"]
+    return events

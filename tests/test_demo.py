@@ -7,7 +7,9 @@ this module's load created (unique name prefix).
 
 from __future__ import annotations
 
+import base64
 import io
+import shlex
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -17,10 +19,12 @@ import psycopg
 import pytest
 
 from domains import DOMAINS
+from stats_gateway.core.domain import FieldType
 from stats_gateway.core.ingest import validate_events
 from stats_gateway.demo.generate import allocate, generate
 from stats_gateway.demo.load import Progress, load_dataset, prepare_database
 from stats_gateway.demo.report import curl_examples, summary_table
+from stats_gateway.demo.world import ORGS, RUN_TARGETS
 
 EVENTS = 20_000
 TABLES = {d.name: d.table for d in DOMAINS}
@@ -126,14 +130,23 @@ def test_each_repo_belongs_to_exactly_one_workspace(db, org_ids):
     assert mismatched == 0
 
 
-def test_every_workspace_and_repo_in_events_has_a_name(db, org_ids):
-    for kind, column in (("workspace", "workspace_id"), ("repo", "repo_id")):
-        union = " UNION ".join(f"SELECT org_id, {column} AS id FROM {d.table}" for d in DOMAINS)
+def test_every_catalogued_id_in_events_has_a_name(db, org_ids):
+    """Every id field with a ``names_kind`` (workspace, repo, bucket, node, user, rule, AI
+    configuration) of every domain names each of its ids in the entity catalogue."""
+    kinds: dict[str, list[str]] = {}
+    for d in DOMAINS:
+        for f in d.all_fields:
+            if f.names_kind:
+                kinds.setdefault(f.names_kind, []).append(
+                    f"SELECT org_id, {f.column} AS id FROM {d.table}")
+    assert {"workspace", "repo", "bucket", "node", "user", "rule", "aiConfig"} <= set(kinds)
+    for kind, selects in kinds.items():
+        union = " UNION ".join(selects)
         unnamed = db.execute(
             f"SELECT e.org_id, e.id FROM ({union}) e LEFT JOIN entities n ON n.org_id = "
             f"e.org_id AND n.kind = %s AND n.id = e.id WHERE e.org_id = ANY(%s) "
             f"AND e.id IS NOT NULL AND n.name IS NULL", (kind, list(org_ids.values()))).fetchall()
-        assert unnamed == []
+        assert unnamed == [], kind
 
 
 def as_event(chunk, i: int) -> dict:
@@ -226,3 +239,167 @@ def test_progress_bar_writes_one_final_line_off_a_terminal():
     bar.advance(60)
     bar.finish()
     assert out.getvalue().count("\n") == 1 and "100%" in out.getvalue()
+
+
+# --- the newer domains -------------------------------------------------------------------
+
+
+def fields_of(*types):
+    """(domain, stored fields of those types) for every domain that has some."""
+    return [(d, fs) for d in DOMAINS if (fs := [f for f in d.stored_fields if f.type in types])]
+
+
+def test_decimal_columns_are_exact_in_every_domain(db, chunks, org_ids):
+    decimals = fields_of(FieldType.DECIMAL)
+    assert {d.name for d, _ in decimals} >= {"credits", "runs", "model-usage", "workflow-cu",
+                                            "call-usage"}
+    for domain, fields in decimals:
+        generated = Counter()
+        for chunk in chunks:
+            if chunk.domain is domain:
+                for f in fields:
+                    for value in chunk.columns[f.column]:
+                        assert isinstance(value, Decimal) and value >= 0, (domain.name, value)
+                        assert value.as_tuple().exponent >= -6
+                    generated[(org_ids[chunk.org.key], f.column)] += sum(chunk.columns[f.column])
+        sums = ", ".join(f"sum({f.column})" for f in fields)
+        for org_id, *stored in db.execute(
+                f"SELECT org_id::text, {sums} FROM {domain.table} WHERE org_id = ANY(%s) "
+                "GROUP BY 1", (list(org_ids.values()),)):
+            assert stored == [generated[(org_id, f.column)] for f in fields], domain.name
+
+
+def test_list_and_boolean_columns_survive_copy(db, chunks, org_ids):
+    """text[] and boolean columns hold exactly the generated values (binary COPY)."""
+    for domain, fields in fields_of(FieldType.TEXT_LIST, FieldType.BOOL):
+        generated = {}
+        for chunk in chunks:
+            if chunk.domain is domain:
+                for i, event_id in enumerate(chunk.columns["event_id"]):
+                    generated[(org_ids[chunk.org.key], event_id)] = tuple(
+                        chunk.columns[f.column][i] for f in fields)
+        columns = ", ".join(f.column for f in fields)
+        stored = {(org_id, event_id): tuple(values) for org_id, event_id, *values in db.execute(
+            f"SELECT org_id::text, event_id, {columns} FROM {domain.table} "
+            "WHERE org_id = ANY(%s)", (list(org_ids.values()),))}
+        assert stored == generated, domain.name
+        lists = [v[k] for v in generated.values() for k, f in enumerate(fields)
+                 if f.type is FieldType.TEXT_LIST]
+        flags = [v[k] for v in generated.values() for k, f in enumerate(fields)
+                 if f.type is FieldType.BOOL]
+        assert not flags or (True in flags and False in flags), domain.name
+        assert not lists or (None in lists and any(v and len(v) > 1 for v in lists))
+
+
+CALL_COLUMNS = ("ts", "workspace_id", "op_name", "trace_id", "parent_id", "thread_id",
+                "turn_id", "wb_user_id", "wb_run_id", "input_refs", "output_refs")
+
+
+def test_call_usage_repeats_its_calls_fields(db, org_ids):
+    orgs = list(org_ids.values())
+    differs = " OR ".join(f"u.{c} IS DISTINCT FROM c.{c}" for c in CALL_COLUMNS)
+    usage, orphans, mismatched = db.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE c.call_id IS NULL), "
+        f"count(*) FILTER (WHERE c.call_id IS NOT NULL AND ({differs})) "
+        f"FROM events_call_usage u LEFT JOIN events_calls c ON c.org_id = u.org_id "
+        f"AND c.project_id = u.project_id AND c.call_id = u.call_id "
+        f"WHERE u.org_id = ANY(%s)", (orgs,)).fetchone()
+    assert usage > 0 and orphans == 0 and mismatched == 0
+    calls_per_model_count = dict(db.execute(
+        "SELECT n, count(*) FROM (SELECT count(*) AS n FROM events_call_usage "
+        "WHERE org_id = ANY(%s) GROUP BY org_id, project_id, call_id) x GROUP BY n", (orgs,)))
+    assert calls_per_model_count.get(1, 0) > calls_per_model_count.get(2, 0) > 0
+    llm_ops = {s.op for o in ORGS for p in o.projects for s in p.steps if s.models}
+    used_ops = {op for (op,) in db.execute(
+        "SELECT DISTINCT op_name FROM events_call_usage WHERE org_id = ANY(%s)", (orgs,))}
+    assert used_ops and used_ops <= llm_ops
+
+
+def test_traces_have_one_root_and_its_children(db, org_ids):
+    orgs = list(org_ids.values())
+    roots = db.execute(
+        "SELECT count(*) FILTER (WHERE roots <> 1), count(*) FROM (SELECT count(*) FILTER "
+        "(WHERE parent_id IS NULL) AS roots FROM events_calls WHERE org_id = ANY(%s) "
+        "GROUP BY org_id, trace_id) t", (orgs,)).fetchone()
+    assert roots[0] == 0 and roots[1] > 0
+    strays = db.execute(
+        "SELECT count(*) FROM events_calls c LEFT JOIN events_calls r ON r.org_id = c.org_id "
+        "AND r.call_id = c.parent_id AND r.trace_id = c.trace_id AND r.parent_id IS NULL "
+        "AND r.ts <= c.ts WHERE c.org_id = ANY(%s) AND c.parent_id IS NOT NULL "
+        "AND r.call_id IS NULL", (orgs,)).fetchone()[0]
+    assert strays == 0
+    calls, errors, threaded, in_runs = db.execute(
+        "SELECT count(*), count(*) FILTER (WHERE error), count(*) FILTER (WHERE thread_id "
+        "IS NOT NULL), count(*) FILTER (WHERE wb_run_id IS NOT NULL) FROM events_calls "
+        "WHERE org_id = ANY(%s)", (orgs,)).fetchone()
+    assert 0.005 < errors / calls < 0.05 and threaded > 0 and in_runs > 0
+
+
+def test_new_domains_have_realistic_mixes(db, org_ids):
+    orgs = list(org_ids.values())
+
+    def shares(table: str, column: str) -> dict:
+        rows = dict(db.execute(f"SELECT {column}::text, count(*) FROM {table} "
+                               "WHERE org_id = ANY(%s) GROUP BY 1", (orgs,)).fetchall())
+        return {k: n / sum(rows.values()) for k, n in rows.items()}
+
+    assert shares("events_runs", "source")["api"] > 0.7
+    assert set(shares("events_runs", "target_type")) == {"model", "flow", "comfyui"}
+    assert shares("events_workflow_cu", "status")["succeeded"] > 0.85
+    assert set(shares("events_workflow_cu", "trigger_type")) == {"api", "schedule", "webhook",
+                                                                 "manual"}
+    assert 0.1 < shares("events_model_usage", "billing")["user"] < 0.5
+    shared_slugs = db.execute(
+        "SELECT count(*) FROM (SELECT target_slug FROM events_runs WHERE org_id = ANY(%s) "
+        "GROUP BY 1 HAVING count(DISTINCT target_type) > 1) s", (orgs,)).fetchone()[0]
+    assert shared_slugs >= 1  # so targets need composite ids ("model:upscaler")
+
+
+def test_renamed_target_shows_its_newest_name(client, db, demo):
+    _, orgs = demo
+    target = next(t for t in RUN_TARGETS.values() if t.old_name)
+    owner = next(o for o in orgs if any(k == target.key for k, _ in o.org.run_targets))
+    names = {n for (n,) in db.execute(
+        "SELECT DISTINCT target_name FROM events_runs WHERE org_id = %s AND target_type = %s "
+        "AND target_slug = %s", (owner.id, target.type, target.slug))}
+    assert names == {target.name, target.old_name}
+    response = client.get("/v2/stats/runs/breakdown/targets",
+                          params={"scope": "org", "window": "365d", "limit": 500},
+                          headers={"Authorization": f"Bearer {owner.key}"})
+    assert response.status_code == 200, response.text
+    entity = next(e for e in response.json()["entities"] if e["entityId"] == target.key)
+    assert entity["entityName"] == target.name
+
+
+def as_request(line: str, key: str) -> tuple[str, str, dict, str | None]:
+    """(method, path and query, headers, body) of a printed curl line, with $KEY filled in."""
+    words = shlex.split(line.replace("$KEY", key))
+    method, headers, body, url = "GET", {}, None, None
+    it = iter(words[1:])
+    for word in it:
+        if word == "-X":
+            method = next(it)
+        elif word == "-H":
+            name, value = next(it).split(": ", 1)
+            headers[name] = value
+        elif word == "-u":
+            headers["Authorization"] = "Basic " + base64.b64encode(next(it).encode()).decode()
+        elif word == "-d":
+            body = next(it)
+        else:
+            url = word
+    return method, url.split("://", 1)[1].split("/", 1)[1], headers, body
+
+
+def test_every_printed_example_answers_200(client, demo, new_org):
+    """Each curl line the demo prints works against the loaded data (the ingest example
+    posts into a fresh org, so the demo orgs keep exactly the generated events)."""
+    _, orgs = demo
+    lines = curl_examples(orgs[0], "http://127.0.0.1:8000")
+    assert any("/v2/stats/runs/breakdown/targets" in line for line in lines)
+    for line in lines:
+        ingest = "/v2/ingest/" in line
+        method, path, headers, body = as_request(line, new_org().key if ingest else orgs[0].key)
+        response = client.request(method, "/" + path, headers=headers, content=body)
+        assert response.status_code == 200, f"{line}\n{response.text}"
+        assert response.json(), line

@@ -99,7 +99,8 @@ COMMON_FIELDS: tuple[EventField, ...] = (
 
 @dataclass(frozen=True)
 class Count:
-    """Number of events, optionally only those whose ``column`` is one of ``values``."""
+    """Number of events, optionally only those whose ``column`` is one of ``values`` (or,
+    with a ``column`` and no ``values``, those where ``column`` is not null)."""
 
     column: str | None = None
     values: tuple[object, ...] = ()
@@ -120,34 +121,42 @@ class Sum:
 
 @dataclass(frozen=True)
 class Mean:
-    """Event-weighted mean of a column over events that have it; null with no events."""
+    """Event-weighted mean of a column (plus the ``plus`` columns, row by row) over events
+    that have it; null with no events."""
 
     column: str
+    plus: tuple[str, ...] = ()
     additive = False
 
 
 @dataclass(frozen=True)
 class Min:
-    """Smallest value of a column; null with no events."""
+    """Smallest value of a column (plus the ``plus`` columns, row by row); null with no
+    events."""
 
     column: str
+    plus: tuple[str, ...] = ()
     additive = False
 
 
 @dataclass(frozen=True)
 class Max:
-    """Largest value of a column; null with no events."""
+    """Largest value of a column (plus the ``plus`` columns, row by row); null with no
+    events."""
 
     column: str
+    plus: tuple[str, ...] = ()
     additive = False
 
 
 @dataclass(frozen=True)
 class Percentile:
-    """Exact continuous percentile (``percentile_cont``) of a column, ``q`` in [0, 1]."""
+    """Exact continuous percentile (``percentile_cont``) of a column (plus the ``plus``
+    columns, row by row), ``q`` in [0, 1]."""
 
     column: str
     q: float
+    plus: tuple[str, ...] = ()
     additive = False
 
 

@@ -79,9 +79,18 @@ def _ts(value: datetime) -> int:
     return int(value.timestamp())
 
 
+def _filter_text(value: object) -> str:
+    """A filter's value as the caller wrote it: ``id`` is text whatever the column type."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
 def _meta_fields(request: StatsRequest, scope_id: str) -> dict:
     """The StatsMeta fields shared by both envelopes."""
-    filters = [ResourceFilterMeta(type=f.param, id=f.value) for f in request.filters]
+    filters = [ResourceFilterMeta(type=f.param, id=_filter_text(f.value)) for f in request.filters]
     return dict(start=_ts(request.plan.start), end=_ts(request.plan.end),
                 scope=request.scope.kind, scope_id=scope_id, window=request.window,
                 time_bucket_size=request.plan.size.name, timezone=request.plan.timezone,

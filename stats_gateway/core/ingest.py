@@ -173,8 +173,9 @@ def validate_events(domain: Domain, events: list, now: datetime) -> list[EventRo
             if raw is None:
                 if f.required:
                     mine.append(Problem(name, "is required", index))
-                if name in stored:
-                    values[f.column] = f.default
+                if name in stored:  # typed like a sent value (0 -> Decimal 0): arrays mix no types
+                    values[f.column] = (None if f.default is None
+                                        else _check_value(f, f.default)[0])
                 continue
             value, problem = _check_value(f, raw)
             if problem:
@@ -312,9 +313,13 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
                       rows: list[EventRow]) -> IngestResult:
     """Write one validated batch atomically; existing event ids are skipped."""
     columns = domain.stored_fields
-    params = {"org": org_id, "event_ids": [r.event_id for r in rows], "tss": [r.ts for r in rows]}
+    # one key order for every batch, so concurrent overlapping batches cannot deadlock
+    # (a stable sort: the first copy of a repeated id stays first)
+    ordered = sorted(rows, key=lambda r: r.event_id)
+    params = {"org": org_id, "event_ids": [r.event_id for r in ordered],
+              "tss": [r.ts for r in ordered]}
     for i, f in enumerate(columns):
-        params[f"c{i}"] = [wire_value(f, r.values.get(f.column)) for r in rows]
+        params[f"c{i}"] = [wire_value(f, r.values.get(f.column)) for r in ordered]
     async with conn.transaction():
         cur = await conn.execute(insert_sql(domain), params)
         inserted_ids = {event_id for (event_id,) in await cur.fetchall()}

@@ -73,6 +73,7 @@ class BreakdownRequest(StatsRequest):
     offset: int
     sort: str
     descending: bool
+    then_by: tuple[str, ...] = ()  # tie-breaking metrics (same direction), before entityId
 
 
 class _Reader:

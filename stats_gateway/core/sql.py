@@ -70,36 +70,43 @@ def part_names(metric: Metric) -> tuple[str, ...]:
     return (metric.name,)
 
 
+def value_term(agg, table: Table) -> Term:
+    """The per-event value an aggregation reads: its column, plus its ``plus`` columns."""
+    added = table.field(agg.column)
+    for column in getattr(agg, "plus", ()):
+        added = added + table.field(column)
+    return added
+
+
 def metric_terms(metric: Metric, table: Table, p: Params) -> list[Term]:
     agg = metric.agg
     if isinstance(agg, Count):
+        if agg.column and not agg.values:
+            return [fn.Count(table.field(agg.column)).as_(metric.name)]  # non-null values
         term = fn.Count("*")
         if agg.column:
             term = term.filter(AnyOf(table.field(agg.column), p(list(agg.values))))
         return [term.as_(metric.name)]
     if isinstance(agg, Sum):
-        added = table.field(agg.column)
-        for column in agg.plus:
-            added = added + table.field(column)
-        term = fn.Sum(added)
+        term = fn.Sum(value_term(agg, table))
         if agg.where_column:
             term = term.filter(AnyOf(table.field(agg.where_column), p(list(agg.values))))
         return [term.as_(metric.name)]
     if isinstance(agg, Mean):
-        column = table.field(agg.column)
-        return [fn.Sum(column).as_(f"{metric.name}__sum"),
-                fn.Count(column).as_(f"{metric.name}__n")]
+        value = value_term(agg, table)
+        return [fn.Sum(value).as_(f"{metric.name}__sum"),
+                fn.Count(value).as_(f"{metric.name}__n")]
     if isinstance(agg, Ratio):
         num, den = part_names(metric)
         return [fn.Sum(table.field(agg.numerator)).as_(num),
                 fn.Sum(table.field(agg.denominator)).as_(den)]
     if isinstance(agg, Min):
-        return [fn.Min(table.field(agg.column)).as_(metric.name)]
+        return [fn.Min(value_term(agg, table)).as_(metric.name)]
     if isinstance(agg, Max):
-        return [fn.Max(table.field(agg.column)).as_(metric.name)]
+        return [fn.Max(value_term(agg, table)).as_(metric.name)]
     if isinstance(agg, Percentile):
         return [Raw("percentile_cont({0}) WITHIN GROUP (ORDER BY {1})", p(agg.q),
-                    table.field(agg.column), alias=metric.name)]
+                    value_term(agg, table), alias=metric.name)]
     if isinstance(agg, DistinctCount):
         return [fn.Count(table.field(agg.column)).distinct().as_(metric.name)]
     if isinstance(agg, LatestTime):
@@ -112,6 +119,8 @@ def sort_term(metric: Metric) -> Term:
     if isinstance(metric.agg, (Mean, Ratio)):
         s, n = part_names(metric)
         return Raw('("{0}"::float8 / NULLIF("{1}", 0))'.format(s, n))
+    if isinstance(metric.agg, Sum):  # a filtered sum over no matching rows is 0, not null
+        return Raw('COALESCE("{0}", 0)'.format(metric.name))
     return Field(metric.name)
 
 
@@ -124,11 +133,14 @@ def key_term(dimension: Dimension, table: Table) -> Term:
                *fields)
 
 
-def attribute_term(attr, table: Table) -> Term:
+def attribute_term(attr, table: Table, skip_nulls: bool = False) -> Term:
+    """An attribute's value per entity: the newest event's (ties: the larger event id, so
+    the answer is stable), optionally the newest non-null one; or the largest value."""
     alias = f"attr__{attr.name}"
     if attr.latest:
-        return Raw("(array_agg({0} ORDER BY {1} DESC))[1]", table.field(attr.column), table.ts,
-                   alias=alias)
+        known = " FILTER (WHERE {0} IS NOT NULL)" if skip_nulls else ""
+        return Raw("(array_agg({0} ORDER BY {1} DESC, {2} DESC)" + known + ")[1]",
+                   table.field(attr.column), table.ts, table.event_id, alias=alias)
     return fn.Max(table.field(attr.column)).as_(alias)
 
 
@@ -223,7 +235,9 @@ def grouped_series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[
         q = q.where(table.field(column).notnull())
     agg = (q.select(bucket.as_(BUCKET), key.as_(ENTITY), *_metric_terms(metrics, table, p))
            .groupby(Field(BUCKET), key))
-    return Sql(f"{agg.get_sql()} ORDER BY {BUCKET}, {ENTITY} COLLATE \"C\"", p.values)
+    # an output alias cannot appear inside an ORDER BY expression (COLLATE): order outside
+    return Sql(f"SELECT * FROM ({agg.get_sql()}) AS grouped "
+               f"ORDER BY {BUCKET}, {ENTITY} COLLATE \"C\"", p.values)
 
 
 def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str) -> Sql:
@@ -237,7 +251,9 @@ def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str) -> Sql
         q = q.where(table.field(column).notnull())
     attrs = [attribute_term(attr, table) for attr in dim.attributes]
     if dim.name_column:
-        attrs.append(attribute_term(Attribute("_name", dim.name_column, latest=True), table))
+        # the newest name given, as with the entity catalogue: a run without one keeps it
+        attrs.append(attribute_term(Attribute("_name", dim.name_column, latest=True), table,
+                                    skip_nulls=True))
     agg = (q.select(key.as_(ENTITY), *attrs, *_metric_terms(metrics, table, p))
            .groupby(*(table.field(c) for c in dim.columns)))
     aggregated = Table("agg")
@@ -259,8 +275,11 @@ def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str) -> Sql
     else:
         name = Raw("NULL::text")
     outer = (outer.select(aggregated.star, name.as_("entity_name"), *extra)
-             .orderby(Raw(f"{sort} {order.value} NULLS LAST"))
-             .orderby(Raw(f'"agg"."{ENTITY}" COLLATE "C"'))  # code-point order, any locale
+             .orderby(Raw(f"{sort} {order.value} NULLS LAST")))
+    for tie in request.then_by:
+        tie_sql = sort_term(domain.metric(tie)).get_sql(quote_char='"')
+        outer = outer.orderby(Raw(f"{tie_sql} {order.value} NULLS LAST"))
+    outer = (outer.orderby(Raw(f'"agg"."{ENTITY}" COLLATE "C"'))  # code-point order, any locale
              .limit(p(request.limit, "limit")).offset(p(request.offset, "offset")))
     return Sql(f"WITH agg AS ({agg.get_sql()}) {outer.get_sql()}", p.values)
 

@@ -2,36 +2,39 @@
 
 Nothing here touches a database, so tests can regenerate exactly what the loader wrote
 and count it themselves. Every (org, domain) cell has its own ``random.Random`` seeded
-from (seed, org, domain): the same ``events`` and ``now`` give the same rows however the
-loader chunks them. Rows are built a column at a time (bulk ``choices`` over precomputed
-cumulative weights, one tight loop for the numbers) because per-row Python work is what
-bounds the demo's load time.
+from (seed, org, domain), except call-usage, which is made with its calls (``traces``):
+the same ``events`` and ``now`` give the same rows however the loader chunks them. Rows
+are built a column at a time (bulk ``choices`` over precomputed cumulative weights, one
+tight loop for the numbers) because per-row Python work is what bounds the demo's load
+time. The generators of the newer domains live in ``workloads`` and ``traces``.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from itertools import accumulate, repeat
 from zoneinfo import ZoneInfo
 
 from domains import DOMAINS
 from stats_gateway.core.domain import Domain
+from stats_gateway.demo.sampling import (
+    HOURS, Columns, Picker, event_times, home_workspaces, hour_index, money, placements, zipf,
+)
+from stats_gateway.demo.traces import calls_with_usage
+from stats_gateway.demo.workloads import model_usage_columns, runs_columns, workflow_cu_columns
 from stats_gateway.demo.world import ENDPOINTS, MODELS, ORGS, RULES, Org, user_names
 
 SEED = 20_240_917
-HOURS = 365 * 24  # the dataset spans the 365 days before ``now``, hour by hour
 CHUNK_ROWS = 20_000
 MAX_OBJECT = 5_000_000_000  # S3's single-PUT limit: keeps lognormal tails plausible
 DOMAIN_BY_NAME = {d.name: d for d in DOMAINS}
 EVENT_PREFIX = {"storage": "st", "ai": "ai", "private-chat": "pc", "policies": "po",
-                "credits": "cr"}
-
-Columns = dict[str, list]
+                "credits": "cr", "runs": "ru", "model-usage": "mu", "workflow-cu": "wf",
+                "calls": "ca", "call-usage": "cu"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,10 @@ def allocate(events: int) -> dict[tuple[str, str], int]:
     by_remainder = sorted(shares, key=lambda c: counts[c] - shares[c] * scale)
     for cell in by_remainder[:events - sum(counts.values())]:
         counts[cell] += 1
+    for org in ORGS:  # usage needs calls to belong to (only an issue in tiny datasets)
+        if counts[(org.key, "calls")] == 0:
+            counts[(org.key, "calls")] = counts[(org.key, "call-usage")]
+            counts[(org.key, "call-usage")] = 0
     return counts
 
 
@@ -112,61 +119,6 @@ def hour_weights(org: Org, now: datetime, nightly_batch: bool) -> list[float]:
         weights.append(_diurnal(local.hour, nightly_batch) * WEEKDAY[local.weekday()]
                        * holiday * ramp * growth)
     return list(accumulate(weights))
-
-
-def event_times(cumulative: list[float], n: int, now: datetime, rng: random.Random) -> list[float]:
-    """``n`` sorted unix times in [now - 365 days, now), distributed as ``cumulative``."""
-    first = now.timestamp() - HOURS * 3600
-    hours = rng.choices(range(HOURS), cum_weights=cumulative, k=n)
-    uniform = rng.random
-    return sorted([first + (h + uniform()) * 3600 for h in hours])
-
-
-# --- choosing things ---------------------------------------------------------------------
-
-
-class Picker:
-    """Weighted choice of many items at once; cumulative weights are computed once."""
-
-    def __init__(self, items: Sequence, weights: Sequence[float]):
-        self.items, self.cumulative = list(items), list(accumulate(weights))
-
-    def take(self, rng: random.Random, k: int) -> list:
-        return rng.choices(self.items, cum_weights=self.cumulative, k=k)
-
-
-def zipf(n: int, s: float = 1.0) -> list[float]:
-    """Long-tail weights: a few busy users/repos, many quiet ones."""
-    return [1 / (i + 1) ** s for i in range(n)]
-
-
-def placements(org: Org) -> Picker:
-    """(workspace id, repo id or None): a repo always comes with its own workspace."""
-    items, weights = [], []
-    for ws in org.workspaces:
-        repo_weights = zipf(len(ws.repos), 0.8)
-        total = sum(repo_weights)
-        items.append((ws.id, None))
-        weights.append(ws.weight * 0.25)
-        for (repo_id, _), w in zip(ws.repos, repo_weights):
-            items.append((ws.id, repo_id))
-            weights.append(ws.weight * 0.75 * w / total)
-    return Picker(items, weights)
-
-
-def home_workspaces(org: Org) -> list[str]:
-    """Each user's workspace, fixed per org (its own seed: the same in every chunk)."""
-    rng = random.Random(f"home:{org.key}")
-    return [w for w, _ in placements(org).take(rng, org.users)]
-
-
-def hour_index(t: float, now: datetime) -> int:
-    return int((t - now.timestamp() + HOURS * 3600) // 3600)
-
-
-def money(units: int, places: int) -> Decimal:
-    """An exact decimal amount from integer minor units: ``money(12345, 2) == 123.45``."""
-    return Decimal(units).scaleb(-places)
 
 
 # --- one generator per domain: (org, rng, sorted times, now) -> columns ------------------
@@ -327,6 +279,9 @@ GENERATORS: dict[str, Callable[[Org, random.Random, list[float], datetime], Colu
     "private-chat": private_chat_columns,
     "policies": policies_columns,
     "credits": credits_columns,
+    "runs": runs_columns,
+    "model-usage": model_usage_columns,
+    "workflow-cu": workflow_cu_columns,
 }
 
 
@@ -340,14 +295,35 @@ def generate(events: int, now: datetime, seed: int = SEED) -> Iterator[Chunk]:
     for org in ORGS:
         weights = {batch: hour_weights(org, now, batch) for batch in (False, True)}
         for name in org.mix:
-            domain, n = DOMAIN_BY_NAME[name], counts[(org.key, name)]
+            n = counts[(org.key, name)]
             rng = random.Random(f"{seed}:{org.key}:{name}")
+            if name == "call-usage":
+                continue  # made with the calls
+            if name == "calls":
+                calls, usage = calls_with_usage(org, rng, n, counts[(org.key, "call-usage")],
+                                                weights[False], now)
+                yield from _chunks(org, "calls", *calls)
+                yield from _chunks(org, "call-usage", *usage)
+                continue
             times = event_times(weights[name == "storage"], n, now, rng)
             for start in range(0, n, CHUNK_ROWS):
                 part = times[start:start + CHUNK_ROWS]
-                columns = GENERATORS[name](org, rng, part, now)
-                check_columns(domain, columns)
-                columns["event_id"] = [f"{EVENT_PREFIX[name]}-{i:09d}"
-                                       for i in range(start, start + len(part))]
-                columns["ts"] = [datetime.fromtimestamp(t, UTC) for t in part]
-                yield Chunk(org, domain, columns)
+                yield _chunk(org, name, start, part, GENERATORS[name](org, rng, part, now))
+
+
+def _chunks(org: Org, name: str, times: list[float], columns: Columns) -> Iterator[Chunk]:
+    """A cell generated in one piece, cut into chunks."""
+    for start in range(0, len(times), CHUNK_ROWS):
+        end = start + CHUNK_ROWS
+        yield _chunk(org, name, start, times[start:end],
+                     {column: values[start:end] for column, values in columns.items()})
+
+
+def _chunk(org: Org, name: str, start: int, times: list[float], columns: Columns) -> Chunk:
+    """Rows ``start``.. of a cell: its columns plus sequential event ids and times."""
+    domain = DOMAIN_BY_NAME[name]
+    check_columns(domain, columns)
+    columns["event_id"] = [f"{EVENT_PREFIX[name]}-{i:09d}"
+                           for i in range(start, start + len(times))]
+    columns["ts"] = [datetime.fromtimestamp(t, UTC) for t in times]
+    return Chunk(org, domain, columns)

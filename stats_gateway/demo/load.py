@@ -1,7 +1,8 @@
 """The database half of the demo: a fresh ``stats_demo`` database, orgs and keys, the entity
 catalogue, and the generated events streamed in with COPY.
 
-COPY rather than the ingest path because the demo writes a million rows in seconds;
+COPY rather than the ingest path because the demo writes a million rows in seconds (the
+events in binary format: half the client work of text and less parsing for the server);
 the rows obey every rule ingest enforces (the tests check them with ingest's own
 validator), so the result is what ingesting them through the API would have stored.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -90,14 +92,20 @@ class Progress:
         self.stream.flush()
 
 
-def copy_statement(table: str, columns: list[str]) -> sql.Composed:
-    return sql.SQL("COPY {} ({}) FROM STDIN").format(
+def copy_statement(table: str, columns: list[str], binary: bool = False) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")).format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
 
 
 def event_columns(domain: Domain) -> list[str]:
     """The COPY column list, matching :func:`generate.rows`."""
     return ["org_id", "event_id", "ts"] + [f.column for f in domain.stored_fields]
+
+
+def event_types(domain: Domain) -> list[str]:
+    """The PostgreSQL type of each COPY column, as binary COPY needs them."""
+    return ["uuid", "text", "timestamptz"] + [f.type.sql_type.split("(")[0]
+                                              for f in domain.stored_fields]
 
 
 def create_orgs(conn: psycopg.Connection, prefix: str) -> dict[str, LoadedOrg]:
@@ -125,10 +133,11 @@ def copy_events(conn: psycopg.Connection, org_id: str, domain: Domain,
                 chunks: Iterable[Chunk], progress: Progress | None) -> int:
     """COPY one org's chunks of one domain into its table; returns the rows written."""
     written = 0
-    with conn.cursor() as cur, cur.copy(copy_statement(domain.table,
-                                                       event_columns(domain))) as copy:
+    statement = copy_statement(domain.table, event_columns(domain), binary=True)
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types(event_types(domain))
         for chunk in chunks:
-            for row in rows(chunk, org_id):
+            for row in rows(chunk, uuid.UUID(org_id)):
                 copy.write_row(row)
             written += len(chunk)
             if progress:

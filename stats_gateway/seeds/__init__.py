@@ -6,9 +6,5 @@ and renders that API's envelopes and errors. Adding one: write the module, list 
 
 from stats_gateway.seeds import call_stats, model_usage, runs, workflow_cu
 
-SEED_ROUTES: list = [
-    *runs.route_handlers,
-    *model_usage.route_handlers,
-    *workflow_cu.route_handlers,
-    *call_stats.route_handlers,
-]
+SEED_MODULES = (runs, model_usage, workflow_cu, call_stats)
+SEED_ROUTES: list = [handler for module in SEED_MODULES for handler in module.route_handlers]

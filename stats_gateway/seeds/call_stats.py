@@ -1,3 +1,0 @@
-"""Seed-compatible endpoint (being written)."""
-
-route_handlers: list = []

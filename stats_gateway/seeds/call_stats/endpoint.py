@@ -1,0 +1,113 @@
+"""``POST /calls/stats``: the validated body -> two engine queries -> Weave's response."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from litestar import Request, Response, post
+
+from stats_gateway.core.domain import Dimension
+from stats_gateway.core.request import Filter, Scope, StatsRequest
+from stats_gateway.http.common import caller_of, engine_of, json_response
+from stats_gateway.seeds.call_stats.buckets import granularity_of, resolve_plan
+from stats_gateway.seeds.call_stats.errors import CALL_STATS_HANDLERS
+from stats_gateway.seeds.call_stats.metrics import Section, call_section, usage_section
+from stats_gateway.seeds.call_stats.wire import (
+    CallMetricSpec, CallsFilter, CallStatsRequest, read_body,
+)
+
+# CallsFilter list field -> (event column, filter op); trace_roots_only is parent_id IS NULL
+LIST_FILTERS = {
+    "op_names": ("op_name", "any"),
+    "input_refs": ("input_refs", "overlaps"),
+    "output_refs": ("output_refs", "overlaps"),
+    "parent_ids": ("parent_id", "any"),
+    "trace_ids": ("trace_id", "any"),
+    "call_ids": ("call_id", "any"),
+    "thread_ids": ("thread_id", "any"),
+    "turn_ids": ("turn_id", "any"),
+    "wb_user_ids": ("wb_user_id", "any"),
+    "wb_run_ids": ("wb_run_id", "any"),
+}
+assert set(LIST_FILTERS) | {"trace_roots_only"} == set(CallsFilter.__struct_fields__), \
+    "every CallsFilter field must become a filter"
+BY_MODEL = Dimension(by="models", column="model")
+DEFAULT_CALL_METRICS = [CallMetricSpec(metric="call_count", aggregations=["sum"])]
+
+
+class CallStatsResponse(msgspec.Struct, kw_only=True):
+    start: str
+    end: str
+    granularity: int
+    timezone: str
+    usage_buckets: list[dict[str, Any]]
+    call_buckets: list[dict[str, Any]]
+
+
+def engine_filters(body: CallStatsRequest) -> tuple[Filter, ...]:
+    filters = [Filter("project_id", "project_id", body.project_id)]
+    flt = body.filter or CallsFilter()
+    for name, (column, op) in LIST_FILTERS.items():
+        values = getattr(flt, name)
+        if values:  # an empty list constrains nothing, as in Weave
+            filters.append(Filter(name, column, list(values), op))
+    if flt.trace_roots_only:
+        filters.append(Filter("trace_roots_only", "parent_id", True, "is_null"))
+    return tuple(filters)
+
+
+def utc_text(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def local_text(instant: datetime, zone: ZoneInfo) -> str:
+    """A bucket start in the request's zone, so its alignment reads at a glance."""
+    return instant.astimezone(zone).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def _call_buckets(request: Request, org_id: str, stats: StatsRequest,
+                        section: Section, zone: ZoneInfo) -> list[dict]:
+    if not section.outputs:
+        return []
+    engine = engine_of(request)
+    rows = await engine.series_values(org_id, engine.domain("calls"), stats, section.metrics)
+    return [{"timestamp": local_text(ts, zone), **section.render(values)} for ts, values in rows]
+
+
+async def _usage_buckets(request: Request, org_id: str, stats: StatsRequest,
+                         section: Section, zone: ZoneInfo) -> list[dict]:
+    if not section.outputs:
+        return []
+    engine = engine_of(request)
+    rows = await engine.grouped_series_values(org_id, engine.domain("call-usage"), stats,
+                                              section.metrics, BY_MODEL)
+    return [{"timestamp": local_text(ts, zone), "model": model, **section.render(values)}
+            for ts, model, values in rows]
+
+
+async def call_stats(request: Request) -> Response:
+    caller = await caller_of(request, "read", basic=True)
+    body = read_body(await request.body(), datetime.now(UTC).replace(microsecond=0))
+    plan = resolve_plan(body.start, body.end, body.granularity, body.timezone)
+    stats = StatsRequest(scope=Scope("org", None), window=None, plan=plan,
+                         filters=engine_filters(body))
+    nothing_asked = body.usage_metrics is None and body.call_metrics is None
+    calls = call_section(DEFAULT_CALL_METRICS if nothing_asked else body.call_metrics or ())
+    usage = usage_section(body.usage_metrics or ())
+    zone = ZoneInfo(body.timezone)
+    usage_buckets, call_buckets = await asyncio.gather(
+        _usage_buckets(request, caller.org_id, stats, usage, zone),
+        _call_buckets(request, caller.org_id, stats, calls, zone))
+    return json_response(CallStatsResponse(
+        start=utc_text(body.start), end=utc_text(body.end), granularity=granularity_of(plan),
+        timezone=body.timezone, usage_buckets=usage_buckets, call_buckets=call_buckets))
+
+
+call_stats.__annotations__["return"] = Response[CallStatsResponse]
+route = post("/calls/stats", name="weave-call-stats", operation_id="WeaveCallStats",
+             tags=["seeds"], summary="W&B Weave call stats (usage by model, call metrics)",
+             status_code=200, exception_handlers=CALL_STATS_HANDLERS)(call_stats)

@@ -1,0 +1,48 @@
+"""FastAPI's error envelope (Weave is FastAPI): ``{"detail": ...}``, for every error here."""
+
+from __future__ import annotations
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from stats_gateway.core.errors import ApiError
+from stats_gateway.http.common import json_response
+from stats_gateway.http.errors import (
+    EXCEPTION_HANDLERS, handle_database_down, handle_unexpected, request_id,
+)
+from stats_gateway.seeds.call_stats.wire import BodyInvalid
+
+
+def _detail(status: int, detail: object, headers: dict | None = None) -> Response:
+    response = json_response({"detail": detail}, status)
+    response.headers.update(headers or {})
+    return response
+
+
+def fastapi_error(request: Request, exc: Exception) -> Response:
+    """422 lists every problem; 401/403/413/503 carry a message; anything else is a logged
+    500 that shows only the request id."""
+    if isinstance(exc, BodyInvalid):
+        return _detail(422, [p.as_json() for p in exc.problems])
+    if isinstance(exc, ApiError) and exc.status == 401:
+        return _detail(401, "a valid API key is required: HTTP Basic with the key as password "
+                       "(any user name), or Bearer <key>", {"WWW-Authenticate": "Basic"})
+    if isinstance(exc, ApiError):
+        return _detail(exc.status, exc.message)
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        return _detail(exc.status_code, exc.detail if isinstance(exc.detail, str)
+                       else "request refused")
+    logged = (handle_database_down if isinstance(exc, tuple(_DATABASE_DOWN))
+              else handle_unexpected)(request, exc)  # logs it the gateway's way
+    status = logged.status_code
+    message = ("the database is unavailable; retry shortly" if status == 503
+               else f"Internal Server Error (request id {request_id(request)})")
+    return _detail(status, message)
+
+
+_DATABASE_DOWN = [key for key, handler in EXCEPTION_HANDLERS.items()
+                  if handler is handle_database_down]
+
+CALL_STATS_HANDLERS = {key: fastapi_error for key in EXCEPTION_HANDLERS} | {
+    BodyInvalid: fastapi_error}
+"""Every exception the app maps, and ours, rendered in this endpoint's envelope."""

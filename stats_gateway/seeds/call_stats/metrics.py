@@ -1,0 +1,162 @@
+"""Weave's metric specs -> ad-hoc engine metrics, and engine values -> Weave's bucket keys.
+
+Keys are Weave's own: ``<agg>_<metric>`` (``sum_input_tokens``) and ``p<q>_<metric>``
+(``p95_latency_ms``, ``p99.9_latency_ms``), plus ``count``, the rows in the bucket.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from stats_gateway.core.domain import Count, Max, Mean, Metric, Min, Percentile, Sum
+
+ROWS = "n"  # hidden: calls (or usage rows) in the bucket, reported as ``count``
+ERRORS = "e"  # hidden: calls that raised
+
+# usage metric -> (column, columns added to it row by row)
+USAGE_VALUES = {
+    "input_tokens": ("input_tokens", ()),
+    "output_tokens": ("output_tokens", ()),
+    "total_tokens": ("input_tokens", ("output_tokens",)),
+    "input_cost": ("input_cost", ()),
+    "output_cost": ("output_cost", ()),
+    "total_cost": ("input_cost", ("output_cost",)),
+}
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One metric with its aggregations and percentiles, duplicates merged."""
+
+    metric: str
+    aggregations: tuple[str, ...]
+    percentiles: tuple[float, ...]
+
+
+def merge_specs(specs) -> list[Wanted]:
+    """Specs naming the same metric merge; repeats drop; a spec asking for nothing means
+    ``sum`` (as in Weave)."""
+    order: list[str] = []
+    aggs: dict[str, list[str]] = {}
+    pcts: dict[str, dict[str, float]] = {}
+    for spec in specs:
+        if spec.metric not in aggs:
+            order.append(spec.metric)
+            aggs[spec.metric], pcts[spec.metric] = [], {}
+        asked = list(spec.aggregations or ())
+        if not asked and not spec.percentiles:
+            asked = ["sum"]
+        aggs[spec.metric] += [a for a in asked if a not in aggs[spec.metric]]
+        for q in spec.percentiles or ():
+            pcts[spec.metric].setdefault(percentile_label(q), q)
+    return [Wanted(m, tuple(aggs[m]), tuple(pcts[m].values())) for m in order]
+
+
+def percentile_label(q: float) -> str:
+    """95 -> "95", 99.9 -> "99.9", 0.00001 -> "0.00001" (never exponent notation)."""
+    if float(q).is_integer():
+        return str(int(q))
+    return format(Decimal(repr(float(q))), "f")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One key of a bucket: read from an engine metric, or derived from the hidden counts."""
+
+    key: str
+    metric: Metric | None = None
+    derive: Callable[[dict], object] | None = None
+
+    def value(self, values: dict) -> object:
+        return values[self.metric.name] if self.metric else self.derive(values)
+
+
+def _column_agg(agg: str, column: str, plus: tuple[str, ...], q: float | None = None):
+    if q is not None:
+        return Percentile(column, q / 100, plus=plus)
+    return {"sum": lambda: Sum(column, plus=plus), "avg": lambda: Mean(column, plus=plus),
+            "min": lambda: Min(column, plus=plus), "max": lambda: Max(column, plus=plus),
+            "count": lambda: Count(column)}[agg]()
+
+
+def _zero_one_percentile(n: int, ones: int, q: float) -> float | None:
+    """``percentile_cont`` over n values of which ``ones`` are 1 and the rest 0."""
+    if not n:
+        return None
+    h = q * (n - 1)
+    lo, hi = math.floor(h), math.ceil(h)
+
+    def at(i: int) -> float:  # sorted: the zeros, then the ones
+        return 1.0 if i >= n - ones else 0.0
+
+    return at(lo) + (h - lo) * (at(hi) - at(lo))
+
+
+def _derived(metric: str, agg: str, q: float | None) -> Callable[[dict], object]:
+    """call_count is 1 per call and error_count 0/1, so their avg/min/max/percentiles follow
+    from the number of calls n and of errors e alone."""
+    if metric == "call_count":
+        one = 1.0 if agg in ("avg", "pct") else 1
+        return lambda v: one if v[ROWS] else None
+    if agg == "avg":
+        return lambda v: v[ERRORS] / v[ROWS] if v[ROWS] else None
+    if agg == "min":
+        return lambda v: int(v[ERRORS] == v[ROWS]) if v[ROWS] else None
+    if agg == "max":
+        return lambda v: int(v[ERRORS] > 0) if v[ROWS] else None
+    return lambda v: _zero_one_percentile(v[ROWS], v[ERRORS], q / 100)
+
+
+def _call_output(key: str, name: str, metric: str, agg: str, q: float | None) -> Output:
+    if metric == "latency_ms":
+        return Output(key, Metric(name=name, agg=_column_agg(agg, "latency_ms", (), q)))
+    if agg in ("sum", "count"):
+        counted = Count("error", (True,)) if metric == "error_count" and agg == "sum" else Count()
+        return Output(key, Metric(name=name, agg=counted))
+    return Output(key, derive=_derived(metric, "pct" if q is not None else agg, q))
+
+
+def _usage_output(key: str, name: str, metric: str, agg: str, q: float | None) -> Output:
+    column, plus = USAGE_VALUES[metric]
+    return Output(key, Metric(name=name, agg=_column_agg(agg, column, plus, q)))
+
+
+@dataclass(frozen=True)
+class Section:
+    """The engine metrics one bucket list needs, and how each bucket is rendered."""
+
+    outputs: tuple[Output, ...]
+
+    @property
+    def metrics(self) -> list[Metric]:
+        hidden = [Metric(name=ROWS, agg=Count()), Metric(name=ERRORS, agg=Count("error", (True,)))]
+        own = [o.metric for o in self.outputs if o.metric]
+        needs_errors = any(o.derive for o in self.outputs)
+        return own + hidden[:2 if needs_errors else 1]
+
+    def render(self, values: dict) -> dict:
+        bucket = {o.key: o.value(values) for o in self.outputs}
+        bucket["count"] = values[ROWS]
+        return bucket
+
+
+def _section(wanted: Sequence[Wanted], make) -> Section:
+    """Outputs in request order; engine metrics get short SQL-safe names (m0, m1, ...)."""
+    outputs: list[Output] = []
+    for w in wanted:
+        asked = [(f"{agg}_{w.metric}", agg, None) for agg in w.aggregations]
+        asked += [(f"p{percentile_label(q)}_{w.metric}", None, q) for q in w.percentiles]
+        outputs += [make(key, f"m{len(outputs) + i}", w.metric, agg, q)
+                    for i, (key, agg, q) in enumerate(asked)]
+    return Section(tuple(outputs))
+
+
+def call_section(specs) -> Section:
+    return _section(merge_specs(specs), _call_output)
+
+
+def usage_section(specs) -> Section:
+    return _section(merge_specs(specs), _usage_output)
