@@ -76,8 +76,8 @@ class BreakdownRequest(StatsRequest):
     then_by: tuple[str, ...] = ()  # tie-breaking metrics (same direction), before entityId
 
 
-class _Reader:
-    """Collects problems while reading single-valued parameters."""
+class ParamReader:
+    """Reads single-valued query parameters, collecting every problem before answering."""
 
     def __init__(self, params: Mapping[str, Sequence[str]], allowed: Sequence[str]):
         self.params = params
@@ -168,7 +168,7 @@ def parse_timezone(value: str | None) -> tuple[str, str | None]:
     return value, None
 
 
-def _read_common(r: _Reader, domain: Domain, now: datetime):
+def _read_common(r: ParamReader, domain: Domain, now: datetime):
     scope_kind = r.choice("scope", SCOPES)
     if scope_kind is None and "scope" not in r.params:
         r.fail("scope", "is required: org, workspace or repo")
@@ -237,7 +237,7 @@ def _read_common(r: _Reader, domain: Domain, now: datetime):
 def parse_series(domain: Domain, view: SeriesView, params: Mapping[str, Sequence[str]],
                  now: datetime) -> SeriesRequest:
     allowed = SERIES_PARAMS + tuple(f.param for f in domain.filters)
-    r = _Reader(params, allowed)
+    r = ParamReader(params, allowed)
     scope, window, plan, filters = _read_common(r, domain, now)
     metric = r.choice("metric", view.metrics, view.primary)
     if r.problems:
@@ -249,7 +249,7 @@ def parse_series(domain: Domain, view: SeriesView, params: Mapping[str, Sequence
 def parse_breakdown(domain: Domain, dimension: Dimension,
                     params: Mapping[str, Sequence[str]], now: datetime) -> BreakdownRequest:
     allowed = BREAKDOWN_PARAMS + tuple(f.param for f in domain.filters)
-    r = _Reader(params, allowed)
+    r = ParamReader(params, allowed)
     scope, window, plan, filters = _read_common(r, domain, now)
     metrics = domain.breakdown_metrics(dimension)
     include = r.choice("includeSeries", ("true", "false"), "false") == "true"

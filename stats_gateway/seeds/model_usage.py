@@ -82,7 +82,7 @@ from domains.model_usage import DOMAIN
 from stats_gateway.core.engine import EntityValues, StatsEngine, exact_decimal
 from stats_gateway.core.errors import ApiError, Problem, bad_request
 from stats_gateway.core.request import (
-    BreakdownRequest, Filter, Scope, StatsRequest, parse_timezone, storable_text,
+    BreakdownRequest, Filter, ParamReader, Scope, StatsRequest, parse_timezone, storable_text,
 )
 from stats_gateway.core.timebuckets import (
     BUCKET_SIZES, MAX_BUCKETS, BucketPlan, count_buckets, make_plan,
@@ -205,25 +205,11 @@ def period_dates(period: str, today: date) -> tuple[date, date]:
     raise ValueError(period)
 
 
-class _Problems:
-    """Reads single-valued parameters and collects every problem before answering."""
+class _Problems(ParamReader):
+    """The gateway's parameter reader, plus Runtype's ``YYYY-MM-DD`` days."""
 
     def __init__(self, params: dict[str, list[str]]):
-        self.params, self.problems = params, []
-        for name in params:
-            if name not in PARAMS:
-                self.fail(name, f"unknown parameter; allowed: {', '.join(PARAMS)}")
-
-    def fail(self, name: str, message: str) -> None:
-        self.problems.append(Problem(name, message))
-
-    def get(self, name: str) -> str | None:
-        values = self.params.get(name)
-        if not values:
-            return None
-        if len(values) > 1:
-            self.fail(name, "give this parameter once")
-        return values[0]
+        super().__init__(params, PARAMS)
 
     def day(self, name: str) -> date | None:
         text = self.get(name)
