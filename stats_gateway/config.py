@@ -17,6 +17,7 @@ class Settings:
     pool_min: int = 1
     pool_max: int = 10
     statement_timeout_ms: int = 15_000
+    use_rollups: bool = True  # STATS_GATEWAY_ROLLUPS=off answers everything from raw events
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -26,4 +27,5 @@ class Settings:
             pool_max=int(os.environ.get("STATS_GATEWAY_POOL_MAX", "10")),
             statement_timeout_ms=int(os.environ.get("STATS_GATEWAY_STATEMENT_TIMEOUT_MS",
                                                     "15000")),
+            use_rollups=os.environ.get("STATS_GATEWAY_ROLLUPS", "on") != "off",
         )

@@ -111,9 +111,11 @@ class EntityValues:
 
 
 class StatsEngine:
-    def __init__(self, pool: AsyncConnectionPool, domains: Sequence[Domain]):
+    def __init__(self, pool: AsyncConnectionPool, domains: Sequence[Domain], *,
+                 use_rollups: bool = True):
         self.pool = pool
         self.domains = {d.name: d for d in domains}
+        self.use_rollups = use_rollups  # off: every answer from raw events (tests, bench)
 
     def domain(self, name: str) -> Domain:
         domain = self.domains.get(name)
@@ -147,33 +149,35 @@ class StatsEngine:
     async def series_values(self, org_id: str, domain: Domain, request: StatsRequest,
                             metrics: Sequence[Metric]) -> list[tuple[datetime, dict]]:
         """Every bucket in range, in order, with each metric's value."""
-        rows = await self._fetch(series_sql(domain, request, metrics, org_id))
+        rows = await self._fetch(series_sql(domain, request, metrics, org_id, self.use_rollups))
         return [(row[BUCKET], {m.name: finalize(domain, m, row) for m in metrics})
                 for row in rows]
 
     async def total_values(self, org_id: str, domain: Domain, request: StatsRequest,
                            metrics: Sequence[Metric]) -> dict:
         """Each metric over the whole range."""
-        (row,) = await self._fetch(totals_sql(domain, request, metrics, org_id))
+        (row,) = await self._fetch(totals_sql(domain, request, metrics, org_id, self.use_rollups))
         return {m.name: finalize(domain, m, row) for m in metrics}
 
     async def grouped_series_values(self, org_id: str, domain: Domain, request: StatsRequest,
                                     metrics: Sequence[Metric], dimension: Dimension,
                                     ) -> list[tuple[datetime, str, dict]]:
         """(bucket, entity id, values) only where events exist, by bucket then entity."""
-        rows = await self._fetch(grouped_series_sql(domain, request, metrics, dimension, org_id))
+        rows = await self._fetch(grouped_series_sql(domain, request, metrics, dimension, org_id,
+                                                    self.use_rollups))
         return [(row[BUCKET], row[ENTITY], {m.name: finalize(domain, m, row) for m in metrics})
                 for row in rows]
 
     async def breakdown_values(self, org_id: str, domain: Domain, request: BreakdownRequest,
                                ) -> tuple[list[EntityValues], int]:
         """One page of entities and the number of entities in all."""
-        rows = await self._fetch(breakdown_sql(domain, request, org_id))
+        rows = await self._fetch(breakdown_sql(domain, request, org_id, self.use_rollups))
         metrics = [domain.metric(name) for name in request.metrics]
         series: dict[str, list] = {}
         if request.include_series and rows:
             ids = [row[ENTITY] for row in rows]
-            for row in await self._fetch(entity_series_sql(domain, request, org_id, ids)):
+            for row in await self._fetch(entity_series_sql(domain, request, org_id, ids,
+                                                                 self.use_rollups)):
                 series.setdefault(row[ENTITY], []).append(
                     (row[BUCKET], {m.name: finalize(domain, m, row) for m in metrics}))
         share = request.dimension.share_of and domain.metric(request.dimension.share_of)
@@ -193,7 +197,7 @@ class StatsEngine:
             total = rows[0]["total_entities"]
         elif request.offset:  # a page past the end: count on the first page
             first = await self._fetch(breakdown_sql(domain, replace(request, offset=0, limit=1),
-                                                    org_id))
+                                                    org_id, self.use_rollups))
             total = first[0]["total_entities"] if first else 0
         else:
             total = 0

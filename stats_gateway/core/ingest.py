@@ -21,6 +21,8 @@ import psycopg
 from stats_gateway.core.domain import Domain, EventField, FieldType
 from stats_gateway.core.errors import ApiError, Problem
 from stats_gateway.core.request import parse_instant, storable_text
+from stats_gateway.core.rollup_sql import refresh_sql
+from stats_gateway.core.rollups import domain_rollups
 
 MAX_EVENTS = 10_000
 MAX_PROBLEMS = 1_000
@@ -331,6 +333,12 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
         refs = entity_refs(domain, [row for _, row in inserted.values()])
         if refs:
             await conn.execute(UPSERT_ENTITIES, entity_params(org_id, refs))
+        if inserted_ids:  # rollups absorb exactly what this transaction inserted
+            ids = sorted(inserted_ids)
+            async with conn.pipeline():
+                for rollup in domain_rollups(domain):
+                    sql = refresh_sql(rollup, org_id, ids)
+                    await conn.execute(sql.text, sql.params)
         problems = await _moved_repos(conn, org_id, list(inserted.values()))
         if problems:  # raising inside the block rolls the whole batch back
             raise ApiError(422, "invalid_events", "events put a repo under another "

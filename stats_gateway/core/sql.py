@@ -19,6 +19,7 @@ from stats_gateway.core.domain import (
     Ratio, Sum,
 )
 from stats_gateway.core.request import BreakdownRequest, StatsRequest
+from stats_gateway.core.rollups import plan_segments
 from stats_gateway.core.timebuckets import BucketPlan
 
 BUCKET = "bucket_ts"
@@ -92,9 +93,9 @@ def metric_terms(metric: Metric, table: Table, p: Params) -> list[Term]:
         if agg.where_column:
             term = term.filter(AnyOf(table.field(agg.where_column), p(list(agg.values))))
         return [term.as_(metric.name)]
-    if isinstance(agg, Mean):
+    if isinstance(agg, Mean):  # summed as numeric: exact, so any grouping sums alike
         value = value_term(agg, table)
-        return [fn.Sum(value).as_(f"{metric.name}__sum"),
+        return [Raw("sum(({0})::numeric)", value, alias=f"{metric.name}__sum"),
                 fn.Count(value).as_(f"{metric.name}__n")]
     if isinstance(agg, Ratio):
         num, den = part_names(metric)
@@ -144,13 +145,14 @@ def attribute_term(attr, table: Table, skip_nulls: bool = False) -> Term:
     return fn.Max(table.field(attr.column)).as_(alias)
 
 
-def bucket_term(plan: BucketPlan, table: Table, p: Params) -> Term:
-    """The start of the bucket holding each event's ``ts``, as timestamptz."""
+def bucket_term(plan: BucketPlan, time: Term, p: Params) -> Term:
+    """The start of the query bucket holding ``time`` (an event's ``ts`` or a rollup slot's
+    start), as timestamptz."""
     if plan.size.is_fixed:
-        return Raw("date_bin({0}, {1}, {2})", p(plan.size.step, "step"), table.ts,
+        return Raw("date_bin({0}, {1}, {2})", p(plan.size.step, "step"), time,
                    p(plan.origin, "origin"))
     starts = p(plan.calendar_starts, "starts")
-    return Raw("({0}::timestamptz[])[width_bucket({1}, {0}::timestamptz[])]", starts, table.ts)
+    return Raw("({0}::timestamptz[])[width_bucket({1}, {0}::timestamptz[])]", starts, time)
 
 
 def grid_sql(plan: BucketPlan, p: Params) -> str:
@@ -178,20 +180,19 @@ def filter_criterion(flt, table: Table, p: Params, name: str) -> Criterion:
     raise ValueError(flt.op)
 
 
-def _filtered(domain: Domain, request: StatsRequest, org_id: str, p: Params):
-    """FROM the domain table WHERE org, time range, scope and resource filters."""
-    table = Table(domain.table)
+def _source(table: Table, time: Field, request: StatsRequest, org_id: str, p: Params,
+            start, end):
+    """FROM ``table`` WHERE org, ``start <= time < end``, scope and resource filters."""
     q = (PostgreSQLQuery.from_(table)
          .where(table.org_id == p(org_id, "org"))
-         .where(table.ts >= p(request.plan.start, "start"))
-         .where(table.ts < p(request.plan.end, "end")))
+         .where(time >= p(start)).where(time < p(end)))
     if request.scope.kind == "workspace":
         q = q.where(table.workspace_id == p(request.scope.id, "scope_id"))
     elif request.scope.kind == "repo":
         q = q.where(table.repo_id == p(request.scope.id, "scope_id"))
     for i, flt in enumerate(request.filters):
         q = q.where(filter_criterion(flt, table, p, f"filter{i}"))
-    return table, q
+    return q
 
 
 def _metric_terms(metrics: Sequence[Metric], table, p) -> list[Term]:
@@ -204,58 +205,125 @@ class Sql:
     params: dict[str, object]
 
 
+def merge_terms(metrics: Sequence[Metric], rows: Table) -> list[Term]:
+    """Re-aggregate partial rows: sums of counts, sums and parts; min of minima; max of
+    maxima and newest times. Exact for every mergeable metric."""
+    terms = []
+    for metric in metrics:
+        merge = (fn.Min if isinstance(metric.agg, Min)
+                 else fn.Max if isinstance(metric.agg, (Max, LatestTime)) else fn.Sum)
+        terms += [merge(rows.field(part)).as_(part) for part in part_names(metric)]
+    return terms
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """What one aggregate query groups by and adds."""
+
+    by_bucket: bool = False
+    dimension: Dimension | None = None
+    entity_ids: list[str] | None = None
+    attributes: tuple = ()  # attribute terms over the raw table (forces raw events)
+
+
+def _aggregate_from(table: Table, time: Field, values: list[Term], request: StatsRequest,
+                    org_id: str, p: Params, start, end, grouping: Grouping):
+    """One grouped SELECT over ``table`` for ``[start, end)``."""
+    q = _source(table, time, request, org_id, p, start, end)
+    select, group = [], []
+    if grouping.by_bucket:
+        bucket = bucket_term(request.plan, time, p)
+        select.append(bucket.as_(BUCKET))
+        group.append(bucket)
+    if grouping.dimension is not None:
+        key = key_term(grouping.dimension, table)
+        for column in grouping.dimension.columns:
+            q = q.where(table.field(column).notnull())
+        if grouping.entity_ids is not None:
+            q = q.where(AnyOf(key, p(grouping.entity_ids, "entities")))
+        select.append(key.as_(ENTITY))
+        group += [table.field(c) for c in grouping.dimension.columns]
+    q = q.select(*select, *values)
+    return q.groupby(*group) if group else q
+
+
+def aggregate_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
+                  org_id: str, p: Params, grouping: Grouping, use_rollups: bool) -> str:
+    """Rows of [bucket_ts] [entity_id] [attr__*] and metric parts, one per group.
+
+    From raw events, or (where ``plan_segments`` finds it exact) from rollup segments and
+    raw ends, merged into the same rows.
+    """
+    segments = (plan_segments(domain, request, list(metrics), grouping.dimension,
+                              grouping.by_bucket)
+                if use_rollups and not grouping.attributes else [])
+    events = Table(domain.table)
+    if all(seg.rollup is None for seg in segments):  # one pass over raw events
+        values = list(grouping.attributes) + _metric_terms(metrics, events, p)
+        return _aggregate_from(events, events.ts, values, request, org_id, p,
+                               request.plan.start, request.plan.end, grouping).get_sql()
+    partials = []
+    for seg in segments:
+        if seg.rollup is None:
+            table, time, values = events, events.ts, _metric_terms(metrics, events, p)
+        else:
+            table = Table(seg.rollup.table)
+            time, values = table.slot_ts, merge_terms(metrics, table)
+        partials.append(_aggregate_from(table, time, values, request, org_id, p, seg.start,
+                                        seg.end, grouping).get_sql())
+    rows = Table("partials")
+    keys = ([Field(BUCKET)] if grouping.by_bucket else []) + (
+        [Field(ENTITY)] if grouping.dimension is not None else [])
+    outer = PostgreSQLQuery.from_(rows).select(*keys, *merge_terms(metrics, rows))
+    outer = outer.groupby(*keys) if keys else outer
+    union = " UNION ALL ".join(f"({sql})" for sql in partials)
+    return outer.get_sql().replace('FROM "partials"', f"FROM ({union}) AS partials", 1)
+
+
 def series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
-               org_id: str) -> Sql:
+               org_id: str, use_rollups: bool = True) -> Sql:
     """One row per bucket in range (empty buckets have NULL parts), ordered by time."""
     p = Params()
-    table, q = _filtered(domain, request, org_id, p)
-    bucket = bucket_term(request.plan, table, p)
-    agg = q.select(bucket.as_(BUCKET), *_metric_terms(metrics, table, p)).groupby(Field(BUCKET))
-    text = (f"WITH grid AS ({grid_sql(request.plan, p)}), agg AS ({agg.get_sql()}) "
+    agg = aggregate_sql(domain, request, metrics, org_id, p, Grouping(by_bucket=True),
+                        use_rollups)
+    text = (f"WITH grid AS ({grid_sql(request.plan, p)}), agg AS ({agg}) "
             f"SELECT * FROM grid LEFT JOIN agg USING ({BUCKET}) ORDER BY {BUCKET}")
     return Sql(text, p.values)
 
 
 def totals_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
-               org_id: str) -> Sql:
+               org_id: str, use_rollups: bool = True) -> Sql:
     """One row: every metric over the whole range."""
     p = Params()
-    table, q = _filtered(domain, request, org_id, p)
-    return Sql(q.select(*_metric_terms(metrics, table, p)).get_sql(), p.values)
+    return Sql(aggregate_sql(domain, request, metrics, org_id, p, Grouping(), use_rollups),
+               p.values)
 
 
 def grouped_series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
-                       dimension: Dimension, org_id: str) -> Sql:
+                       dimension: Dimension, org_id: str, use_rollups: bool = True) -> Sql:
     """Sparse (bucket, entity) rows, only where events exist, ordered by bucket then entity."""
     p = Params()
-    table, q = _filtered(domain, request, org_id, p)
-    key = key_term(dimension, table)
-    bucket = bucket_term(request.plan, table, p)
-    for column in dimension.columns:
-        q = q.where(table.field(column).notnull())
-    agg = (q.select(bucket.as_(BUCKET), key.as_(ENTITY), *_metric_terms(metrics, table, p))
-           .groupby(Field(BUCKET), key))
+    agg = aggregate_sql(domain, request, metrics, org_id, p,
+                        Grouping(by_bucket=True, dimension=dimension), use_rollups)
     # an output alias cannot appear inside an ORDER BY expression (COLLATE): order outside
-    return Sql(f"SELECT * FROM ({agg.get_sql()}) AS grouped "
+    return Sql(f"SELECT * FROM ({agg}) AS grouped "
                f"ORDER BY {BUCKET}, {ENTITY} COLLATE \"C\"", p.values)
 
 
-def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str) -> Sql:
+def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
+                  use_rollups: bool = True) -> Sql:
     """One page of entities with totals, display name and the count of all entities."""
     p = Params()
     dim = request.dimension
     metrics = [domain.metric(name) for name in request.metrics]
-    table, q = _filtered(domain, request, org_id, p)
-    key = key_term(dim, table)
-    for column in dim.columns:
-        q = q.where(table.field(column).notnull())
-    attrs = [attribute_term(attr, table) for attr in dim.attributes]
+    events = Table(domain.table)
+    attrs = [attribute_term(attr, events) for attr in dim.attributes]
     if dim.name_column:
         # the newest name given, as with the entity catalogue: a run without one keeps it
-        attrs.append(attribute_term(Attribute("_name", dim.name_column, latest=True), table,
+        attrs.append(attribute_term(Attribute("_name", dim.name_column, latest=True), events,
                                     skip_nulls=True))
-    agg = (q.select(key.as_(ENTITY), *attrs, *_metric_terms(metrics, table, p))
-           .groupby(*(table.field(c) for c in dim.columns)))
+    agg = aggregate_sql(domain, request, metrics, org_id, p,
+                        Grouping(dimension=dim, attributes=tuple(attrs)), use_rollups)
     aggregated = Table("agg")
     order = Order.desc if request.descending else Order.asc
     sort = sort_term(domain.metric(request.sort)).get_sql(quote_char='"')
@@ -281,21 +349,17 @@ def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str) -> Sql
         outer = outer.orderby(Raw(f"{tie_sql} {order.value} NULLS LAST"))
     outer = (outer.orderby(Raw(f'"agg"."{ENTITY}" COLLATE "C"'))  # code-point order, any locale
              .limit(p(request.limit, "limit")).offset(p(request.offset, "offset")))
-    return Sql(f"WITH agg AS ({agg.get_sql()}) {outer.get_sql()}", p.values)
+    return Sql(f"WITH agg AS ({agg}) {outer.get_sql()}", p.values)
 
 
 def entity_series_sql(domain: Domain, request: BreakdownRequest, org_id: str,
-                      entity_ids: list[str]) -> Sql:
+                      entity_ids: list[str], use_rollups: bool = True) -> Sql:
     """Zero-fillable per-entity series for the listed entities: (entity, bucket) rows."""
     p = Params()
     metrics = [domain.metric(name) for name in request.metrics]
-    table, q = _filtered(domain, request, org_id, p)
-    key = key_term(request.dimension, table)
-    bucket = bucket_term(request.plan, table, p)
-    agg = (q.where(AnyOf(key, p(entity_ids, "entities")))
-           .select(key.as_(ENTITY), bucket.as_(BUCKET), *_metric_terms(metrics, table, p))
-           .groupby(key, Field(BUCKET)))
-    text = (f"WITH grid AS ({grid_sql(request.plan, p)}), agg AS ({agg.get_sql()}) "
+    grouping = Grouping(by_bucket=True, dimension=request.dimension, entity_ids=entity_ids)
+    agg = aggregate_sql(domain, request, metrics, org_id, p, grouping, use_rollups)
+    text = (f"WITH grid AS ({grid_sql(request.plan, p)}), agg AS ({agg}) "
             f"SELECT * FROM unnest(%(entities)s::text[]) AS k({ENTITY}) CROSS JOIN grid "
             f"LEFT JOIN agg USING ({ENTITY}, {BUCKET}) ORDER BY {ENTITY}, {BUCKET}")
     return Sql(text, p.values)

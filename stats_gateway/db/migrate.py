@@ -16,6 +16,8 @@ from pathlib import Path
 import psycopg
 
 from stats_gateway.core.domain import Domain
+from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_sql, rollup_ddl
+from stats_gateway.core.rollups import domain_rollups
 from stats_gateway.db.schema import domain_ddl
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -68,4 +70,38 @@ def migrate(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[str]:
                 "ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, "
                 "applied_at = now()", (m.name, m.checksum))
             applied_now.append(m.name)
+        sync_rollups(conn, domains)  # derived tables: not migrations, not listed
     return applied_now
+
+
+def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[str]:
+    """Create, rebuild or drop rollup tables until they match the declarations.
+
+    Rollups are derived data: a table whose definition changed is dropped and rebuilt from
+    the raw events, and one no longer declared is dropped.
+    """
+    conn.execute("""
+        CREATE TABLE IF NOT EXISTS rollup_tables (
+            name      text PRIMARY KEY,
+            checksum  text NOT NULL,
+            built_at  timestamptz NOT NULL DEFAULT now())""")
+    recorded = dict(conn.execute("SELECT name, checksum FROM rollup_tables").fetchall())
+    wanted = {r.table: r for d in domains for r in domain_rollups(d)}
+    changed = []
+    for name in sorted(set(recorded) - set(wanted)):
+        conn.execute(f"DROP TABLE IF EXISTS {name}")
+        conn.execute("DELETE FROM rollup_tables WHERE name = %s", (name,))
+        changed.append(f"rollup-dropped:{name}")
+    for name, rollup in wanted.items():
+        checksum = ddl_checksum(rollup)
+        if recorded.get(name) == checksum:
+            continue
+        conn.execute(f"DROP TABLE IF EXISTS {name}")
+        conn.execute(rollup_ddl(rollup))
+        for statement in rebuild_sql(rollup):
+            conn.execute(statement.text, statement.params)
+        conn.execute("INSERT INTO rollup_tables (name, checksum) VALUES (%s, %s) "
+                     "ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, "
+                     "built_at = now()", (name, checksum))
+        changed.append(f"rollup:{name}")
+    return changed

@@ -25,6 +25,7 @@ from psycopg.conninfo import make_conninfo
 from domains import DOMAINS
 from stats_gateway.auth import create_key, ensure_org
 from stats_gateway.core.domain import Domain
+from stats_gateway.core.rollup_sql import rebuild_rollups
 from stats_gateway.db.migrate import migrate
 from stats_gateway.demo.generate import SEED, Chunk, generate, rows
 from stats_gateway.demo.world import ORGS, Org, entities
@@ -149,7 +150,8 @@ def load_dataset(conn: psycopg.Connection, *, events: int, now: datetime, org_pr
                  seed: int = SEED, progress: bool = False) -> list[LoadedOrg]:
     """Create the demo orgs and keys, name their entities and COPY ``events`` generated
     events into the (already migrated) database, in one transaction; then ANALYZE so the
-    first queries get good plans. Returns the orgs, biggest first.
+    first queries get good plans. COPY bypasses ingest, so the orgs' rollups are rebuilt
+    from their events in the same transaction. Returns the orgs, biggest first.
 
     The org names (``org_prefix`` + demo name) must be new in the database: a second
     load under the same names fails on duplicate entities and rolls back."""
@@ -161,6 +163,9 @@ def load_dataset(conn: psycopg.Connection, *, events: int, now: datetime, org_pr
         for (org_key, domain), chunks in cells:
             item = loaded[org_key]
             item.events[domain.name] = copy_events(conn, item.id, domain, chunks, bar)
+        for item in loaded.values():  # COPY bypasses ingest: build the org's rollups now
+            for domain in DOMAINS:
+                rebuild_rollups(conn, domain, item.id)
     if bar:
         bar.finish()
     for table in [d.table for d in DOMAINS] + ["entities"]:

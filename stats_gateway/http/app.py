@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None,
             url, min_size=settings.pool_min, max_size=settings.pool_max, open=False,
             kwargs={"options": f"-c statement_timeout={settings.statement_timeout_ms}"})
         await pool.open(wait=True, timeout=30)
-        app.state.engine = StatsEngine(pool, domains)
+        app.state.engine = StatsEngine(pool, domains, use_rollups=settings.use_rollups)
         try:
             yield
         finally:

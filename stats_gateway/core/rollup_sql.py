@@ -1,0 +1,125 @@
+"""Rollup tables' DDL and the statements that fill them: per batch, per org, or all.
+
+Parts are computed with the very ``metric_terms`` the raw queries use, so a rollup row
+holds exactly what a raw query would have computed for its slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pypika import Table
+
+from stats_gateway.core.domain import FieldType, LatestTime, Max, Mean, Metric, Min, Ratio
+from stats_gateway.core.rollups import EPOCH, Rollup, domain_rollups, rollup_metrics
+from stats_gateway.core.sql import Params, Sql, metric_terms, part_names
+
+def _column_types(rollup: Rollup) -> dict[str, str]:
+    return {f.column: f.type.sql_type for f in rollup.domain.stored_fields}
+
+
+def part_columns(rollup: Rollup) -> list[tuple[str, str]]:
+    """(part name, SQL type) for every mergeable metric part."""
+    types = _column_types(rollup)
+    columns = []
+    for metric in rollup_metrics(rollup.domain):
+        agg = metric.agg
+        if isinstance(agg, Mean):
+            columns += [(f"{metric.name}__sum", "numeric"), (f"{metric.name}__n", "bigint")]
+        elif isinstance(agg, Ratio):
+            columns += [(part, "numeric") for part in part_names(metric)]
+        elif isinstance(agg, (Min, Max)):
+            plain = types[agg.column] if not agg.plus else "numeric"
+            columns.append((metric.name, plain))
+        elif isinstance(agg, LatestTime):
+            columns.append((metric.name, "timestamptz"))
+        else:  # Count: bigint; Sum: numeric (PostgreSQL sums bigint as numeric)
+            is_count = type(agg).__name__ == "Count"
+            columns.append((metric.name, "bigint" if is_count else _sum_type(types, agg)))
+    return columns
+
+
+def _sum_type(types: dict[str, str], agg) -> str:
+    return "double precision" if types[agg.column] == FieldType.DOUBLE.sql_type else "numeric"
+
+
+def rollup_ddl(rollup: Rollup) -> str:
+    types = _column_types(rollup)
+    keys = [f"{c} {types[c]}" for c in rollup.columns]
+    parts = [f'"{name}" {sql_type}' for name, sql_type in part_columns(rollup)]
+    columns = ",\n    ".join(["org_id uuid NOT NULL", "slot_ts timestamptz NOT NULL",
+                              *keys, *parts])
+    key = ", ".join(["org_id", "slot_ts", *rollup.columns])
+    return (f"CREATE TABLE {rollup.table} (\n    {columns}\n);\n"
+            f"CREATE UNIQUE INDEX {rollup.table}_key ON {rollup.table} ({key}) "
+            f"NULLS NOT DISTINCT;")
+
+
+def ddl_checksum(rollup: Rollup) -> str:
+    return hashlib.sha256(rollup_ddl(rollup).encode()).hexdigest()
+
+
+def _merge_on_conflict(rollup: Rollup) -> str:
+    """How an existing slot row absorbs a new partial: add sums, keep extremes."""
+    sets = []
+    for metric in rollup_metrics(rollup.domain):
+        for part in part_names(metric):
+            mine, new = f'r."{part}"', f'EXCLUDED."{part}"'
+            if isinstance(metric.agg, Min):
+                sets.append(f'"{part}" = LEAST({mine}, {new})')
+            elif isinstance(metric.agg, (Max, LatestTime)):
+                sets.append(f'"{part}" = GREATEST({mine}, {new})')
+            else:  # NULL + x stays NULL in SQL: treat a NULL side as "nothing yet"
+                sets.append(f'"{part}" = CASE WHEN {new} IS NULL THEN {mine} '
+                            f'ELSE COALESCE({mine}, 0) + {new} END')
+    return ", ".join(sets)
+
+
+def _insert_select(rollup: Rollup, where: str, p: Params) -> str:
+    events = Table(rollup.domain.table)
+    metrics: list[Metric] = rollup_metrics(rollup.domain)
+    values = [term for m in metrics for term in metric_terms(m, events, p)]
+    step, origin = p(rollup.step, "grain").get_sql(), p(EPOCH, "epoch").get_sql()
+    slot = f"date_bin({step}, ts, {origin})"
+    keys = ", ".join(rollup.columns)
+    names = ", ".join(["org_id", "slot_ts", *rollup.columns,
+                       *(f'"{name}"' for name, _ in part_columns(rollup))])
+    select = ", ".join(["org_id", f"{slot} AS slot_ts", *rollup.columns,
+                        *(t.get_sql(quote_char='"', with_alias=False) for t in values)])
+    group = ", ".join(["org_id", slot, *rollup.columns])
+    order = ", ".join([slot, *rollup.columns]) if keys else slot
+    return (f"INSERT INTO {rollup.table} AS r ({names}) SELECT {select} "
+            f"FROM {rollup.domain.table} WHERE {where} GROUP BY {group} ORDER BY {order}")
+
+
+def refresh_sql(rollup: Rollup, org_id: str, event_ids: list[str]) -> Sql:
+    """Add the named (just inserted) events of one org to the rollup."""
+    p = Params()
+    where = (f"org_id = {p(org_id, 'org').get_sql()} "
+             f"AND event_id = ANY({p(event_ids, 'ids').get_sql()})")
+    key = ", ".join(["org_id", "slot_ts", *rollup.columns])
+    text = (f"{_insert_select(rollup, where, p)} ON CONFLICT ({key}) "
+            f"DO UPDATE SET {_merge_on_conflict(rollup)}")
+    return Sql(text, p.values)
+
+
+def rebuild_sql(rollup: Rollup, org_id: str | None = None) -> list[Sql]:
+    """Recompute the rollup from raw events, for one org or for all."""
+    p = Params()
+    if org_id is None:
+        return [Sql(f"TRUNCATE {rollup.table}", {}),
+                Sql(_insert_select(rollup, "TRUE", p), p.values)]
+    where = f"org_id = {p(org_id, 'org').get_sql()}"
+    return [Sql(f"DELETE FROM {rollup.table} WHERE {where}", dict(p.values)),
+            Sql(_insert_select(rollup, where, p), p.values)]
+
+
+def rebuild_rollups(conn, domain, org_id: str | None = None) -> int:
+    """Recompute every rollup of ``domain`` from its raw events (one org, or all) on a
+    synchronous psycopg connection; returns how many tables were rebuilt. For bulk loads
+    that bypass ingest (COPY), and for the ``rebuild`` command."""
+    rollups = domain_rollups(domain)
+    for rollup in rollups:
+        for statement in rebuild_sql(rollup, org_id):
+            conn.execute(statement.text, statement.params)
+    return len(rollups)
