@@ -4,9 +4,12 @@ One event is one model request. ``tokensIn``/``tokensOut`` are base-model tokens
 ``policyTokensIn``/``policyTokensOut`` the overhead of policy-evaluation models.
 ``activeConversations`` counts distinct ``conversationId`` values in a bucket (for the
 summary total: over the whole range, not a sum of buckets). ``latencyMs`` is the
-request-weighted mean.
+request-weighted mean; ``latencyMsP50``/``P90``/``P95``/``P99`` are latency percentiles
+from log-bucket histograms, within 4.76% of the exact (interpolated) percentile, null
+without latencies; a breakdown cannot sort by them.
 """
 
+from domains.latency import LATENCY_PERCENTILE_NAMES, LATENCY_PERCENTILES
 from stats_gateway.core.domain import (
     BreakdownView, Count, Dimension, DistinctCount, Domain, EventField, FieldType, Mean,
     Metric, ResourceFilter, SeriesView, Sum,
@@ -14,7 +17,7 @@ from stats_gateway.core.domain import (
 
 T = FieldType
 METRICS = ("tokensIn", "tokensOut", "policyTokensIn", "policyTokensOut", "requests",
-           "activeConversations", "latencyMs")
+           "activeConversations", "latencyMs", *LATENCY_PERCENTILE_NAMES)
 
 DOMAIN = Domain(
     name="ai",
@@ -48,6 +51,7 @@ DOMAIN = Domain(
         Metric(name="requests", agg=Count()),
         Metric(name="activeConversations", agg=DistinctCount("conversation_id")),
         Metric(name="latencyMs", agg=Mean("latency_ms")),
+        *LATENCY_PERCENTILES,
     ),
     series=(SeriesView(path="", metrics=METRICS, primary="requests"),),
     breakdown=BreakdownView(metrics=METRICS, primary="requests"),

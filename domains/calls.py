@@ -6,16 +6,20 @@ One event is one call of op ``opName`` in project ``projectId``, with its place 
 ``outputRefs``), its ``latencyMs`` and whether it raised (``error``). Token usage and cost
 per model are a separate domain, ``call-usage``, with one event per call and model.
 
-``latencyMsP95`` is an exact (``percentile_cont``) 95th percentile.
+``latencyMsP50``/``P90``/``P95``/``P99`` are latency percentiles from log-bucket
+histograms, within 4.76% of the exact (interpolated) percentile, null without latencies;
+a breakdown cannot sort by them. (The ``/calls/stats`` endpoint computes its own exact
+percentiles.)
 """
 
+from domains.latency import LATENCY_PERCENTILE_NAMES, LATENCY_PERCENTILES
 from stats_gateway.core.domain import (
     BreakdownView, Count, Dimension, Domain, EventField, FieldType, Max, Mean, Metric,
-    Percentile, ResourceFilter, SeriesView,
+    ResourceFilter, SeriesView,
 )
 
 T = FieldType
-METRICS = ("callCount", "errorCount", "latencyMs", "latencyMsMax", "latencyMsP95")
+METRICS = ("callCount", "errorCount", "latencyMs", "latencyMsMax", *LATENCY_PERCENTILE_NAMES)
 
 CALL_FIELDS = (
     EventField(name="projectId", column="project_id", type=T.TEXT, required=True,
@@ -62,7 +66,7 @@ DOMAIN = Domain(
         Metric(name="errorCount", agg=Count("error", (True,))),
         Metric(name="latencyMs", agg=Mean("latency_ms")),
         Metric(name="latencyMsMax", agg=Max("latency_ms")),
-        Metric(name="latencyMsP95", agg=Percentile("latency_ms", 0.95)),
+        *LATENCY_PERCENTILES,
     ),
     series=(SeriesView(path="", metrics=METRICS, primary="callCount"),),
     breakdown=BreakdownView(metrics=METRICS, primary="callCount"),

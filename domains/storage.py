@@ -3,18 +3,24 @@
 One event is one storage operation. ``requests`` counts events; ``uplBytes``/``dwlBytes``
 sum bytes moved; ``sizeChange`` sums the signed change in stored bytes; ``latencyMs`` is
 the request-weighted mean over events that report a latency (null in an empty bucket).
+``latencyMsP50``/``P90``/``P95``/``P99`` are latency percentiles from log-bucket
+histograms: within 4.76% of the exact (interpolated) percentile, null without latencies;
+a breakdown cannot sort by them.
 
 Choice: the ``providers`` breakdown is keyed by ``endpoint`` (one provider endpoint is
 one entity); ``entityName`` is empty and each entity carries ``protocol``, ``provider``
 and ``endpoint`` as Flashback's detailed provider breakdown does.
 """
 
+from domains.latency import LATENCY_PERCENTILE_NAMES, LATENCY_PERCENTILES
 from stats_gateway.core.domain import (
     Attribute, BreakdownView, Count, Dimension, Domain, EventField, FieldType, Mean, Metric,
     ResourceFilter, SeriesView, Sum,
 )
 
 T = FieldType
+METRICS = ("uplBytes", "dwlBytes", "sizeChange", "latencyMs", "requests",
+           *LATENCY_PERCENTILE_NAMES)
 
 DOMAIN = Domain(
     name="storage",
@@ -46,11 +52,10 @@ DOMAIN = Domain(
         Metric(name="sizeChange", agg=Sum("size_change")),
         Metric(name="latencyMs", agg=Mean("latency_ms")),
         Metric(name="requests", agg=Count()),
+        *LATENCY_PERCENTILES,
     ),
-    series=(SeriesView(path="", metrics=("uplBytes", "dwlBytes", "sizeChange", "latencyMs",
-                                          "requests"), primary="requests"),),
-    breakdown=BreakdownView(metrics=("uplBytes", "dwlBytes", "sizeChange", "latencyMs",
-                                     "requests"), primary="requests"),
+    series=(SeriesView(path="", metrics=METRICS, primary="requests"),),
+    breakdown=BreakdownView(metrics=METRICS, primary="requests"),
     dimensions=(
         Dimension(by="workspaces", column="workspace_id", names_kind="workspace"),
         Dimension(by="repos", column="repo_id", names_kind="repo"),

@@ -1,4 +1,4 @@
-"""``stats-gateway``: demo | serve | migrate | create-key."""
+"""``stats-gateway``: demo | serve | migrate | create-key | load | rebuild."""
 
 from __future__ import annotations
 
@@ -55,6 +55,19 @@ def cmd_demo(args, settings: Settings) -> int:
                     serve=not args.no_serve)
 
 
+def cmd_load(args, settings: Settings) -> int:
+    from stats_gateway.bulk.commands import load_command
+
+    return load_command(settings, args.domain, args.file, args.org, fmt=args.format,
+                        skip_invalid=args.skip_invalid, max_errors=args.max_errors)
+
+
+def cmd_rebuild(args, settings: Settings) -> int:
+    from stats_gateway.bulk.commands import rebuild_command
+
+    return rebuild_command(settings, args.domain, args.org)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stats-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,9 +88,26 @@ def main(argv: list[str] | None = None) -> int:
     perms = key.add_mutually_exclusive_group()
     perms.add_argument("--read-only", action="store_true")
     perms.add_argument("--ingest-only", action="store_true")
+    names = [d.name for d in DOMAINS]
+    load = sub.add_parser("load", help="bulk-load events from NDJSON or CSV (COPY), then "
+                          "rebuild the org's rollups; all in one transaction")
+    load.add_argument("domain", choices=names)
+    load.add_argument("file", help="NDJSON or CSV file, or - for stdin")
+    load.add_argument("--org", required=True, help="org name or id (must exist)")
+    load.add_argument("--format", choices=("ndjson", "csv"),
+                      help="default: csv for a .csv file, else ndjson")
+    load.add_argument("--skip-invalid", action="store_true",
+                      help="load the valid events and skip invalid lines (default: an "
+                           "invalid line rejects the whole file)")
+    load.add_argument("--max-errors", type=int, default=20, metavar="N",
+                      help="invalid lines to list (default 20)")
+    rebuild = sub.add_parser("rebuild", help="recompute rollups from raw events")
+    rebuild.add_argument("--domain", action="append", choices=names,
+                         help="repeatable; default: every domain")
+    rebuild.add_argument("--org", help="org name or id; default: every org")
     args = parser.parse_args(argv)
     commands = {"demo": cmd_demo, "serve": cmd_serve, "migrate": cmd_migrate,
-                "create-key": cmd_create_key}
+                "create-key": cmd_create_key, "load": cmd_load, "rebuild": cmd_rebuild}
     return commands[args.command](args, Settings.from_env())
 
 

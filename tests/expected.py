@@ -185,6 +185,34 @@ def sizes_that_fit(start: datetime, end: datetime, tz: str = "UTC") -> list[str]
 # --- metrics -----------------------------------------------------------------------------
 
 VIOLATING = ("log", "alert", "block")
+# The documented bound of the approximate percentiles (log-bucket histograms, gamma 1.1)
+PERCENTILE_ERROR = (1.1 - 1) / (1.1 + 1)
+
+
+class Approx:
+    """A reference value the answer may miss by ``rel`` of its size plus ``abs``: what the
+    approximate percentiles promise. ``exact`` is the exact value, computed here."""
+
+    def __init__(self, exact: float, rel: float = PERCENTILE_ERROR, abs: float = 0.0):
+        self.exact, self.rel, self.abs = exact, rel, abs
+
+    def __repr__(self) -> str:
+        return f"Approx({self.exact!r}, rel={self.rel:.4g}, abs={self.abs:.4g})"
+
+
+def _approx_percentile(field, q):
+    """The exact interpolated percentile, which the approximate one must stay near."""
+    def f(evs):
+        exact = percentile_cont([float(e[field]) for e in evs if e.get(field) is not None], q)
+        return None if exact is None else Approx(exact)
+    return f
+
+
+def _latency_percentiles():
+    return {f"latencyMsP{q}": _approx_percentile("latencyMs", q / 100) for q in (50, 90, 95, 99)}
+
+
+LATENCY_PERCENTILES = tuple(_latency_percentiles())
 
 
 def _sum(field):
@@ -222,6 +250,7 @@ METRICS = {
         "sizeChange": _sum("sizeChange"),
         "latencyMs": _mean("latencyMs"),
         "requests": _count(),
+        **_latency_percentiles(),
     },
     "ai": {
         "tokensIn": _sum("tokensIn"),
@@ -231,6 +260,7 @@ METRICS = {
         "requests": _count(),
         "activeConversations": _distinct("conversationId"),
         "latencyMs": _mean("latencyMs"),
+        **_latency_percentiles(),
     },
     "private-chat": {
         "tokensIn": _sum("tokensIn"),
@@ -257,13 +287,16 @@ METRICS = {
         "creditsGranted": _credits("grant"),
     },
 }
-NON_ADDITIVE = {"latencyMs", "activeConversations", "conversationsCount", "lastActiveAt"}
+NON_ADDITIVE = {"latencyMs", "activeConversations", "conversationsCount", "lastActiveAt",
+                *LATENCY_PERCENTILES}
+APPROXIMATE = set(LATENCY_PERCENTILES)  # breakdowns cannot sort by these
 
 # (domain, view path) -> (metrics of each point, default summary metric)
 SERIES_VIEWS = {
-    ("storage", ""): (("uplBytes", "dwlBytes", "sizeChange", "latencyMs", "requests"), "requests"),
+    ("storage", ""): (("uplBytes", "dwlBytes", "sizeChange", "latencyMs", "requests",
+                       *LATENCY_PERCENTILES), "requests"),
     ("ai", ""): (("tokensIn", "tokensOut", "policyTokensIn", "policyTokensOut", "requests",
-                  "activeConversations", "latencyMs"), "requests"),
+                  "activeConversations", "latencyMs", *LATENCY_PERCENTILES), "requests"),
     ("private-chat", ""): (("tokensIn", "tokensOut", "requests"), "requests"),
     ("policies", ""): (("violations", "alerts", "blocks", "severityLow", "severityMedium",
                         "severityHigh", "policyTokensIn", "policyTokensOut"), "violations"),
@@ -358,14 +391,21 @@ def expected_series(domain, metrics, events, start, end, size, tz="UTC") -> list
 
 
 def expected_summary(domain, metric, series: list[dict], events_in_range) -> dict:
+    if metric in APPROXIMATE:
+        return _approximate_summary(domain, metric, series, events_in_range)
     values = [p[metric] for p in series]
     if metric in NON_ADDITIVE:
         total = METRICS[domain][metric](events_in_range)
     else:
         total = sum(values, Decimal(0) if domain == "credits" else 0)
+    return {"total": total, **_spread(values)}
+
+
+def _spread(values) -> dict:
+    """The summary's statistics of the non-null bucket values."""
     present = [v for v in values if v is not None]
     if not present:
-        return {"total": total, "avg": None, "stdDev": None, "min": None, "max": None,
+        return {"avg": None, "stdDev": None, "min": None, "max": None,
                 "p10": None, "p50": None, "p90": None}
     floats = [float(v) for v in present]
     if len(floats) >= 2:
@@ -373,8 +413,22 @@ def expected_summary(domain, metric, series: list[dict], events_in_range) -> dic
         p10, p50, p90 = q[0], q[4], q[8]
     else:
         p10 = p50 = p90 = floats[0]
-    return {"total": total, "avg": statistics.fmean(floats), "stdDev": statistics.pstdev(floats),
+    return {"avg": statistics.fmean(floats), "stdDev": statistics.pstdev(floats),
             "min": min(present), "max": max(present), "p10": p10, "p50": p50, "p90": p90}
+
+
+def _approximate_summary(domain, metric, series: list[dict], events_in_range) -> dict:
+    """The summary of approximate bucket values, from the exact ones. Each value within
+    ``r`` of its exact (non-negative) value keeps the mean, extremes and interpolated
+    quantiles within ``r`` (order statistics move together); the standard deviation moves
+    by at most ``r`` times the root mean square of the exact values. ``total`` is the
+    percentile over the whole range."""
+    exact = [p[metric].exact for p in series if p[metric] is not None]
+    spread = {k: None if v is None else Approx(v) for k, v in _spread(exact).items()}
+    if exact:
+        rms = math.sqrt(math.fsum(v * v for v in exact) / len(exact))
+        spread["stdDev"] = Approx(spread["stdDev"].exact, rel=0.0, abs=PERCENTILE_ERROR * rms)
+    return {"total": METRICS[domain][metric](events_in_range), **spread}
 
 
 def expected_entities(domain, by, events_in_range) -> dict[str, dict]:
@@ -429,6 +483,12 @@ def assert_matches(actual, expected, where: str = "$") -> None:
             f"{where}: length {len(actual)} != expected {len(expected)}"
         for i, (a, x) in enumerate(zip(actual, expected)):
             assert_matches(a, x, f"{where}[{i}]")
+    elif isinstance(expected, Approx):
+        assert isinstance(actual, (int, float, Decimal)) and not isinstance(actual, bool), \
+            f"{where}: expected number ~{expected!r}, got {actual!r}"
+        allowed = (expected.rel * abs(expected.exact) + expected.abs) * (1 + 1e-9) + 1e-12
+        assert abs(float(actual) - expected.exact) <= allowed, \
+            f"{where}: {actual!r} is further than allowed from {expected!r}"
     elif isinstance(expected, bool) or isinstance(expected, str):
         assert actual == expected, f"{where}: {actual!r} != expected {expected!r}"
     elif isinstance(expected, Decimal):
@@ -508,11 +568,6 @@ def percentile_cont(values, q: float):
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def _percentile(field, q):
-    return lambda evs: percentile_cont([float(e[field]) for e in evs if e.get(field) is not None],
-                                       q)
-
-
 def _ratio(numerator, denominator, scale):
     """``scale * sum(numerator) / sum(denominator)``; None when the denominator sums to 0."""
     def f(evs):
@@ -555,7 +610,7 @@ METRICS.update({
         "errorCount": _count(lambda e: e.get("error") is True),
         "latencyMs": _mean("latencyMs"),
         "latencyMsMax": _max("latencyMs"),
-        "latencyMsP95": _percentile("latencyMs", 0.95),
+        **_latency_percentiles(),
     },
     "call-usage": {
         "inputTokens": _int_sum("inputTokens"),
@@ -568,7 +623,7 @@ METRICS.update({
     },
 })
 NON_ADDITIVE |= {"avgDurationMs", "avgCostPerRequest", "cuPerHour", "estimatedCostPerRun",
-                 "latencyMsMax", "latencyMsP95"}
+                 "latencyMsMax"}
 NEW_METRICS = {domain: tuple(METRICS[domain]) for domain in DEFAULTS}
 NEW_PRIMARY = {"runs": "runs", "model-usage": "requests", "workflow-cu": "totalCu",
                "calls": "callCount", "call-usage": "totalTokens"}

@@ -426,3 +426,60 @@ def generate_new(domain: str, seed: int, times: list[datetime], prefix: str = ""
     for e in events:
         e["eventId"] = prefix + e["eventId"]
     return events
+
+
+# --- a live server, for real concurrency (the test client serialises requests) -----------
+
+def live_server(database_url: str):
+    """Context manager: the gateway served by uvicorn on a free local port; yields its URL."""
+    import contextlib
+    import socket
+    import threading
+    import time
+    from pathlib import Path
+
+    import uvicorn
+
+    from stats_gateway.config import Settings
+    from stats_gateway.http.app import create_app
+
+    @contextlib.contextmanager
+    def serve():
+        app = create_app(Settings(database_url=database_url, data_dir=Path("/nonexistent")))
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                               log_level="warning", lifespan="on"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.time() + 30
+        while not server.started:
+            assert time.time() < deadline and thread.is_alive(), "live server did not start"
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=15)
+
+    return serve()
+
+
+def in_parallel(calls):
+    """Run the callables in threads released together; their results, in order."""
+    import threading
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i, fn):
+        barrier.wait(timeout=10)
+        results[i] = fn()
+
+    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results

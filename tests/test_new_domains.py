@@ -3,8 +3,8 @@ series point and metric, every breakdown, and ingest of the new field types, aga
 references computed here from the events (``expected``), never by the gateway's code.
 
 What they add over the first five domains: exact decimal sums and sums of two fields
-(``totalTokens``, ``totalCost``), ratios (``cuPerHour``), maxima and exact percentiles
-(``latencyMsP95``), composite entity ids (``flow:my-slug``), names from an event field
+(``totalTokens``, ``totalCost``), ratios (``cuPerHour``), maxima, approximate percentiles
+(``latencyMsP50`` … ``latencyMsP99``, within 4.76% of the exact ones), composite entity ids (``flow:my-slug``), names from an event field
 (the newest one sent wins), attributes of an entity's newest event, percentage shares
 (``pct``), boolean filters (``isStream``), and list fields (``inputRefs``) that are stored
 but never offered as ``/v2`` filters.
@@ -29,7 +29,7 @@ from decimal import Decimal
 import pytest
 
 from expected import (
-    BREAKDOWN_METRICS, FILTERS, NEW_DIMENSIONS, NEW_METRICS, assert_matches, dec,
+    APPROXIMATE, BREAKDOWN_METRICS, FILTERS, PERCENTILE_ERROR, NEW_DIMENSIONS, NEW_METRICS, assert_matches, dec,
     entity_key, expected_new_entities, expected_series, in_range, order_entities,
     percentile_cont, select, unix, utc, with_defaults,
 )
@@ -181,6 +181,8 @@ def test_breakdown_every_sort_both_orders(client, new_org, domain, by):
     ingest(client, org, domain, events)
     reference = with_defaults(domain, events)
     for sort in BREAKDOWN_METRICS[domain][0]:
+        if sort in APPROXIMATE:  # refused: test_percentiles
+            continue
         for order in ("asc", "desc"):
             body = ok(client, breakdown_path(domain, by), org.headers,
                       {**RANGE, "sort": sort, "order": order, "timeBucketSize": "1d"})
@@ -281,8 +283,9 @@ def test_workflow_latest_attributes_and_null_cu_per_hour(client, new_org):
 
 
 def test_latency_percentile_and_max(client, new_org):
-    """p95 is linear interpolation between the two nearest ranks (percentile_cont), per
-    bucket, per entity and over the range; Max likewise; null without latencies."""
+    """p95 is linear interpolation between the two nearest ranks (percentile_cont), each
+    estimated from a histogram, so within 4.76% of the exact value, per bucket, per entity
+    and over the range; Max is exact; both null without latencies."""
     org = new_org()
     hour = utc(2026, 3, 2, 8)
     latencies = [10, 20, 35.5, 40, 1000.25, None]  # one call without a latency
@@ -307,10 +310,11 @@ def test_latency_percentile_and_max(client, new_org):
         check_series(body, "calls", "", reference, START, END, "1h", metric=metric,
                      scope_id=org.id)
     point = next(p for p in body["series"] if p["ts"] == unix(hour))
-    assert float(point["latencyMsP95"]) == pytest.approx(by_hand)
+    assert abs(float(point["latencyMsP95"]) - by_hand) <= PERCENTILE_ERROR * by_hand
     assert float(point["latencyMsMax"]) == max(present)
     lone = next(p for p in body["series"] if p["ts"] == unix(hour) + 7200)
-    assert float(lone["latencyMsP95"]) == float(lone["latencyMsMax"]) == 7.5
+    assert float(lone["latencyMsMax"]) == 7.5
+    assert abs(float(lone["latencyMsP95"]) - 7.5) <= PERCENTILE_ERROR * 7.5
     empty = next(p for p in body["series"] if p["ts"] == unix(hour) + 3600)
     assert empty["latencyMsP95"] is None and empty["latencyMsMax"] is None
     body = ok(client, breakdown_path("calls", "ops"), org.headers,

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from expected import (
-    AUTO_FOR_WINDOW, SERIES_VIEWS, UTC, WINDOWS, assert_matches, auto_size, bucket_edges,
+    APPROXIMATE, AUTO_FOR_WINDOW, SERIES_VIEWS, UTC, WINDOWS, assert_matches, auto_size, bucket_edges,
     compute, expected_series, in_range, parse_ts, select, unix, utc,
 )
 from support import (
@@ -54,17 +54,18 @@ def test_absolute_range_every_point_every_metric(client, new_org, domain):
         assert len(points) == 23 and points[0]["ts"] == unix(utc(2026, 6, 10, 3))
         empty = [p for p in points if p["ts"] in (unix(GAP[0]), unix(GAP[0]) + 3600)]
         assert len(empty) == 2
-        for p in empty:  # zero-filled buckets: 0 for counts/sums, null for means
+        nulls = {"latencyMs", *APPROXIMATE}
+        for p in empty:  # zero-filled buckets: 0 for counts/sums, null for means/percentiles
             for name, value in p.items():
                 if name == "ts":
                     continue
-                if name == "latencyMs":
+                if name in nulls:
                     assert value is None
                 else:
                     assert value == 0
         gap_point = next(p for p in body["series"] if p["ts"] == unix(GAP[0]))
-        assert all(v == 0 for k, v in gap_point.items() if k not in ("ts", "latencyMs"))
-        assert gap_point.get("latencyMs") is None
+        assert all(v == 0 for k, v in gap_point.items() if k not in {"ts", *nulls})
+        assert all(gap_point.get(k) is None for k in nulls)
 
 
 @pytest.mark.parametrize("domain", DOMAINS)

@@ -20,6 +20,7 @@ __all__ = [
     "Min",
     "Max",
     "Percentile",
+    "ApproxPercentile",
     "Ratio",
     "DistinctCount",
     "LatestTime",
@@ -161,6 +162,23 @@ class Percentile:
 
 
 @dataclass(frozen=True)
+class ApproxPercentile:
+    """Percentile ``q`` in [0, 1] of a non-negative column, from a log-bucket histogram.
+
+    Same rank rule as ``Percentile`` (linear interpolation between the order statistics
+    at ``q * (n - 1)``), but each order statistic is estimated from its histogram bin, so
+    the answer is within (gamma - 1) / (gamma + 1), about 4.76%, of the exact one. The
+    histogram counts add up across slots and groups: declared ones are kept in histogram
+    rollups (see ``core/histograms.py``), so they merge like sums instead of forcing raw
+    events. Null without values.
+    """
+
+    column: str
+    q: float
+    additive = False
+
+
+@dataclass(frozen=True)
 class Ratio:
     """``scale * sum(numerator) / sum(denominator)``; null when the denominator sums to 0."""
 
@@ -185,7 +203,8 @@ class LatestTime:
     additive = False
 
 
-Aggregation = Count | Sum | Mean | Min | Max | Percentile | Ratio | DistinctCount | LatestTime
+Aggregation = (Count | Sum | Mean | Min | Max | Percentile | ApproxPercentile | Ratio
+               | DistinctCount | LatestTime)
 
 
 def aggregation_columns(agg: Aggregation) -> tuple[str, ...]:
@@ -341,6 +360,14 @@ def _domain_problems(domain: Domain) -> list[str]:
         for column in aggregation_columns(m.agg):
             if column not in columns:
                 problems.append(f"{where}: metric {m.name!r} reads unknown column {column!r}")
+        if isinstance(m.agg, Sum) and any(
+                f.type is FieldType.DOUBLE for f in domain.stored_fields
+                if f.column in aggregation_columns(m.agg)):
+            problems.append(f"{where}: metric {m.name!r} sums a float column: floats do not "
+                            "sum exactly in every grouping (rollups); declare it DECIMAL")
+        if isinstance(m.agg, ApproxPercentile):
+            problems += [f"{where}: metric {m.name!r}: {problem}"
+                         for problem in _histogram_problems(domain, m.agg)]
     known = set(metric_names)
     for view in domain.series:
         for name in view.metrics:
@@ -355,6 +382,8 @@ def _domain_problems(domain: Domain) -> list[str]:
             problems.append(f"{where}: breakdown lists unknown metric {name!r}")
     if domain.breakdown.primary not in domain.breakdown.metrics:
         problems.append(f"{where}: breakdown primary is not among its metrics")
+    elif not sortable(domain.metric(domain.breakdown.primary)):
+        problems.append(f"{where}: breakdown primary cannot sort (an approximate percentile)")
     bys = [d.by for d in domain.dimensions]
     for dup in sorted({b for b in bys if bys.count(b) > 1}):
         problems.append(f"{where}: breakdown {dup!r} declared twice")
@@ -377,6 +406,8 @@ def _domain_problems(domain: Domain) -> list[str]:
                                 "unknown column")
         if d.share_of is not None and d.share_of not in domain.breakdown_metrics(d):
             problems.append(f"{where}: breakdown {d.by!r} shares an unknown metric")
+        elif d.share_of is not None and not sortable(domain.metric(d.share_of)):
+            problems.append(f"{where}: breakdown {d.by!r} shares a percentile")
         for name in d.extra_metrics:
             if name not in known:
                 problems.append(f"{where}: breakdown {d.by!r} adds unknown metric {name!r}")
@@ -386,6 +417,23 @@ def _domain_problems(domain: Domain) -> list[str]:
             problems.append(f"{where}: filter {flt.param!r} reads unknown column {flt.column!r}")
         if flt.param in _RESERVED_PARAMS or params.count(flt.param) > 1:
             problems.append(f"{where}: filter parameter {flt.param!r} is reserved or repeated")
+    return problems
+
+
+def sortable(metric: Metric) -> bool:
+    """Whether SQL can order entities by the metric: approximate percentiles are computed
+    after the query, from histograms, so they cannot sort (or be shared out)."""
+    return not isinstance(metric.agg, ApproxPercentile)
+
+
+def _histogram_problems(domain: Domain, agg: ApproxPercentile) -> list[str]:
+    """A histogram needs a non-negative numeric column (log bins) and q in [0, 1]."""
+    problems = [] if 0 <= agg.q <= 1 else [f"q {agg.q!r} is not in [0, 1]"]
+    field = next((f for f in domain.stored_fields if f.column == agg.column), None)
+    numeric = (FieldType.BIGINT, FieldType.DOUBLE, FieldType.DECIMAL)
+    if field is not None and (field.type not in numeric or field.min_value is None
+                              or field.min_value < 0):
+        problems.append(f"column {agg.column!r} must be numeric with min_value >= 0")
     return problems
 
 

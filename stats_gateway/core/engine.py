@@ -16,20 +16,21 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from stats_gateway.core.domain import (
-    Count, Dimension, DistinctCount, Domain, LatestTime, Max, Mean, Metric, Min, Percentile,
-    Ratio, Sum,
+    ApproxPercentile, Count, Dimension, DistinctCount, Domain, LatestTime, Max, Mean, Metric,
+    Min, Percentile, Ratio, Sum,
 )
 from stats_gateway.core.envelopes import (
     BreakdownMeta, BreakdownSummary, ResourceFilterMeta, SeriesMeta, breakdown_types,
     metric_type, series_types,
 )
 from stats_gateway.core.errors import ApiError, not_found
+from stats_gateway.core.histograms import group_percentiles, histogram_sql, is_histogram
 from stats_gateway.core.request import (
     BreakdownRequest, StatsRequest, parse_breakdown, parse_series,
 )
 from stats_gateway.core.sql import (
-    BUCKET, ENTITY, Sql, breakdown_sql, entity_series_sql, grouped_series_sql, series_sql,
-    totals_sql,
+    BUCKET, ENTITY, Grouping, Sql, breakdown_sql, entity_series_sql, grouped_series_sql,
+    series_sql, totals_sql,
 )
 from stats_gateway.core.summary import additive_total, summarize
 
@@ -41,15 +42,27 @@ def exact_decimal(value: Decimal) -> Decimal:
     return value.normalize()
 
 
+_CONVERTERS: dict[tuple[int, int], tuple[Domain, Metric, object]] = {}
+_MAX_CONVERTERS = 1024  # adapters build metrics per request: forget them now and then
+
+
+def _converter(domain: Domain, metric: Metric):
+    """How a metric's SQL value becomes its JSON number, worked out once per (domain,
+    metric) object: it is asked for every value of every row, and ``metric_type`` scans
+    the domain's fields. An entry holds both objects, so their ids are never reused."""
+    entry = _CONVERTERS.get((id(domain), id(metric)))
+    if entry is None:
+        kinds = getattr(kind := metric_type(domain, metric), "__args__", (kind,))
+        convert = (lambda v: exact_decimal(Decimal(v))) if Decimal in kinds else (
+            int if int in kinds else float)
+        if len(_CONVERTERS) >= _MAX_CONVERTERS:
+            _CONVERTERS.clear()
+        entry = _CONVERTERS[(id(domain), id(metric))] = (domain, metric, convert)
+    return entry[2]
+
+
 def _number(domain: Domain, metric: Metric, value):
-    kind = metric_type(domain, metric)
-    if value is None:
-        return None
-    if Decimal in getattr(kind, "__args__", (kind,)):
-        return exact_decimal(Decimal(value))
-    if int in getattr(kind, "__args__", (kind,)):
-        return int(value)
-    return float(value)
+    return None if value is None else _converter(domain, metric)(value)
 
 
 def finalize(domain: Domain, metric: Metric, row: Mapping[str, object]) -> object:
@@ -70,9 +83,23 @@ def finalize(domain: Domain, metric: Metric, row: Mapping[str, object]) -> objec
         return _number(domain, metric, value or 0)
     if isinstance(agg, (Min, Max)):
         return _number(domain, metric, value)
-    if isinstance(agg, Percentile):
+    if isinstance(agg, (Percentile, ApproxPercentile)):  # approximate: merged into the row
         return float(value) if value is not None else None
     raise TypeError(agg)
+
+
+def _parts(metrics: Sequence[Metric]) -> list[Metric]:
+    """The metrics the metric query computes: all but the approximate percentiles, so an
+    undeclared one (raw histogram) does not send the other metrics to raw events too."""
+    return [m for m in metrics if not is_histogram(m)]
+
+
+def _values(domain: Domain, metrics: Sequence[Metric], row: Mapping[str, object],
+            percentiles: Mapping[str, object] | None = None) -> dict[str, object]:
+    """Each metric's value from an aggregated row plus the group's approximate percentiles
+    (absent: no values in the group, so null)."""
+    merged = {**row, **percentiles} if percentiles else row
+    return {m.name: finalize(domain, m, merged) for m in metrics}
 
 
 def _ts(value: datetime) -> int:
@@ -144,28 +171,49 @@ class StatsEngine:
                 raise not_found(scope.kind)
         return scope.id
 
+    async def _percentiles(self, org_id: str, domain: Domain, request: StatsRequest,
+                           metrics: Sequence[Metric], grouping: Grouping) -> dict[tuple, dict]:
+        """Approximate percentiles per group key, from a query of histogram counts of its
+        own (the metric query has no parts for them)."""
+        if not any(is_histogram(m) for m in metrics):
+            return {}
+        rows = await self._fetch(histogram_sql(domain, request, metrics, org_id, grouping,
+                                               self.use_rollups))
+        return group_percentiles(rows, metrics, grouping)
+
     # --- plain values, for any response shape ------------------------------------------
 
     async def series_values(self, org_id: str, domain: Domain, request: StatsRequest,
                             metrics: Sequence[Metric]) -> list[tuple[datetime, dict]]:
         """Every bucket in range, in order, with each metric's value."""
-        rows = await self._fetch(series_sql(domain, request, metrics, org_id, self.use_rollups))
-        return [(row[BUCKET], {m.name: finalize(domain, m, row) for m in metrics})
+        parts = _parts(metrics)
+        rows = await self._fetch(series_sql(domain, request, parts, org_id, self.use_rollups))
+        found = await self._percentiles(org_id, domain, request, metrics,
+                                        Grouping(by_bucket=True))
+        return [(row[BUCKET], _values(domain, metrics, row, found.get((row[BUCKET],))))
                 for row in rows]
 
     async def total_values(self, org_id: str, domain: Domain, request: StatsRequest,
                            metrics: Sequence[Metric]) -> dict:
         """Each metric over the whole range."""
-        (row,) = await self._fetch(totals_sql(domain, request, metrics, org_id, self.use_rollups))
-        return {m.name: finalize(domain, m, row) for m in metrics}
+        parts = _parts(metrics)
+        row = {}
+        if parts:  # a SELECT of nothing is not SQL
+            (row,) = await self._fetch(totals_sql(domain, request, parts, org_id,
+                                                  self.use_rollups))
+        found = await self._percentiles(org_id, domain, request, metrics, Grouping())
+        return _values(domain, metrics, row, found.get(()))
 
     async def grouped_series_values(self, org_id: str, domain: Domain, request: StatsRequest,
                                     metrics: Sequence[Metric], dimension: Dimension,
                                     ) -> list[tuple[datetime, str, dict]]:
         """(bucket, entity id, values) only where events exist, by bucket then entity."""
-        rows = await self._fetch(grouped_series_sql(domain, request, metrics, dimension, org_id,
-                                                    self.use_rollups))
-        return [(row[BUCKET], row[ENTITY], {m.name: finalize(domain, m, row) for m in metrics})
+        rows = await self._fetch(grouped_series_sql(domain, request, _parts(metrics), dimension,
+                                                    org_id, self.use_rollups))
+        found = await self._percentiles(org_id, domain, request, metrics,
+                                        Grouping(by_bucket=True, dimension=dimension))
+        return [(row[BUCKET], row[ENTITY],
+                 _values(domain, metrics, row, found.get((row[BUCKET], row[ENTITY]))))
                 for row in rows]
 
     async def breakdown_values(self, org_id: str, domain: Domain, request: BreakdownRequest,
@@ -173,17 +221,23 @@ class StatsEngine:
         """One page of entities and the number of entities in all."""
         rows = await self._fetch(breakdown_sql(domain, request, org_id, self.use_rollups))
         metrics = [domain.metric(name) for name in request.metrics]
+        dim = request.dimension
+        ids = [row[ENTITY] for row in rows]
+        found = await self._percentiles(org_id, domain, request, metrics if ids else [],
+                                        Grouping(dimension=dim, entity_ids=ids))
         series: dict[str, list] = {}
         if request.include_series and rows:
-            ids = [row[ENTITY] for row in rows]
+            by_bucket = Grouping(by_bucket=True, dimension=dim, entity_ids=ids)
+            found_series = await self._percentiles(org_id, domain, request, metrics, by_bucket)
             for row in await self._fetch(entity_series_sql(domain, request, org_id, ids,
                                                                  self.use_rollups)):
+                key = (row[BUCKET], row[ENTITY])
                 series.setdefault(row[ENTITY], []).append(
-                    (row[BUCKET], {m.name: finalize(domain, m, row) for m in metrics}))
+                    (row[BUCKET], _values(domain, metrics, row, found_series.get(key))))
         share = request.dimension.share_of and domain.metric(request.dimension.share_of)
         entities = []
         for row in rows:
-            totals = {m.name: finalize(domain, m, row) for m in metrics}
+            totals = _values(domain, metrics, row, found.get((row[ENTITY],)))
             pct = None
             if share:
                 whole = row["share_total"]

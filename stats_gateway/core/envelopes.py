@@ -15,8 +15,8 @@ from functools import cache
 import msgspec
 
 from stats_gateway.core.domain import (
-    Count, DistinctCount, Domain, FieldType, LatestTime, Max, Mean, Metric, Min, Percentile,
-    Ratio, Sum,
+    ApproxPercentile, Count, DistinctCount, Domain, FieldType, LatestTime, Max, Mean, Metric,
+    Min, Percentile, Ratio, Sum,
 )
 from stats_gateway.model import Model
 
@@ -112,7 +112,7 @@ def metric_type(domain: Domain, metric: Metric) -> type:
     agg = metric.agg
     if isinstance(agg, (Count, DistinctCount)):
         return int
-    if isinstance(agg, (Mean, Ratio, Percentile)):
+    if isinstance(agg, (Mean, Ratio, Percentile, ApproxPercentile)):
         return float | None
     if isinstance(agg, LatestTime):
         return int | None

@@ -21,6 +21,7 @@ import psycopg
 from stats_gateway.core.domain import Domain, EventField, FieldType
 from stats_gateway.core.errors import ApiError, Problem
 from stats_gateway.core.request import parse_instant, storable_text
+from stats_gateway.core.histogram_rollups import histogram_rollups
 from stats_gateway.core.rollup_sql import refresh_sql
 from stats_gateway.core.rollups import domain_rollups
 
@@ -236,6 +237,24 @@ def entity_refs(domain: Domain, rows: Iterable[EventRow]) -> list[EntityRef]:
     return sorted(best.values(), key=lambda r: (r.kind, r.id))  # fixed lock order
 
 
+REPO_PARENTS = ("SELECT id, parent_id FROM entities WHERE org_id = %(org)s "
+                "AND kind = 'repo' AND id = ANY(%(ids)s)")
+
+
+def claimed_repos(rows: list[tuple[int, EventRow]]) -> list[str]:
+    """The repos that ``rows`` put events in, to look up with :data:`REPO_PARENTS`."""
+    return sorted({r.values["repo_id"] for _, r in rows if r.values.get("repo_id") is not None})
+
+
+def repo_moves(parents: dict[str, str], rows: list[tuple[int, EventRow]]) -> list[Problem]:
+    """Rows that put a repo under another workspace than the catalogue's ``parents``."""
+    return [Problem("workspaceId", f"repo {repo!r} belongs to workspace "
+                    f"{parents[repo]!r}", index)
+            for index, r in rows
+            if (repo := r.values.get("repo_id")) is not None
+            and parents.get(repo) != r.values["workspace_id"]]
+
+
 async def _moved_repos(conn: psycopg.AsyncConnection, org_id: str,
                        rows: list[tuple[int, EventRow]]) -> list[Problem]:
     """Events that put a repo under another workspace than the catalogue's.
@@ -244,18 +263,11 @@ async def _moved_repos(conn: psycopg.AsyncConnection, org_id: str,
     taken the workspace of its first event by then, and the upsert row-locks each repo,
     so a concurrent batch claiming the same repo waits and then sees the committed parent.
     """
-    claimed = {r.values["repo_id"] for _, r in rows if r.values.get("repo_id") is not None}
+    claimed = claimed_repos(rows)
     if not claimed:
         return []
-    cur = await conn.execute(
-        "SELECT id, parent_id FROM entities WHERE org_id = %(org)s AND kind = 'repo' "
-        "AND id = ANY(%(ids)s)", {"org": org_id, "ids": sorted(claimed)})
-    parents = dict(await cur.fetchall())
-    return [Problem("workspaceId", f"repo {repo!r} belongs to workspace "
-                    f"{parents[repo]!r}", index)
-            for index, r in rows
-            if (repo := r.values.get("repo_id")) is not None
-            and parents.get(repo) != r.values["workspace_id"]]
+    cur = await conn.execute(REPO_PARENTS, {"org": org_id, "ids": claimed})
+    return repo_moves(dict(await cur.fetchall()), rows)
 
 
 UPSERT_ENTITIES = """
@@ -338,6 +350,9 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
             async with conn.pipeline():
                 for rollup in domain_rollups(domain):
                     sql = refresh_sql(rollup, org_id, ids)
+                    await conn.execute(sql.text, sql.params)
+                for histogram in histogram_rollups(domain):
+                    sql = histogram.refresh_sql(org_id, ids)
                     await conn.execute(sql.text, sql.params)
         problems = await _moved_repos(conn, org_id, list(inserted.values()))
         if problems:  # raising inside the block rolls the whole batch back

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from stats_gateway.core.domain import Dimension, Domain, FieldType, SeriesView
+from stats_gateway.core.domain import Dimension, Domain, FieldType, SeriesView, sortable
 from stats_gateway.core.errors import Problem, bad_request
 from stats_gateway.core.timebuckets import (
     BUCKET_SIZES, MAX_BUCKETS, WINDOWS, BucketPlan, auto_bucket_size, count_buckets,
@@ -246,6 +246,20 @@ def parse_series(domain: Domain, view: SeriesView, params: Mapping[str, Sequence
                          view=view, metric=metric)
 
 
+def _read_sort(r: ParamReader, domain: Domain, metrics: tuple[str, ...]) -> str:
+    """The sort metric; approximate percentiles are computed after the query and cannot
+    order entities in SQL, so they are refused with the list of those that can."""
+    can_sort = tuple(name for name in metrics if sortable(domain.metric(name)))
+    value = r.get("sort")
+    if value is None:
+        return domain.breakdown.primary
+    if value not in can_sort:
+        why = "is an approximate percentile and cannot sort; " if value in metrics else ""
+        r.fail("sort", f"{why}must be one of: {', '.join(can_sort)}")
+        return domain.breakdown.primary
+    return value
+
+
 def parse_breakdown(domain: Domain, dimension: Dimension,
                     params: Mapping[str, Sequence[str]], now: datetime) -> BreakdownRequest:
     allowed = BREAKDOWN_PARAMS + tuple(f.param for f in domain.filters)
@@ -255,7 +269,7 @@ def parse_breakdown(domain: Domain, dimension: Dimension,
     include = r.choice("includeSeries", ("true", "false"), "false") == "true"
     limit = r.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = r.integer("offset", 0, 0, MAX_OFFSET)
-    sort = r.choice("sort", metrics, domain.breakdown.primary)
+    sort = _read_sort(r, domain, metrics)
     order = r.choice("order", ("asc", "desc"), "desc")
     if r.problems:
         raise bad_request(r.problems)

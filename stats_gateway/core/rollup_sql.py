@@ -10,9 +10,14 @@ import hashlib
 
 from pypika import Table
 
-from stats_gateway.core.domain import FieldType, LatestTime, Max, Mean, Metric, Min, Ratio
-from stats_gateway.core.rollups import EPOCH, Rollup, domain_rollups, rollup_metrics
-from stats_gateway.core.sql import Params, Sql, metric_terms, part_names
+from stats_gateway.core.domain import (
+    ApproxPercentile, FieldType, LatestTime, Max, Mean, Metric, Min, Ratio,
+)
+from stats_gateway.core.histogram_rollups import histogram_rollups
+from stats_gateway.core.rollups import (
+    EPOCH, Rollup, domain_rollups, finest_rollup, rollup_metrics,
+)
+from stats_gateway.core.sql import Params, Sql, merge_terms, metric_terms, part_names
 
 def _column_types(rollup: Rollup) -> dict[str, str]:
     return {f.column: f.type.sql_type for f in rollup.domain.stored_fields}
@@ -24,6 +29,8 @@ def part_columns(rollup: Rollup) -> list[tuple[str, str]]:
     columns = []
     for metric in rollup_metrics(rollup.domain):
         agg = metric.agg
+        if isinstance(agg, ApproxPercentile):
+            continue  # its counts are in the histogram rollups
         if isinstance(agg, Mean):
             columns += [(f"{metric.name}__sum", "numeric"), (f"{metric.name}__n", "bigint")]
         elif isinstance(agg, Ratio):
@@ -103,23 +110,45 @@ def refresh_sql(rollup: Rollup, org_id: str, event_ids: list[str]) -> Sql:
     return Sql(text, p.values)
 
 
+def _merge_select(rollup: Rollup, finer: Rollup, where: str, p: Params) -> str:
+    """Fill a coarse rollup from the finest one of its cube: slots merge exactly."""
+    step, origin = p(rollup.step, "grain").get_sql(), p(EPOCH, "epoch").get_sql()
+    slot = f"date_bin({step}, slot_ts, {origin})"
+    source = Table(finer.table)
+    merged = merge_terms(rollup_metrics(rollup.domain), source)
+    names = ", ".join(["org_id", "slot_ts", *rollup.columns,
+                       *(f'"{name}"' for name, _ in part_columns(rollup))])
+    select = ", ".join(["org_id", f"{slot} AS slot_ts", *rollup.columns,
+                        *(t.get_sql(quote_char='"', with_alias=False) for t in merged)])
+    group = ", ".join(["org_id", slot, *rollup.columns])
+    return (f"INSERT INTO {rollup.table} AS r ({names}) SELECT {select} "
+            f"FROM {finer.table} WHERE {where} GROUP BY {group}")
+
+
 def rebuild_sql(rollup: Rollup, org_id: str | None = None) -> list[Sql]:
-    """Recompute the rollup from raw events, for one org or for all."""
+    """Recompute the rollup, for one org or for all: the finest grain from raw events,
+    coarser ones from the finest (so ``domain_rollups`` lists the finest first)."""
     p = Params()
-    if org_id is None:
-        return [Sql(f"TRUNCATE {rollup.table}", {}),
-                Sql(_insert_select(rollup, "TRUE", p), p.values)]
-    where = f"org_id = {p(org_id, 'org').get_sql()}"
-    return [Sql(f"DELETE FROM {rollup.table} WHERE {where}", dict(p.values)),
-            Sql(_insert_select(rollup, where, p), p.values)]
+    finest = finest_rollup(rollup)
+    where = "TRUE" if org_id is None else f"org_id = {p(org_id, 'org').get_sql()}"
+    clear = (Sql(f"TRUNCATE {rollup.table}", {}) if org_id is None else
+             Sql(f"DELETE FROM {rollup.table} WHERE {where}", dict(p.values)))
+    fill = (_insert_select(rollup, where, p) if rollup == finest
+            else _merge_select(rollup, finest, where, p))
+    return [clear, Sql(fill, p.values)]
 
 
 def rebuild_rollups(conn, domain, org_id: str | None = None) -> int:
     """Recompute every rollup of ``domain`` from its raw events (one org, or all) on a
-    synchronous psycopg connection; returns how many tables were rebuilt. For bulk loads
-    that bypass ingest (COPY), and for the ``rebuild`` command."""
+    synchronous psycopg connection, histogram rollups included; returns how many tables
+    were rebuilt. For bulk loads that bypass ingest (COPY), and for the ``rebuild``
+    command."""
     rollups = domain_rollups(domain)
     for rollup in rollups:
         for statement in rebuild_sql(rollup, org_id):
             conn.execute(statement.text, statement.params)
-    return len(rollups)
+    histograms = histogram_rollups(domain)
+    for histogram in histograms:
+        for statement in histogram.rebuild_sql(org_id):
+            conn.execute(statement.text, statement.params)
+    return len(rollups) + len(histograms)

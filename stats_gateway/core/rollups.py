@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from stats_gateway.core.domain import (
-    Count, Dimension, Domain, FieldType, LatestTime, Max, Mean, Metric, Min, Ratio, Sum,
+    ApproxPercentile, Count, Dimension, Domain, FieldType, LatestTime, Max, Mean, Metric, Min,
+    Ratio, Sum,
 )
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.timebuckets import BucketPlan
@@ -28,7 +29,9 @@ from stats_gateway.core.timebuckets import BucketPlan
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 GRAINS: tuple[tuple[str, timedelta], ...] = (
     ("1d", timedelta(days=1)), ("1h", timedelta(hours=1)), ("15m", timedelta(minutes=15)))
-_MERGEABLE = (Count, Sum, Mean, Ratio, Min, Max, LatestTime)
+# ApproxPercentile has no parts here: its bin counts live in the histogram rollups
+# (``histogram_rollups``), which share these cubes and grains
+_MERGEABLE = (Count, Sum, Mean, Ratio, Min, Max, LatestTime, ApproxPercentile)
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,15 @@ def cubes(domain: Domain) -> list[tuple[str, ...]]:
 
 
 def domain_rollups(domain: Domain) -> list[Rollup]:
-    return [Rollup(domain, cube, name, step) for cube in cubes(domain) for name, step in GRAINS]
+    """Every rollup of a domain, the finest grain of each cube first (coarser grains are
+    rebuilt from it)."""
+    return [Rollup(domain, cube, name, step) for cube in cubes(domain)
+            for name, step in reversed(GRAINS)]
+
+
+def finest_rollup(rollup: Rollup) -> Rollup:
+    name, step = GRAINS[-1]
+    return Rollup(rollup.domain, rollup.columns, name, step)
 
 
 def _micros(delta: timedelta) -> int:

@@ -15,8 +15,8 @@ from pypika import functions as fn
 from pypika.terms import Criterion, Term
 
 from stats_gateway.core.domain import (
-    Attribute, Count, Dimension, DistinctCount, Domain, LatestTime, Max, Mean, Metric, Min, Percentile,
-    Ratio, Sum,
+    ApproxPercentile, Attribute, Count, Dimension, DistinctCount, Domain, LatestTime, Max, Mean,
+    Metric, Min, Percentile, Ratio, Sum,
 )
 from stats_gateway.core.request import BreakdownRequest, StatsRequest
 from stats_gateway.core.rollups import plan_segments
@@ -63,7 +63,10 @@ class AnyOf(Criterion):
 
 
 def part_names(metric: Metric) -> tuple[str, ...]:
-    """Column aliases holding a metric's mergeable parts."""
+    """Column aliases holding a metric's mergeable parts (none for an approximate
+    percentile: its histogram counts come from a query of their own, ``histograms``)."""
+    if isinstance(metric.agg, ApproxPercentile):
+        return ()
     if isinstance(metric.agg, Mean):
         return (f"{metric.name}__sum", f"{metric.name}__n")
     if isinstance(metric.agg, Ratio):
@@ -81,6 +84,8 @@ def value_term(agg, table: Table) -> Term:
 
 def metric_terms(metric: Metric, table: Table, p: Params) -> list[Term]:
     agg = metric.agg
+    if isinstance(agg, ApproxPercentile):
+        return []  # not parts: see part_names
     if isinstance(agg, Count):
         if agg.column and not agg.values:
             return [fn.Count(table.field(agg.column)).as_(metric.name)]  # non-null values
@@ -227,8 +232,10 @@ class Grouping:
 
 
 def _aggregate_from(table: Table, time: Field, values: list[Term], request: StatsRequest,
-                    org_id: str, p: Params, start, end, grouping: Grouping):
-    """One grouped SELECT over ``table`` for ``[start, end)``."""
+                    org_id: str, p: Params, start, end, grouping: Grouping,
+                    extra_keys: Sequence[Term] = ()):
+    """One grouped SELECT over ``table`` for ``[start, end)``; ``extra_keys`` are further
+    terms to select and group by (a histogram's bin)."""
     q = _source(table, time, request, org_id, p, start, end)
     select, group = [], []
     if grouping.by_bucket:
@@ -243,6 +250,8 @@ def _aggregate_from(table: Table, time: Field, values: list[Term], request: Stat
             q = q.where(AnyOf(key, p(grouping.entity_ids, "entities")))
         select.append(key.as_(ENTITY))
         group += [table.field(c) for c in grouping.dimension.columns]
+    select += extra_keys
+    group += extra_keys
     q = q.select(*select, *values)
     return q.groupby(*group) if group else q
 

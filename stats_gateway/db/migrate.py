@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 
 from stats_gateway.core.domain import Domain
+from stats_gateway.core.histogram_rollups import histogram_rollups
 from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_sql, rollup_ddl
 from stats_gateway.core.rollups import domain_rollups
 from stats_gateway.db.schema import domain_ddl
@@ -78,7 +79,7 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
     """Create, rebuild or drop rollup tables until they match the declarations.
 
     Rollups are derived data: a table whose definition changed is dropped and rebuilt from
-    the raw events, and one no longer declared is dropped.
+    the raw events, and one no longer declared is dropped. Histogram rollups likewise.
     """
     conn.execute("""
         CREATE TABLE IF NOT EXISTS rollup_tables (
@@ -86,19 +87,21 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
             checksum  text NOT NULL,
             built_at  timestamptz NOT NULL DEFAULT now())""")
     recorded = dict(conn.execute("SELECT name, checksum FROM rollup_tables").fetchall())
-    wanted = {r.table: r for d in domains for r in domain_rollups(d)}
+    wanted = {r.table: (ddl_checksum(r), rollup_ddl(r), rebuild_sql(r))
+              for d in domains for r in domain_rollups(d)}
+    wanted |= {h.table: (h.checksum, h.ddl(), h.rebuild_sql())
+               for d in domains for h in histogram_rollups(d)}
     changed = []
     for name in sorted(set(recorded) - set(wanted)):
         conn.execute(f"DROP TABLE IF EXISTS {name}")
         conn.execute("DELETE FROM rollup_tables WHERE name = %s", (name,))
         changed.append(f"rollup-dropped:{name}")
-    for name, rollup in wanted.items():
-        checksum = ddl_checksum(rollup)
+    for name, (checksum, ddl, rebuild) in wanted.items():
         if recorded.get(name) == checksum:
             continue
         conn.execute(f"DROP TABLE IF EXISTS {name}")
-        conn.execute(rollup_ddl(rollup))
-        for statement in rebuild_sql(rollup):
+        conn.execute(ddl)
+        for statement in rebuild:
             conn.execute(statement.text, statement.params)
         conn.execute("INSERT INTO rollup_tables (name, checksum) VALUES (%s, %s) "
                      "ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, "

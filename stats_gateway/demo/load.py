@@ -9,14 +9,11 @@ validator), so the result is what ingesting them through the API would have stor
 
 from __future__ import annotations
 
-import sys
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
-from typing import TextIO
 
 import psycopg
 from psycopg import sql
@@ -29,6 +26,7 @@ from stats_gateway.core.rollup_sql import rebuild_rollups
 from stats_gateway.db.migrate import migrate
 from stats_gateway.demo.generate import SEED, Chunk, generate, rows
 from stats_gateway.demo.world import ORGS, Org, entities
+from stats_gateway.progress import Progress
 
 DEMO_DATABASE = "stats_demo"
 MAINTENANCE_DATABASE = "postgres"
@@ -57,40 +55,6 @@ def prepare_database(server_url: str, name: str = DEMO_DATABASE) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn, DOMAINS)
     return url
-
-
-class Progress:
-    """A one-line text progress bar with throughput; redrawn at most ten times a second,
-    and only on a terminal (a log gets the final line alone)."""
-
-    WIDTH = 30
-
-    def __init__(self, total: int, stream: TextIO | None = None):
-        self.total, self.done = max(total, 1), 0
-        self.stream = stream or sys.stderr
-        self.live = self.stream.isatty()
-        self.started = self.drawn = time.perf_counter()
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if self.live and now - self.drawn >= 0.1:
-            self.drawn = now
-            self._draw(now, "\r")
-
-    def finish(self) -> None:
-        self._draw(time.perf_counter(), "\r" if self.live else "")
-        self.stream.write("\n")
-        self.stream.flush()
-
-    def _draw(self, now: float, prefix: str) -> None:
-        fraction = min(self.done / self.total, 1.0)
-        filled = int(fraction * self.WIDTH)
-        rate = self.done / max(now - self.started, 1e-9)
-        self.stream.write(f"{prefix}loading [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
-                          f"{fraction:4.0%} {self.done:,}/{self.total:,} events "
-                          f"{rate:,.0f} ev/s ")
-        self.stream.flush()
 
 
 def copy_statement(table: str, columns: list[str], binary: bool = False) -> sql.Composed:

@@ -106,7 +106,10 @@ def create_app(settings: Settings | None = None,
             migrate(conn, tuple(domains))
         pool = AsyncConnectionPool(
             url, min_size=settings.pool_min, max_size=settings.pool_max, open=False,
-            kwargs={"options": f"-c statement_timeout={settings.statement_timeout_ms}"})
+            # autocommit: a read is one statement, so no BEGIN/COMMIT round trips around
+            # it; writes that need atomicity open conn.transaction() (a real BEGIN) anyway
+            kwargs={"autocommit": True,
+                    "options": f"-c statement_timeout={settings.statement_timeout_ms}"})
         await pool.open(wait=True, timeout=30)
         app.state.engine = StatsEngine(pool, domains, use_rollups=settings.use_rollups)
         try:

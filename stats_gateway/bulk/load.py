@@ -1,0 +1,242 @@
+"""Load a stream of event records into one org's domain, in one transaction.
+
+Chunk by chunk: ingest's validator checks the events, COPY puts the valid ones in a TEMP
+staging table, ``INSERT … SELECT … ON CONFLICT DO NOTHING`` moves them into the event
+table (so existing ids are skipped), and the inserted ones name their entities and are
+held to the repo rule exactly as an ingest batch is. Chunks keep memory bounded whatever
+the file size; the org's rollups are rebuilt once at the end, before the commit.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+
+import psycopg
+from psycopg import sql
+
+from stats_gateway.bulk.rollups import rebuild_domain
+from stats_gateway.bulk.sources import Record
+from stats_gateway.core.domain import Domain
+from stats_gateway.core.errors import ApiError, Problem
+from stats_gateway.core.ingest import (
+    REPO_PARENTS, UPSERT_ENTITIES, EventRow, claimed_repos, entity_params, entity_refs,
+    repo_moves, validate_events,
+)
+from stats_gateway.demo.load import copy_statement, event_types
+from stats_gateway.progress import Progress
+
+CHUNK_ROWS = 50_000
+MAX_SHOWN = 20
+STAGE = "bulk_stage"
+
+Lined = tuple[int, EventRow]  # (line number, validated event)
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.field + ': ' if self.field else ''}{self.message}"
+
+
+@dataclass
+class LoadReport:
+    read: int = 0  # events read (non-blank lines or CSV rows), invalid ones included
+    inserted: int = 0
+    invalid: int = 0  # lines rejected (or skipped, with skip_invalid)
+    problems: list[LineProblem] = field(default_factory=list)  # the first max_shown
+    max_shown: int = MAX_SHOWN
+    rollup_tables: int = 0
+    rebuild_seconds: float = 0.0
+    seconds: float = 0.0  # the whole load: reading, writing, rebuilding, committing
+
+    @property
+    def duplicates(self) -> int:
+        """Valid events not inserted: their eventId was stored already (or came earlier
+        in the file)."""
+        return self.read - self.invalid - self.inserted
+
+    @property
+    def rate(self) -> float:
+        return self.read / max(self.seconds, 1e-9)
+
+    def reject(self, problems: list[LineProblem]) -> None:
+        self.invalid += len({p.line for p in problems})
+        self.problems += problems[:max(self.max_shown - len(self.problems), 0)]
+
+
+class LoadRejected(Exception):
+    """Invalid lines and no ``skip_invalid``: the transaction rolled back."""
+
+    def __init__(self, report: LoadReport):
+        self.report = report
+        super().__init__(f"{report.invalid} invalid line(s); nothing was written")
+
+
+class _RepoMoves(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+
+
+def find_org(conn: psycopg.Connection, org: str) -> str | None:
+    """The id of an existing org given by id or by name; None if there is none."""
+    try:
+        by_id = uuid.UUID(org)
+    except ValueError:
+        by_id = None
+    row = (conn.execute("SELECT id FROM orgs WHERE id = %s", (by_id,)) if by_id else
+           conn.execute("SELECT id FROM orgs WHERE name = %s", (org,))).fetchone()
+    return str(row[0]) if row else None
+
+
+def load_events(conn: psycopg.Connection, domain: Domain, org_id: str,
+                records: Iterable[Record], *, skip_invalid: bool = False,
+                chunk_rows: int = CHUNK_ROWS, max_shown: int = MAX_SHOWN,
+                progress: Progress | None = None, now: datetime | None = None) -> LoadReport:
+    """Load ``records`` into ``org_id``'s ``domain`` and rebuild its rollups, all in one
+    transaction; ``progress`` advances per chunk and is finished once the input is read.
+    Raises :class:`LoadRejected` (and writes nothing) when a line is invalid,
+    unless ``skip_invalid``; without it, the rest of the input is still read and checked,
+    so the report counts every invalid line."""
+    started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    report = LoadReport(max_shown=max_shown)
+    with conn.transaction():
+        _create_stage(conn, domain)
+        try:
+            for chunk in _chunks(records, chunk_rows):
+                report.read += len(chunk)
+                rows = _valid_rows(domain, chunk, now, report)
+                if rows and (skip_invalid or not report.invalid):
+                    _write_chunk(conn, domain, org_id, rows, report, skip_invalid)
+                if progress:
+                    progress.advance(len(chunk))
+        finally:
+            if progress and progress.done:  # ends the bar's line before any message
+                progress.finish()
+        if report.invalid and not skip_invalid:
+            report.seconds = time.perf_counter() - started
+            raise LoadRejected(report)  # leaving the block rolls everything back
+        rebuilding = time.perf_counter()
+        report.rollup_tables = rebuild_domain(conn, domain, org_id)
+        report.rebuild_seconds = time.perf_counter() - rebuilding
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    iterator = iter(records)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _valid_rows(domain: Domain, chunk: list[Record], now: datetime,
+                report: LoadReport) -> list[Lined]:
+    """The chunk's valid events (in line order); every problem goes to ``report``."""
+    problems = [LineProblem(r.line, "", r.problem) for r in chunk if r.problem]
+    readable = [r for r in chunk if not r.problem]
+    positions = list(range(len(readable)))
+    rows: list[Lined] = []
+    while positions:  # validate_events stops listing after MAX_PROBLEMS: go round again
+        try:
+            checked = validate_events(domain, [readable[i].event for i in positions], now)
+        except ApiError as exc:
+            bad = {positions[p.index] for p in exc.problems}
+            problems += [LineProblem(readable[positions[p.index]].line, p.field, p.message)
+                         for p in exc.problems]
+            positions = [i for i in positions if i not in bad]
+            continue
+        rows = [(readable[i].line, row) for i, row in zip(positions, checked)]
+        break
+    if problems:
+        report.reject(sorted(problems, key=lambda p: p.line))
+    return rows
+
+
+def _write_chunk(conn: psycopg.Connection, domain: Domain, org_id: str, rows: list[Lined],
+                 report: LoadReport, skip_invalid: bool) -> None:
+    """Insert a chunk under a savepoint; events that move a repo to another workspace undo
+    it, and with ``skip_invalid`` it is written again without them."""
+    while rows:
+        try:
+            with conn.transaction():
+                inserted = _insert_chunk(conn, domain, org_id, rows)
+                moves = _moved_repos(conn, org_id, inserted)
+                if moves:
+                    raise _RepoMoves(moves)
+        except _RepoMoves as exc:
+            report.reject([LineProblem(p.index, p.field, p.message) for p in exc.problems])
+            if not skip_invalid:
+                return
+            moved = {p.index for p in exc.problems}
+            rows = [(line, row) for line, row in rows if line not in moved]
+            continue
+        report.inserted += len(inserted)
+        return
+
+
+def _insert_chunk(conn: psycopg.Connection, domain: Domain, org_id: str,
+                  rows: list[Lined]) -> list[Lined]:
+    """COPY the rows to the stage, move the new ones to the event table and the
+    catalogue; returns the inserted rows (the first of repeated ids) in line order."""
+    columns = [f.column for f in domain.stored_fields]
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(STAGE)))
+        with cur.copy(copy_statement(STAGE, ["line", "event_id", "ts", *columns],
+                                     binary=True)) as copy:
+            copy.set_types(["bigint", *event_types(domain)[1:]])
+            for line, row in rows:
+                copy.write_row((line, row.event_id, row.ts,
+                                *[row.values.get(c) for c in columns]))
+        cur.execute(_insert_from_stage(domain), {"org": org_id})
+        ids = {event_id for (event_id,) in cur.fetchall()}
+    inserted: dict[str, Lined] = {}
+    for line, row in rows:
+        if row.event_id in ids:
+            inserted.setdefault(row.event_id, (line, row))  # the first line is stored
+    refs = entity_refs(domain, [row for _, row in inserted.values()])
+    if refs:
+        conn.execute(UPSERT_ENTITIES, entity_params(org_id, refs))
+    return list(inserted.values())
+
+
+def _moved_repos(conn: psycopg.Connection, org_id: str, rows: list[Lined]) -> list[Problem]:
+    """Ingest's repo rule on a synchronous connection (``index`` is the line number)."""
+    claimed = claimed_repos(rows)
+    if not claimed:
+        return []
+    parents = dict(conn.execute(REPO_PARENTS, {"org": org_id, "ids": claimed}).fetchall())
+    return repo_moves(parents, rows)
+
+
+def _create_stage(conn: psycopg.Connection, domain: Domain) -> None:
+    """A TEMP table shaped like the event rows, dropped at commit (or rollback)."""
+    columns = [sql.SQL("{} {}").format(sql.Identifier(f.column), sql.SQL(f.type.sql_type))
+               for f in domain.stored_fields]
+    stage = sql.Identifier(STAGE)
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(stage))
+    conn.execute(sql.SQL("CREATE TEMP TABLE {} (line bigint, event_id text, ts timestamptz, "
+                         "{}) ON COMMIT DROP").format(stage, sql.SQL(", ").join(columns)))
+
+
+def _insert_from_stage(domain: Domain) -> sql.Composed:
+    """Stage -> event table in ingest's lock order (event ids in code-point order, as
+    Python sorts them), so a load and a concurrent ingest batch cannot deadlock."""
+    columns = [sql.Identifier(f.column) for f in domain.stored_fields]
+    names = sql.SQL(", ").join([sql.Identifier("org_id"), sql.Identifier("event_id"),
+                                sql.Identifier("ts"), *columns])
+    values = sql.SQL(", ").join([sql.Identifier("event_id"), sql.Identifier("ts"), *columns])
+    return sql.SQL(
+        "INSERT INTO {table} ({names}) SELECT %(org)s::uuid, {values} FROM {stage} "
+        "ORDER BY event_id COLLATE \"C\", line "
+        "ON CONFLICT (org_id, event_id) DO NOTHING RETURNING event_id").format(
+        table=sql.Identifier(domain.table), names=names, values=values,
+        stage=sql.Identifier(STAGE))

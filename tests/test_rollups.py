@@ -1,0 +1,888 @@
+"""Rollups: an answer read from rollup tables is exactly the answer raw events give.
+
+The evidence, each piece able to fail:
+
+* equivalence: seeded random queries over messy ingests (retries, in-batch duplicates,
+  shuffled batches) must give byte-identical ``/v2/stats`` bodies with rollups on and off,
+  and a subset must match the reference computed here from the events (``expected``);
+* the path is live: the planner returns rollup segments for aligned queries, and a rollup
+  row corrupted by hand changes the answer (until ``rebuild_rollups``), while queries that
+  must not read rollups (distinct counts, list-overlap filters, breakdowns with names or
+  attributes, grids the coarse grains do not divide) stay right over corrupted tables;
+* ingest is exactly-once: retries, rejected batches and concurrent batches leave rollups
+  equal to a rebuild from the raw events;
+* migration rebuilds a rollup whose definition changed and drops undeclared ones.
+
+Choices pinned down here where the engine is silent:
+
+* A breakdown with attributes or a ``name_column`` totals its entities from raw events,
+  but its ``includeSeries`` per-entity series may come from rollups (they are exact).
+* ``POST /calls/stats`` asks for ad-hoc metrics, which have no rollup parts: it always
+  reads raw events. Rollups serve ``/v2`` and the value API with declared metrics.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from conftest import Org
+from expected import (
+    BREAKDOWN_METRICS, DIMENSIONS, FILTERS, NEW_DIMENSIONS, UTC, assert_matches,
+    auto_size, breakdown_metrics, compute, count_fast, expected_series,
+    group_by_bucket, group_entities, in_range, local_to_utc, order_entities, parse_ts,
+    select, sizes_that_fit, unix, utc, with_defaults,
+)
+from support import (
+    GENERATORS, NEW_GENERATORS, check_series, encode, generate, generate_new, in_parallel,
+    live_server, loads, post_events, random_times,
+)
+from stats_gateway.core.domain import sortable
+from stats_gateway.core.histogram_rollups import histogram_rollups
+from stats_gateway.core.request import Filter, parse_breakdown, parse_series
+from stats_gateway.core.rollup_sql import ddl_checksum, part_columns, rebuild_rollups
+from stats_gateway.core.rollups import domain_rollups, plan_segments
+
+DOMAINS = ("storage", "private-chat", "credits", "runs", "model-usage", "workflow-cu",
+           "call-usage", "policies")
+ZONES = ("UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York")
+MAIN = (utc(2026, 10, 10), utc(2026, 11, 19))  # New York falls back on 2026-11-01
+SPRING = (utc(2026, 3, 6), utc(2026, 3, 11))  # New York springs forward on 2026-03-08
+EDGES = [utc(2026, 10, 20), utc(2026, 10, 20, 13), utc(2026, 10, 20, 13, 45),
+         utc(2026, 10, 20, 18, 30), utc(2026, 10, 20, 18, 15), utc(2026, 11, 1, 4),
+         utc(2026, 11, 1, 5), utc(2026, 11, 1, 6), utc(2026, 3, 8, 7), utc(2026, 3, 8, 5)]
+# busy minutes around the anchor queries' unaligned ends, which raw events must answer
+DENSE = [(utc(2026, 10, 30, 12, 55), utc(2026, 10, 30, 13, 20)),
+         (utc(2026, 11, 2, 18, 25), utc(2026, 11, 2, 18, 50)),
+         (utc(2026, 10, 14, 4, 55), utc(2026, 10, 14, 5, 20)),
+         (utc(2026, 11, 2, 21, 40), utc(2026, 11, 2, 22, 5))]
+# a field changed in retried or repeated copies: counting a copy would show
+ALTER = {"storage": ("uplBytes", 777_777), "private-chat": ("tokensIn", 777_777),
+         "credits": ("amount", "777.777"), "runs": ("spend", "777.777"),
+         "model-usage": ("tokens", 777_777), "workflow-cu": ("cu", "777.777"),
+         "call-usage": ("inputTokens", 777_777), "policies": ("policyTokensIn", 777_777)}
+QUERIES_PER_DOMAIN = 40
+
+
+def engine(client):
+    return client.app.state.engine
+
+
+def domain_of(client, name: str):
+    return engine(client).domain(name)
+
+
+def make_events(domain: str, seed, times) -> list[dict]:
+    if domain in GENERATORS:
+        return generate(domain, seed, times, prefix=f"{seed}-")
+    return generate_new(domain, seed, times, prefix=f"{seed}-")
+
+
+def reference(domain: str, events) -> list[dict]:
+    """Events as the reference computations expect them (documented defaults filled)."""
+    return with_defaults(domain, events) if domain in NEW_GENERATORS else list(events)
+
+
+def ingest_messily(client, org, domain: str, events, seed) -> list[dict]:
+    """Ingest in shuffled batches with in-batch duplicates (changed copies first and
+    last), a retried batch with changed content, and a batch mixing old and new ids.
+    Returns the events stored: the first copy of every id."""
+    rng = random.Random(f"messy-{seed}")
+    events = list(events)
+    rng.shuffle(events)
+    q = len(events) // 4
+    chunks = [events[:q], events[q:2 * q], events[2 * q:3 * q], events[3 * q:]]
+    field, value = ALTER[domain]
+    stored: dict[str, dict] = {}
+
+    def post(batch, inserted, duplicates):
+        r = post_events(client, org.headers, domain, batch)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"success": True, "domain": domain, "received": len(batch),
+                            "inserted": inserted, "duplicates": duplicates}, r.text
+        for e in batch:
+            stored.setdefault(e["eventId"], e)
+
+    def altered(e):
+        return {**e, field: value}
+
+    post(chunks[0], len(chunks[0]), 0)
+    c1 = chunks[1]
+    post([altered(e) for e in c1[:3]] + c1 + [altered(e) for e in c1[3:6]], len(c1), 6)
+    post(chunks[2], len(chunks[2]), 0)
+    post([altered(e) for e in chunks[2]], 0, len(chunks[2]))
+    mixed = chunks[3] + [altered(e) for e in chunks[0][:20]]
+    rng.shuffle(mixed)
+    post(mixed, len(chunks[3]), 20)
+    return list(stored.values())
+
+
+@dataclass
+class World:
+    org: Org
+    events: dict[str, list[dict]]  # stored events per domain
+
+
+@pytest.fixture(scope="module")
+def world(client, db) -> World:
+    org = Org(db, f"rollups-{uuid.uuid4().hex[:10]}")
+    now = datetime.now(UTC)
+    stored = {}
+    for k, domain in enumerate(DOMAINS):
+        times = random_times(f"ru-{domain}", *MAIN, 400)
+        times += random_times(f"ru-{domain}-spring", *SPRING, 50)
+        times += random_times(f"ru-{domain}-recent", now - timedelta(days=35),
+                              now - timedelta(minutes=1), 100)
+        times += EDGES + [t - timedelta(microseconds=1) for t in EDGES]
+        for a, b in DENSE:
+            times += random_times(f"ru-{domain}-{a}", a, b, 15)
+        stored[domain] = ingest_messily(client, org, domain,
+                                        make_events(domain, k, list(dict.fromkeys(times))),
+                                        domain)
+    return World(org, stored)
+
+
+# --- comparing rollups on and off ---------------------------------------------------------
+
+
+def first_difference(a, b, where="$") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            return f"{where}: keys {sorted(a)} != {sorted(b)}"
+        for k in a:
+            if (d := first_difference(a[k], b[k], f"{where}.{k}")) is not None:
+                return d
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{where}: length {len(a)} != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            if (d := first_difference(x, y, f"{where}[{i}]")) is not None:
+                return d
+        return None
+    if type(a) is not type(b) or a != b:
+        return f"{where}: {a!r} != {b!r}"
+    return None
+
+
+def both_ways(client, path: str, headers, params: dict):
+    """(with rollups, without) responses; a window query is retried if the clock ticked."""
+    eng = engine(client)
+    try:
+        for _ in range(3):
+            eng.use_rollups = True
+            on = client.get(path, params=params, headers=headers)
+            eng.use_rollups = False
+            off = client.get(path, params=params, headers=headers)
+            if on.text == off.text or "window" not in params:
+                break
+            if loads(on.text)["meta"]["start"] == loads(off.text)["meta"]["start"]:
+                break
+    finally:
+        eng.use_rollups = True
+    return on, off
+
+
+def assert_same(on, off, what) -> dict:
+    """Both 200 and byte-identical; the parsed body (exact decimals)."""
+    assert on.status_code == 200, f"{what}: {on.status_code} {on.text[:300]}"
+    assert off.status_code == 200, f"{what}: {off.status_code} {off.text[:300]}"
+    a, b = loads(on.text), loads(off.text)
+    assert a == b and on.text == off.text, \
+        f"rollups disagree with raw events for {what}: {first_difference(a, b)}"
+    return a
+
+
+# --- random queries -----------------------------------------------------------------------
+
+
+def snap(rng: random.Random, t: datetime, tz: str) -> datetime:
+    """``t`` put on a boundary of some kind, or left unaligned (seconds, sub-seconds)."""
+    how = rng.choice(["day", "hour", "quarter", "local-midnight", "second", "subsecond",
+                      "subsecond"])
+    if how == "day":
+        return t.replace(hour=0, minute=0, second=0, microsecond=0)
+    if how == "hour":
+        return t.replace(minute=0, second=0, microsecond=0)
+    if how == "quarter":
+        return t.replace(minute=t.minute - t.minute % 15, second=0, microsecond=0)
+    if how == "local-midnight":
+        zone = ZoneInfo(tz)
+        local = t.astimezone(zone)
+        return local_to_utc(datetime(local.year, local.month, local.day), zone)
+    if how == "second":
+        return t.replace(microsecond=0)
+    return t.replace(microsecond=rng.randrange(1, 10**6))
+
+
+def spell(rng: random.Random, t: datetime) -> str:
+    """An instant as unix seconds, RFC 3339 in UTC or with a +05:30 offset."""
+    style = rng.randrange(3)
+    if style == 0 and not t.microsecond:
+        return str(unix(t))
+    if style == 1:
+        return t.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat()
+    return t.isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Query:
+    path: str
+    params: dict
+    kind: str  # series | breakdown
+    name: str  # view path or breakdown by
+    start: datetime | None  # None: a window
+    end: datetime | None
+    tz: str
+    size: str | None  # None: auto
+    scope: str
+    scope_id: str | None
+    filters: dict
+    metric: str | None = None
+    sort: str | None = None
+    descending: bool = True
+    limit: int = 50
+    offset: int = 0
+    include_series: bool = False
+
+
+def random_query(rng: random.Random, client, domain: str, world: World) -> Query:
+    dom = domain_of(client, domain)
+    events = world.events[domain]
+    tz = rng.choice(ZONES)
+    params: dict[str, str] = {}
+    start = end = None
+    if rng.random() < 0.2:
+        window = rng.choice(["24h", "7d", "30d"])
+        params["window"] = window
+        now = datetime.now(UTC).replace(microsecond=0)
+        lo, hi = now - timedelta(hours={"24h": 24, "7d": 168, "30d": 720}[window]), now
+    else:
+        a, b = rng.choice([MAIN, MAIN, MAIN, SPRING])
+        span = int((b - a).total_seconds()) + 2 * 86400
+        t = a - timedelta(days=1) + timedelta(seconds=rng.randrange(span))
+        start = snap(rng, t, tz)
+        length = rng.choice([timedelta(minutes=rng.randint(10, 240)),
+                             timedelta(hours=rng.randint(2, 96)),
+                             timedelta(days=rng.randint(2, 45))])
+        end = snap(rng, start + length, tz)
+        if end <= start:
+            end = start + timedelta(hours=1, seconds=7)
+        params["start"], params["end"] = spell(rng, start), spell(rng, end)
+        lo, hi = start, end
+    if tz != "UTC" or rng.random() < 0.3:
+        params["timezone"] = tz
+    include = False
+    kind = "series" if rng.random() < 0.55 else "breakdown"
+    if kind == "breakdown":
+        include = rng.random() < 0.35
+    fits = [s for s in sizes_that_fit(lo, hi, tz)
+            if not include or count_fast(lo, hi, s, tz) <= 400]
+    size = None if rng.random() < 0.15 else rng.choice(fits)
+    if size:
+        params["timeBucketSize"] = size
+    r = rng.random()
+    if r < 0.5:
+        scope, scope_id = "org", None
+        if rng.random() < 0.5:
+            params["id"] = world.org.id
+    elif r < 0.75:
+        scope, scope_id = "workspace", rng.choice(["w1", "w2"])
+    else:
+        scope, scope_id = "repo", rng.choice(["r1", "r3"])
+    params["scope"] = scope
+    if scope_id:
+        params["id"] = scope_id
+    filters = {}
+    for param in rng.sample(FILTERS[domain], k=rng.choice([0, 0, 0, 0, 1, 1, 2])):
+        values = sorted({e[param] for e in events if e.get(param) is not None}, key=str)
+        value = rng.choice(values)
+        filters[param] = ("true" if value else "false") if isinstance(value, bool) else value
+    params.update(filters)
+    q = Query("", params, kind, "", start, end, tz, size, scope, scope_id, filters,
+              include_series=include)
+    if kind == "series":
+        view = rng.choice(dom.series)
+        q.name, q.path = view.path, f"/v2/stats/{domain}" + (f"/{view.path}" if view.path else "")
+        if rng.random() < 0.3:
+            q.metric = params["metric"] = rng.choice(view.metrics)
+    else:
+        dim = rng.choice(dom.dimensions)
+        q.name, q.path = dim.by, f"/v2/stats/{domain}/breakdown/{dim.by}"
+        if rng.random() < 0.4:
+            q.sort = params["sort"] = rng.choice([m for m in dom.breakdown_metrics(dim)
+                                                  if sortable(dom.metric(m))])
+        if rng.random() < 0.5:
+            params["order"] = rng.choice(["asc", "desc"])
+            q.descending = params["order"] == "desc"
+        if (limit := rng.choice([None, 1, 2, 3, 5, 10])) is not None:
+            q.limit = limit
+            params["limit"] = str(limit)
+        if (offset := rng.choice([None, None, 0, 1, 3])) is not None:
+            q.offset = offset
+            params["offset"] = str(offset)
+        if include or rng.random() < 0.2:
+            params["includeSeries"] = "true" if include else "false"
+    return q
+
+
+def planned_segments(client, domain: str, q: Query, now: datetime):
+    """The planner's segments for the query's main aggregate (None: raw by design)."""
+    dom = domain_of(client, domain)
+    multi = {k: [v] for k, v in q.params.items()}
+    if q.kind == "series":
+        view = dom.series_view(q.name)
+        request = parse_series(dom, view, multi, now)
+        return plan_segments(dom, request, [dom.metric(m) for m in view.metrics], None)
+    dim = dom.dimension(q.name)
+    if dim.attributes or dim.name_column:
+        return None
+    request = parse_breakdown(dom, dim, multi, now)
+    return plan_segments(dom, request, [dom.metric(m) for m in request.metrics], dim, False)
+
+
+# --- the independent reference ----------------------------------------------------------
+
+
+def range_of(q: Query, body) -> tuple[datetime, datetime, str]:
+    if q.start is None:  # a window: whole seconds from the server's clock
+        start = datetime.fromtimestamp(body["meta"]["start"], UTC)
+        end = datetime.fromtimestamp(body["meta"]["end"], UTC)
+    else:
+        start, end = q.start, q.end
+    return start, end, q.size or auto_size(start, end, q.tz)
+
+
+def entity_fields(domain: str, by: str) -> tuple[str, ...]:
+    if (domain, by) in NEW_DIMENSIONS:
+        return NEW_DIMENSIONS[(domain, by)].key
+    return (DIMENSIONS[(domain, by)][0],)
+
+
+def check_breakdown(body, domain: str, q: Query, events) -> None:
+    """Entity order, page, totals, totalEntities and per-entity series from the events."""
+    start, end, size = range_of(q, body)
+    chosen = select(events, q.scope, q.scope_id, q.filters)
+    groups = group_entities(in_range(chosen, start, end), entity_fields(domain, q.name))
+    metrics = breakdown_metrics(domain, q.name)
+    totals = {k: compute(domain, metrics, g) for k, g in groups.items()}
+    ordered = order_entities(totals, q.sort or BREAKDOWN_METRICS[domain][1], q.descending)
+    page = ordered[q.offset:q.offset + q.limit]
+    assert [e["entityId"] for e in body["entities"]] == page, (q.params, page)
+    assert body["meta"]["totalEntities"] == len(totals)
+    for entity in body["entities"]:
+        key = entity["entityId"]
+        assert_matches(entity["totals"], totals[key], f"$.{key}.totals")
+        if q.include_series:
+            assert_matches(entity["series"], expected_series(
+                domain, metrics, groups[key], start, end, size, q.tz), f"$.{key}.series")
+
+
+def check_reference(body, domain: str, q: Query, events, org_id: str) -> None:
+    if q.kind == "breakdown":
+        check_breakdown(body, domain, q, events)
+        return
+    start, end, size = range_of(q, body)
+    check_series(body, domain, q.name, events, start, end, size, q.tz, metric=q.metric,
+                 scope=q.scope, scope_id=q.scope_id if q.scope != "org" else org_id,
+                 window=q.params.get("window"), filters=q.filters)
+
+
+def anchor_queries(client, domain: str) -> list[Query]:
+    """Three queries every domain answers from each grain and raw ends: whole UTC days;
+    New York hours with unaligned ends; a breakdown with series over unaligned days."""
+    dom = domain_of(client, domain)
+    days = {"scope": "org", "start": "2026-10-12T00:00:00Z", "end": "2026-11-10T00:00:00Z",
+            "timeBucketSize": "1d"}
+    hours = {"scope": "org", "start": "2026-10-30T13:07:00.5Z", "end": "2026-11-02T18:40:10Z",
+             "timeBucketSize": "1h", "timezone": "America/New_York"}
+    dim = next(d for d in dom.dimensions
+               if not d.attributes and not d.name_column and not d.extra_metrics)
+    page = {"scope": "org", "start": "2026-10-14T05:05:05Z", "end": "2026-11-02T21:59:59.999Z",
+            "timeBucketSize": "1d", "includeSeries": "true", "limit": "3"}
+    path = f"/v2/stats/{domain}"
+    return [
+        Query(path, days, "series", "", utc(2026, 10, 12), utc(2026, 11, 10), "UTC", "1d",
+              "org", None, {}),
+        Query(path, hours, "series", "", datetime(2026, 10, 30, 13, 7, 0, 500000, UTC),
+              utc(2026, 11, 2, 18, 40, 10), "America/New_York", "1h", "org", None, {}),
+        Query(f"{path}/breakdown/{dim.by}", page, "breakdown", dim.by, utc(2026, 10, 14, 5, 5, 5),
+              datetime(2026, 11, 2, 21, 59, 59, 999000, UTC), "UTC", "1d", "org", None, {},
+              limit=3, include_series=True)]
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_random_queries_answer_the_same_with_and_without_rollups(client, world, domain):
+    rng = random.Random(f"queries-{domain}")
+    events = reference(domain, world.events[domain])
+    used = checked = 0
+    grains = set()
+    queries = anchor_queries(client, domain)
+    queries += [random_query(rng, client, domain, world) for _ in range(QUERIES_PER_DOMAIN)]
+    for i, q in enumerate(queries):
+        on, off = both_ways(client, q.path, world.org.headers, q.params)
+        body = assert_same(on, off, f"{q.path} {q.params}")
+        segments = planned_segments(client, domain, q, datetime.now(UTC))
+        if segments and any(s.rollup for s in segments):
+            used += 1
+            grains |= {s.rollup.grain for s in segments if s.rollup}
+        if i % 3 == 0 and "isStream" not in q.filters:
+            check_reference(body, domain, q, events, world.org.id)
+            checked += 1
+    # the comparison means something only if many answers did come from rollups
+    assert used >= QUERIES_PER_DOMAIN // 4, (domain, used)
+    assert checked >= QUERIES_PER_DOMAIN // 4
+    assert grains == {"1d", "1h", "15m"}, grains
+
+
+# --- the planner --------------------------------------------------------------------------
+
+NOW = utc(2026, 11, 20, 12)
+
+
+def _series_plan(client, domain, **params):
+    dom = domain_of(client, domain)
+    view = dom.series_view("")
+    request = parse_series(dom, view, {k: [v] for k, v in params.items()}, NOW)
+    return request, dom, [dom.metric(m) for m in view.metrics]
+
+
+def segments_of(client, domain, by_bucket=True, **params):
+    request, dom, metrics = _series_plan(client, domain, **params)
+    return [(s.start, s.end, s.rollup and s.rollup.table)
+            for s in plan_segments(dom, request, metrics, None, by_bucket)]
+
+
+def breakdown_segments(client, domain, by, **params):
+    dom = domain_of(client, domain)
+    dim = dom.dimension(by)
+    request = parse_breakdown(dom, dim, {k: [v] for k, v in params.items()}, NOW)
+    metrics = [dom.metric(m) for m in request.metrics]
+    return [(s.start, s.end, s.rollup and s.rollup.table)
+            for s in plan_segments(dom, request, metrics, dim, False)]
+
+
+def test_planner_answers_aligned_days_from_the_daily_rollup(client):
+    got = segments_of(client, "private-chat", scope="org", start="2026-10-12T00:00:00Z",
+                      end="2026-11-10T00:00:00Z", timeBucketSize="1d")
+    assert got == [(utc(2026, 10, 12), utc(2026, 11, 10), "ru_private_chat_1d_all")]
+
+
+def test_planner_cuts_unaligned_ends_down_to_raw_events(client):
+    start = datetime(2026, 10, 12, 7, 13, 20, 250000, UTC)
+    params = dict(scope="org", start="2026-10-12T07:13:20.25Z", end="2026-10-14T18:40:00Z")
+    hourly = segments_of(client, "private-chat", timeBucketSize="1h", **params)
+    assert hourly == [
+        (start, utc(2026, 10, 12, 7, 15), None),
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), "ru_private_chat_15m_all"),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 14, 18), "ru_private_chat_1h_all"),
+        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 30), "ru_private_chat_15m_all"),
+        (utc(2026, 10, 14, 18, 30), utc(2026, 10, 14, 18, 40), None)]
+    daily = segments_of(client, "private-chat", timeBucketSize="1d", **params)
+    assert daily == [
+        (start, utc(2026, 10, 12, 7, 15), None),
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), "ru_private_chat_15m_all"),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 13), "ru_private_chat_1h_all"),
+        (utc(2026, 10, 13), utc(2026, 10, 14), "ru_private_chat_1d_all"),
+        (utc(2026, 10, 14), utc(2026, 10, 14, 18), "ru_private_chat_1h_all"),
+        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 30), "ru_private_chat_15m_all"),
+        (utc(2026, 10, 14, 18, 30), utc(2026, 10, 14, 18, 40), None)]
+
+
+def test_planner_uses_only_grains_that_divide_the_local_grid(client):
+    """Kolkata and Kathmandu days start at :30 and :15 UTC: only quarter hours divide them;
+    New York days start on UTC hours, 23 or 25 hours long across the DST change."""
+    for tz, first in (("Asia/Kolkata", utc(2026, 10, 11, 18, 30)),
+                      ("Asia/Kathmandu", utc(2026, 10, 11, 18, 15))):
+        for size in ("1h", "1d", "30m"):
+            got = segments_of(client, "storage", scope="org", start=unix_text(first),
+                              end="2026-10-20T00:00:00Z", timeBucketSize=size, timezone=tz)
+            assert got == [(first, utc(2026, 10, 20), "ru_storage_15m_all")], (tz, size)
+    got = segments_of(client, "storage", scope="org", start="2026-10-25T04:00:00Z",
+                      end="2026-11-05T05:00:00Z", timeBucketSize="1d",
+                      timezone="America/New_York")
+    assert got == [(utc(2026, 10, 25, 4), utc(2026, 11, 5, 5), "ru_storage_1h_all")]
+    # 5-minute buckets: no grain divides them; a total over the same range may use any
+    params = dict(scope="org", start="2026-10-25T00:00:00Z", end="2026-10-26T00:00:00Z",
+                  timeBucketSize="5m")
+    assert segments_of(client, "storage", **params) == [
+        (utc(2026, 10, 25), utc(2026, 10, 26), None)]
+    assert segments_of(client, "storage", by_bucket=False, **params) == [
+        (utc(2026, 10, 25), utc(2026, 10, 26), "ru_storage_1d_all")]
+
+
+def unix_text(t: datetime) -> str:
+    return str(unix(t))
+
+
+def test_planner_picks_the_smallest_cube_holding_every_column(client):
+    day = dict(start="2026-10-12T00:00:00Z", end="2026-10-13T00:00:00Z", timeBucketSize="1d")
+    assert segments_of(client, "private-chat", scope="workspace", id="w1", **day) == [
+        (utc(2026, 10, 12), utc(2026, 10, 13), "ru_private_chat_1d_workspace_id")]
+    assert segments_of(client, "private-chat", scope="repo", id="r1", **day) == [
+        (utc(2026, 10, 12), utc(2026, 10, 13), "ru_private_chat_1d_repo_id")]
+    assert segments_of(client, "private-chat", scope="org", model="gpt-4o", **day) == [
+        (utc(2026, 10, 12), utc(2026, 10, 13), "ru_private_chat_1d_model")]
+    assert breakdown_segments(client, "private-chat", "models", scope="org", model="gpt-4o",
+                              **day) == [
+        (utc(2026, 10, 12), utc(2026, 10, 13), "ru_private_chat_1d_model")]
+    assert breakdown_segments(client, "runs", "targetTypes", scope="org", targetType="flow",
+                              **day) == [
+        (utc(2026, 10, 12), utc(2026, 10, 13), "ru_runs_1d_target_type")]
+    raw = [(utc(2026, 10, 12), utc(2026, 10, 13), None)]
+    # no cube holds both columns; an undeclared column; a distinct count
+    assert breakdown_segments(client, "private-chat", "models", scope="org", userId="u1",
+                              **day) == raw
+    assert segments_of(client, "private-chat", scope="workspace", id="w1", model="gpt-4o",
+                       **day) == raw
+    assert segments_of(client, "storage", scope="org", apiKeyId="k1", **day) == raw
+    assert segments_of(client, "ai", scope="org", **day) == raw
+    assert breakdown_segments(client, "private-chat", "users", scope="org", **day) == raw
+    # a list-overlap filter (only the value API offers one) and an is-null filter
+    request, dom, metrics = _series_plan(client, "call-usage", scope="org", **day)
+    for flt in (Filter("inputRefs", "input_refs", ["x"], "overlaps"),
+                Filter("roots", "parent_id", True, "is_null")):
+        got = plan_segments(dom, replace(request, filters=(flt,)), metrics, None)
+        assert [(s.start, s.end, s.rollup) for s in got] == raw
+    anyof = Filter("models", "model", ["gpt-4o", "llama-3"], "any")
+    got = plan_segments(dom, replace(request, filters=(anyof,)), metrics, None)
+    assert [(s.start, s.end, s.rollup.table) for s in got] == [
+        (utc(2026, 10, 12), utc(2026, 10, 13), "ru_call_usage_1d_model")]
+
+
+# --- the path is live: corrupted rollups show; queries that must not read them do not ---
+
+
+def corrupt(db, domain, org_id: str, grains=("15m", "1h", "1d"), histograms=True) -> None:
+    """Shift every part of every rollup row of the org (the chosen grains) far off, and
+    every histogram count (unless ``histograms`` is false)."""
+    for rollup in domain_rollups(domain):
+        if rollup.grain not in grains:
+            continue
+        sets = ", ".join(f'"{name}" = "{name}" + interval \'1 day\'' if kind == "timestamptz"
+                         else f'"{name}" = COALESCE("{name}", 0) + 1000'
+                         for name, kind in part_columns(rollup))
+        db.execute(f"UPDATE {rollup.table} SET {sets} WHERE org_id = %s", (org_id,))
+    for histogram in histogram_rollups(domain) if histograms else ():
+        if histogram.rollup.grain in grains:
+            db.execute(f"UPDATE {histogram.table} SET hist_n = hist_n * 1000 + 7 "
+                       "WHERE org_id = %s", (org_id,))
+
+
+def scenario(client, new_org, domain: str, seed: int, a=utc(2026, 10, 28), b=utc(2026, 11, 4),
+             n=400):
+    org = new_org()
+    times = list(dict.fromkeys(random_times(f"live-{domain}-{seed}", a, b, n)))
+    events = make_events(domain, seed, times)
+    for i in range(0, len(events), 150):
+        r = post_events(client, org.headers, domain, events[i:i + 150])
+        assert r.status_code == 200, r.text
+    return org, events
+
+
+def test_a_corrupted_rollup_row_changes_the_answer_until_rebuilt(client, new_org, db):
+    org, events = scenario(client, new_org, "private-chat", 11)
+    dom = domain_of(client, "private-chat")
+    params = {"scope": "org", "start": "2026-10-29T00:00:00Z", "end": "2026-11-03T00:00:00Z",
+              "timeBucketSize": "1h"}
+    path = "/v2/stats/private-chat"
+    before = assert_same(*both_ways(client, path, org.headers, params), "clean rollups")
+    check_series(before, "private-chat", "", events, utc(2026, 10, 29), utc(2026, 11, 3),
+                 "1h", scope_id=org.id)
+    db.execute("UPDATE ru_private_chat_1h_all SET requests = requests + 1000 "
+               "WHERE org_id = %s", (org.id,))
+    on, off = both_ways(client, path, org.headers, params)
+    got, raw = loads(on.text), loads(off.text)
+    assert raw == before
+    edges, groups = group_by_bucket(events, utc(2026, 10, 29), utc(2026, 11, 3), "1h")
+    assert [p["requests"] - r["requests"] for p, r in zip(got["series"], raw["series"])] == \
+        [1000 if g else 0 for g in groups]
+    assert sum(1 for g in groups if g) > 50
+    # daily buckets over whole days read the daily rollup, untouched
+    daily = dict(params, timeBucketSize="1d")
+    assert_same(*both_ways(client, path, org.headers, daily), "daily buckets")
+    assert rebuild_rollups(db, dom, org.id) == len(domain_rollups(dom))
+    assert assert_same(*both_ways(client, path, org.headers, params), "rebuilt") == before
+
+
+def test_quarter_hours_serve_half_hour_zones_and_coarser_grains_are_not_read(client, new_org,
+                                                                             db):
+    org, events = scenario(client, new_org, "storage", 12)
+    dom = domain_of(client, "storage")
+    path = "/v2/stats/storage"
+    corrupt(db, dom, org.id, grains=("1h", "1d"))
+    cases = [("Asia/Kolkata", "1h", utc(2026, 10, 29, 18, 30), utc(2026, 11, 2, 18, 30)),
+             ("Asia/Kolkata", "1d", utc(2026, 10, 28, 18, 30), utc(2026, 11, 3, 18, 30)),
+             ("Asia/Kathmandu", "1h", utc(2026, 10, 29, 18, 15), utc(2026, 11, 2, 18, 15)),
+             ("Asia/Kathmandu", "6h", utc(2026, 10, 29, 18, 15), utc(2026, 11, 2, 18, 15))]
+    for tz, size, start, end in cases:
+        params = {"scope": "org", "start": str(unix(start)), "end": str(unix(end)),
+                  "timeBucketSize": size, "timezone": tz}
+        body = assert_same(*both_ways(client, path, org.headers, params), f"{tz} {size}")
+        check_series(body, "storage", "", events, start, end, size, tz, scope_id=org.id)
+    # they do read the quarter-hour rollup: corrupt it too and the answers move
+    corrupt(db, dom, org.id, grains=("15m",))
+    for tz, size, start, end in cases:
+        params = {"scope": "org", "start": str(unix(start)), "end": str(unix(end)),
+                  "timeBucketSize": size, "timezone": tz}
+        on, off = both_ways(client, path, org.headers, params)
+        assert on.status_code == off.status_code == 200, on.text[:500]
+        assert loads(on.text)["summary"]["total"] > loads(off.text)["summary"]["total"]
+    rebuild_rollups(db, dom, org.id)
+
+
+@pytest.mark.parametrize("domain,path,params", [
+    ("private-chat", "breakdown/users", {}),  # distinct conversations, latest activity
+    ("storage", "breakdown/providers", {}),  # attributes
+    ("model-usage", "breakdown/models", {"sort": "cost", "order": "asc"}),  # name column
+    ("workflow-cu", "breakdown/workflows", {}),
+    ("runs", "breakdown/targets", {"limit": "3", "offset": "1"}),  # composite, name column
+])
+def test_queries_that_must_not_read_rollups_ignore_corrupted_ones(client, new_org, db, domain,
+                                                                   path, params):
+    org, events = scenario(client, new_org, domain, 13)
+    dom = domain_of(client, domain)
+    # metric parts only: approximate percentiles are a query of their own, which may read
+    # the (exact) histogram rollups whatever the other metrics need
+    corrupt(db, dom, org.id, histograms=False)
+    full = {"scope": "org", "start": "2026-10-29T00:00:00Z", "end": "2026-11-03T00:00:00Z",
+            "timeBucketSize": "1d", **params}
+    body = assert_same(*both_ways(client, f"/v2/stats/{domain}/{path}", org.headers, full),
+                       path)
+    q = Query("", full, "breakdown", path.split("/")[1], utc(2026, 10, 29), utc(2026, 11, 3),
+              "UTC", "1d", "org", None, {}, sort=params.get("sort"),
+              descending=params.get("order") != "asc", limit=int(params.get("limit", 50)),
+              offset=int(params.get("offset", 0)))
+    check_breakdown(body, domain, q, reference(domain, events))
+    # the corruption is there to be seen by a query that does read rollups
+    series = {k: v for k, v in full.items() if k not in ("sort", "order", "limit", "offset")}
+    on, off = both_ways(client, f"/v2/stats/{domain}", org.headers, series)
+    assert on.status_code == off.status_code == 200 and on.text != off.text
+    # rebuilt, the per-entity series (which may come from rollups) agree as well
+    rebuild_rollups(db, dom, org.id)
+    full["includeSeries"] = "true"
+    body = assert_same(*both_ways(client, f"/v2/stats/{domain}/{path}", org.headers, full),
+                       f"{path} with series")
+    check_breakdown(body, domain, replace(q, include_series=True), reference(domain, events))
+
+
+def test_distinct_counts_never_read_rollups(client, new_org, db):
+    """The ai views all carry activeConversations: every ai answer is from raw events."""
+    org, events = scenario(client, new_org, "ai", 14)
+    dom = domain_of(client, "ai")
+    corrupt(db, dom, org.id, histograms=False)  # percentiles may read histogram rollups
+    start, end = utc(2026, 10, 29), utc(2026, 11, 3)
+    for size, metric in (("1h", None), ("1d", "activeConversations"), ("1d", "tokensIn")):
+        params = {"scope": "org", "start": "2026-10-29T00:00:00Z",
+                  "end": "2026-11-03T00:00:00Z", "timeBucketSize": size}
+        if metric:
+            params["metric"] = metric
+        body = assert_same(*both_ways(client, "/v2/stats/ai", org.headers, params), size)
+        check_series(body, "ai", "", events, start, end, size, metric=metric, scope_id=org.id)
+    full = {"scope": "org", "start": "2026-10-29T00:00:00Z", "end": "2026-11-03T00:00:00Z",
+            "timeBucketSize": "1d", "includeSeries": "true"}
+    body = assert_same(*both_ways(client, "/v2/stats/ai/breakdown/models", org.headers, full),
+                       "ai models")
+    q = Query("", full, "breakdown", "models", start, end, "UTC", "1d", "org", None, {},
+              include_series=True)
+    check_breakdown(body, "ai", q, events)
+
+
+def test_a_list_overlap_filter_reads_raw_events(client, new_org, db):
+    """``/v2`` offers no list filter; the value API does (as ``/calls/stats`` uses it)."""
+    org, events = scenario(client, new_org, "call-usage", 15)
+    dom = domain_of(client, "call-usage")
+    eng = engine(client)
+    ref = sorted({r for e in events for r in e.get("inputRefs") or ()})[0]
+    start, end = utc(2026, 10, 29), utc(2026, 11, 3)
+    request, _, _ = _series_plan(client, "call-usage", scope="org",
+                                 start="2026-10-29T00:00:00Z", end="2026-11-03T00:00:00Z",
+                                 timeBucketSize="1h")
+    overlap = replace(request, filters=(Filter("inputRefs", "input_refs", [ref], "overlaps"),))
+    metrics = [dom.metric("totalTokens"), dom.metric("requests")]
+
+    def values(req, rollups: bool):
+        eng.use_rollups = rollups
+        try:
+            return eng_call(client, eng.series_values, org.id, dom, req, metrics)
+        finally:
+            eng.use_rollups = True
+
+    clean = values(request, True)
+    assert clean == values(request, False)
+    corrupt(db, dom, org.id)
+    assert values(request, True) != values(request, False)  # unfiltered: reads rollups
+    got = values(overlap, True)
+    assert got == values(overlap, False)
+    chosen = [e for e in with_defaults("call-usage", events) if ref in (e.get("inputRefs") or ())]
+    assert 0 < len(chosen) < len(events)
+    edges, groups = group_by_bucket(chosen, start, end, "1h")
+    assert [ts for ts, _ in got] == edges[:-1]
+    for (_, vals), group in zip(got, groups):
+        assert_matches(vals, compute("call-usage", ["totalTokens", "requests"], group))
+    rebuild_rollups(db, dom, org.id)
+    assert values(request, True) == clean
+
+
+def eng_call(client, fn, *args):
+    """Run an engine coroutine on the app's own event loop (its pool lives there)."""
+    return client.blocking_portal.call(fn, *args)
+
+
+# --- ingest writes each event into rollups exactly once ----------------------------------
+
+
+def snapshot(db, domain, org_id: str) -> dict[str, list[tuple]]:
+    """Every rollup row of the org (histogram rollups too), per table, in key order."""
+    out = {}
+    tables = [(r.table, len(r.columns)) for r in domain_rollups(domain)]
+    tables += [(h.table, len(h.rollup.columns) + 2) for h in histogram_rollups(domain)]
+    for table, keys in tables:
+        rows = db.execute(f"SELECT * FROM {table} WHERE org_id = %s", (org_id,)).fetchall()
+        out[table] = sorted(rows, key=lambda row: (row[1], tuple(
+            (v is None, str(v)) for v in row[2:2 + keys])))
+    return out
+
+
+def hourly_storage(db, org_id: str) -> dict:
+    rows = db.execute('SELECT slot_ts, "requests", "uplBytes", "latencyMs__n" '
+                      "FROM ru_storage_1h_all WHERE org_id = %s", (org_id,)).fetchall()
+    return {slot: (n, int(upl), m) for slot, n, upl, m in rows}
+
+
+def expected_hourly_storage(events) -> dict:
+    out: dict = {}
+    for e in events:
+        t = parse_ts(e["ts"])
+        slot = t.replace(minute=0, second=0, microsecond=0)
+        n, upl, m = out.get(slot, (0, 0, 0))
+        out[slot] = (n + 1, upl + e.get("uplBytes", 0), m + (e.get("latencyMs") is not None))
+    return out
+
+
+def assert_rebuild_changes_nothing(db, domain, org_id: str) -> None:
+    kept = snapshot(db, domain, org_id)
+    rebuild_rollups(db, domain, org_id)
+    assert snapshot(db, domain, org_id) == kept
+
+
+def test_retries_and_repeated_ids_add_nothing_to_rollups(client, new_org, db):
+    org = new_org()
+    dom = domain_of(client, "storage")
+    times = random_times("once-storage", utc(2026, 10, 29), utc(2026, 10, 30), 300)
+    events = make_events("storage", 21, times)
+    stored = ingest_messily(client, org, "storage", events, "once")
+    assert hourly_storage(db, org.id) == expected_hourly_storage(stored)
+    kept = snapshot(db, dom, org.id)
+    r = post_events(client, org.headers, "storage", events[::-1] + events[:5])
+    assert r.status_code == 200 and r.json()["inserted"] == 0, r.text
+    assert snapshot(db, dom, org.id) == kept
+    assert_rebuild_changes_nothing(db, dom, org.id)
+
+
+def test_a_rejected_batch_leaves_rollups_untouched(client, new_org, db):
+    org = new_org()
+    dom = domain_of(client, "storage")
+    base = {"ts": "2026-10-29T10:20:00Z", "uplBytes": 5}
+    first = [dict(base, eventId=f"a{i}", workspaceId="w1", repoId="r1") for i in range(5)]
+    r = post_events(client, org.headers, "storage", first)
+    assert r.status_code == 200, r.text
+    kept = snapshot(db, dom, org.id)
+    assert hourly_storage(db, org.id) == {utc(2026, 10, 29, 10): (5, 25, 0)}
+    fresh = [dict(base, eventId=f"b{i}", uplBytes=100 + i) for i in range(20)]
+    moved = dict(base, eventId="b-moved", workspaceId="w2", repoId="r1")
+    invalid = dict(base, eventId="b-invalid", uplBytes=-1)
+    for batch in (fresh + [moved], [moved] + fresh, fresh + [invalid]):
+        r = post_events(client, org.headers, "storage", batch)
+        assert r.status_code == 422, r.text
+        assert snapshot(db, dom, org.id) == kept
+    (n,) = db.execute("SELECT count(*) FROM events_storage WHERE org_id = %s",
+                      (org.id,)).fetchone()
+    assert n == 5
+
+
+def test_concurrent_batches_leave_rollups_equal_to_a_rebuild(client, new_org, db,
+                                                              database_url):
+    org = new_org()
+    dom = domain_of(client, "storage")
+    times = random_times("concurrent", utc(2026, 10, 29, 10), utc(2026, 10, 29, 13), 1500)
+    events = make_events("storage", 22, times)
+    rng = random.Random("concurrent")
+    batches = []
+    for _ in range(6):  # overlapping ids, different orders, the same few slots
+        batch = rng.sample(events, 700)
+        batches.append(batch)
+    bad = [dict(e, eventId=f"bad-{e['eventId']}") for e in rng.sample(events, 200)]
+    bad += [{"eventId": "bad-w1", "ts": "2026-10-29T11:00:00Z", "workspaceId": "w1",
+             "repoId": "r1"},
+            {"eventId": "bad-w2", "ts": "2026-10-29T11:00:00Z", "workspaceId": "w2",
+             "repoId": "r1"}]
+    import httpx
+
+    with live_server(database_url) as base:
+        def poster(batch):
+            return lambda: httpx.post(f"{base}/v2/ingest/storage",
+                                      content=encode({"events": batch}),
+                                      headers={**org.headers,
+                                               "Content-Type": "application/json"},
+                                      timeout=60)
+        results = in_parallel([poster(b) for b in batches] + [poster(bad)])
+    codes = [r.status_code for r in results]
+    assert codes == [200] * 6 + [422], [r.text[:300] for r in results]
+    posted = {e["eventId"]: e for b in batches for e in b}
+    assert sum(r.json()["inserted"] for r in results[:6]) == len(posted)
+    assert hourly_storage(db, org.id) == expected_hourly_storage(posted.values())
+    assert_rebuild_changes_nothing(db, dom, org.id)
+    params = {"scope": "org", "start": "2026-10-29T10:00:00Z", "end": "2026-10-29T13:00:00Z",
+              "timeBucketSize": "15m"}
+    body = assert_same(*both_ways(client, "/v2/stats/storage", org.headers, params),
+                       "after concurrent ingest")
+    check_series(body, "storage", "", list(posted.values()), utc(2026, 10, 29, 10),
+                 utc(2026, 10, 29, 13), "15m", scope_id=org.id)
+
+
+# --- migration keeps rollups in step with their declarations ------------------------------
+
+
+def test_migrate_rebuilds_a_changed_rollup_and_drops_undeclared_ones(client, new_org, db):
+    from domains import DOMAINS as DECLARED
+    from stats_gateway.db.migrate import migrate
+
+    org, events = scenario(client, new_org, "private-chat", 31, n=200)
+    dom = domain_of(client, "private-chat")
+    table = "ru_private_chat_1h_all"
+    rollup = next(r for r in domain_rollups(dom) if r.table == table)
+    db.execute(f"UPDATE {table} SET requests = requests + 1000, \"tokensIn\" = 0 "
+               "WHERE org_id = %s", (org.id,))
+    db.execute("UPDATE rollup_tables SET checksum = 'changed' WHERE name = %s", (table,))
+    db.execute("DROP TABLE IF EXISTS ru_bogus_1h_all")
+    db.execute("CREATE TABLE ru_bogus_1h_all (org_id uuid, slot_ts timestamptz)")
+    db.execute("INSERT INTO rollup_tables (name, checksum) VALUES ('ru_bogus_1h_all', 'x') "
+               "ON CONFLICT (name) DO UPDATE SET checksum = 'x'")
+    assert migrate(db, DECLARED) == []
+    (exists,) = db.execute("SELECT to_regclass('ru_bogus_1h_all') IS NOT NULL").fetchone()
+    assert not exists
+    assert db.execute("SELECT 1 FROM rollup_tables WHERE name = 'ru_bogus_1h_all'"
+                      ).fetchall() == []
+    (checksum,) = db.execute("SELECT checksum FROM rollup_tables WHERE name = %s",
+                             (table,)).fetchone()
+    assert checksum == ddl_checksum(rollup)
+    rows = db.execute(f'SELECT slot_ts, requests, "tokensIn", "tokensOut", "lastActiveAt" '
+                      f"FROM {table} WHERE org_id = %s", (org.id,)).fetchall()
+    want: dict = {}
+    for e in events:
+        t = parse_ts(e["ts"])
+        slot = t.replace(minute=0, second=0, microsecond=0)
+        n, tin, tout, last = want.get(slot, (0, 0, 0, t))
+        want[slot] = (n + 1, tin + e.get("tokensIn", 0), tout + e.get("tokensOut", 0),
+                      max(last, t))
+    assert {slot: (n, int(a), int(b), last) for slot, n, a, b, last in rows} == want
+    params = {"scope": "org", "start": "2026-10-28T00:00:00Z", "end": "2026-11-04T00:00:00Z",
+              "timeBucketSize": "1h"}
+    assert_same(*both_ways(client, "/v2/stats/private-chat", org.headers, params), "migrated")
+    assert migrate(db, DECLARED) == []  # now in step: nothing more to do
