@@ -280,7 +280,7 @@ class BreakdownView:
     primary: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)  # identity: cheap to hash for caches
 class Domain:
     name: str  # URL segment, e.g. "private-chat"
     table: str  # event table, e.g. "events_private_chat"
