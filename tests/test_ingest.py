@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from expected import UTC, unix, utc
+import support
 from support import (
     DOMAINS, assert_problem, check_series, encode, generate, ingest, loads, ok, post_events,
     random_times,
@@ -449,51 +450,8 @@ def test_a_skipped_duplicate_changes_nothing(client, new_org):
 
 @pytest.fixture(scope="module")
 def live_server(database_url):
-    import socket
-    import threading
-    import time
-    from pathlib import Path
-
-    import uvicorn
-
-    from stats_gateway.config import Settings
-    from stats_gateway.http.app import create_app
-
-    app = create_app(Settings(database_url=database_url, data_dir=Path("/nonexistent")))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        assert time.time() < deadline and thread.is_alive(), "live server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
-def _parallel(calls):
-    import threading
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(i, fn):
-        barrier.wait(timeout=10)
-        results[i] = fn()
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
+    with support.live_server(database_url) as base:
+        yield base
 
 
 def _post(base, org, domain, events):
@@ -506,9 +464,9 @@ def _post(base, org, domain, events):
 def test_concurrent_overlapping_batches_dedupe(live_server, new_org, db):
     org = new_org()
     events = [dict(VALID["storage"], eventId=f"c{i}", uplBytes=i) for i in range(2000)]
-    results = _parallel([_post(live_server, org, "storage", events),
-                         _post(live_server, org, "storage", events[::-1]),
-                         _post(live_server, org, "storage", events[500:1500])])
+    results = support.in_parallel([_post(live_server, org, "storage", events),
+                                   _post(live_server, org, "storage", events[::-1]),
+                                   _post(live_server, org, "storage", events[500:1500])])
     assert [r.status_code for r in results] == [200, 200, 200], [r.text[:300] for r in results]
     bodies = [r.json() for r in results]
     assert sum(b["inserted"] for b in bodies) == 2000
@@ -521,7 +479,7 @@ def test_concurrent_batches_cannot_put_one_repo_in_two_workspaces(live_server, n
     base = VALID["storage"]
     for trial in range(15):
         repo = f"repo-{trial}"
-        results = _parallel([
+        results = support.in_parallel([
             _post(live_server, org, "storage",
                   [dict(base, eventId=f"{trial}-a", workspaceId="wA", repoId=repo)]),
             _post(live_server, org, "storage",
