@@ -7,7 +7,7 @@ values, for adapters that answer in another API's shape (the seed-compatible end
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -42,50 +42,38 @@ def exact_decimal(value: Decimal) -> Decimal:
     return value.normalize()
 
 
-_CONVERTERS: dict[tuple[int, int], tuple[Domain, Metric, object]] = {}
-_MAX_CONVERTERS = 1024  # adapters build metrics per request: forget them now and then
+Finalizer = Callable[[Mapping[str, object]], object]
 
 
-def _converter(domain: Domain, metric: Metric):
-    """How a metric's SQL value becomes its JSON number, worked out once per (domain,
-    metric) object: it is asked for every value of every row, and ``metric_type`` scans
-    the domain's fields. An entry holds both objects, so their ids are never reused."""
-    entry = _CONVERTERS.get((id(domain), id(metric)))
-    if entry is None:
-        kinds = getattr(kind := metric_type(domain, metric), "__args__", (kind,))
-        convert = (lambda v: exact_decimal(Decimal(v))) if Decimal in kinds else (
-            int if int in kinds else float)
-        if len(_CONVERTERS) >= _MAX_CONVERTERS:
-            _CONVERTERS.clear()
-        entry = _CONVERTERS[(id(domain), id(metric))] = (domain, metric, convert)
-    return entry[2]
-
-
-def _number(domain: Domain, metric: Metric, value):
-    return None if value is None else _converter(domain, metric)(value)
+def finalizer(domain: Domain, metric: Metric) -> Finalizer:
+    """How a metric's value is read from its parts in an aggregated row (NULL parts: an
+    empty bucket). Worked out once per query, then applied to every row."""
+    agg, name = metric.agg, metric.name
+    if isinstance(agg, (Mean, Ratio)):
+        top, bottom = (f"{name}__{part}" for part in
+                       (("sum", "n") if isinstance(agg, Mean) else ("num", "den")))
+        scale = agg.scale if isinstance(agg, Ratio) else 1
+        return lambda row: (float(row.get(top)) / float(n) * scale
+                            if (n := row.get(bottom)) else None)
+    if isinstance(agg, LatestTime):
+        return lambda row: None if (v := row.get(name)) is None else int(v.timestamp())
+    if isinstance(agg, (Count, DistinctCount)):
+        return lambda row: int(row.get(name) or 0)
+    if isinstance(agg, (Percentile, ApproxPercentile)):  # approximate: merged into the row
+        return lambda row: None if (v := row.get(name)) is None else float(v)
+    if not isinstance(agg, (Sum, Min, Max)):
+        raise TypeError(agg)
+    kinds = getattr(kind := metric_type(domain, metric), "__args__", (kind,))
+    convert = ((lambda v: exact_decimal(Decimal(v))) if Decimal in kinds
+               else int if int in kinds else float)
+    if isinstance(agg, Sum):
+        return lambda row: convert(row.get(name) or 0)
+    return lambda row: None if (v := row.get(name)) is None else convert(v)
 
 
 def finalize(domain: Domain, metric: Metric, row: Mapping[str, object]) -> object:
-    """A metric's value from its parts in one aggregated row (NULL parts: empty bucket)."""
-    agg = metric.agg
-    if isinstance(agg, (Mean, Ratio)):
-        a, b = (row.get(f"{metric.name}__{part}") for part in
-                (("sum", "n") if isinstance(agg, Mean) else ("num", "den")))
-        if not b:
-            return None
-        return float(a) / float(b) * (agg.scale if isinstance(agg, Ratio) else 1)
-    value = row.get(metric.name)
-    if isinstance(agg, LatestTime):
-        return int(value.timestamp()) if value is not None else None
-    if isinstance(agg, (Count, DistinctCount)):
-        return int(value or 0)
-    if isinstance(agg, Sum):
-        return _number(domain, metric, value or 0)
-    if isinstance(agg, (Min, Max)):
-        return _number(domain, metric, value)
-    if isinstance(agg, (Percentile, ApproxPercentile)):  # approximate: merged into the row
-        return float(value) if value is not None else None
-    raise TypeError(agg)
+    """A metric's value from its parts in one aggregated row."""
+    return finalizer(domain, metric)(row)
 
 
 def _parts(metrics: Sequence[Metric]) -> list[Metric]:
@@ -94,12 +82,16 @@ def _parts(metrics: Sequence[Metric]) -> list[Metric]:
     return [m for m in metrics if not is_histogram(m)]
 
 
-def _values(domain: Domain, metrics: Sequence[Metric], row: Mapping[str, object],
+def _finalizers(domain: Domain, metrics: Sequence[Metric]) -> list[tuple[str, Finalizer]]:
+    return [(m.name, finalizer(domain, m)) for m in metrics]
+
+
+def _values(finalizers: list[tuple[str, Finalizer]], row: Mapping[str, object],
             percentiles: Mapping[str, object] | None = None) -> dict[str, object]:
     """Each metric's value from an aggregated row plus the group's approximate percentiles
     (absent: no values in the group, so null)."""
     merged = {**row, **percentiles} if percentiles else row
-    return {m.name: finalize(domain, m, merged) for m in metrics}
+    return {name: read(merged) for name, read in finalizers}
 
 
 def _ts(value: datetime) -> int:
@@ -190,7 +182,8 @@ class StatsEngine:
         rows = await self._fetch(series_sql(domain, request, parts, org_id, self.use_rollups))
         found = await self._percentiles(org_id, domain, request, metrics,
                                         Grouping(by_bucket=True))
-        return [(row[BUCKET], _values(domain, metrics, row, found.get((row[BUCKET],))))
+        finalizers = _finalizers(domain, metrics)
+        return [(row[BUCKET], _values(finalizers, row, found.get((row[BUCKET],))))
                 for row in rows]
 
     async def total_values(self, org_id: str, domain: Domain, request: StatsRequest,
@@ -202,7 +195,7 @@ class StatsEngine:
             (row,) = await self._fetch(totals_sql(domain, request, parts, org_id,
                                                   self.use_rollups))
         found = await self._percentiles(org_id, domain, request, metrics, Grouping())
-        return _values(domain, metrics, row, found.get(()))
+        return _values(_finalizers(domain, metrics), row, found.get(()))
 
     async def grouped_series_values(self, org_id: str, domain: Domain, request: StatsRequest,
                                     metrics: Sequence[Metric], dimension: Dimension,
@@ -212,8 +205,9 @@ class StatsEngine:
                                                     org_id, self.use_rollups))
         found = await self._percentiles(org_id, domain, request, metrics,
                                         Grouping(by_bucket=True, dimension=dimension))
+        finalizers = _finalizers(domain, metrics)
         return [(row[BUCKET], row[ENTITY],
-                 _values(domain, metrics, row, found.get((row[BUCKET], row[ENTITY]))))
+                 _values(finalizers, row, found.get((row[BUCKET], row[ENTITY]))))
                 for row in rows]
 
     async def breakdown_values(self, org_id: str, domain: Domain, request: BreakdownRequest,
@@ -221,6 +215,7 @@ class StatsEngine:
         """One page of entities and the number of entities in all."""
         rows = await self._fetch(breakdown_sql(domain, request, org_id, self.use_rollups))
         metrics = [domain.metric(name) for name in request.metrics]
+        finalizers = _finalizers(domain, metrics)
         dim = request.dimension
         ids = [row[ENTITY] for row in rows]
         found = await self._percentiles(org_id, domain, request, metrics if ids else [],
@@ -233,11 +228,11 @@ class StatsEngine:
                                                                  self.use_rollups)):
                 key = (row[BUCKET], row[ENTITY])
                 series.setdefault(row[ENTITY], []).append(
-                    (row[BUCKET], _values(domain, metrics, row, found_series.get(key))))
+                    (row[BUCKET], _values(finalizers, row, found_series.get(key))))
         share = request.dimension.share_of and domain.metric(request.dimension.share_of)
         entities = []
         for row in rows:
-            totals = _values(domain, metrics, row, found.get((row[ENTITY],)))
+            totals = _values(finalizers, row, found.get((row[ENTITY],)))
             pct = None
             if share:
                 whole = row["share_total"]
