@@ -11,7 +11,7 @@ import hashlib
 from pypika import Table
 
 from stats_gateway.core.domain import (
-    ApproxPercentile, FieldType, LatestTime, Max, Mean, Metric, Min, Ratio,
+    ApproxPercentile, Count, LatestTime, Max, Mean, Metric, Min, Ratio,
 )
 from stats_gateway.core.histogram_rollups import histogram_rollups
 from stats_gateway.core.rollups import (
@@ -40,14 +40,11 @@ def part_columns(rollup: Rollup) -> list[tuple[str, str]]:
             columns.append((metric.name, plain))
         elif isinstance(agg, LatestTime):
             columns.append((metric.name, "timestamptz"))
-        else:  # Count: bigint; Sum: numeric (PostgreSQL sums bigint as numeric)
-            is_count = type(agg).__name__ == "Count"
-            columns.append((metric.name, "bigint" if is_count else _sum_type(types, agg)))
+        elif isinstance(agg, Count):
+            columns.append((metric.name, "bigint"))
+        else:  # Sum of bigint or numeric (a float Sum is refused at declaration) is numeric
+            columns.append((metric.name, "numeric"))
     return columns
-
-
-def _sum_type(types: dict[str, str], agg) -> str:
-    return "double precision" if types[agg.column] == FieldType.DOUBLE.sql_type else "numeric"
 
 
 def rollup_ddl(rollup: Rollup) -> str:
