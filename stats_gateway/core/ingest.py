@@ -345,6 +345,10 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
         refs = entity_refs(domain, [row for _, row in inserted.values()])
         if refs:
             await conn.execute(UPSERT_ENTITIES, entity_params(org_id, refs))
+        problems = await _moved_repos(conn, org_id, list(inserted.values()))
+        if problems:  # raising inside the block rolls the whole batch back
+            raise ApiError(422, "invalid_events", "events put a repo under another "
+                           "workspace; nothing was written", problems)
         if inserted_ids:  # rollups absorb exactly what this transaction inserted
             ids = sorted(inserted_ids)
             async with conn.pipeline():
@@ -354,8 +358,4 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
                 for histogram in histogram_rollups(domain):
                     sql = histogram.refresh_sql(org_id, ids)
                     await conn.execute(sql.text, sql.params)
-        problems = await _moved_repos(conn, org_id, list(inserted.values()))
-        if problems:  # raising inside the block rolls the whole batch back
-            raise ApiError(422, "invalid_events", "events put a repo under another "
-                           "workspace; nothing was written", problems)
     return IngestResult(received=len(rows), inserted=len(inserted_ids))
