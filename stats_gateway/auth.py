@@ -1,7 +1,8 @@
 """API keys: ``sgk_<keyId>_<secret>``, stored as sha256(secret), each owned by one org.
 
 Unknown, malformed, revoked and expired keys all get the same 401, so a caller learns
-nothing about keys it does not hold.
+nothing about keys it does not hold. A key may be limited to some workspaces and/or repos
+(``core/restriction.py``) and may carry its own rate limit (``http/ratelimit.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import psycopg
 
 from stats_gateway.core.errors import ApiError
+from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 
 _KEY = re.compile(r"^sgk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
@@ -29,6 +31,8 @@ class Caller:
     can_read: bool
     can_ingest: bool
     resource_scopes: frozenset[str] | None = None  # None: every resource
+    restriction: Restriction = UNRESTRICTED  # the workspaces/repos the key is limited to
+    rate_limit: str | None = None  # the key's own limit (None: the gateway's default)
 
     def may(self, resource_scope: str) -> bool:
         return self.resource_scopes is None or resource_scope in self.resource_scopes
@@ -61,15 +65,23 @@ def ensure_org(conn: psycopg.Connection, org: str) -> str:
 
 def create_key(conn: psycopg.Connection, org_id: str, *, read: bool = True,
                ingest: bool = True, name: str = "",
-               resource_scopes: list[str] | None = None) -> str:
+               resource_scopes: list[str] | None = None,
+               workspaces: list[str] | None = None, repos: list[str] | None = None,
+               rate_limit: str | None = None) -> str:
     """Store a new key for ``org_id`` and return it in clear (shown once).
 
-    ``resource_scopes`` limits which resources the key may read (None: all of them)."""
+    ``resource_scopes`` limits which resources the key may read (None: all of them);
+    ``workspaces`` / ``repos`` the events it reads and writes (None: all; both: an event
+    must be in both); ``rate_limit`` (e.g. ``"600/min"``, ``"off"``) replaces the
+    gateway's default rate limit for this key."""
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     conn.execute(
         "INSERT INTO api_keys (key_id, org_id, secret_hash, name, can_read, can_ingest, "
-        "resource_scopes) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (key_id, org_id, _hash(secret), name, read, ingest, resource_scopes))
+        "resource_scopes, workspace_ids, repo_ids, rate_limit) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (key_id, org_id, _hash(secret), name, read, ingest, resource_scopes,
+         None if workspaces is None else sorted(set(workspaces)),
+         None if repos is None else sorted(set(repos)), rate_limit))
     return f"sgk_{key_id}_{secret}"
 
 
@@ -97,16 +109,17 @@ async def authenticate(conn: psycopg.AsyncConnection, key: str | None) -> Caller
     if not match:
         raise unauthorized()
     key_id, secret = match.groups()
-    cur = await conn.execute(
-        "SELECT org_id, secret_hash, can_read, can_ingest, resource_scopes FROM api_keys "
-        "WHERE key_id = %s AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
-        (key_id,))
+    # a function running as the table owner: the app role has no other access to api_keys
+    # (row-level security, stats_gateway/db/tenant.py), and no org is known yet
+    cur = await conn.execute("SELECT * FROM stats_gateway_live_key(%s)", (key_id,))
     row = await cur.fetchone()
     stored = row[1] if row else _hash("")
     if not hmac.compare_digest(stored, _hash(secret)) or row is None:
         raise unauthorized()
+    workspaces, repos = (None if ids is None else frozenset(ids) for ids in (row[5], row[6]))
     return Caller(org_id=str(row[0]), key_id=key_id, can_read=row[2], can_ingest=row[3],
-                  resource_scopes=None if row[4] is None else frozenset(row[4]))
+                  resource_scopes=None if row[4] is None else frozenset(row[4]),
+                  restriction=Restriction(workspaces, repos), rate_limit=row[7])
 
 
 def require(caller: Caller, permission: str) -> None:

@@ -1,4 +1,4 @@
-"""``stats-gateway``: demo | serve | migrate | create-key | load | rebuild."""
+"""``stats-gateway``: demo | serve | migrate | create-key | load | rebuild | citus-sql."""
 
 from __future__ import annotations
 
@@ -33,18 +33,43 @@ def cmd_create_key(args, settings: Settings) -> int:
                 print(f"stats-gateway: {exc}", file=sys.stderr)
                 return 2
             key = create_key(conn, org_id, read=read, ingest=ingest, name=args.name,
-                             resource_scopes=args.resource_scope or None)
+                             resource_scopes=args.resource_scope or None,
+                             workspaces=args.workspace, repos=args.repo,
+                             rate_limit=args.rate_limit)
     print(f"org:  {org_id}\nkey:  {key}\nperm: {'read ' if read else ''}{'ingest' if ingest else ''}")
+    for label, ids in (("workspaces", args.workspace), ("repos", args.repo)):
+        if ids:
+            print(f"{label}: {', '.join(sorted(set(ids)))}")
     return 0
 
 
+def _rate_limit(text: str) -> str:
+    from stats_gateway.http.ratelimit import parse_rate
+
+    try:
+        parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
 def cmd_serve(args, settings: Settings) -> int:
+    """Serve until SIGTERM/SIGINT, then shut down gracefully: stop accepting connections,
+    let in-flight requests finish (at most ``shutdown_grace_s``; then they are cancelled),
+    close the pool, stop an embedded database, exit 0."""
+    import signal
+
     import uvicorn
 
     from stats_gateway.http.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False,
-                log_level="warning")
+    app = create_app(settings)
+    # uvicorn re-raises the signal once its graceful shutdown is done, which would end the
+    # process "killed by SIGTERM"; a completed shutdown is a success, so swallow it
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning",
+                timeout_graceful_shutdown=settings.shutdown_grace_s)
     return 0
 
 
@@ -68,6 +93,13 @@ def cmd_rebuild(args, settings: Settings) -> int:
     return rebuild_command(settings, args.domain, args.org)
 
 
+def cmd_citus_sql(args, settings: Settings) -> int:
+    from stats_gateway.db.citus import distribution_sql
+
+    sys.stdout.write(distribution_sql(DOMAINS))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stats-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     key.add_argument("--resource-scope", action="append", metavar="SCOPE",
                      help="limit the resources the key reads, e.g. flows:read (repeatable; "
                           "default: all)")
+    key.add_argument("--workspace", action="append", metavar="ID",
+                     help="limit the key to this workspace's events (repeatable; default: all)")
+    key.add_argument("--repo", action="append", metavar="ID",
+                     help="limit the key to this repo's events (repeatable; default: all; "
+                          "with --workspace an event must match both)")
+    key.add_argument("--rate-limit", type=_rate_limit, metavar="RATE",
+                     help="this key's rate limit, e.g. 600/min, 5/s, 3/6s or off "
+                          "(default: STATS_GATEWAY_RATE_LIMIT)")
     perms = key.add_mutually_exclusive_group()
     perms.add_argument("--read-only", action="store_true")
     perms.add_argument("--ingest-only", action="store_true")
@@ -105,9 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     rebuild.add_argument("--domain", action="append", choices=names,
                          help="repeatable; default: every domain")
     rebuild.add_argument("--org", help="org name or id; default: every org")
+    sub.add_parser("citus-sql", help="print the Citus distribution SQL for the current "
+                   "domains (see sql/citus/)")
     args = parser.parse_args(argv)
     commands = {"demo": cmd_demo, "serve": cmd_serve, "migrate": cmd_migrate,
-                "create-key": cmd_create_key, "load": cmd_load, "rebuild": cmd_rebuild}
+                "create-key": cmd_create_key, "load": cmd_load, "rebuild": cmd_rebuild,
+                "citus-sql": cmd_citus_sql}
     return commands[args.command](args, Settings.from_env())
 
 

@@ -18,6 +18,16 @@ class Settings:
     pool_max: int = 10
     statement_timeout_ms: int = 15_000
     use_rollups: bool = True  # STATS_GATEWAY_ROLLUPS=off answers everything from raw events
+    # per-key token bucket (http/ratelimit.py): "<n>/<period>" or "off"; a key's own
+    # api_keys.rate_limit overrides it
+    rate_limit: str = "600/min"
+    # faults (README "Faults and health"): wait this long for a pooled connection, then 503
+    pool_timeout_s: float = 2.0
+    # a lost connection is retried (backoff 1 s, 2 s, ...) this long, then given up; the next
+    # request that needs one starts a fresh attempt, so recovery never waits on a long backoff
+    pool_reconnect_timeout_s: float = 5.0
+    readiness_timeout_s: float = 1.0  # /readyz: a connection and its check within this
+    shutdown_grace_s: float = 20.0  # SIGTERM: in-flight requests get this long to finish
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -28,4 +38,10 @@ class Settings:
             statement_timeout_ms=int(os.environ.get("STATS_GATEWAY_STATEMENT_TIMEOUT_MS",
                                                     "15000")),
             use_rollups=os.environ.get("STATS_GATEWAY_ROLLUPS", "on") != "off",
+            rate_limit=os.environ.get("STATS_GATEWAY_RATE_LIMIT", "600/min"),
+            pool_timeout_s=float(os.environ.get("STATS_GATEWAY_POOL_TIMEOUT_S", "2")),
+            pool_reconnect_timeout_s=float(
+                os.environ.get("STATS_GATEWAY_POOL_RECONNECT_TIMEOUT_S", "5")),
+            readiness_timeout_s=float(os.environ.get("STATS_GATEWAY_READINESS_TIMEOUT_S", "1")),
+            shutdown_grace_s=float(os.environ.get("STATS_GATEWAY_SHUTDOWN_GRACE_S", "20")),
         )

@@ -53,7 +53,10 @@ def database_url(server_url) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def client(database_url) -> Iterator[TestClient]:
     """The gateway over HTTP (in-process ASGI), migrated, against the test database."""
-    app = create_app(Settings(database_url=database_url, data_dir=Path("/nonexistent")))
+    # no default rate limit: suites send thousands of requests with one key; keys that
+    # test the limiter carry their own (api_keys.rate_limit), which still applies
+    app = create_app(Settings(database_url=database_url, data_dir=Path("/nonexistent"),
+                              rate_limit="off"))
     with TestClient(app) as test_client:
         yield test_client
 

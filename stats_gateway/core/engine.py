@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from psycopg.rows import dict_row
+from psycopg.errors import NumericValueOutOfRange
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from stats_gateway.core.domain import (
@@ -29,10 +30,12 @@ from stats_gateway.core.request import (
     BreakdownRequest, StatsRequest, parse_breakdown, parse_series,
 )
 from stats_gateway.core.sql import (
-    BUCKET, ENTITY, Grouping, Sql, breakdown_sql, entity_series_sql, grouped_series_sql,
-    series_sql, totals_sql,
+    BUCKET, ENTITY, Grouping, Sql, breakdown_sql, bucket_keys, entity_series_sql,
+    grouped_series_sql, integral_in_sql, series_parts_columns, series_parts_sql, totals_sql,
 )
+from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 from stats_gateway.core.summary import additive_total, summarize
+from stats_gateway.db.tenant import tenant_fetch
 
 
 def exact_decimal(value: Decimal) -> Decimal:
@@ -142,25 +145,26 @@ class StatsEngine:
             raise not_found("domain")
         return domain
 
-    async def _fetch(self, sql: Sql) -> list[dict]:
-        async with self.pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(sql.text, sql.params)
-            return await cur.fetchall()
+    async def _fetch(self, org_id: str, sql: Sql) -> list[dict]:
+        """Rows of one query, run as ``org_id`` (row-level security: db/tenant.py)."""
+        return await tenant_fetch(self.pool, org_id, sql.text, sql.params,
+                                  tuple_row if sql.tuples else dict_row)
 
-    async def check_scope(self, org_id: str, request: StatsRequest) -> str:
-        """The scope id to report; 404 (the same for foreign and missing ids) otherwise."""
+    async def check_scope(self, org_id: str, request: StatsRequest,
+                          restriction: Restriction = UNRESTRICTED) -> str:
+        """The scope id to report; 404 (the same for foreign, missing and, for a restricted
+        key, disallowed ids) otherwise."""
         scope = request.scope
         if scope.kind == "org":
             if scope.id is not None and scope.id != org_id:
                 raise not_found("org")
             return org_id
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT 1 FROM entities WHERE org_id = %(org)s AND kind = %(kind)s "
-                "AND id = %(id)s", {"org": org_id, "kind": scope.kind, "id": scope.id})
-            if await cur.fetchone() is None:
-                raise not_found(scope.kind)
+        possible, condition, params = restriction.scope_condition(scope.kind, scope.id)
+        if not possible or not await tenant_fetch(
+                self.pool, org_id, "SELECT 1 FROM entities e WHERE e.org_id = %(org)s "
+                "AND e.kind = %(kind)s AND e.id = %(id)s" + condition,
+                {"org": org_id, "kind": scope.kind, "id": scope.id, **params}):
+            raise not_found(scope.kind)
         return scope.id
 
     async def _percentiles(self, org_id: str, domain: Domain, request: StatsRequest,
@@ -169,40 +173,75 @@ class StatsEngine:
         own (the metric query has no parts for them)."""
         if not any(is_histogram(m) for m in metrics):
             return {}
-        rows = await self._fetch(histogram_sql(domain, request, metrics, org_id, grouping,
+        rows = await self._fetch(org_id, histogram_sql(domain, request, metrics, org_id, grouping,
                                                self.use_rollups))
         return group_percentiles(rows, metrics, grouping)
 
     # --- plain values, for any response shape ------------------------------------------
 
     async def series_values(self, org_id: str, domain: Domain, request: StatsRequest,
-                            metrics: Sequence[Metric]) -> list[tuple[datetime, dict]]:
+                            metrics: Sequence[Metric], restriction: Restriction = UNRESTRICTED,
+                            ) -> list[tuple[datetime, dict]]:
         """Every bucket in range, in order, with each metric's value."""
-        parts = _parts(metrics)
-        rows = await self._fetch(series_sql(domain, request, parts, org_id, self.use_rollups))
-        found = await self._percentiles(org_id, domain, request, metrics,
-                                        Grouping(by_bucket=True))
-        finalizers = _finalizers(domain, metrics)
-        return [(row[BUCKET], _values(finalizers, row, found.get((row[BUCKET],))))
+        rows = await self._bucket_rows(org_id, domain, restriction.apply(request), metrics)
+        names = [m.name for m in metrics]
+        return [(datetime.fromtimestamp(row[0], UTC), dict(zip(names, row[1:])))
                 for row in rows]
 
+    async def _bucket_rows(self, org_id: str, domain: Domain, request: StatsRequest,
+                           metrics: Sequence[Metric]) -> list[tuple]:
+        """``(bucket start in unix seconds, each metric's value...)`` for every bucket in
+        range, in order: the series' hot path. The database answers counts and integral
+        sums final (``series_parts_sql``), so when every metric is one, a row is already
+        the answer; otherwise the finalizers read the parts."""
+        parts = _parts(metrics)
+        narrow = True
+        try:
+            rows = await self._fetch(org_id, series_parts_sql(domain, request, parts, org_id,
+                                                              self.use_rollups))
+        except NumericValueOutOfRange:  # a sum past bigint: ask for it as numeric
+            narrow = False
+            rows = await self._fetch(org_id, series_parts_sql(domain, request, parts, org_id,
+                                                              self.use_rollups, narrow=False))
+        found = {row[0]: row for row in rows}
+        keys = bucket_keys(request.plan)
+        finalizers = _finalizers(domain, metrics)
+        empty = tuple(read({}) for _, read in finalizers)
+        if narrow and len(parts) == len(metrics) and all(
+                integral_in_sql(domain, m) for m in metrics):
+            return [found.get(key) or (key, *empty) for key in keys]
+        percentiles = {_ts(bucket): values for (bucket,), values in (
+            await self._percentiles(org_id, domain, request, metrics,
+                                    Grouping(by_bucket=True))).items()}
+        columns = series_parts_columns(domain, parts, narrow)
+        out = []
+        for key in keys:
+            row = found.get(key)
+            parts_of = dict(zip(columns, row)) if row is not None else {}
+            out.append((key, *_values(finalizers, parts_of, percentiles.get(key)).values()))
+        return out
+
     async def total_values(self, org_id: str, domain: Domain, request: StatsRequest,
-                           metrics: Sequence[Metric]) -> dict:
+                           metrics: Sequence[Metric], restriction: Restriction = UNRESTRICTED,
+                           ) -> dict:
         """Each metric over the whole range."""
+        request = restriction.apply(request)
         parts = _parts(metrics)
         row = {}
         if parts:  # a SELECT of nothing is not SQL
-            (row,) = await self._fetch(totals_sql(domain, request, parts, org_id,
+            (row,) = await self._fetch(org_id, totals_sql(domain, request, parts, org_id,
                                                   self.use_rollups))
         found = await self._percentiles(org_id, domain, request, metrics, Grouping())
         return _values(_finalizers(domain, metrics), row, found.get(()))
 
     async def grouped_series_values(self, org_id: str, domain: Domain, request: StatsRequest,
                                     metrics: Sequence[Metric], dimension: Dimension,
+                                    restriction: Restriction = UNRESTRICTED,
                                     ) -> list[tuple[datetime, str, dict]]:
         """(bucket, entity id, values) only where events exist, by bucket then entity."""
-        rows = await self._fetch(grouped_series_sql(domain, request, _parts(metrics), dimension,
-                                                    org_id, self.use_rollups))
+        request = restriction.apply(request)
+        rows = await self._fetch(org_id, grouped_series_sql(
+            domain, request, _parts(metrics), dimension, org_id, self.use_rollups))
         found = await self._percentiles(org_id, domain, request, metrics,
                                         Grouping(by_bucket=True, dimension=dimension))
         finalizers = _finalizers(domain, metrics)
@@ -211,9 +250,11 @@ class StatsEngine:
                 for row in rows]
 
     async def breakdown_values(self, org_id: str, domain: Domain, request: BreakdownRequest,
+                               restriction: Restriction = UNRESTRICTED,
                                ) -> tuple[list[EntityValues], int]:
         """One page of entities and the number of entities in all."""
-        rows = await self._fetch(breakdown_sql(domain, request, org_id, self.use_rollups))
+        request = restriction.apply(request)
+        rows = await self._fetch(org_id, breakdown_sql(domain, request, org_id, self.use_rollups))
         metrics = [domain.metric(name) for name in request.metrics]
         finalizers = _finalizers(domain, metrics)
         dim = request.dimension
@@ -224,7 +265,7 @@ class StatsEngine:
         if request.include_series and rows:
             by_bucket = Grouping(by_bucket=True, dimension=dim, entity_ids=ids)
             found_series = await self._percentiles(org_id, domain, request, metrics, by_bucket)
-            for row in await self._fetch(entity_series_sql(domain, request, org_id, ids,
+            for row in await self._fetch(org_id, entity_series_sql(domain, request, org_id, ids,
                                                                  self.use_rollups)):
                 key = (row[BUCKET], row[ENTITY])
                 series.setdefault(row[ENTITY], []).append(
@@ -245,8 +286,8 @@ class StatsEngine:
         if rows:
             total = rows[0]["total_entities"]
         elif request.offset:  # a page past the end: count on the first page
-            first = await self._fetch(breakdown_sql(domain, replace(request, offset=0, limit=1),
-                                                    org_id, self.use_rollups))
+            first = await self._fetch(org_id, breakdown_sql(
+                domain, replace(request, offset=0, limit=1), org_id, self.use_rollups))
             total = first[0]["total_entities"] if first else 0
         else:
             total = 0
@@ -255,38 +296,42 @@ class StatsEngine:
     # --- the unified /v2 envelopes ----------------------------------------------------
 
     async def series(self, org_id: str, domain_name: str, view_path: str,
-                     params: Mapping[str, Sequence[str]], now: datetime | None = None):
+                     params: Mapping[str, Sequence[str]], now: datetime | None = None,
+                     restriction: Restriction = UNRESTRICTED):
         domain = self.domain(domain_name)
         view = domain.series_view(view_path)
         if view is None:
             raise not_found("endpoint")
         request = parse_series(domain, view, params, now or datetime.now(UTC))
-        scope_id = await self.check_scope(org_id, request)
+        scope_id = await self.check_scope(org_id, request, restriction)
         metrics = [domain.metric(name) for name in view.metrics]
-        values = await self.series_values(org_id, domain, request, metrics)
+        rows = await self._bucket_rows(org_id, domain, restriction.apply(request), metrics)
         types = series_types(domain, view.path)
-        points = [types.point(ts=_ts(bucket), **vals) for bucket, vals in values]
+        point = types.point  # positional fields: (ts, *view.metrics), a row's very order
+        points = [point(*row) for row in rows]
         summary_metric = domain.metric(request.metric)
-        bucket_values = [vals[summary_metric.name] for _, vals in values]
+        at = 1 + view.metrics.index(request.metric)
+        bucket_values = [row[at] for row in rows]
         if summary_metric.agg.additive:
             total = additive_total(bucket_values)
         else:
-            total = (await self.total_values(org_id, domain, request, [summary_metric])
-                     )[summary_metric.name]
+            total = (await self.total_values(org_id, domain, request, [summary_metric],
+                                             restriction))[summary_metric.name]
         meta = SeriesMeta(**_meta_fields(request, scope_id), metric=request.metric)
         return types.response(success=True, meta=meta, summary=summarize(bucket_values, total),
                               series=points)
 
     async def breakdown(self, org_id: str, domain_name: str, by: str,
-                        params: Mapping[str, Sequence[str]], now: datetime | None = None):
+                        params: Mapping[str, Sequence[str]], now: datetime | None = None,
+                        restriction: Restriction = UNRESTRICTED):
         domain = self.domain(domain_name)
         dimension = domain.dimension(by)
         if dimension is None:
             raise ApiError(404, "not_found", f"unknown breakdown {by!r} for {domain.name}; "
                            f"available: {', '.join(d.by for d in domain.dimensions)}")
         request = parse_breakdown(domain, dimension, params, now or datetime.now(UTC))
-        scope_id = await self.check_scope(org_id, request)
-        entities, total = await self.breakdown_values(org_id, domain, request)
+        scope_id = await self.check_scope(org_id, request, restriction)
+        entities, total = await self.breakdown_values(org_id, domain, request, restriction)
         types = breakdown_types(domain, by)
         shaped = [
             types.entity(

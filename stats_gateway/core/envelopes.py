@@ -149,8 +149,10 @@ def _metric_fields(domain: Domain, names) -> list[tuple[str, type]]:
 def series_types(domain: Domain, view_path: str) -> SeriesTypes:
     view = domain.series_view(view_path)
     prefix = domain.title + _pascal(view_path)
+    # positional too (``kw_only=False``): the engine builds hundreds of points per answer
+    # straight from row tuples (ts, metrics in view order)
     point = msgspec.defstruct(f"{prefix}Point", [("ts", int)] + _metric_fields(domain, view.metrics),
-                              bases=(Model,), module=__name__)
+                              bases=(Model,), module=__name__, kw_only=False)
     response = msgspec.defstruct(
         f"{prefix}TimeSeriesResponse",
         [("success", bool), ("meta", SeriesMeta), ("summary", Summary), ("series", list[point])],

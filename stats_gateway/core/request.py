@@ -24,6 +24,9 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000
 MAX_FILTER_VALUE = 200
+# a breakdown with includeSeries returns up to limit x buckets points: bounded, so one
+# request cannot ask for limit 500 x 10,000 buckets (five million points)
+MAX_SERIES_POINTS = 100_000
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _TZ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")
@@ -271,6 +274,13 @@ def parse_breakdown(domain: Domain, dimension: Dimension,
     offset = r.integer("offset", 0, 0, MAX_OFFSET)
     sort = _read_sort(r, domain, metrics)
     order = r.choice("order", ("asc", "desc"), "desc")
+    if include and plan is not None:
+        buckets = count_buckets(plan.start, plan.end, plan.size, ZoneInfo(plan.timezone))
+        if limit * buckets > MAX_SERIES_POINTS:
+            r.fail("limit", f"includeSeries with limit {limit} and {buckets} buckets would "
+                   f"return up to {limit * buckets} points, more than {MAX_SERIES_POINTS}; "
+                   f"use limit {max(1, MAX_SERIES_POINTS // buckets)} or less, coarser "
+                   "buckets or a shorter range")
     if r.problems:
         raise bad_request(r.problems)
     return BreakdownRequest(scope=scope, window=window, plan=plan, filters=filters,

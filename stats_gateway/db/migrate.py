@@ -20,6 +20,7 @@ from stats_gateway.core.histogram_rollups import histogram_rollups
 from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_sql, rollup_ddl
 from stats_gateway.core.rollups import domain_rollups
 from stats_gateway.db.schema import domain_ddl
+from stats_gateway.db.tenant import secure_tenant_tables
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 LOCK_KEY = 0x5747_6174  # arbitrary, fixed: "SGat"
@@ -72,6 +73,7 @@ def migrate(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[str]:
                 "applied_at = now()", (m.name, m.checksum))
             applied_now.append(m.name)
         sync_rollups(conn, domains)  # derived tables: not migrations, not listed
+        secure_tenant_tables(conn)  # row-level security on every org_id table (db/tenant.py)
     return applied_now
 
 

@@ -94,7 +94,9 @@ def seed_examples(org: LoadedOrg, base: str, now: datetime) -> list[str]:
 def keys_and_examples(loaded: list[LoadedOrg], host: str, port: int) -> str:
     """The biggest org's key and examples, then a line per other org's key."""
     big, others = loaded[0], loaded[1:]
-    lines = [f"biggest org: {big.name} ({big.id}), key with read+ingest:",
+    lines = [f"dashboard: {base_url(host, port)}/dashboard (paste a key below into it)",
+             f"API docs:  {base_url(host, port)}/schema", "",
+             f"biggest org: {big.name} ({big.id}), key with read+ingest:",
              f"  export KEY={big.key}", "", "try:"]
     lines += [f"  {line}" for line in curl_examples(big, base_url(host, port))]
     lines += [""] + [f"other org: {o.name} ({o.id}) key: {o.key}" for o in others]

@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 import psycopg
 from litestar import Litestar, Request, Response, get, post
-from litestar.openapi import OpenAPIConfig
-from psycopg_pool import AsyncConnectionPool
+from litestar.static_files import create_static_files_router
 
 from domains import DOMAINS
 from stats_gateway import __version__
@@ -17,12 +16,21 @@ from stats_gateway.config import Settings
 from stats_gateway.core.domain import Domain, validate_domains
 from stats_gateway.core.engine import StatsEngine
 from stats_gateway.core.envelopes import IngestResponse, breakdown_types, series_types
+from stats_gateway.core.errors import ApiError
 from stats_gateway.core.ingest import decode_batch, validate_events, write_batch
 from stats_gateway.db.embedded import EmbeddedPostgres
 from stats_gateway.db.migrate import migrate
-from stats_gateway.http.common import caller_of, engine_of, json_response, query_params
+from stats_gateway.db.tenant import configure_app_role, tenant_connection
+from stats_gateway.http.common import caller_of, engine_of, json_response, query_params, respond
+from stats_gateway.http.dashboard import STATIC_DIR, dashboard_routes
 from stats_gateway.http.errors import EXCEPTION_HANDLERS
+from stats_gateway.http.ratelimit import RateLimiter, add_retry_after
+from stats_gateway.http.health import CONNECT_TIMEOUT_S, GatewayPool, health_routes
 from stats_gateway.http.logging import AccessLogMiddleware, configure_logging
+from stats_gateway.http.metrics import Metrics, MetricsMiddleware, metrics_endpoint, metrics_of
+from stats_gateway.http.openapi import (
+    ExactNumbers, breakdown_docs, ingest_docs, openapi_config, series_docs,
+)
 from stats_gateway.seeds import SEED_ROUTES
 
 def _series_route(domain: Domain, view_path: str):
@@ -32,14 +40,15 @@ def _series_route(domain: Domain, view_path: str):
     async def handler(request: Request) -> Response:
         caller = await caller_of(request, "read")
         body = await engine_of(request).series(caller.org_id, domain.name, view_path,
-                                             query_params(request))
-        return json_response(body)
+                                             query_params(request),
+                                             restriction=caller.restriction)
+        return respond(request, body, f"{domain.name}-{view_path or 'series'}.csv")
 
     handler.__annotations__["return"] = Response[response_type]
     return get(path, name=f"{domain.name}-series-{view_path or 'main'}",
                operation_id=f"{domain.title}{view_path.title()}Series",
                tags=[domain.name], summary=f"{domain.title} time series",
-               description=domain.doc)(handler)
+               description=domain.doc, **series_docs(domain, domain.series_view(view_path)))(handler)
 
 
 def _breakdown_route(domain: Domain, by: str):
@@ -47,14 +56,16 @@ def _breakdown_route(domain: Domain, by: str):
 
     async def handler(request: Request) -> Response:
         caller = await caller_of(request, "read")
-        body = await engine_of(request).breakdown(caller.org_id, domain.name, by, query_params(request))
-        return json_response(body)
+        body = await engine_of(request).breakdown(caller.org_id, domain.name, by,
+                                                  query_params(request),
+                                                  restriction=caller.restriction)
+        return respond(request, body, f"{domain.name}-breakdown-{by}.csv")
 
     handler.__annotations__["return"] = Response[response_type]
     return get(f"/v2/stats/{domain.name}/breakdown/{by}", name=f"{domain.name}-breakdown-{by}",
                operation_id=f"{domain.title}Breakdown{by[:1].upper()}{by[1:]}",
                tags=[domain.name], summary=f"{domain.title} breakdown by {by}",
-               description=domain.doc)(handler)
+               description=domain.doc, **breakdown_docs(domain, domain.dimension(by)))(handler)
 
 
 def _ingest_route(domain: Domain):
@@ -62,8 +73,12 @@ def _ingest_route(domain: Domain):
         caller = await caller_of(request, "ingest")
         events = decode_batch(await request.body())
         rows = validate_events(domain, events, datetime.now(UTC))
-        async with engine_of(request).pool.connection() as conn:
+        if refused := caller.restriction.refused_events(row.values for row in rows):
+            raise ApiError(403, "forbidden", f"{len(refused)} event(s) are outside this API "
+                           "key's workspaces or repos; nothing was written", refused)
+        async with tenant_connection(engine_of(request).pool, caller.org_id) as conn:
             result = await write_batch(conn, caller.org_id, domain, rows)
+        metrics_of(request).count_ingest(domain.name, result.inserted, result.duplicates)
         return json_response(IngestResponse(success=True, domain=domain.name, received=result.received,
                                     inserted=result.inserted, duplicates=result.duplicates))
 
@@ -71,7 +86,7 @@ def _ingest_route(domain: Domain):
     return post(f"/v2/ingest/{domain.name}", name=f"{domain.name}-ingest",
                 operation_id=f"{domain.title}Ingest", tags=[domain.name],
                 summary=f"Ingest {domain.name} events (idempotent by eventId, atomic per batch)",
-                status_code=200)(handler)
+                status_code=200, **ingest_docs(domain))(handler)
 
 
 def routes_for(domains: Sequence[Domain]) -> list:
@@ -81,11 +96,6 @@ def routes_for(domains: Sequence[Domain]) -> list:
         handlers += [_breakdown_route(domain, d.by) for d in domain.dimensions]
         handlers.append(_ingest_route(domain))
     return handlers
-
-
-@get("/livez", include_in_schema=False)
-async def livez() -> dict:
-    return {"status": "ok"}
 
 
 def create_app(settings: Settings | None = None,
@@ -104,11 +114,12 @@ def create_app(settings: Settings | None = None,
             url = embedded.uri()
         with psycopg.connect(url, autocommit=True) as conn:
             migrate(conn, tuple(domains))
-        pool = AsyncConnectionPool(
-            url, min_size=settings.pool_min, max_size=settings.pool_max, open=False,
+        pool = GatewayPool(  # fault behaviour (timeouts, reconnects): http/health.py
+            url, settings, min_size=settings.pool_min, max_size=settings.pool_max, open=False,
+            configure=configure_app_role,  # row-level security applies: db/tenant.py
             # autocommit: a read is one statement, so no BEGIN/COMMIT round trips around
             # it; writes that need atomicity open conn.transaction() (a real BEGIN) anyway
-            kwargs={"autocommit": True,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
                     "options": f"-c statement_timeout={settings.statement_timeout_ms}"})
         await pool.open(wait=True, timeout=30)
         app.state.engine = StatsEngine(pool, domains, use_rollups=settings.use_rollups)
@@ -120,13 +131,21 @@ def create_app(settings: Settings | None = None,
                 embedded.stop()
 
     app = Litestar(
-        route_handlers=[livez, *routes_for(domains), *SEED_ROUTES],
+        route_handlers=[*health_routes(settings, domains), metrics_endpoint,
+                        *routes_for(domains), *SEED_ROUTES, *dashboard_routes(domains),
+                        # vendored UI assets (dashboard/, docs/), shipped as package data
+                        create_static_files_router(path="/static", directories=[STATIC_DIR])],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[add_retry_after],  # 429s of every error shape: http/ratelimit.py
         request_max_body_size=16_000_000,
-        openapi_config=OpenAPIConfig(title="stats-gateway", version=__version__),
+        openapi_config=openapi_config("stats-gateway", __version__),
+        plugins=[ExactNumbers()],  # decimals are JSON numbers: see http/openapi.py
         debug=False,
     )
+    app.state.metrics = metrics = Metrics(d.name for d in domains)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit)  # per key: http/ratelimit.py
+    app.asgi_handler = MetricsMiddleware(app.asgi_handler, metrics)  # unmatched routes too
     # outermost, so unmatched routes (404/405) are logged and carry a request id too
     app.asgi_handler = AccessLogMiddleware(app.asgi_handler)
     return app

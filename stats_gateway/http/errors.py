@@ -1,4 +1,10 @@
-"""Every 4xx/5xx leaves as one problem+json envelope; tracebacks stay in the server log."""
+"""Every 4xx/5xx leaves as one problem+json envelope; tracebacks stay in the server log.
+
+Database faults are the caller's to retry, never a 500: a statement that ran past
+``statement_timeout`` (or was cancelled) answers 503 ``query_timeout``; no pooled connection
+within the pool timeout, or a connection lost mid-query (server restarting, network), answers
+503 ``service_unavailable``. Every 503 carries ``Retry-After`` (seconds).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,11 @@ def request_id(request: Request) -> str | None:
     return request.scope.get("state", {}).get("request_id")
 
 
+# Retry-After hints (seconds): a timed-out query will time out again until the load drops;
+# a busy pool or a lost connection is usually back within a couple of seconds
+RETRY_AFTER_S = {"query_timeout": 5, "service_unavailable": 2}
+
+
 def problem(request: Request, error: ApiError) -> Response:
     body = ErrorResponse(
         type=f"https://stats-gateway.dev/errors/{error.error_code}", title=error.message,
@@ -32,7 +43,9 @@ def problem(request: Request, error: ApiError) -> Response:
         request_id=request_id(request),
         errors=[ErrorDetail(field=p.field, message=p.message, index=p.index)
                 for p in error.problems])
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    if error.status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_S.get(error.error_code, 2))
     return Response(content=_encoder.encode(body), status_code=error.status,
                     media_type=PROBLEM_JSON, headers=headers)
 
@@ -52,9 +65,30 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
 
 
 def handle_database_down(request: Request, exc: Exception) -> Response:
+    """A connection lost mid-request (the server restarting, the network): the pool drops
+    it and reconnects, so a retry shortly after succeeds."""
     log.warning("database_unavailable", error=type(exc).__name__, request_id=request_id(request))
     return problem(request, ApiError(503, "service_unavailable",
                                      "the database is unavailable; retry shortly"))
+
+
+def handle_pool_timeout(request: Request, exc: PoolTimeout) -> Response:
+    """Every connection busy (or none could be made) for the whole pool timeout: answer now
+    rather than queue requests behind a stuck or unreachable database."""
+    log.warning("pool_timeout", error=str(exc), request_id=request_id(request))
+    return problem(request, ApiError(
+        503, "service_unavailable",
+        "no database connection became available in time (the gateway is overloaded or the "
+        "database unreachable); retry shortly"))
+
+
+def handle_query_timeout(request: Request, exc: psycopg.errors.QueryCanceled) -> Response:
+    """``statement_timeout`` (which also bounds lock waits) cancelled the query."""
+    log.warning("query_timeout", error=str(exc).strip(), request_id=request_id(request))
+    return problem(request, ApiError(
+        503, "query_timeout",
+        "the query took longer than the gateway allows; retry later or ask for a shorter "
+        "range or coarser buckets"))
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response:
@@ -66,7 +100,8 @@ def handle_unexpected(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     ApiError: handle_api_error,
     HTTPException: handle_http_exception,
-    PoolTimeout: handle_database_down,
+    PoolTimeout: handle_pool_timeout,
+    psycopg.errors.QueryCanceled: handle_query_timeout,  # before its base, OperationalError
     psycopg.OperationalError: handle_database_down,
     Exception: handle_unexpected,
 }

@@ -75,7 +75,6 @@ import msgspec
 import psycopg
 from litestar import HttpMethod, Request, Response, get, route
 from litestar.exceptions import HTTPException
-from litestar.openapi.datastructures import ResponseSpec
 from psycopg_pool import PoolTimeout
 
 from domains.model_usage import DOMAIN
@@ -89,6 +88,9 @@ from stats_gateway.core.timebuckets import (
 )
 from stats_gateway.http.common import JSON, caller_of, engine_of, json_response, query_params
 from stats_gateway.http.errors import log, request_id
+from stats_gateway.http.openapi import (
+    BARE_KEY, BEARER, error_responses, operation_class, query_parameter,
+)
 from stats_gateway.model import Model
 
 PATH = "/v1/model-usage"
@@ -406,19 +408,33 @@ EXCEPTION_HANDLERS = {
     psycopg.OperationalError: _database_down,
     Exception: _unexpected,
 }
-_ERROR_SPECS = {status: ResponseSpec(data_container=ErrorBody, description=text)
-                for status, text in ((400, "Invalid parameters (every problem listed)"),
-                                     (401, "Unauthorized Error"), (403, "Forbidden Error"),
-                                     (500, "Internal Server Error"),
-                                     (503, "Service Unavailable Error"))}
+_ERROR_SPECS = error_responses((400, 401, 403, 429, 500, 503), ErrorBody, JSON, {
+    400: "Invalid parameters (every problem listed)", 401: "Unauthorized Error",
+    403: "Forbidden Error", 500: "Internal Server Error", 503: "Service Unavailable Error"})
+_DAY = {"type": "string", "format": "date"}
+_PARAMETERS = [  # documented only: parse_query reads them raw and reports every problem
+    query_parameter("period", {"type": "string", "enum": list(PERIODS)},
+                    f"A preset range (default {DEFAULT_PERIOD}); not with startDate/endDate."),
+    query_parameter("startDate", _DAY, "First day (inclusive), YYYY-MM-DD."),
+    query_parameter("endDate", _DAY, "Last day (inclusive), YYYY-MM-DD; needs startDate."),
+    query_parameter("granularity", {"type": "string", "enum": list(GRANULARITIES),
+                                    "default": DEFAULT_GRANULARITY}, "Bucket size."),
+    query_parameter("modelConfigId", {"type": "string", "minLength": 1, "maxLength": 200},
+                    "Only requests made under this model configuration."),
+    query_parameter("timezone", {"type": "string", "minLength": 1, "maxLength": 64,
+                                 "default": "UTC"}, "IANA time zone days are counted in."),
+]
 
 
 @get(PATH, name="runtype-model-usage", operation_id="RuntypeModelUsage", tags=["model-usage"],
      summary="Get model usage statistics (Runtype)", description=__doc__,
-     exception_handlers=EXCEPTION_HANDLERS, responses=_ERROR_SPECS)
+     exception_handlers=EXCEPTION_HANDLERS, responses=_ERROR_SPECS,
+     operation_class=operation_class(_PARAMETERS), security=[{BEARER: []}, {BARE_KEY: []}])
 async def model_usage(request: Request) -> Response[ModelUsageResponse]:
     caller = await caller_of(request, "read", bare=True)
     query = parse_query(query_params(request), datetime.now(UTC))
+    # a key limited to workspaces/repos sees only those (core/restriction.py)
+    query = replace(query, filters=query.filters + caller.restriction.filters())
     return json_response(await model_usage_response(engine_of(request), caller.org_id, query))
 
 

@@ -46,7 +46,6 @@ import msgspec
 import psycopg
 from litestar import Request, Response, get
 from litestar.exceptions import HTTPException
-from litestar.openapi import ResponseSpec
 from psycopg_pool import PoolTimeout
 
 from domains.runs import SOURCES
@@ -54,10 +53,14 @@ from stats_gateway.auth import Caller
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.engine import StatsEngine
 from stats_gateway.core.errors import ApiError, Problem
+from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 from stats_gateway.core.request import BreakdownRequest, Filter, Scope, StatsRequest
 from stats_gateway.core.timebuckets import BUCKET_SIZES, MAX_BUCKETS, BucketPlan, make_plan
 from stats_gateway.http.common import JSON, caller_of, engine_of, query_params
 from stats_gateway.http.errors import EXCEPTION_HANDLERS, log, request_id
+from stats_gateway.http.openapi import (
+    error_responses, header_parameter, operation_class, query_parameter,
+)
 
 TOP_TARGETS = 10
 READ_SCOPE = {"flow": "flows:read", "model": "models:read", "comfyui": "comfyui-workflows:read"}
@@ -162,7 +165,12 @@ def parse_date_time(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.upper())
     except ValueError:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC: out of range
+        return (datetime.min if parsed.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def read_range(params: dict[str, list[str]]) -> tuple[datetime, datetime]:
@@ -221,10 +229,11 @@ def percent(part: int, whole: int) -> float:
     return float((Decimal(part * 100) / Decimal(whole)).quantize(_CENT, ROUND_HALF_UP))
 
 
-async def timeline(engine: StatsEngine, org_id: str, domain: Domain, plan: BucketPlan):
+async def timeline(engine: StatsEngine, org_id: str, domain: Domain, plan: BucketPlan,
+                   restriction: Restriction = UNRESTRICTED):
     request = StatsRequest(scope=Scope("org", None), window=None, plan=plan, filters=())
     metrics = [domain.metric("runs"), domain.metric("spend")]
-    values = await engine.series_values(org_id, domain, request, metrics)
+    values = await engine.series_values(org_id, domain, request, metrics, restriction)
     return [UsageDataPoint(date=day.astimezone(UTC).date().isoformat(), runs=v["runs"],
                            spend=decimal_text(v["spend"])) for day, v in values]
 
@@ -245,7 +254,8 @@ async def top_targets(engine: StatsEngine, caller: Caller, domain: Domain, plan:
     request = _breakdown(domain, "targets", plan, ("runs", "spend", "avgDurationMs"),
                          TOP_TARGETS, (Filter("targetType", "target_type", readable, "any"),),
                          then_by=("spend",))
-    entities, _ = await engine.breakdown_values(caller.org_id, domain, request)
+    entities, _ = await engine.breakdown_values(caller.org_id, domain, request,
+                                                caller.restriction)
     rows = []
     for e in entities:
         slug, avg = e.attributes["targetSlug"], e.totals["avgDurationMs"]
@@ -257,24 +267,34 @@ async def top_targets(engine: StatsEngine, caller: Caller, domain: Domain, plan:
     return rows
 
 
-async def source_split(engine: StatsEngine, org_id: str, domain: Domain, plan: BucketPlan):
+async def source_split(engine: StatsEngine, org_id: str, domain: Domain, plan: BucketPlan,
+                       restriction: Restriction = UNRESTRICTED):
     request = _breakdown(domain, "sources", plan, ("runs",), len(SOURCES))
-    entities, _ = await engine.breakdown_values(org_id, domain, request)
+    entities, _ = await engine.breakdown_values(org_id, domain, request, restriction)
     runs = {e.entity_id: e.totals["runs"] for e in entities}
     whole = sum(runs.values())
     return [UsageBySource(source=s, runs=runs.get(s, 0), pct=percent(runs.get(s, 0), whole))
             for s in SOURCES]
 
 
-def _spec(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=RunflowErrorResponse, description=description)
+_RANGE_DOC = " bound (inclusive): ISO-8601 date-time, no offset means UTC."
+_PARAMETERS = [  # documented only: read_range reads them raw and reports every problem
+    query_parameter("start", {"type": "string", "format": "date-time"}, "Lower" + _RANGE_DOC,
+                    required=True),
+    query_parameter("end", {"type": "string", "format": "date-time"}, "Upper" + _RANGE_DOC,
+                    required=True),
+    header_parameter("X-Organization-Id", {"type": "string"},
+                     "Optional: must be the key's own org id (403 otherwise)."),
+]
 
 
 @get("/v1/runs-stats", name="runflow-runs-stats", operation_id="listRunsStats",
      tags=["runflow"], summary="Aggregate run usage for the current org over a date range",
      description=__doc__, exception_handlers=SEED_EXCEPTION_HANDLERS,
-     responses={401: _spec("Unauthorized"), 403: _spec("Forbidden: inspect `code`"),
-                422: _spec("Validation error")})
+     operation_class=operation_class(_PARAMETERS),
+     responses=error_responses((401, 403, 422, 429, 500, 503), RunflowErrorResponse, JSON, {
+         401: "Unauthorized", 403: "Forbidden: inspect `code`", 422: "Validation error",
+         500: "Internal error (the message carries the request id)"}))
 async def runs_stats(request: Request) -> Response[RunStatsResponse]:
     """Timeline, top targets and source split for the key's org over [start, end]."""
     caller = await caller_of(request, "read")
@@ -285,9 +305,9 @@ async def runs_stats(request: Request) -> Response[RunStatsResponse]:
     # UTC days, with the inclusive end turned into the engine's exclusive one
     plan = make_plan(start, end + timedelta(microseconds=1), BUCKET_SIZES["1d"])
     return _json(RunStatsResponse(
-        timeline=await timeline(engine, caller.org_id, domain, plan),
+        timeline=await timeline(engine, caller.org_id, domain, plan, caller.restriction),
         by_flow=await top_targets(engine, caller, domain, plan),
-        by_source=await source_split(engine, caller.org_id, domain, plan)))
+        by_source=await source_split(engine, caller.org_id, domain, plan, caller.restriction)))
 
 
 route_handlers: list = [runs_stats]

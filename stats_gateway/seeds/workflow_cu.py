@@ -60,10 +60,12 @@ from litestar.params import KwargDefinition, PathParameter, QueryParameter
 from domains.workflow_cu import DOMAIN
 from stats_gateway.core.engine import EntityValues, StatsEngine
 from stats_gateway.core.errors import ApiError, Problem, bad_request, not_found
+from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 from stats_gateway.core.request import MAX_LIMIT, BreakdownRequest, Scope
 from stats_gateway.core.timebuckets import fixed_size, make_plan
 from stats_gateway.http.common import caller_of, engine_of, json_response, query_params
 from stats_gateway.http.errors import EXCEPTION_HANDLERS, handle_unexpected, request_id
+from stats_gateway.http.openapi import operation_class
 
 PATH = "/v1/organizations/{orgId:str}/cu/usage-by-workflow"
 PARAMS = ("from", "to")
@@ -150,7 +152,8 @@ def parse_range(params: Mapping[str, Sequence[str]]) -> tuple[datetime, datetime
 
 
 async def workflow_entities(engine: StatsEngine, org_id: str, start: datetime,
-                            end: datetime) -> list[EntityValues]:
+                            end: datetime, restriction: Restriction = UNRESTRICTED,
+                            ) -> list[EntityValues]:
     """Every workflow with runs in ``[start, end)``, by totalCu desc then workflowId."""
     domain = engine.domain(DOMAIN.name)
     request = BreakdownRequest(
@@ -160,7 +163,7 @@ async def workflow_entities(engine: StatsEngine, org_id: str, start: datetime,
         include_series=False, limit=PAGE_SIZE, offset=0, sort="totalCu", descending=True)
     found: dict[str, EntityValues] = {}
     while True:
-        page, total = await engine.breakdown_values(org_id, domain, request)
+        page, total = await engine.breakdown_values(org_id, domain, request, restriction)
         if total > MAX_WORKFLOWS:
             raise ApiError(400, "invalid_parameters",
                            f"{total} workflows ran in this range, more than the "
@@ -217,6 +220,7 @@ _ERRORS = {
     401: "missing or invalid API key",
     403: "the key lacks the read permission",
     404: "no such organization (foreign and unknown ids answer alike)",
+    429: "rate limited: retry after Retry-After seconds",
     500: "internal error; only the request id is returned",
     503: "the database is unavailable",
 }
@@ -238,7 +242,8 @@ def _ms_param(name: str, doc: str):
      exception_handlers={cls: seed_error for cls in EXCEPTION_HANDLERS},
      responses={status: ResponseSpec(data_container=UsageByWorkflowError, description=text,
                                    generate_examples=False)
-                for status, text in _ERRORS.items()})
+                for status, text in _ERRORS.items()},
+     operation_class=operation_class())  # the response headers
 async def usage_by_workflow(
     request: Request, orgId: Annotated[str, PathParameter(description="Organization ID")],
     from_: Annotated[str | None, _ms_param("from", "Start time (unix ms), inclusive")] = None,
@@ -248,7 +253,8 @@ async def usage_by_workflow(
     if orgId != caller.org_id:
         raise not_found("organization")
     start, end = parse_range(query_params(request))
-    entities = await workflow_entities(engine_of(request), caller.org_id, start, end)
+    entities = await workflow_entities(engine_of(request), caller.org_id, start, end,
+                                       caller.restriction)
     return json_response(UsageByWorkflowResponse(
         code=0, data=UsageByWorkflowData(workflows=[workflow_usage(e) for e in entities]),
         message="successfully", requestId=request_id(request) or ""))

@@ -12,9 +12,12 @@ from litestar import Request, Response, post
 
 from stats_gateway.core.domain import Dimension
 from stats_gateway.core.request import Filter, Scope, StatsRequest
-from stats_gateway.http.common import caller_of, engine_of, json_response
+from stats_gateway.http.common import JSON, caller_of, engine_of, json_response
+from stats_gateway.http.openapi import (
+    BASIC, BEARER, error_responses, inline_json_schema, operation_class,
+)
 from stats_gateway.seeds.call_stats.buckets import granularity_of, resolve_plan
-from stats_gateway.seeds.call_stats.errors import CALL_STATS_HANDLERS
+from stats_gateway.seeds.call_stats.errors import CALL_STATS_HANDLERS, ErrorDetail
 from stats_gateway.seeds.call_stats.metrics import Section, call_section, usage_section
 from stats_gateway.seeds.call_stats.wire import (
     CallMetricSpec, CallsFilter, CallStatsRequest, read_body,
@@ -93,8 +96,9 @@ async def call_stats(request: Request) -> Response:
     caller = await caller_of(request, "read", basic=True)
     body = read_body(await request.body(), datetime.now(UTC).replace(microsecond=0))
     plan = resolve_plan(body.start, body.end, body.granularity, body.timezone)
-    stats = StatsRequest(scope=Scope("org", None), window=None, plan=plan,
-                         filters=engine_filters(body))
+    stats = caller.restriction.apply(  # a key limited to workspaces/repos sees only those
+        StatsRequest(scope=Scope("org", None), window=None, plan=plan,
+                     filters=engine_filters(body)))
     nothing_asked = body.usage_metrics is None and body.call_metrics is None
     calls = call_section(DEFAULT_CALL_METRICS if nothing_asked else body.call_metrics or ())
     usage = usage_section(body.usage_metrics or ())
@@ -108,6 +112,23 @@ async def call_stats(request: Request) -> Response:
 
 
 call_stats.__annotations__["return"] = Response[CallStatsResponse]
+
+
+def _body_schema() -> dict:
+    schema = inline_json_schema(CallStatsRequest)
+    for name in ("start", "end"):  # RFC 3339; msgspec leaves the format out
+        prop = schema["properties"][name]
+        for option in prop.get("anyOf", [prop]):
+            if option.get("type") == "string":
+                option["format"] = "date-time"
+    return schema
+
+
 route = post("/calls/stats", name="weave-call-stats", operation_id="WeaveCallStats",
              tags=["seeds"], summary="W&B Weave call stats (usage by model, call metrics)",
-             status_code=200, exception_handlers=CALL_STATS_HANDLERS)(call_stats)
+             status_code=200, exception_handlers=CALL_STATS_HANDLERS,
+             operation_class=operation_class(request_body=_body_schema()),
+             security=[{BEARER: []}, {BASIC: []}],
+             responses=error_responses((401, 403, 413, 422, 429, 500, 503), ErrorDetail, JSON, {
+                 422: "Invalid body: every problem as FastAPI's {loc, msg, type}",
+                 500: "Internal error: the message carries only the request id"}))(call_stats)

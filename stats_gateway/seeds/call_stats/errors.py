@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
@@ -11,6 +12,18 @@ from stats_gateway.http.errors import (
     EXCEPTION_HANDLERS, handle_database_down, handle_unexpected, request_id,
 )
 from stats_gateway.seeds.call_stats.wire import BodyInvalid
+
+
+class ValidationProblem(msgspec.Struct, frozen=True):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorDetail(msgspec.Struct, frozen=True):
+    """FastAPI's error body: a message, or (422) every problem in the body."""
+
+    detail: str | list[ValidationProblem]
 
 
 def _detail(status: int, detail: object, headers: dict | None = None) -> Response:

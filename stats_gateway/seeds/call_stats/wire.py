@@ -147,8 +147,15 @@ def _problem_type(message: str) -> str:
 
 
 def _as_utc(value: datetime) -> datetime:
-    """Weave documents these times as UTC: a time without an offset is taken as UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """Weave documents these times as UTC: a time without an offset is taken as UTC. One
+    whose offset moves it past year 1 or 9999 (0001-01-01T00:00+01:00) becomes the
+    calendar's first or last instant, so the range checks refuse it (not a 500)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def _meaning_problems(body: dict, now: datetime, skip: set) -> list[Problem]:

@@ -1,0 +1,458 @@
+"""Every tenant table is keyed by org_id and every query the gateway writes pins org_id.
+
+That is what sharding by org needs (README "Scale-out with Citus"): Citus wants the
+distribution column in every unique key and in every foreign key between distributed
+tables, and it routes a query to one shard only when every distributed table it reads is
+filtered on ``org_id = <constant>``.
+
+(a) Schema: the migrated database is introspected (pg_class, pg_index, pg_constraint).
+(b) Queries: every statement the gateway runs for a broad set of requests (each domain's
+    ingest with its rollup refresh, every series view and every breakdown with scopes,
+    filters and includeSeries, the four seed endpoints) is captured in Python around
+    psycopg's cursors, then EXPLAINed with its real parameters on a connection of our own.
+    Every scan of a tenant table must carry ``org_id = '<the caller's org>'::uuid`` in its
+    own Filter / Index Cond / Recheck Cond, and every INSERT into one must set org_id from
+    a parameter holding that org (or copy it from such pinned rows). The pin must be the
+    literal org id the gateway passed: a row-level-security policy's qual (which reads a
+    setting, not a parameter) never satisfies it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from domains import DOMAINS
+from stats_gateway.auth import create_key, ensure_org
+from stats_gateway.core.histogram_rollups import histogram_rollups
+from stats_gateway.core.rollup_sql import rebuild_sql
+from stats_gateway.core.rollups import domain_rollups
+from stats_gateway.db import citus
+from support import (
+    GENERATORS, NEW_GENERATORS, encode, generate, generate_new, post_events, random_times,
+)
+
+# Tables that are not sharded by org, each with the reason; everything else is a tenant
+# table. Kept here by hand (not imported) so the test states the decision independently.
+NOT_TENANT_TABLES = {
+    "orgs": "reference table: the tenants themselves, keyed by id",
+    "api_keys": "reference table: a key is looked up by its id before its org is known",
+    "schema_migrations": "coordinator-only migration bookkeeping",
+    "rollup_tables": "coordinator-only rollup-definition checksums",
+}
+SCAN_CONDITIONS = ("Filter", "Index Cond", "Recheck Cond")
+
+
+def test_the_allow_list_matches_the_citus_module():
+    assert set(NOT_TENANT_TABLES) == set(citus.REFERENCE_TABLES) | set(citus.LOCAL_TABLES)
+    assert not set(citus.REFERENCE_TABLES) & set(citus.LOCAL_TABLES)
+
+
+# --- (a) schema ----------------------------------------------------------------------------
+
+def public_tables(db) -> set[str]:
+    rows = db.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n "
+                      "ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
+                      "AND c.relkind IN ('r', 'p')").fetchall()
+    return {name for (name,) in rows}
+
+
+def tenant_tables_in(db) -> set[str]:
+    return public_tables(db) - set(NOT_TENANT_TABLES)
+
+
+def test_every_tenant_table_has_a_not_null_org_id(db):
+    tenants = tenant_tables_in(db)
+    assert len(tenants) > len(DOMAINS) * 3  # events, entities and many rollups
+    rows = db.execute("SELECT table_name, data_type, is_nullable FROM information_schema.columns "
+                      "WHERE table_schema = 'public' AND column_name = 'org_id'").fetchall()
+    org_columns = {table: (kind, nullable) for table, kind, nullable in rows}
+    missing = sorted(tenants - set(org_columns))
+    assert not missing, f"tables without org_id (shard them or allow-list them): {missing}"
+    wrong = {t: org_columns[t] for t in tenants if org_columns[t] != ("uuid", "NO")}
+    assert not wrong, f"org_id must be uuid NOT NULL: {wrong}"
+
+
+def test_every_unique_key_of_a_tenant_table_includes_org_id(db):
+    tenants = tenant_tables_in(db)
+    rows = db.execute("""
+        SELECT t.relname, ix.relname, i.indisprimary,
+               array(SELECT a.attname FROM unnest(i.indkey) AS k(attnum)
+                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum)
+        FROM pg_index i
+        JOIN pg_class t ON t.oid = i.indrelid
+        JOIN pg_class ix ON ix.oid = i.indexrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace
+        WHERE n.nspname = 'public' AND (i.indisunique OR i.indisexclusion)""").fetchall()
+    keyed = {table for table, *_ in rows if table in tenants}
+    bad = [(table, index, columns) for table, index, _, columns in rows
+           if table in tenants and "org_id" not in columns]
+    assert not bad, f"unique keys without org_id (Citus refuses them): {bad}"
+    # every tenant table has some unique key (the primary key, or a rollup's slot key)
+    assert keyed == tenants, f"tenant tables without a unique key: {sorted(tenants - keyed)}"
+    pkeys = {table: columns for table, _, primary, columns in rows if primary}
+    assert pkeys["entities"][0] == "org_id"
+    for domain in DOMAINS:
+        assert pkeys[domain.table] == ["org_id", "event_id"], domain.table
+
+
+def test_foreign_keys_fit_the_distribution(db):
+    """tenant -> tenant must match org_id with org_id; tenant -> reference is fine; a
+    reference or local table may not point at a tenant table."""
+    tenants = tenant_tables_in(db)
+    reference = set(citus.REFERENCE_TABLES)
+    rows = db.execute("""
+        SELECT c.conname, src.relname, dst.relname,
+               array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY AS k(n, i)
+                     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n
+                     ORDER BY k.i),
+               array(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY AS k(n, i)
+                     JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n
+                     ORDER BY k.i)
+        FROM pg_constraint c
+        JOIN pg_class src ON src.oid = c.conrelid
+        JOIN pg_class dst ON dst.oid = c.confrelid
+        JOIN pg_namespace n ON n.oid = src.relnamespace
+        WHERE c.contype = 'f' AND n.nspname = 'public'""").fetchall()
+    assert rows, "expected at least entities -> orgs"
+    problems = []
+    for name, src, dst, columns, referenced in rows:
+        if src in tenants and dst in tenants:
+            if ("org_id", "org_id") not in zip(columns, referenced):
+                problems.append(f"{name}: {src}{columns} -> {dst}{referenced} lacks org_id")
+        elif not (dst in reference and (src in tenants or src in reference)):
+            problems.append(f"{name}: {src} -> {dst} cannot be kept by Citus")
+    assert not problems, problems
+
+
+def test_the_distribution_sql_lists_every_tenant_table_exactly_once(db):
+    sql = citus.distribution_sql(DOMAINS)
+    distributed = Counter(re.findall(r"create_distributed_table\('(\w+)', 'org_id'", sql))
+    referenced = Counter(re.findall(r"create_reference_table\('(\w+)'\)", sql))
+    assert set(distributed) == tenant_tables_in(db)
+    assert set(distributed.values()) == {1}
+    assert referenced == Counter(list(citus.REFERENCE_TABLES))
+    # the colocation anchor is distributed first; every other table joins its group
+    calls = re.findall(r"create_distributed_table\('(\w+)', 'org_id'(.*?)\)\n", sql)
+    assert calls[0] == ("entities", "")
+    assert {extra for _, extra in calls[1:]} == {", colocate_with => 'entities'"}
+    for table in citus.LOCAL_TABLES:
+        assert f"'{table}'" not in sql
+
+
+# --- (b) queries ---------------------------------------------------------------------------
+
+@dataclass
+class Statement:
+    text: str
+    params: object
+
+
+@contextlib.contextmanager
+def capture_statements():
+    """Record every statement run through psycopg's async cursors (the gateway's only
+    way to the database) while the block runs."""
+    seen: list[Statement] = []
+    classes = [psycopg.AsyncCursor, psycopg.AsyncServerCursor]
+    with pytest.MonkeyPatch.context() as mp:
+        for cls in classes:
+            for method in ("execute", "executemany", "stream"):
+                original = cls.__dict__.get(method)
+                if original is None:
+                    continue
+                mp.setattr(cls, method, _recording(original, seen, method))
+        yield seen
+
+
+def _recording(original, seen: list[Statement], method: str):
+    def text_of(cursor, query) -> str:
+        if isinstance(query, bytes):
+            return query.decode()
+        return query if isinstance(query, str) else query.as_string(cursor.connection)
+
+    if method == "stream":
+        def stream(self, query, params=None, *args, **kw):
+            seen.append(Statement(text_of(self, query), params))
+            return original(self, query, params, *args, **kw)
+        return stream
+
+    async def run(self, query, params=None, *args, **kw):
+        if method == "executemany":
+            for each in params:
+                seen.append(Statement(text_of(self, query), each))
+        else:
+            seen.append(Statement(text_of(self, query), params))
+        return await original(self, query, params, *args, **kw)
+    return run
+
+
+def _event_values(events: list[dict]) -> dict[str, str]:
+    """A value the events really carry for each field (filters then match some rows)."""
+    values: dict[str, str] = {}
+    for event in events:
+        for key, value in event.items():
+            if isinstance(value, bool):
+                values.setdefault(key, "true" if value else "false")
+            elif isinstance(value, str):
+                values.setdefault(key, value)
+    return values
+
+
+def _requests(org, events: dict[str, list[dict]], now: datetime):
+    """(method, path, params or body, expected status) for every series view, breakdown
+    and seed endpoint."""
+    start = (now - timedelta(days=9, hours=5, minutes=7)).isoformat()
+    end = (now - timedelta(hours=3, minutes=11)).isoformat()
+    for domain in DOMAINS:
+        seen = _event_values(events[domain.name])
+        all_filters = {f.param: seen.get(f.param, "x") for f in domain.filters}
+        first_filter = dict(list(all_filters.items())[:1])
+        variants = [
+            {"scope": "org", "window": "30d", "timeBucketSize": "1d"},
+            {"scope": "workspace", "id": "w1", "window": "7d", **first_filter},
+            {"scope": "repo", "id": "r1", "start": start, "end": end, "timeBucketSize": "1h",
+             "timezone": "Asia/Kolkata", **all_filters},
+            {"scope": "org", "window": "90d", "timeBucketSize": "1mo",
+             "timezone": "America/New_York"},
+        ]
+        for view in domain.series:
+            path = f"/v2/stats/{domain.name}" + (f"/{view.path}" if view.path else "")
+            for params in variants:
+                yield "GET", path, params, 200
+        for dimension in domain.dimensions:  # calendar buckets: covered by the series
+            path = f"/v2/stats/{domain.name}/breakdown/{dimension.by}"
+            for params in variants[:3]:
+                yield "GET", path, {**params, "includeSeries": "true", "limit": "3"}, 200
+        yield "GET", f"/v2/stats/{domain.name}", {"scope": "workspace", "id": "nowhere",
+                                                   "window": "7d"}, 404  # the scope lookup
+    day = timedelta(days=1)
+    yield "GET", "/v1/runs-stats", {"start": (now - 20 * day).isoformat(),
+                                    "end": now.isoformat()}, 200
+    yield "GET", "/v1/model-usage", {"period": "last_30_days"}, 200
+    yield "GET", "/v1/model-usage", {"period": "last_7_days", "granularity": "hour",
+                                     "modelConfigId": "mc-1"}, 200
+    millis = int((now - 25 * day).timestamp() * 1000), int(now.timestamp() * 1000)
+    yield ("GET", f"/v1/organizations/{org}/cu/usage-by-workflow",
+           {"from": str(millis[0]), "to": str(millis[1])}, 200)
+    specs = lambda names: [{"metric": m, "aggregations": ["sum", "avg", "min", "max", "count"],
+                            "percentiles": [50, 95]} for m in names]
+    calls = events["calls"]
+    yield "POST", "/calls/stats", {
+        "project_id": calls[0]["projectId"], "start": (now - 20 * day).isoformat(),
+        "end": now.isoformat(), "granularity": 86_400,
+        "usage_metrics": specs(["input_tokens", "output_tokens", "total_tokens",
+                                "input_cost", "output_cost", "total_cost"]),
+        "call_metrics": specs(["latency_ms", "call_count", "error_count"])}, 200
+    yield "POST", "/calls/stats", {
+        "project_id": calls[0]["projectId"], "start": (now - 5 * day).isoformat(),
+        "granularity": 3600, "call_metrics": specs(["latency_ms"]),
+        "filter": {"op_names": [calls[0]["opName"]], "trace_roots_only": True,
+                   "wb_user_ids": ["wbu-1"], "thread_ids": ["th-1"]}}, 200
+
+
+@pytest.fixture(scope="module")
+def gateway_statements(client, db):
+    """(org id, every statement the gateway ran for the requests) of a fresh org."""
+    org = ensure_org(db, f"org-id-everywhere-{uuid.uuid4().hex[:8]}")
+    headers = {"Authorization": f"Bearer {create_key(db, org)}"}
+    now = datetime.now(UTC).replace(microsecond=0)
+    times = random_times(7, now - timedelta(days=29), now - timedelta(minutes=5), 80)
+    generators = {**{d: generate for d in GENERATORS}, **{d: generate_new for d in NEW_GENERATORS}}
+    missing = sorted({d.name for d in DOMAINS} - set(generators))
+    assert not missing, f"tests/support.py has no event generator for {missing}"
+    events = {d.name: generators[d.name](d.name, 7, times) for d in DOMAINS}
+    with capture_statements() as seen:
+        for domain in DOMAINS:
+            for batch in (events[domain.name][:50], events[domain.name]):  # dups + new
+                r = post_events(client, headers, domain.name, batch)
+                assert r.status_code == 200, r.text
+        answered = Counter()
+        for method, path, params, status in _requests(org, events, now):
+            if method == "GET":
+                r = client.get(path, params=params, headers=headers)
+            else:
+                r = client.post(path, content=encode(params),
+                                headers={**headers, "Content-Type": "application/json"})
+            assert r.status_code == status, f"{path} {params}: {r.status_code} {r.text}"
+            answered[path] += 1
+    views = sum(4 * len(d.series) + 3 * len(d.dimensions) for d in DOMAINS)
+    assert sum(answered.values()) == views + len(DOMAINS) + 6
+    return org, seen
+
+
+def _plan_nodes(node: dict):
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Comma-separated items at nesting depth 0 of ``text`` (up to a top-level FROM)."""
+    items, depth, quote, current, i = [], 0, None, [], 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+            if depth < 0:
+                break
+        elif depth == 0 and ch == ",":
+            items.append("".join(current).strip())
+            current = []
+            i += 1
+            continue
+        elif depth == 0 and re.match(r"\sFROM\s", text[i:i + 6], re.I):
+            break
+        current.append(ch)
+        i += 1
+    items.append("".join(current).strip())
+    return items
+
+
+_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+\"?(\w+)\"?(?:\s+AS\s+\w+)?\s*\(([^)]*)\)\s*"
+                     r"(SELECT|VALUES\s*\()(.*)$", re.I | re.S)
+
+
+def _insert_org_problem(statement: Statement, org: str, copies_pinned_rows: bool) -> str | None:
+    """Why an INSERT does not set org_id to the caller's org, or None when it does."""
+    match = _INSERT.match(statement.text)
+    if not match:
+        return "an INSERT whose column list this test cannot read"
+    columns = [c.strip().strip('"') for c in match.group(2).split(",")]
+    if "org_id" not in columns:
+        return "INSERT without an org_id column"
+    values = _split_top_level(match.group(4))
+    value = re.sub(r"\s+AS\s+\w+$", "", values[columns.index("org_id")], flags=re.I).strip()
+    param = re.fullmatch(r"%\((\w+)\)s(?:::uuid)?", value)
+    if param:
+        given = (statement.params or {}).get(param.group(1))
+        return None if str(given) == org else f"org_id set from {given!r}, not the caller's org"
+    if re.fullmatch(r"(?:\w+\.)?org_id", value) and copies_pinned_rows:
+        return None  # copied from tenant rows whose scans are checked to be pinned
+    return f"org_id set from {value!r}"
+
+
+def _statement_problems(db, statement: Statement, org: str, tenants: set[str],
+                        mentions: re.Pattern) -> list[str]:
+    """Why one statement would not route to the org's shard (empty: it would)."""
+    try:
+        with db.transaction():
+            (plan,) = db.execute("EXPLAIN (FORMAT JSON) " + statement.text,
+                                 statement.params).fetchone()[0]
+    except psycopg.Error as exc:
+        if mentions.search(statement.text):
+            return [f"cannot be EXPLAINed ({type(exc).__name__}) yet names a tenant table"]
+        return []  # SET, SHOW, set_config, ...: no tenant table
+    nodes = list(_plan_nodes(plan["Plan"]))
+    pinned = re.compile(r"\borg_id = '" + re.escape(org) + r"'::uuid")
+    problems = []
+    for node in nodes:
+        table = node.get("Relation Name")
+        if table not in tenants:
+            continue
+        if node["Node Type"] == "ModifyTable":
+            if node.get("Operation") == "Insert":
+                problem = _insert_org_problem(statement, org, copies_pinned_rows=any(
+                    n.get("Relation Name") in tenants and n["Node Type"] != "ModifyTable"
+                    for n in nodes))
+                if problem:
+                    problems.append(f"insert into {table}: {problem}")
+            continue  # UPDATE/DELETE: the target's own scan below is checked
+        conditions = [node.get(key, "") for key in SCAN_CONDITIONS]
+        conditions += [child.get("Index Cond", "") for child in _plan_nodes(node)
+                       if child["Node Type"] == "Bitmap Index Scan"]
+        if not any(pinned.search(c) for c in conditions):
+            problems.append(f"{node['Node Type']} on {table} without org_id = <org>: "
+                            f"{[c for c in conditions if c]}")
+    touches_tenants = any(n.get("Relation Name") in tenants for n in nodes)
+    if touches_tenants and not any(str(v) == org for v in _param_values(statement.params)):
+        problems.append("no parameter carries the org id")
+    return problems
+
+
+def _param_values(params) -> list:
+    if params is None:
+        return []
+    return list(params.values()) if isinstance(params, dict) else list(params)
+
+
+def _check(db, statements: list[Statement], org: str) -> tuple[int, dict[str, list[str]]]:
+    tenants = tenant_tables_in(db)
+    mentions = re.compile(r"\b(" + "|".join(sorted(tenants, key=len, reverse=True)) + r")\b")
+    unique = {s.text: s for s in statements}  # one plan per text: same shape, same routing
+    failures = {}
+    checked = 0
+    for text, statement in unique.items():
+        problems = _statement_problems(db, statement, org, tenants, mentions)
+        checked += bool(mentions.search(text))
+        if problems:
+            failures[text[:300]] = problems
+    return checked, failures
+
+
+def test_every_statement_the_gateway_runs_pins_the_org(db, gateway_statements):
+    org, statements = gateway_statements
+    checked, failures = _check(db, statements, org)
+    assert not failures, "\n".join(f"{text}\n  -> {problems}"
+                                   for text, problems in failures.items())
+    # broad enough to mean something: event inserts, entity upserts, refreshes of every
+    # rollup and histogram rollup table, and raw, rollup and entity-name reads
+    texts = " ".join(s.text for s in statements)
+    for domain in DOMAINS:
+        assert f"INSERT INTO {domain.table} " in texts, domain.name
+        for rollup in domain_rollups(domain):
+            assert f"INSERT INTO {rollup.table} " in texts, rollup.table
+        for histogram in histogram_rollups(domain):
+            assert f"INSERT INTO {histogram.table} " in texts, histogram.table
+    assert "INSERT INTO entities " in texts and "FROM entities" in texts
+    assert re.search(r'FROM "ru_\w+"', texts) and re.search(r"FROM \"?events_\w+", texts)
+    assert checked > 200, checked
+
+
+def test_per_org_rebuild_statements_pin_the_org(db, gateway_statements):
+    """The bulk loader's per-org rebuild (DELETE the org's rollup rows, recompute them)
+    routes to the org's shard too; the all-orgs rebuild is maintenance and fans out."""
+    org, _ = gateway_statements
+    statements = []
+    for domain in DOMAINS:
+        for rollup in domain_rollups(domain):
+            statements += rebuild_sql(rollup, org)
+        for histogram in histogram_rollups(domain):
+            statements += histogram.rebuild_sql(org)
+    checked, failures = _check(db, [Statement(s.text, s.params) for s in statements], org)
+    assert not failures, failures
+    assert checked == len({s.text for s in statements})
+
+
+def test_the_checker_catches_an_unpinned_query(db, gateway_statements):
+    """The check itself can fail: a query over another org, or over all of them, is named."""
+    org, _ = gateway_statements
+    other = str(uuid.uuid4())
+    table = DOMAINS[0].table
+    bad = [
+        Statement(f"SELECT count(*) FROM {table} WHERE ts > now() - interval '1 day'", None),
+        Statement(f"SELECT count(*) FROM {table} WHERE org_id = %(org)s", {"org": other}),
+        Statement("SELECT e.name FROM entities e JOIN " + table + " v ON v.api_key_id = e.id "
+                  "WHERE v.org_id = %(org)s", {"org": org}),
+        Statement(f"INSERT INTO entities (org_id, kind, id) SELECT org_id, 'x', 'y' "
+                  f"FROM {table} WHERE ts > now()", None),
+        Statement(f"DELETE FROM {table} WHERE event_id = %(id)s", {"id": "e1"}),
+        Statement("INSERT INTO entities (org_id, kind, id) VALUES (%(o)s, 'repo', %(org)s)",
+                  {"o": other, "org": org}),
+    ]
+    _, failures = _check(db, bad, org)
+    assert len(failures) == len(bad), failures
+    good = Statement(f"SELECT count(*) FROM {table} WHERE org_id = %(org)s", {"org": org})
+    assert _check(db, [good], org) == (1, {})

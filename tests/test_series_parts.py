@@ -1,0 +1,104 @@
+"""The series hot path (``series_parts_sql`` + ``StatsEngine._bucket_rows``): SQL text built
+once per request shape with every request value a placeholder, bigint answers with an
+exact fallback past bigint, and rollup segments read without merging where that is exact."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from domains.private_chat import DOMAIN as PRIVATE_CHAT
+from expected import UTC, unix, utc
+from stats_gateway.core.request import Filter, Scope, StatsRequest
+from stats_gateway.core.sql import bucket_keys, series_parts_sql
+from stats_gateway.core.timebuckets import BUCKET_SIZES, make_plan
+from support import ingest, ok
+
+BIG = 2**63 - 1  # the largest bigint a single event may carry
+METRICS = [PRIVATE_CHAT.metric(name) for name in ("tokensIn", "tokensOut", "requests")]
+
+
+def _request(start: datetime, end: datetime, size: str = "1h", tz: str = "UTC",
+             scope: Scope = Scope("org", None), filters=()) -> StatsRequest:
+    return StatsRequest(scope=scope, window=None, plan=make_plan(start, end, BUCKET_SIZES[size], tz),
+                        filters=tuple(filters))
+
+
+def test_sums_past_bigint_answer_exactly(client, new_org):
+    """Two events of the largest bigint in one hour: the bucket's sum no longer fits a bigint,
+    so the database refuses the narrow answer and the engine asks again for numerics."""
+    org = new_org()
+    hour = utc(2026, 3, 2, 10)
+    events = [{"eventId": f"big-{i}", "ts": (hour + timedelta(minutes=7 * i)).isoformat(),
+               "model": "m1", "userId": "u1", "tokensIn": BIG, "tokensOut": i}
+              for i in range(2)]
+    events.append({"eventId": "small", "ts": (hour + timedelta(hours=2)).isoformat(),
+                   "model": "m1", "userId": "u1", "tokensIn": 5, "tokensOut": 6})
+    ingest(client, org, "private-chat", events)
+    params = {"scope": "org", "start": str(unix(hour - timedelta(hours=1))),
+              "end": str(unix(hour + timedelta(hours=3, minutes=30))), "timeBucketSize": "1h",
+              "metric": "tokensIn"}
+    body = ok(client, "/v2/stats/private-chat", org.headers, params)
+    got = {p["ts"]: (p["tokensIn"], p["tokensOut"], p["requests"]) for p in body["series"]}
+    assert got == {unix(hour - timedelta(hours=1)): (0, 0, 0), unix(hour): (2 * BIG, 1, 2),
+                   unix(hour + timedelta(hours=1)): (0, 0, 0),
+                   unix(hour + timedelta(hours=2)): (5, 6, 1),
+                   unix(hour + timedelta(hours=3)): (0, 0, 0)}
+    assert body["summary"]["total"] == 2 * BIG + 5
+    assert body["summary"]["max"] == 2 * BIG
+
+
+def test_sql_text_depends_on_the_request_shape_only():
+    """Same shape, other values: the very same text (cached), the values as parameters."""
+    a = _request(utc(2026, 1, 5, 3, 17, 9), utc(2026, 2, 4, 3, 17, 9))
+    b = _request(utc(2026, 4, 1, 8, 40, 1), utc(2026, 5, 1, 8, 40, 1))
+    sql_a = series_parts_sql(PRIVATE_CHAT, a, METRICS, "00000000-0000-0000-0000-00000000000a")
+    sql_b = series_parts_sql(PRIVATE_CHAT, b, METRICS, "00000000-0000-0000-0000-00000000000b")
+    assert sql_a.text == sql_b.text and sql_a.text is sql_b.text  # built once
+    assert sql_a.params["org"].endswith("a") and sql_b.params["org"].endswith("b")
+    assert (sql_a.params["start"], sql_a.params["end"]) == (a.plan.start, a.plan.end)
+    assert (sql_b.params["start"], sql_b.params["end"]) == (b.plan.start, b.plan.end)
+    assert "2026" not in sql_a.text and "0000" not in sql_a.text  # no value in the text
+    # the cut points between raw ends, quarter hours and hours are parameters too
+    assert sql_a.params["t1"] == utc(2026, 1, 5, 3, 30) and sql_b.params["t1"] == utc(2026, 4, 1, 8, 45)
+    # a filter changes the shape (another text), its value is a parameter
+    filtered = _request(a.plan.start, a.plan.end, filters=[Filter("model", "model", "gpt-x")])
+    sql_f = series_parts_sql(PRIVATE_CHAT, filtered, METRICS, "org")
+    assert sql_f.text != sql_a.text and "gpt-x" not in sql_f.text
+    assert "gpt-x" in sql_f.params.values()
+
+
+def test_hourly_rollup_rows_are_read_as_they_are():
+    """1h buckets of a whole-org series: the hourly rollup's rows are the buckets (no GROUP BY
+    over them), and only the quarter hours and raw ends around them are merged."""
+    request = _request(utc(2026, 1, 5, 3, 17, 9), utc(2026, 2, 4, 3, 17, 9))
+    text = series_parts_sql(PRIVATE_CHAT, request, METRICS, "org").text
+    hourly = next(part for part in text.split(" UNION ALL ") if "ru_private_chat_1h_all" in part)
+    assert "GROUP BY" not in hourly
+    assert text.count("ru_private_chat_15m_all") == 2 and "GROUP BY \"bucket_ts\"" in text
+    # with a workspace scope the empty cube no longer fits: the workspace cube's slots
+    # are still one row per hour for one workspace
+    scoped = _request(request.plan.start, request.plan.end, scope=Scope("workspace", "w1"))
+    text = series_parts_sql(PRIVATE_CHAT, scoped, METRICS, "org").text
+    hourly = next(part for part in text.split(" UNION ALL ") if "_1h_workspace_id" in part)
+    assert "GROUP BY" not in hourly
+    # 6h buckets: an hourly slot is not a bucket, so it is grouped
+    coarse = _request(request.plan.start, request.plan.end, size="6h")
+    text = series_parts_sql(PRIVATE_CHAT, coarse, METRICS, "org").text
+    hourly = next(part for part in text.split(" UNION ALL ") if "ru_private_chat_1h_all" in part)
+    assert "GROUP BY" in hourly
+
+
+def test_bucket_keys_are_the_grid():
+    """The Python grid: every bucket start from the first (holding start) to the last
+    (holding end - 1 us), fixed sizes from local midnight, calendar ones as planned."""
+    fixed = _request(utc(2026, 3, 28, 22, 10), utc(2026, 3, 29, 3, 0), "1h", "Europe/Berlin")
+    # Berlin springs forward on 2026-03-29 at 01:00 UTC; fixed hours stay whole hours
+    assert bucket_keys(fixed.plan) == [unix(utc(2026, 3, 28, 22) + timedelta(hours=h))
+                                       for h in range(5)]
+    odd = _request(utc(2026, 1, 1, 0, 0, 30), utc(2026, 1, 1, 0, 40), "15m", "Asia/Kathmandu")
+    # Kathmandu is UTC+05:45: local midnight 2025-12-31T18:15Z, so quarter hours start at :00
+    assert bucket_keys(odd.plan) == [unix(utc(2026, 1, 1, 0, m)) for m in (0, 15, 30)]
+    daily = _request(utc(2026, 3, 27, 12), utc(2026, 3, 30, 1), "1d", "Europe/Berlin")
+    assert bucket_keys(daily.plan) == [unix(datetime(2026, 3, d, tzinfo=UTC)) - 3600 * h
+                                       for d, h in ((27, 1), (28, 1), (29, 1))] + [
+        unix(utc(2026, 3, 29, 22))]
