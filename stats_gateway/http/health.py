@@ -7,9 +7,11 @@ recorded in ``schema_migrations`` (one small read, bounded by the same timeout);
 503 problem+json ``not_ready`` with the reason. Neither needs an API key, and neither is in
 the OpenAPI document (they are for orchestrators, not API clients).
 
-The pool (``GatewayPool``) checks each connection as it is handed out (one empty-query
-round trip), so connections broken by a database restart are dropped instead of failing
-a request, and the first broken one found sweeps the rest. It gives up a failing
+The pool (``GatewayPool``) checks each connection as it is handed out, so connections
+broken by a database restart are dropped instead of failing a request, and the first
+broken one found sweeps the rest. The check is free for a connection used in the last few
+seconds whose socket has nothing to read (a restarting server tells its clients, which
+makes the socket readable); others get an empty-query round trip. It gives up a failing
 reconnection after ``pool_reconnect_timeout_s``; the next request that needs a connection
 starts a new attempt at once, so recovery after an outage of any length takes seconds,
 not the library's exponential backoff. A request waits at most ``pool_timeout_s`` for a
@@ -19,6 +21,8 @@ connection before its 503.
 from __future__ import annotations
 
 import asyncio
+import select
+import time
 from collections.abc import Sequence
 
 import psycopg
@@ -35,6 +39,7 @@ from stats_gateway.http.errors import problem
 
 log = structlog.get_logger("stats_gateway.health")
 
+TRUST_IDLE_S = 5.0  # a connection idle longer than this gets a round-trip check on checkout
 CONNECT_TIMEOUT_S = 5  # a new connection to an unreachable host stops trying after this
 
 
@@ -51,7 +56,13 @@ class GatewayPool(AsyncConnectionPool):
                          reconnect_failed=self._reconnect_gave_up, **kwargs)
         self._sweep: asyncio.Task | None = None
 
+    async def putconn(self, conn: psycopg.AsyncConnection) -> None:
+        conn._returned_at = time.monotonic()  # read by the next checkout's check
+        await super().putconn(conn)
+
     async def _check_or_sweep(self, conn: psycopg.AsyncConnection) -> None:
+        if _looks_alive(conn):
+            return
         try:
             await self.check_connection(conn)
         except Exception:
@@ -69,6 +80,24 @@ class GatewayPool(AsyncConnectionPool):
         # the pool stays open: the next request that needs a connection tries again
         log.warning("database_reconnect_gave_up", pool=pool.name,
                     hint="requests answer 503 until the database is reachable again")
+
+
+def _looks_alive(conn: psycopg.AsyncConnection) -> bool:
+    """True for a connection used moments ago on whose socket nothing is waiting: then the
+    checkout skips its round trip. A server that shuts down or restarts tells its idle
+    clients (a FATAL message, or end of file), which makes the socket readable, so a
+    broken connection still gets the full check; so does one idle for a while, since a
+    silently dropped network path leaves nothing to read."""
+    returned_at = getattr(conn, "_returned_at", None)
+    if returned_at is None or time.monotonic() - returned_at > TRUST_IDLE_S:
+        return False
+    if conn.closed or conn.pgconn.status != psycopg.pq.ConnStatus.OK:
+        return False
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return not readable
 
 
 def not_ready(request: Request, reason: str) -> Response:
