@@ -430,8 +430,11 @@ def generate_new(domain: str, seed: int, times: list[datetime], prefix: str = ""
 
 # --- a live server, for real concurrency (the test client serialises requests) -----------
 
-def live_server(database_url: str):
-    """Context manager: the gateway served by uvicorn on a free local port; yields its URL."""
+def live_server(database_url: str, settings=None, domains=None):
+    """Context manager: the gateway served by uvicorn on a free local port; yields its URL.
+
+    ``settings`` (default: the test database with default limits) and ``domains``
+    (default: all) let a test serve a gateway configured its own way."""
     import contextlib
     import socket
     import threading
@@ -440,12 +443,15 @@ def live_server(database_url: str):
 
     import uvicorn
 
+    from domains import DOMAINS
     from stats_gateway.config import Settings
     from stats_gateway.http.app import create_app
 
     @contextlib.contextmanager
     def serve():
-        app = create_app(Settings(database_url=database_url, data_dir=Path("/nonexistent")))
+        app = create_app(settings or Settings(database_url=database_url,
+                                              data_dir=Path("/nonexistent")),
+                         DOMAINS if domains is None else domains)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -21,7 +21,6 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from litestar.testing import TestClient
 
 from domains import DOMAINS
@@ -30,7 +29,7 @@ from stats_gateway.auth import create_key, ensure_org
 from stats_gateway.config import DATABASE_URL_ENV, Settings
 from stats_gateway.db.embedded import EmbeddedPostgres
 from stats_gateway.http.app import create_app
-from support import assert_problem, generate, ingest, post_events
+from support import assert_problem, generate, ingest, live_server, post_events
 
 STORAGE = next(d for d in DOMAINS if d.name == "storage")
 SERIES = "/v2/stats/storage"
@@ -52,24 +51,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextlib.contextmanager
 def serving(settings: Settings, domains=DOMAINS):
     """The gateway with ``settings``, served by uvicorn in a thread; yields its URL."""
-    port = free_port()
-    app = create_app(settings, domains)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "gateway did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    return live_server(settings.database_url, settings=settings, domains=domains)
 
 
 @contextlib.contextmanager

@@ -85,7 +85,7 @@ def secure_tenant_tables(conn: psycopg.Connection) -> list[str]:
     every table of the schema with an ``org_id`` column that lacks any of it; returns the
     tables changed. Cheap when nothing is missing (one catalogue query), so migrations run
     it every time and tables created later (new domains, rebuilt rollups) are covered."""
-    rows = conn.execute(f"""
+    rows = conn.execute("""
         SELECT c.relname,
                c.relrowsecurity AND c.relforcerowsecurity,
                EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid

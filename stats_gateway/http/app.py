@@ -27,7 +27,7 @@ from stats_gateway.http.errors import EXCEPTION_HANDLERS
 from stats_gateway.http.ratelimit import RateLimiter, add_retry_after
 from stats_gateway.http.health import CONNECT_TIMEOUT_S, GatewayPool, health_routes
 from stats_gateway.http.logging import AccessLogMiddleware, configure_logging
-from stats_gateway.http.metrics import Metrics, MetricsMiddleware, metrics_endpoint, metrics_of
+from stats_gateway.http.metrics import Metrics, metrics_endpoint, metrics_of
 from stats_gateway.http.openapi import (
     ExactNumbers, breakdown_docs, ingest_docs, openapi_config, series_docs,
 )
@@ -145,7 +145,6 @@ def create_app(settings: Settings | None = None,
     )
     app.state.metrics = metrics = Metrics(d.name for d in domains)
     app.state.rate_limiter = RateLimiter(settings.rate_limit)  # per key: http/ratelimit.py
-    app.asgi_handler = MetricsMiddleware(app.asgi_handler, metrics)  # unmatched routes too
     # outermost, so unmatched routes (404/405) are logged and carry a request id too
-    app.asgi_handler = AccessLogMiddleware(app.asgi_handler)
+    app.asgi_handler = AccessLogMiddleware(app.asgi_handler, metrics)
     return app

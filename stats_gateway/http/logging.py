@@ -8,6 +8,8 @@ import uuid
 
 import structlog
 
+from stats_gateway.http.metrics import Metrics
+
 log = structlog.get_logger("stats_gateway.access")
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -22,10 +24,12 @@ def configure_logging() -> None:
 
 
 class AccessLogMiddleware:
-    """Raw ASGI middleware so the logged status is the one actually sent."""
+    """Raw ASGI middleware so the logged status is the one actually sent; it also feeds
+    the Prometheus counters (``http/metrics.py``), unmatched routes included."""
 
-    def __init__(self, app):
+    def __init__(self, app, metrics: Metrics | None = None):
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -35,6 +39,8 @@ class AccessLogMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        if self.metrics is not None:
+            self.metrics.in_flight.inc()
 
         async def send_with_id(message):
             nonlocal status
@@ -47,6 +53,12 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            # Litestar sets path_template only once a route matched
+            template = scope.get("path_template")
+            if self.metrics is not None:
+                self.metrics.in_flight.inc(amount=-1)
+                self.metrics.observe_request(scope["method"], template, status, seconds)
             log.info("request", request_id=request_id, method=scope["method"],
-                     route=scope.get("path_template") or scope["path"], status=status,
-                     duration_ms=round((time.perf_counter() - started) * 1000, 2))
+                     route=template or scope["path"], status=status,
+                     duration_ms=round(seconds * 1000, 2))

@@ -22,7 +22,6 @@ no tenant data and needs no API key. Expose it on an internal port only (or filt
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable, Sequence
 
 from litestar import Request, Response, get
@@ -192,35 +191,6 @@ class Metrics:
                 lines += _header(name, kind, help_text)
                 lines.append(f"{name} {_number(pool_stats.get(key, 0))}")
         return "\n".join(lines) + "\n"
-
-
-class MetricsMiddleware:
-    """Raw ASGI middleware: counts every request, routed or not, with the status sent."""
-
-    def __init__(self, app, metrics: Metrics):
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        gauge = self.metrics.in_flight
-        gauge.inc()
-        started = time.perf_counter()
-        status = 500
-
-        async def send_recording_status(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_recording_status)
-        finally:
-            gauge.inc(amount=-1)
-            # Litestar sets path_template only once a route matched
-            self.metrics.observe_request(scope["method"], scope.get("path_template"), status,
-                                         time.perf_counter() - started)
 
 
 def metrics_of(request: Request) -> Metrics:
