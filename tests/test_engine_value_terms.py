@@ -16,7 +16,7 @@ from domains.calls import DOMAIN as CALLS
 from stats_gateway.core.domain import Count, Dimension, Max, Mean, Metric, Min, Percentile
 from stats_gateway.core.engine import finalize
 from stats_gateway.core.request import Scope, StatsRequest
-from stats_gateway.core.sql import grouped_series_sql, series_sql, totals_sql
+from stats_gateway.core.sql import grouped_series_sql, series_parts_sql, totals_sql
 from stats_gateway.core.timebuckets import fixed_size, make_plan
 from support import ingest
 
@@ -72,7 +72,9 @@ def test_mean_min_max_percentile_read_row_sums_and_count_reads_non_null(db, clie
 
     counted = [Metric(name="with_latency", agg=Count("latency_ms")),
                Metric(name="all", agg=Count())]
-    rows = run(db, series_sql(CALLS, request(2), counted, org.id))
+    # the parts (narrow=False), one row per bucket holding events, in no order
+    rows = sorted(run(db, series_parts_sql(CALLS, request(2), counted, org.id, narrow=False)),
+                  key=lambda r: r["bucket_ts"])
     got = [(finalize(CALLS, counted[0], r), finalize(CALLS, counted[1], r)) for r in rows]
     hour = [[c for c in calls if START + timedelta(hours=h) <= datetime.fromisoformat(c["ts"])
              < START + timedelta(hours=h + 1)] for h in range(2)]

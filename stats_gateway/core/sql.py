@@ -493,27 +493,6 @@ def _values(request: StatsRequest, org_id: str, segments: Sequence[Segment], buc
 _CACHE = 1024  # shapes per builder; a domain has a few dozen in practice
 
 
-@lru_cache(maxsize=_CACHE)
-def _series_text(domain: Domain, metrics: tuple[Metric, ...], where: Where, fixed: bool,
-                 cuts: tuple[Cut, ...]) -> tuple[str, dict]:
-    p = Params()
-    agg = _aggregate_text(domain, metrics, where, fixed, Grouping(by_bucket=True), cuts, p)
-    text = (f"WITH grid AS ({grid_sql(fixed)}), agg AS ({agg}) "
-            f"SELECT * FROM grid LEFT JOIN agg USING ({BUCKET}) ORDER BY {BUCKET}")
-    return text, p.values
-
-
-def series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
-               org_id: str, use_rollups: bool = True) -> Sql:
-    """One row per bucket in range (empty buckets have NULL parts), ordered by time."""
-    grouping = Grouping(by_bucket=True)
-    segments = _planned(domain, request, metrics, grouping, use_rollups)
-    text, constants = _series_text(domain, tuple(metrics), where_of(request),
-                                   request.plan.size.is_fixed,
-                                   tuple(Cut(seg.rollup) for seg in segments))
-    return Sql(text, {**constants, **_values(request, org_id, segments, True)})
-
-
 def integral_in_sql(domain: Domain, metric: Metric) -> bool:
     """Whether ``series_parts_sql`` answers the metric's final value as a bigint: counts,
     and sums, minima and maxima of bigint columns."""
@@ -567,8 +546,7 @@ def series_parts_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Me
     where ``narrow`` and ``integral_in_sql`` (a bigint; a value past bigint fails with
     NumericValueOutOfRange: ask again with ``narrow=False``), else its parts.
 
-    Cheaper than ``series_sql`` for the database and for Python: no grid to join, no
-    sort, segments whose buckets no other segment touches are not merged, a rollup whose
+    Cheap for the database and for Python: no grid to join, no sort, segments whose buckets no other segment touches are not merged, a rollup whose
     slots are the buckets is read row for row, and bigints decode faster than numerics
     and timestamps."""
     segments = _planned(domain, request, metrics, Grouping(by_bucket=True), use_rollups)
