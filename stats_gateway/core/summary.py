@@ -10,7 +10,7 @@ numpy's default and ``statistics.quantiles(method='inclusive')``).
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+from operator import mul
 
 from stats_gateway.core.envelopes import Number, Summary
 
@@ -22,20 +22,27 @@ def percentile(ordered: list[float], q: float) -> float:
 
 
 def summarize(values: list[Number | None], total: Number | None) -> Summary:
-    present = [v for v in values if v is not None]
+    present = [v for v in values if v is not None] if None in values else values
     if not present:
         return Summary(total=total, avg=None, std_dev=None, min=None, max=None,
                        p10=None, p50=None, p90=None)
-    floats = sorted(float(v) for v in present)
-    mean = math.fsum(floats) / len(floats)
-    variance = math.fsum((v - mean) ** 2 for v in floats) / len(floats)
+    ordered = sorted(present)
+    n = len(ordered)
+    whole = sum(ordered)
+    if type(whole) is int:  # counts and integral sums: exact, then one rounding each
+        mean = whole / n
+        variance = (n * sum(map(mul, ordered, ordered)) - whole * whole) / (n * n)
+        floats = ordered
+    else:
+        floats = list(map(float, ordered))  # float() keeps the order of Decimals
+        mean = math.fsum(floats) / n
+        variance = math.fsum([(v - mean) ** 2 for v in floats]) / n
     return Summary(total=total, avg=mean, std_dev=math.sqrt(variance),
-                   min=min(present), max=max(present), p10=percentile(floats, 0.1),
-                   p50=percentile(floats, 0.5), p90=percentile(floats, 0.9))
+                   min=ordered[0], max=ordered[-1], p10=float(percentile(floats, 0.1)),
+                   p50=float(percentile(floats, 0.5)), p90=float(percentile(floats, 0.9)))
 
 
 def additive_total(values: list[Number | None]) -> Number:
-    present = [v for v in values if v is not None]
-    if any(isinstance(v, Decimal) for v in present):
-        return sum((Decimal(v) for v in present), Decimal(0))
-    return sum(present)
+    """The sum of the bucket values: an int for counts, exact Decimal for money (a
+    metric's buckets are all of one type)."""
+    return sum([v for v in values if v is not None])
