@@ -3,6 +3,11 @@
 Unknown, malformed, revoked and expired keys all get the same 401, so a caller learns
 nothing about keys it does not hold. A key may be limited to some workspaces and/or repos
 (``core/restriction.py``) and may carry its own rate limit (``http/ratelimit.py``).
+
+What a key may do never changes once it exists (``sql/0004``: only its label, expiry and
+revocation can), so ``KeyCache`` keeps the caller of each key that authenticated lately
+and a request spends no round trip of its own on its key: it re-checks only that the key
+is still live, inside its first query's round trip (``db/tenant.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import hmac
 import re
 import secrets
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import psycopg
@@ -104,11 +110,56 @@ def key_from_header(authorization: str | None, *, basic: bool = False,
     return None
 
 
-async def authenticate(conn: psycopg.AsyncConnection, key: str | None) -> Caller:
+def split_key(key: str | None) -> tuple[str, str]:
+    """(key id, secret) of a well-formed key; the 401 otherwise."""
     match = _KEY.match(key) if key else None
     if not match:
         raise unauthorized()
-    key_id, secret = match.groups()
+    return match.group(1), match.group(2)
+
+
+class KeyCache:
+    """Callers of keys that authenticated lately, by key id, with their secret's hash.
+
+    A hit never vouches for a key alone: it spares the lookup, and the request re-checks
+    that the key is live before it answers (``http/common.authorized``). Only keys that
+    authenticated are kept, at most ``size`` (the least recently used go first), so
+    made-up key ids cannot grow it."""
+
+    def __init__(self, size: int = 10_000):
+        self.size = size
+        self._entries: OrderedDict[str, tuple[bytes, Caller]] = OrderedDict()
+
+    def get(self, key_id: str, secret: str) -> Caller | None:
+        entry = self._entries.get(key_id)
+        if entry is None or not hmac.compare_digest(entry[0], _hash(secret)):
+            return None
+        self._entries.move_to_end(key_id)
+        return entry[1]
+
+    def put(self, key_id: str, secret: str, caller: Caller) -> None:
+        self._entries[key_id] = (_hash(secret), caller)
+        self._entries.move_to_end(key_id)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def drop(self, key_id: str) -> None:
+        self._entries.pop(key_id, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+async def key_is_live(conn: psycopg.AsyncConnection, key_id: str) -> bool:
+    """Whether the key is still neither revoked nor expired."""
+    cur = await conn.execute("SELECT 1 FROM stats_gateway_live_key(%s)", (key_id,))
+    return await cur.fetchone() is not None
+
+
+async def authenticate(conn: psycopg.AsyncConnection, key: str | None) -> Caller:
+    """The caller of ``key``, looked up in the database; the same 401 for any key that is
+    not live."""
+    key_id, secret = split_key(key)
     # a function running as the table owner: the app role has no other access to api_keys
     # (row-level security, stats_gateway/db/tenant.py), and no org is known yet
     cur = await conn.execute("SELECT * FROM stats_gateway_live_key(%s)", (key_id,))

@@ -4,7 +4,10 @@
 -- are registered (sql/citus/workers.sql). Idempotent: each statement skips a table
 -- Citus already knows, so re-run it after a migration adds or rebuilds a table.
 
--- Reference tables (a copy on every node).
+-- Reference tables (a copy on every node). api_keys carries a row trigger (keys
+-- are immutable, sql/0004) that reads only the row it guards, which Citus allows
+-- once told so.
+SET citus.enable_unsafe_triggers = on;
 -- orgs: the tenants themselves: one small row per org, joined from every node
 SELECT create_reference_table('orgs')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'orgs'::regclass);

@@ -20,6 +20,14 @@ cannot outlive its transaction and the next user of the connection starts unset:
 * ``tenant_connection`` (several statements, e.g. an ingest batch): an explicit
   transaction whose ``BEGIN`` and ``set_config`` travel with the first statement.
 
+A request whose API key came from the gateway's key cache (``auth.KeyCache``) carries an
+unsettled ``KeyCheck`` (``KEY_CHECK``, a context variable set for the request by
+``http/common.authorized``). Its first tenant query then sets the org *from the key*, and
+only while the key is live (``_SET_ORG_OF_LIVE_KEY``), in place of the plain
+``set_config``: the same round trip both re-checks the key and runs the query. A key
+revoked or expired meanwhile sets nothing, so row-level security shows that query no row,
+and the fetch raises ``KeyNotLive`` instead of answering.
+
 Migrations, the bulk loader (``load``) and ``rebuild`` connect as the owner and must see
 every org's rows: the owner must be a superuser or have ``BYPASSRLS`` (the embedded
 server's and the usual compose setup's owner is a superuser).
@@ -29,6 +37,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import pq
@@ -38,9 +48,49 @@ APP_ROLE = "stats_gateway_app"
 ORG_SETTING = "stats_gateway.org_id"
 POLICY = "tenant_isolation"
 _SET_ORG = f"SELECT set_config('{ORG_SETTING}', %s, true)"
+_SET_ORG_OF_LIVE_KEY = (f"SELECT set_config('{ORG_SETTING}', k.org_id::text, true) "
+                        "FROM stats_gateway_live_key(%s) k WHERE k.org_id = %s::uuid")
 # NULLIF: after a transaction-local set ends, the setting reads '' (not NULL) in that session
 _CURRENT_ORG = f"NULLIF(current_setting('{ORG_SETTING}', true), '')::uuid"
 _NO_APP_GRANTS = ("api_keys",)  # read only through stats_gateway_live_key()
+
+
+@dataclass
+class KeyCheck:
+    """A cached API key that this request has yet to see live in the database."""
+
+    key_id: str
+    live: bool | None = None  # None: not checked yet
+
+
+class KeyNotLive(Exception):
+    """The request's cached API key was revoked or has expired."""
+
+
+# the current request's cached key and what its check found (see the module docstring)
+KEY_CHECK: ContextVar[KeyCheck | None] = ContextVar("stats_gateway_key_check", default=None)
+
+
+async def _set_org(conn: psycopg.AsyncConnection, org_id: str) -> psycopg.AsyncCursor | None:
+    """Queue the statement that scopes the transaction to ``org_id``: re-checking the
+    request's cached key if it is unchecked (returns that statement's cursor)."""
+    check = KEY_CHECK.get()
+    if check is None or check.live is not None:
+        await conn.execute(_SET_ORG, (org_id,))
+        return None
+    guard = conn.cursor()
+    await guard.execute(_SET_ORG_OF_LIVE_KEY, (check.key_id, org_id))
+    return guard
+
+
+async def _settle(guard: psycopg.AsyncCursor) -> None:
+    """Record what the key re-check found; ``KeyNotLive`` when the key is gone."""
+    check = KEY_CHECK.get()
+    live = bool(await guard.fetchall())
+    if check is not None:
+        check.live = live
+    if not live:
+        raise KeyNotLive()
 
 
 async def configure_app_role(conn: psycopg.AsyncConnection) -> None:
@@ -58,7 +108,9 @@ async def tenant_connection(pool: AsyncConnectionPool, org_id: str,
     savepoints."""
     async with pool.connection() as conn:
         async with conn.pipeline(), conn.transaction():
-            await conn.execute(_SET_ORG, (org_id,))
+            guard = await _set_org(conn, org_id)
+            if guard is not None:  # write nothing for a dead key: settle it first
+                await _settle(guard)
             yield conn
 
 
@@ -71,12 +123,14 @@ async def tenant_fetch(pool: AsyncConnectionPool, org_id: str, query: str,
         cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
         try:
             async with conn.pipeline():
-                await conn.execute(_SET_ORG, (org_id,))
+                guard = await _set_org(conn, org_id)
                 await cur.execute(query, params)
         except psycopg.Error:
             if conn.info.transaction_status == pq.TransactionStatus.INERROR:
                 await conn.rollback()  # never expected: leave the connection clean anyway
             raise
+        if guard is not None:
+            await _settle(guard)
         return await cur.fetchall()
 
 

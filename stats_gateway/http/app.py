@@ -12,6 +12,7 @@ from litestar.static_files import create_static_files_router
 
 from domains import DOMAINS
 from stats_gateway import __version__
+from stats_gateway.auth import KeyCache
 from stats_gateway.config import Settings
 from stats_gateway.core.domain import Domain, validate_domains
 from stats_gateway.core.engine import StatsEngine
@@ -21,7 +22,7 @@ from stats_gateway.core.ingest import decode_batch, validate_events, write_batch
 from stats_gateway.db.embedded import EmbeddedPostgres
 from stats_gateway.db.migrate import migrate
 from stats_gateway.db.tenant import configure_app_role, tenant_connection
-from stats_gateway.http.common import caller_of, engine_of, json_response, query_params, respond
+from stats_gateway.http.common import authorized, engine_of, json_response, query_params, respond
 from stats_gateway.http.dashboard import STATIC_DIR, dashboard_routes
 from stats_gateway.http.errors import EXCEPTION_HANDLERS
 from stats_gateway.http.ratelimit import RateLimiter, add_retry_after
@@ -38,10 +39,10 @@ def _series_route(domain: Domain, view_path: str):
     response_type = series_types(domain, view_path).response
 
     async def handler(request: Request) -> Response:
-        caller = await caller_of(request, "read")
-        body = await engine_of(request).series(caller.org_id, domain.name, view_path,
-                                             query_params(request),
-                                             restriction=caller.restriction)
+        async with authorized(request, "read") as caller:
+            body = await engine_of(request).series(caller.org_id, domain.name, view_path,
+                                                   query_params(request),
+                                                   restriction=caller.restriction)
         return respond(request, body, f"{domain.name}-{view_path or 'series'}.csv")
 
     handler.__annotations__["return"] = Response[response_type]
@@ -55,10 +56,10 @@ def _breakdown_route(domain: Domain, by: str):
     response_type = breakdown_types(domain, by).response
 
     async def handler(request: Request) -> Response:
-        caller = await caller_of(request, "read")
-        body = await engine_of(request).breakdown(caller.org_id, domain.name, by,
-                                                  query_params(request),
-                                                  restriction=caller.restriction)
+        async with authorized(request, "read") as caller:
+            body = await engine_of(request).breakdown(caller.org_id, domain.name, by,
+                                                      query_params(request),
+                                                      restriction=caller.restriction)
         return respond(request, body, f"{domain.name}-breakdown-{by}.csv")
 
     handler.__annotations__["return"] = Response[response_type]
@@ -70,14 +71,14 @@ def _breakdown_route(domain: Domain, by: str):
 
 def _ingest_route(domain: Domain):
     async def handler(request: Request) -> Response:
-        caller = await caller_of(request, "ingest")
-        events = decode_batch(await request.body())
-        rows = validate_events(domain, events, datetime.now(UTC))
-        if refused := caller.restriction.refused_events(row.values for row in rows):
-            raise ApiError(403, "forbidden", f"{len(refused)} event(s) are outside this API "
-                           "key's workspaces or repos; nothing was written", refused)
-        async with tenant_connection(engine_of(request).pool, caller.org_id) as conn:
-            result = await write_batch(conn, caller.org_id, domain, rows)
+        async with authorized(request, "ingest") as caller:
+            events = decode_batch(await request.body())
+            rows = validate_events(domain, events, datetime.now(UTC))
+            if refused := caller.restriction.refused_events(row.values for row in rows):
+                raise ApiError(403, "forbidden", f"{len(refused)} event(s) are outside this "
+                               "API key's workspaces or repos; nothing was written", refused)
+            async with tenant_connection(engine_of(request).pool, caller.org_id) as conn:
+                result = await write_batch(conn, caller.org_id, domain, rows)
         metrics_of(request).count_ingest(domain.name, result.inserted, result.duplicates)
         return json_response(IngestResponse(success=True, domain=domain.name, received=result.received,
                                     inserted=result.inserted, duplicates=result.duplicates))
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None,
     )
     app.state.metrics = metrics = Metrics(d.name for d in domains)
     app.state.rate_limiter = RateLimiter(settings.rate_limit)  # per key: http/ratelimit.py
+    app.state.key_cache = KeyCache()  # no round trip of its own per request: auth.py
     # outermost, so unmatched routes (404/405) are logged and carry a request id too
     app.asgi_handler = AccessLogMiddleware(app.asgi_handler, metrics)
     return app

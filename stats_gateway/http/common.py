@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import msgspec
-from litestar import Request, Response
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from stats_gateway.auth import Caller, authenticate, key_from_header, require
+import msgspec
+import psycopg
+from litestar import Request, Response
+from psycopg_pool import PoolTimeout
+
+from stats_gateway.auth import (
+    Caller, KeyCache, authenticate, key_from_header, key_is_live, require, split_key,
+    unauthorized,
+)
 from stats_gateway.core.engine import StatsEngine
+from stats_gateway.db.tenant import KEY_CHECK, KeyCheck
 from stats_gateway.http.csv import csv_response, wants_csv
 from stats_gateway.http.ratelimit import RETRY_AFTER_STATE, RateLimited
 
@@ -36,13 +45,59 @@ def engine_of(request: Request) -> StatsEngine:
     return request.app.state.engine
 
 
-async def caller_of(request: Request, permission: str, *, basic: bool = False,
-                    bare: bool = False) -> Caller:
-    """The authenticated caller holding ``permission`` (401/403 otherwise), within its
-    rate limit (429 otherwise; counted after authentication, see http/ratelimit.py)."""
+@asynccontextmanager
+async def authorized(request: Request, permission: str, *, basic: bool = False,
+                     bare: bool = False) -> AsyncIterator[Caller]:
+    """The authenticated caller holding ``permission``, for the block that answers the
+    request (401/403 otherwise), within its rate limit (429 otherwise; counted after
+    authentication, see http/ratelimit.py).
+
+    A key found in the key cache (``auth.KeyCache``) costs no lookup: the block's first
+    tenant query re-checks in its own round trip that the key is still live
+    (db/tenant.py). Should the block end without one (an early 400, say), the key is
+    checked here before anything is answered. A key found revoked or expired either way
+    answers the same 401 as any other dead key, whatever the block did."""
     key = key_from_header(request.headers.get("authorization"), basic=basic, bare=bare)
-    async with engine_of(request).pool.connection() as conn:
-        caller = await authenticate(conn, key)
+    key_id, secret = split_key(key)
+    pool = engine_of(request).pool
+    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
+    caller = cache.get(key_id, secret) if cache is not None else None
+    check = None
+    if caller is None:
+        async with pool.connection() as conn:
+            caller = await authenticate(conn, key)
+        if cache is not None:
+            cache.put(key_id, secret, caller)
+    else:
+        check = KeyCheck(key_id)
+    token = KEY_CHECK.set(check)
+    try:
+        try:
+            _admit(request, caller, permission)
+            yield caller
+        except Exception as exc:
+            # a database in trouble answers 503 (http/errors.py) without a second try
+            if check is not None and not isinstance(exc, (psycopg.Error, PoolTimeout)) \
+                    and not await _found_live(pool, check):
+                raise unauthorized() from None
+            raise
+        if check is not None and not await _found_live(pool, check):
+            raise unauthorized()
+    finally:
+        KEY_CHECK.reset(token)
+        if check is not None and check.live is False and cache is not None:
+            cache.drop(key_id)
+
+
+async def _found_live(pool, check: KeyCheck) -> bool:
+    """Whether the request's cached key is live: as its query found, or asked now."""
+    if check.live is None:
+        async with pool.connection() as conn:
+            check.live = await key_is_live(conn, check.key_id)
+    return check.live
+
+
+def _admit(request: Request, caller: Caller, permission: str) -> None:
     limiter = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None:
         try:
@@ -51,4 +106,3 @@ async def caller_of(request: Request, permission: str, *, basic: bool = False,
             request.scope.setdefault("state", {})[RETRY_AFTER_STATE] = exc.retry_after_s
             raise
     require(caller, permission)
-    return caller

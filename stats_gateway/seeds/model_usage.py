@@ -86,7 +86,7 @@ from stats_gateway.core.request import (
 from stats_gateway.core.timebuckets import (
     BUCKET_SIZES, MAX_BUCKETS, BucketPlan, count_buckets, make_plan,
 )
-from stats_gateway.http.common import JSON, caller_of, engine_of, json_response, query_params
+from stats_gateway.http.common import JSON, authorized, engine_of, json_response, query_params
 from stats_gateway.http.errors import log, request_id
 from stats_gateway.http.openapi import (
     BARE_KEY, BEARER, error_responses, operation_class, query_parameter,
@@ -431,11 +431,12 @@ _PARAMETERS = [  # documented only: parse_query reads them raw and reports every
      exception_handlers=EXCEPTION_HANDLERS, responses=_ERROR_SPECS,
      operation_class=operation_class(_PARAMETERS), security=[{BEARER: []}, {BARE_KEY: []}])
 async def model_usage(request: Request) -> Response[ModelUsageResponse]:
-    caller = await caller_of(request, "read", bare=True)
-    query = parse_query(query_params(request), datetime.now(UTC))
-    # a key limited to workspaces/repos sees only those (core/restriction.py)
-    query = replace(query, filters=query.filters + caller.restriction.filters())
-    return json_response(await model_usage_response(engine_of(request), caller.org_id, query))
+    async with authorized(request, "read", bare=True) as caller:
+        query = parse_query(query_params(request), datetime.now(UTC))
+        # a key limited to workspaces/repos sees only those (core/restriction.py)
+        query = replace(query, filters=query.filters + caller.restriction.filters())
+        body = await model_usage_response(engine_of(request), caller.org_id, query)
+    return json_response(body)
 
 
 @route(PATH, http_method=[HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE],

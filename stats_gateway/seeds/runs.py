@@ -56,7 +56,7 @@ from stats_gateway.core.errors import ApiError, Problem
 from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 from stats_gateway.core.request import BreakdownRequest, Filter, Scope, StatsRequest
 from stats_gateway.core.timebuckets import BUCKET_SIZES, MAX_BUCKETS, BucketPlan, make_plan
-from stats_gateway.http.common import JSON, caller_of, engine_of, query_params
+from stats_gateway.http.common import JSON, authorized, engine_of, query_params
 from stats_gateway.http.errors import EXCEPTION_HANDLERS, log, request_id
 from stats_gateway.http.openapi import (
     error_responses, header_parameter, operation_class, query_parameter,
@@ -297,17 +297,19 @@ _PARAMETERS = [  # documented only: read_range reads them raw and reports every 
          500: "Internal error (the message carries the request id)"}))
 async def runs_stats(request: Request) -> Response[RunStatsResponse]:
     """Timeline, top targets and source split for the key's org over [start, end]."""
-    caller = await caller_of(request, "read")
-    check_organization(caller, request.headers.get("x-organization-id"))
-    start, end = read_range(query_params(request))
-    engine = engine_of(request)
-    domain = engine.domain("runs")
-    # UTC days, with the inclusive end turned into the engine's exclusive one
-    plan = make_plan(start, end + timedelta(microseconds=1), BUCKET_SIZES["1d"])
-    return _json(RunStatsResponse(
-        timeline=await timeline(engine, caller.org_id, domain, plan, caller.restriction),
-        by_flow=await top_targets(engine, caller, domain, plan),
-        by_source=await source_split(engine, caller.org_id, domain, plan, caller.restriction)))
+    async with authorized(request, "read") as caller:
+        check_organization(caller, request.headers.get("x-organization-id"))
+        start, end = read_range(query_params(request))
+        engine = engine_of(request)
+        domain = engine.domain("runs")
+        # UTC days, with the inclusive end turned into the engine's exclusive one
+        plan = make_plan(start, end + timedelta(microseconds=1), BUCKET_SIZES["1d"])
+        body = RunStatsResponse(
+            timeline=await timeline(engine, caller.org_id, domain, plan, caller.restriction),
+            by_flow=await top_targets(engine, caller, domain, plan),
+            by_source=await source_split(engine, caller.org_id, domain, plan,
+                                         caller.restriction))
+    return _json(body)
 
 
 route_handlers: list = [runs_stats]

@@ -63,7 +63,7 @@ from stats_gateway.core.errors import ApiError, Problem, bad_request, not_found
 from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 from stats_gateway.core.request import MAX_LIMIT, BreakdownRequest, Scope
 from stats_gateway.core.timebuckets import fixed_size, make_plan
-from stats_gateway.http.common import caller_of, engine_of, json_response, query_params
+from stats_gateway.http.common import authorized, engine_of, json_response, query_params
 from stats_gateway.http.errors import EXCEPTION_HANDLERS, handle_unexpected, request_id
 from stats_gateway.http.openapi import operation_class
 
@@ -249,12 +249,12 @@ async def usage_by_workflow(
     from_: Annotated[str | None, _ms_param("from", "Start time (unix ms), inclusive")] = None,
     to: Annotated[str | None, _ms_param("to", "End time (unix ms), exclusive")] = None,
 ) -> Response[UsageByWorkflowResponse]:
-    caller = await caller_of(request, "read")
-    if orgId != caller.org_id:
-        raise not_found("organization")
-    start, end = parse_range(query_params(request))
-    entities = await workflow_entities(engine_of(request), caller.org_id, start, end,
-                                       caller.restriction)
+    async with authorized(request, "read") as caller:
+        if orgId != caller.org_id:
+            raise not_found("organization")
+        start, end = parse_range(query_params(request))
+        entities = await workflow_entities(engine_of(request), caller.org_id, start, end,
+                                           caller.restriction)
     return json_response(UsageByWorkflowResponse(
         code=0, data=UsageByWorkflowData(workflows=[workflow_usage(e) for e in entities]),
         message="successfully", requestId=request_id(request) or ""))

@@ -12,7 +12,7 @@ from litestar import Request, Response, post
 
 from stats_gateway.core.domain import Dimension
 from stats_gateway.core.request import Filter, Scope, StatsRequest
-from stats_gateway.http.common import JSON, caller_of, engine_of, json_response
+from stats_gateway.http.common import JSON, authorized, engine_of, json_response
 from stats_gateway.http.openapi import (
     BASIC, BEARER, error_responses, inline_json_schema, operation_class,
 )
@@ -93,19 +93,19 @@ async def _usage_buckets(request: Request, org_id: str, stats: StatsRequest,
 
 
 async def call_stats(request: Request) -> Response:
-    caller = await caller_of(request, "read", basic=True)
-    body = read_body(await request.body(), datetime.now(UTC).replace(microsecond=0))
-    plan = resolve_plan(body.start, body.end, body.granularity, body.timezone)
-    stats = caller.restriction.apply(  # a key limited to workspaces/repos sees only those
-        StatsRequest(scope=Scope("org", None), window=None, plan=plan,
-                     filters=engine_filters(body)))
-    nothing_asked = body.usage_metrics is None and body.call_metrics is None
-    calls = call_section(DEFAULT_CALL_METRICS if nothing_asked else body.call_metrics or ())
-    usage = usage_section(body.usage_metrics or ())
-    zone = ZoneInfo(body.timezone)
-    usage_buckets, call_buckets = await asyncio.gather(
-        _usage_buckets(request, caller.org_id, stats, usage, zone),
-        _call_buckets(request, caller.org_id, stats, calls, zone))
+    async with authorized(request, "read", basic=True) as caller:
+        body = read_body(await request.body(), datetime.now(UTC).replace(microsecond=0))
+        plan = resolve_plan(body.start, body.end, body.granularity, body.timezone)
+        stats = caller.restriction.apply(  # a key limited to workspaces/repos sees only those
+            StatsRequest(scope=Scope("org", None), window=None, plan=plan,
+                         filters=engine_filters(body)))
+        nothing_asked = body.usage_metrics is None and body.call_metrics is None
+        calls = call_section(DEFAULT_CALL_METRICS if nothing_asked else body.call_metrics or ())
+        usage = usage_section(body.usage_metrics or ())
+        zone = ZoneInfo(body.timezone)
+        usage_buckets, call_buckets = await asyncio.gather(
+            _usage_buckets(request, caller.org_id, stats, usage, zone),
+            _call_buckets(request, caller.org_id, stats, calls, zone))
     return json_response(CallStatsResponse(
         start=utc_text(body.start), end=utc_text(body.end), granularity=granularity_of(plan),
         timezone=body.timezone, usage_buckets=usage_buckets, call_buckets=call_buckets))
