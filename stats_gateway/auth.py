@@ -156,10 +156,9 @@ async def key_is_live(conn: psycopg.AsyncConnection, key_id: str) -> bool:
     return await cur.fetchone() is not None
 
 
-async def authenticate(conn: psycopg.AsyncConnection, key: str | None) -> Caller:
-    """The caller of ``key``, looked up in the database; the same 401 for any key that is
-    not live."""
-    key_id, secret = split_key(key)
+async def authenticate(conn: psycopg.AsyncConnection, key_id: str, secret: str) -> Caller:
+    """The caller of the key (``split_key``'s parts), looked up in the database; the same
+    401 for any key that is not live or whose secret is wrong."""
     # a function running as the table owner: the app role has no other access to api_keys
     # (row-level security, stats_gateway/db/tenant.py), and no org is known yet
     cur = await conn.execute("SELECT * FROM stats_gateway_live_key(%s)", (key_id,))

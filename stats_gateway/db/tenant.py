@@ -84,12 +84,11 @@ async def _set_org(conn: psycopg.AsyncConnection, org_id: str) -> psycopg.AsyncC
 
 
 async def _settle(guard: psycopg.AsyncCursor) -> None:
-    """Record what the key re-check found; ``KeyNotLive`` when the key is gone."""
+    """Record what the key re-check (queued by ``_set_org``) found; ``KeyNotLive`` when
+    the key is gone."""
     check = KEY_CHECK.get()
-    live = bool(await guard.fetchall())
-    if check is not None:
-        check.live = live
-    if not live:
+    check.live = bool(await guard.fetchall())
+    if not check.live:
         raise KeyNotLive()
 
 

@@ -60,14 +60,13 @@ async def authorized(request: Request, permission: str, *, basic: bool = False,
     key = key_from_header(request.headers.get("authorization"), basic=basic, bare=bare)
     key_id, secret = split_key(key)
     pool = engine_of(request).pool
-    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
-    caller = cache.get(key_id, secret) if cache is not None else None
+    cache: KeyCache = request.app.state.key_cache
+    caller = cache.get(key_id, secret)
     check = None
     if caller is None:
         async with pool.connection() as conn:
-            caller = await authenticate(conn, key)
-        if cache is not None:
-            cache.put(key_id, secret, caller)
+            caller = await authenticate(conn, key_id, secret)
+        cache.put(key_id, secret, caller)
     else:
         check = KeyCheck(key_id)
     token = KEY_CHECK.set(check)
@@ -85,7 +84,7 @@ async def authorized(request: Request, permission: str, *, basic: bool = False,
             raise unauthorized()
     finally:
         KEY_CHECK.reset(token)
-        if check is not None and check.live is False and cache is not None:
+        if check is not None and check.live is False:
             cache.drop(key_id)
 
 
@@ -98,11 +97,9 @@ async def _found_live(pool, check: KeyCheck) -> bool:
 
 
 def _admit(request: Request, caller: Caller, permission: str) -> None:
-    limiter = getattr(request.app.state, "rate_limiter", None)
-    if limiter is not None:
-        try:
-            limiter.take(caller.key_id, caller.rate_limit)
-        except RateLimited as exc:
-            request.scope.setdefault("state", {})[RETRY_AFTER_STATE] = exc.retry_after_s
-            raise
+    try:
+        request.app.state.rate_limiter.take(caller.key_id, caller.rate_limit)
+    except RateLimited as exc:
+        request.scope.setdefault("state", {})[RETRY_AFTER_STATE] = exc.retry_after_s
+        raise
     require(caller, permission)
