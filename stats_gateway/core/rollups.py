@@ -155,3 +155,10 @@ def _cut(start: datetime, end: datetime, rollups: list[Rollup]) -> list[Segment]
     if a >= b:
         return _cut(start, end, finer)
     return _cut(start, a, finer) + [Segment(a, b, first)] + _cut(b, end, finer)
+
+
+def rollup_table_names(domain: Domain) -> list[str]:
+    """Every table holding the domain's pre-aggregated data (metric and sketch rollups):
+    what storage accounting adds up."""
+    from stats_gateway.core.histogram_rollups import histogram_rollups
+    return [r.table for r in domain_rollups(domain)] + [h.table for h in histogram_rollups(domain)]
