@@ -33,7 +33,7 @@ DOMAIN = Domain(
         EventField(name="nodeId", column="node_id", type=T.TEXT, names_kind="node",
                    name_field="nodeName", doc="gateway node"),
         EventField(name="nodeName", column="node_name", type=T.TEXT, doc="node display name"),
-        EventField(name="conversationId", column="conversation_id", type=T.TEXT,
+        EventField(name="conversationId", column="conversation_id", type=T.TEXT, high_cardinality=True,
                    doc="conversation the request belongs to"),
         EventField(name="tokensIn", column="tokens_in", type=T.BIGINT, default=0, min_value=0),
         EventField(name="tokensOut", column="tokens_out", type=T.BIGINT, default=0, min_value=0),

@@ -40,7 +40,7 @@ DOMAIN = Domain(
         EventField(name="ruleId", column="rule_id", type=T.TEXT, required=True,
                    names_kind="rule", name_field="ruleName", doc="policy rule"),
         EventField(name="ruleName", column="rule_name", type=T.TEXT, doc="rule display name"),
-        EventField(name="userId", column="user_id", type=T.TEXT, names_kind="user",
+        EventField(name="userId", column="user_id", type=T.TEXT, high_cardinality=True, names_kind="user",
                    name_field="userName", doc="user whose request was evaluated"),
         EventField(name="userName", column="user_name", type=T.TEXT, doc="user display name"),
         EventField(name="action", column="action", type=T.CHOICE, required=True,

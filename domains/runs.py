@@ -26,7 +26,7 @@ DOMAIN = Domain(
     fields=(
         EventField(name="targetType", column="target_type", type=T.CHOICE, required=True,
                    choices=TARGET_TYPES, doc="what ran"),
-        EventField(name="targetSlug", column="target_slug", type=T.TEXT, required=True,
+        EventField(name="targetSlug", column="target_slug", type=T.TEXT, high_cardinality=True, required=True,
                    doc="slug of the model, flow or ComfyUI workflow"),
         EventField(name="targetName", column="target_name", type=T.TEXT,
                    doc="its display name (newest wins)"),

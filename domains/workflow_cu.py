@@ -25,7 +25,7 @@ DOMAIN = Domain(
     title="WorkflowCu",
     doc=__doc__,
     fields=(
-        EventField(name="workflowId", column="workflow_id", type=T.TEXT, required=True,
+        EventField(name="workflowId", column="workflow_id", type=T.TEXT, high_cardinality=True, required=True,
                    doc="workflow"),
         EventField(name="workflowName", column="workflow_name", type=T.TEXT,
                    doc="workflow display name (newest wins)"),

@@ -21,14 +21,12 @@ Choices where the issue is silent:
 * **Idempotent.** An event whose ``eventId`` the org already has is skipped and counted
   as a duplicate; within a file the first line with an id wins. Loading a file twice
   inserts nothing the second time.
-* **One transaction.** Events, display names and the rebuild of the org's rollups for
-  the domain commit together, or not at all. While a load runs, API ingest into the same
-  org that names the same entities waits for it. An ingest batch that collides with the
-  final rebuild (a duplicate rollup key, a deadlock) makes it retry under a savepoint;
-  the last attempt holds a SHARE lock on the domain's event table, so ingest into the
-  domain waits instead.
-* **Cost.** The rebuild recomputes the org's rollups from all its events in the domain,
-  not only the loaded ones: for a few events into a big org, the API is cheaper.
+* **One transaction.** Events, display names and the org's rollups for the domain
+  commit together, or not at all. While a load runs, API ingest into the same org that
+  names the same entities waits for it.
+* **Cost.** Each chunk's inserted rows are aggregated and merged into the rollups in the
+  very statement that inserts them (as an ingest batch is), so a load costs in
+  proportion to what it loads, whatever the size of the org.
 * **Memory.** The file is read in chunks of 50,000 events, and only one chunk at a time
   is held (in memory and in the TEMP staging table), so memory stays flat whatever the
   file size.

@@ -116,6 +116,5 @@ def _summary(domain: Domain, org_id: str, report: LoadReport) -> str:
     skipped = f", skipped {report.invalid:,} invalid" if report.invalid else ""
     return (f"{domain.name}: read {report.read:,} events, inserted {report.inserted:,}, "
             f"duplicates {report.duplicates:,}{skipped}\n"
-            f"org {org_id}: {report.rollup_tables} rollup tables rebuilt in "
-            f"{report.rebuild_seconds:.1f} s\n"
+            f"org {org_id}: rollups kept up to date as the events went in\n"
             f"elapsed {report.seconds:.1f} s, {report.rate:,.0f} events/s")

@@ -4,7 +4,8 @@ Chunk by chunk: ingest's validator checks the events, COPY puts the valid ones i
 staging table, ``INSERT … SELECT … ON CONFLICT DO NOTHING`` moves them into the event
 table (so existing ids are skipped), and the inserted ones name their entities and are
 held to the repo rule exactly as an ingest batch is. Chunks keep memory bounded whatever
-the file size; the org's rollups are rebuilt once at the end, before the commit.
+the file size; each chunk's inserted rows are merged into the rollups by the statement
+that inserts them, so nothing is rebuilt.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from itertools import islice
 import psycopg
 from psycopg import sql
 
-from stats_gateway.bulk.rollups import rebuild_domain
 from stats_gateway.bulk.sources import Record
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.errors import ApiError, Problem
+from stats_gateway.core.rollup_sql import insert_with_rollups
 from stats_gateway.core.ingest import (
     REPO_PARENTS, UPSERT_ENTITIES, EventRow, claimed_repos, entity_params, entity_refs,
     repo_moves, validate_events,
@@ -54,9 +55,7 @@ class LoadReport:
     invalid: int = 0  # lines rejected (or skipped, with skip_invalid)
     problems: list[LineProblem] = field(default_factory=list)  # the first max_shown
     max_shown: int = MAX_SHOWN
-    rollup_tables: int = 0
-    rebuild_seconds: float = 0.0
-    seconds: float = 0.0  # the whole load: reading, writing, rebuilding, committing
+    seconds: float = 0.0  # the whole load: reading, writing, committing
 
     @property
     def duplicates(self) -> int:
@@ -101,7 +100,7 @@ def load_events(conn: psycopg.Connection, domain: Domain, org_id: str,
                 records: Iterable[Record], *, skip_invalid: bool = False,
                 chunk_rows: int = CHUNK_ROWS, max_shown: int = MAX_SHOWN,
                 progress: Progress | None = None, now: datetime | None = None) -> LoadReport:
-    """Load ``records`` into ``org_id``'s ``domain`` and rebuild its rollups, all in one
+    """Load ``records`` into ``org_id``'s ``domain``, rollups included, all in one
     transaction; ``progress`` advances per chunk and is finished once the input is read.
     Raises :class:`LoadRejected` (and writes nothing) when a line is invalid,
     unless ``skip_invalid``; without it, the rest of the input is still read and checked,
@@ -125,9 +124,6 @@ def load_events(conn: psycopg.Connection, domain: Domain, org_id: str,
         if report.invalid and not skip_invalid:
             report.seconds = time.perf_counter() - started
             raise LoadRejected(report)  # leaving the block rolls everything back
-        rebuilding = time.perf_counter()
-        report.rollup_tables = rebuild_domain(conn, domain, org_id)
-        report.rebuild_seconds = time.perf_counter() - rebuilding
     report.seconds = time.perf_counter() - started
     return report
 
@@ -196,7 +192,8 @@ def _insert_chunk(conn: psycopg.Connection, domain: Domain, org_id: str,
             for line, row in rows:
                 copy.write_row((line, row.event_id, row.ts,
                                 *[row.values.get(c) for c in columns]))
-        cur.execute(_insert_from_stage(domain), {"org": org_id})
+        text, constants = insert_with_rollups(domain, _insert_from_stage(domain).as_string(conn))
+        cur.execute(text, {**constants, "org": org_id})
         ids = {event_id for (event_id,) in cur.fetchall()}
     inserted: dict[str, Lined] = {}
     for line, row in rows:
@@ -237,6 +234,6 @@ def _insert_from_stage(domain: Domain) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {table} ({names}) SELECT %(org)s::uuid, {values} FROM {stage} "
         "ORDER BY event_id COLLATE \"C\", line "
-        "ON CONFLICT (org_id, event_id) DO NOTHING RETURNING event_id").format(
+        "ON CONFLICT (org_id, event_id) DO NOTHING RETURNING *").format(
         table=sql.Identifier(domain.table), names=names, values=values,
         stage=sql.Identifier(STAGE))

@@ -31,6 +31,7 @@ __all__ = [
     "SeriesView",
     "BreakdownView",
     "Domain",
+    "Cube",
     "COMMON_FIELDS",
     "validate_domains",
 ]
@@ -76,6 +77,9 @@ class EventField:
     choices: tuple[str, ...] = ()
     names_kind: str | None = None  # this field is an entity id whose display name...
     name_field: str | None = None  # ...arrives in this other field
+    # many distinct values per org (users, conversations, traces): kept out of the shared
+    # rollup cube, so it does not multiply that cube's rows (see ``Cube``)
+    high_cardinality: bool = False
     doc: str = ""
 
 
@@ -280,6 +284,25 @@ class BreakdownView:
     primary: str
 
 
+GRAIN_NAMES = ("5m", "15m", "1h", "1d", "30d")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cube:
+    """A declared rollup, like Cube's pre-aggregations: events collapsed per (org, UTC slot
+    of each grain, ``columns``), every mergeable metric's parts kept per row.
+
+    Any query whose scope, filters and group-by read only ``columns`` (and whose bucket
+    boundaries fall on a grain) is answered by aggregating the cube instead of raw
+    events. ``sketches``: also keep latency histograms and distinct-count sketches for it,
+    at its grains of an hour or more (the finer ones would outweigh the events)."""
+
+    name: str
+    columns: tuple[str, ...]
+    grains: tuple[str, ...]
+    sketches: bool = True
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)  # identity: cheap to hash for caches
 class Domain:
     name: str  # URL segment, e.g. "private-chat"
@@ -294,6 +317,8 @@ class Domain:
     filters: tuple[ResourceFilter, ...]
     # cross-field rule over one decoded event: [(field, message), ...]
     check_event: Callable[[dict], list[tuple[str, str]]] | None = None
+    # the rollups; None: the default set (``stats_gateway.core.rollups.default_cubes``)
+    rollups: tuple[Cube, ...] | None = None
 
     @property
     def all_fields(self) -> tuple[EventField, ...]:
@@ -411,6 +436,21 @@ def _domain_problems(domain: Domain) -> list[str]:
         for name in d.extra_metrics:
             if name not in known:
                 problems.append(f"{where}: breakdown {d.by!r} adds unknown metric {name!r}")
+    for cube in domain.rollups or ():
+        if not _IDENT.match(cube.name):
+            problems.append(f"{where}: rollup {cube.name!r} is not a plain identifier")
+        for column in cube.columns:
+            if column not in columns:
+                problems.append(f"{where}: rollup {cube.name!r} reads unknown column {column!r}")
+        for grain in cube.grains:
+            if grain not in GRAIN_NAMES:
+                problems.append(f"{where}: rollup {cube.name!r} has unknown grain {grain!r}; "
+                                f"known: {', '.join(GRAIN_NAMES)}")
+        if not cube.grains:
+            problems.append(f"{where}: rollup {cube.name!r} has no grain")
+    cube_names = [c.name for c in domain.rollups or ()]
+    for dup in sorted({n for n in cube_names if cube_names.count(n) > 1}):
+        problems.append(f"{where}: rollup {dup!r} declared twice")
     params = [f.param for f in domain.filters]
     for flt in domain.filters:
         if flt.column not in columns:

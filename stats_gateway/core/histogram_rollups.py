@@ -53,9 +53,10 @@ class HistogramRollup:
         rule = f"columns={','.join(self.columns)};gamma={GAMMA!r};zero={ZERO_BIN}"
         return hashlib.sha256(f"{self.ddl()}\n{rule}".encode()).hexdigest()
 
-    def _insert_select(self, where: str, p: Params) -> str:
-        """INSERT … SELECT of the counts of the events ``where`` selects; each event
-        gives one (column, bin) pair per histogrammed column (LATERAL VALUES)."""
+    def _insert_select(self, where: str, p: Params, source: str | None = None) -> str:
+        """INSERT … SELECT of the counts of the events ``where`` selects (from the event
+        table, or ``source``: rows under its name); each event gives one (column, bin)
+        pair per histogrammed column (LATERAL VALUES)."""
         table = self.rollup.domain.table
         events = Table(table)
         pairs = ", ".join(
@@ -71,19 +72,15 @@ class HistogramRollup:
         group = ", ".join([f"{table}.org_id", slot, *cube, *hist])
         order = ", ".join([slot, *cube, *hist])
         return (f"INSERT INTO {self.table} AS r ({names}) SELECT {select} "
-                f"FROM {table} CROSS JOIN LATERAL (VALUES {pairs}) "
+                f"FROM {source or table} CROSS JOIN LATERAL (VALUES {pairs}) "
                 f"AS h({HIST_COLUMN}, {HIST_BIN}) "
                 f"WHERE {where} AND h.{HIST_BIN} IS NOT NULL GROUP BY {group} ORDER BY {order}")
 
-    def refresh_sql(self, org_id: str, event_ids: list[str]) -> Sql:
-        """Add the named (just inserted) events of one org to the counts."""
-        p = Params()
-        table = self.rollup.domain.table
-        where = (f"{table}.org_id = {p(org_id, 'org').get_sql()} "
-                 f"AND {table}.event_id = ANY({p(event_ids, 'ids').get_sql()})")
-        text = (f"{self._insert_select(where, p)} ON CONFLICT ({', '.join(self.key)}) "
+    def upsert_from(self, source: str, p: Params) -> str:
+        """Add the events ``source`` holds (rows under the event table's name, e.g. the
+        ones an INSERT just stored) to the counts."""
+        return (f"{self._insert_select('TRUE', p, source)} ON CONFLICT ({', '.join(self.key)}) "
                 f"DO UPDATE SET {HIST_N} = r.{HIST_N} + EXCLUDED.{HIST_N}")
-        return Sql(text, p.values)
 
     def rebuild_sql(self, org_id: str | None = None) -> list[Sql]:
         """Recount from raw events, for one org or for all."""
@@ -97,8 +94,10 @@ class HistogramRollup:
 
 
 def histogram_rollups(domain: Domain) -> list[HistogramRollup]:
-    """One per metric rollup, for a domain that declares approximate percentiles."""
+    """One per metric rollup of an hour or more (``Rollup.has_sketches``), for a domain
+    that declares approximate percentiles."""
     columns = histogram_columns(domain.metrics)
     if not columns:
         return []
-    return [HistogramRollup(rollup, columns) for rollup in domain_rollups(domain)]
+    return [HistogramRollup(rollup, columns) for rollup in domain_rollups(domain)
+            if rollup.has_sketches]

@@ -122,8 +122,8 @@ def histogram_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metri
     wherever the metric rollups would be exact; undeclared ones read raw events."""
     p = Params()
     chosen = [m for m in metrics if is_histogram(m)]
-    segments = (plan_segments(domain, request, chosen, grouping.dimension, grouping.by_bucket)
-                if use_rollups else [])
+    segments = (plan_segments(domain, request, chosen, grouping.dimension, grouping.by_bucket,
+                              sketches=True) if use_rollups else [])
     if not segments:
         segments = [Segment(request.plan.start, request.plan.end, None)]
     keys = ([Field(BUCKET)] if grouping.by_bucket else []) + (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -21,9 +22,7 @@ import psycopg
 from stats_gateway.core.domain import Domain, EventField, FieldType
 from stats_gateway.core.errors import ApiError, Problem
 from stats_gateway.core.request import parse_instant, storable_text
-from stats_gateway.core.histogram_rollups import histogram_rollups
-from stats_gateway.core.rollup_sql import refresh_sql
-from stats_gateway.core.rollups import domain_rollups
+from stats_gateway.core.rollup_sql import insert_with_rollups
 
 MAX_EVENTS = 10_000
 MAX_PROBLEMS = 1_000
@@ -292,8 +291,11 @@ def entity_params(org_id: str, refs: list[EntityRef]) -> dict:
             "tss": [r.ts for r in refs]}
 
 
-def insert_sql(domain: Domain) -> str:
-    """Columnar INSERT … SELECT FROM unnest(arrays): one statement for a whole batch.
+@lru_cache(maxsize=64)
+def insert_sql(domain: Domain) -> tuple[str, dict]:
+    """Columnar INSERT … SELECT FROM unnest(arrays): one statement for a whole batch,
+    which also adds exactly the rows it inserted to every rollup (``insert_with_rollups``)
+    and returns their ``event_id``s; with the rollups' constants.
 
     List columns travel as JSON text (arrays of arrays must be rectangular in PostgreSQL)
     and are unpacked in the SELECT.
@@ -307,9 +309,10 @@ def insert_sql(domain: Domain) -> str:
         f"CASE WHEN u.c{i} IS NULL THEN NULL "
         f"ELSE ARRAY(SELECT jsonb_array_elements_text(u.c{i}::jsonb)) END"
         if f.type is FieldType.TEXT_LIST else f"u.c{i}" for i, f in enumerate(columns)])
-    return (f"INSERT INTO {domain.table} ({names}) SELECT {values} "
-            f"FROM unnest({arrays}) AS u({aliases}) "
-            f"ON CONFLICT (org_id, event_id) DO NOTHING RETURNING event_id")
+    return insert_with_rollups(domain, (
+        f"INSERT INTO {domain.table} ({names}) SELECT {values} "
+        f"FROM unnest({arrays}) AS u({aliases}) "
+        f"ON CONFLICT (org_id, event_id) DO NOTHING RETURNING *"))
 
 
 def _wire_type(f: EventField) -> str:
@@ -334,8 +337,9 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
               "tss": [r.ts for r in ordered]}
     for i, f in enumerate(columns):
         params[f"c{i}"] = [wire_value(f, r.values.get(f.column)) for r in ordered]
+    text, constants = insert_sql(domain)
     async with conn.transaction():
-        cur = await conn.execute(insert_sql(domain), params)
+        cur = await conn.execute(text, {**constants, **params})
         inserted_ids = {event_id for (event_id,) in await cur.fetchall()}
         # skipped duplicates change nothing, not even names: only inserted events count
         inserted: dict[str, tuple[int, EventRow]] = {}
@@ -349,13 +353,4 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
         if problems:  # raising inside the block rolls the whole batch back
             raise ApiError(422, "invalid_events", "events put a repo under another "
                            "workspace; nothing was written", problems)
-        if inserted_ids:  # rollups absorb exactly what this transaction inserted
-            ids = sorted(inserted_ids)
-            async with conn.pipeline():
-                for rollup in domain_rollups(domain):
-                    sql = refresh_sql(rollup, org_id, ids)
-                    await conn.execute(sql.text, sql.params)
-                for histogram in histogram_rollups(domain):
-                    sql = histogram.refresh_sql(org_id, ids)
-                    await conn.execute(sql.text, sql.params)
     return IngestResult(received=len(rows), inserted=len(inserted_ids))

@@ -2,53 +2,38 @@
 
 Parts are computed with the very ``metric_terms`` the raw queries use, so a rollup row
 holds exactly what a raw query would have computed for its slot.
+
+Ingest and ``load`` keep rollups current from the batch itself: the event INSERT's
+``RETURNING *`` (exactly the rows this statement inserted, duplicates skipped) feeds one
+``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE`` per rollup, all in one statement
+(``insert_with_rollups``). Counts, sums and parts add, minima take LEAST, maxima and
+newest times GREATEST, histogram bins add: no raw event is read again, so the cost of a
+batch is proportional to the batch, whatever the size of the org.
 """
 
 from __future__ import annotations
 
-import hashlib
+from functools import lru_cache
 
 from pypika import Table
 
-from stats_gateway.core.domain import (
-    ApproxPercentile, Count, LatestTime, Max, Mean, Metric, Min, Ratio,
-)
+from stats_gateway.core.domain import Domain, LatestTime, Max, Metric, Min
 from stats_gateway.core.histogram_rollups import histogram_rollups
 from stats_gateway.core.rollups import (
-    EPOCH, Rollup, domain_rollups, finest_rollup, rollup_metrics,
+    EPOCH, Rollup, domain_rollups, finest_rollup, part_types, rollup_metrics,
 )
 from stats_gateway.core.sql import Params, Sql, merge_terms, metric_terms, part_names
 
-def _column_types(rollup: Rollup) -> dict[str, str]:
-    return {f.column: f.type.sql_type for f in rollup.domain.stored_fields}
+INSERTED = "inserted"  # the CTE of the rows an event INSERT … RETURNING * stored
 
 
 def part_columns(rollup: Rollup) -> list[tuple[str, str]]:
     """(part name, SQL type) for every mergeable metric part."""
-    types = _column_types(rollup)
-    columns = []
-    for metric in rollup_metrics(rollup.domain):
-        agg = metric.agg
-        if isinstance(agg, ApproxPercentile):
-            continue  # its counts are in the histogram rollups
-        if isinstance(agg, Mean):
-            columns += [(f"{metric.name}__sum", "numeric"), (f"{metric.name}__n", "bigint")]
-        elif isinstance(agg, Ratio):
-            columns += [(part, "numeric") for part in part_names(metric)]
-        elif isinstance(agg, (Min, Max)):
-            plain = types[agg.column] if not agg.plus else "numeric"
-            columns.append((metric.name, plain))
-        elif isinstance(agg, LatestTime):
-            columns.append((metric.name, "timestamptz"))
-        elif isinstance(agg, Count):
-            columns.append((metric.name, "bigint"))
-        else:  # Sum of bigint or numeric (a float Sum is refused at declaration) is numeric
-            columns.append((metric.name, "numeric"))
-    return columns
+    return part_types(rollup.domain)
 
 
 def rollup_ddl(rollup: Rollup) -> str:
-    types = _column_types(rollup)
+    types = {f.column: f.type.sql_type for f in rollup.domain.stored_fields}
     keys = [f"{c} {types[c]}" for c in rollup.columns]
     parts = [f'"{name}" {sql_type}' for name, sql_type in part_columns(rollup)]
     columns = ",\n    ".join(["org_id uuid NOT NULL", "slot_ts timestamptz NOT NULL",
@@ -57,10 +42,6 @@ def rollup_ddl(rollup: Rollup) -> str:
     return (f"CREATE TABLE {rollup.table} (\n    {columns}\n);\n"
             f"CREATE UNIQUE INDEX {rollup.table}_key ON {rollup.table} ({key}) "
             f"NULLS NOT DISTINCT;")
-
-
-def ddl_checksum(rollup: Rollup) -> str:
-    return hashlib.sha256(rollup_ddl(rollup).encode()).hexdigest()
 
 
 def _merge_on_conflict(rollup: Rollup) -> str:
@@ -79,12 +60,13 @@ def _merge_on_conflict(rollup: Rollup) -> str:
     return ", ".join(sets)
 
 
-def _insert_select(rollup: Rollup, where: str, p: Params) -> str:
+def _insert_select(rollup: Rollup, source: str, where: str, p: Params) -> str:
+    """INSERT … SELECT of the rollup rows of the events ``source`` holds (a table, or the
+    inserted rows under the event table's name) that ``where`` selects."""
     events = Table(rollup.domain.table)
     metrics: list[Metric] = rollup_metrics(rollup.domain)
     values = [term for m in metrics for term in metric_terms(m, events, p)]
-    step, origin = p(rollup.step, "grain").get_sql(), p(EPOCH, "epoch").get_sql()
-    slot = f"date_bin({step}, ts, {origin})"
+    slot = f"date_bin({p(rollup.step, 'grain').get_sql()}, ts, {p(EPOCH, 'epoch').get_sql()})"
     keys = ", ".join(rollup.columns)
     names = ", ".join(["org_id", "slot_ts", *rollup.columns,
                        *(f'"{name}"' for name, _ in part_columns(rollup))])
@@ -93,18 +75,34 @@ def _insert_select(rollup: Rollup, where: str, p: Params) -> str:
     group = ", ".join(["org_id", slot, *rollup.columns])
     order = ", ".join([slot, *rollup.columns]) if keys else slot
     return (f"INSERT INTO {rollup.table} AS r ({names}) SELECT {select} "
-            f"FROM {rollup.domain.table} WHERE {where} GROUP BY {group} ORDER BY {order}")
+            f"FROM {source} WHERE {where} GROUP BY {group} ORDER BY {order}")
 
 
-def refresh_sql(rollup: Rollup, org_id: str, event_ids: list[str]) -> Sql:
-    """Add the named (just inserted) events of one org to the rollup."""
-    p = Params()
-    where = (f"org_id = {p(org_id, 'org').get_sql()} "
-             f"AND event_id = ANY({p(event_ids, 'ids').get_sql()})")
+def _upsert(rollup: Rollup) -> str:
     key = ", ".join(["org_id", "slot_ts", *rollup.columns])
-    text = (f"{_insert_select(rollup, where, p)} ON CONFLICT ({key}) "
-            f"DO UPDATE SET {_merge_on_conflict(rollup)}")
-    return Sql(text, p.values)
+    return f" ON CONFLICT ({key}) DO UPDATE SET {_merge_on_conflict(rollup)}"
+
+
+@lru_cache(maxsize=64)
+def _rollup_ctes(domain: Domain) -> tuple[str, dict]:
+    """``, r0 AS (upsert), …`` adding the rows of the ``INSERTED`` CTE to every rollup and
+    histogram rollup of the domain; their constants."""
+    p = Params()
+    source = f'{INSERTED} AS "{domain.table}"'
+    ctes = [f"r{i} AS ({_insert_select(r, source, 'TRUE', p.scoped(f'r{i}_'))}{_upsert(r)})"
+            for i, r in enumerate(domain_rollups(domain))]
+    ctes += [f"h{i} AS ({h.upsert_from(source, p.scoped(f'h{i}_'))})"
+             for i, h in enumerate(histogram_rollups(domain))]
+    return "".join(f", {cte}" for cte in ctes), dict(p.values)
+
+
+def insert_with_rollups(domain: Domain, insert: str) -> tuple[str, dict]:
+    """One statement: ``insert`` (an ``INSERT INTO <event table> … RETURNING *``) and
+    every rollup brought up to date with exactly the rows it inserted; returns the text
+    (selecting the inserted ``event_id``s) and the rollups' constants."""
+    ctes, constants = _rollup_ctes(domain)
+    return (f"WITH {INSERTED} AS ({insert}){ctes} SELECT event_id FROM {INSERTED}",
+            constants)
 
 
 def _merge_select(rollup: Rollup, finer: Rollup, where: str, p: Params) -> str:
@@ -130,7 +128,7 @@ def rebuild_sql(rollup: Rollup, org_id: str | None = None) -> list[Sql]:
     where = "TRUE" if org_id is None else f"org_id = {p(org_id, 'org').get_sql()}"
     clear = (Sql(f"TRUNCATE {rollup.table}", {}) if org_id is None else
              Sql(f"DELETE FROM {rollup.table} WHERE {where}", dict(p.values)))
-    fill = (_insert_select(rollup, where, p) if rollup == finest
+    fill = (_insert_select(rollup, rollup.domain.table, where, p) if rollup == finest
             else _merge_select(rollup, finest, where, p))
     return [clear, Sql(fill, p.values)]
 
@@ -149,3 +147,8 @@ def rebuild_rollups(conn, domain, org_id: str | None = None) -> int:
         for statement in histogram.rebuild_sql(org_id):
             conn.execute(statement.text, statement.params)
     return len(rollups) + len(histograms)
+
+
+def ddl_checksum(rollup: Rollup) -> str:
+    import hashlib
+    return hashlib.sha256(rollup_ddl(rollup).encode()).hexdigest()

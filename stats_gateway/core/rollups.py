@@ -1,34 +1,46 @@
-"""Rollups: pre-aggregated metric parts per (org, UTC time slot, cube of columns).
+"""Rollups: pre-aggregated metric parts per (org, UTC time slot, declared cube).
 
-Every domain gets one rollup table per cube and grain. Cubes are the empty cube (no
-columns: whole-org series), one per breakdown dimension, and one per scope column
-(workspace, repo); grains are 15 minutes, 1 hour and 1 day, aligned in UTC. A row holds
-the mergeable parts of every mergeable metric (counts, sums, mean and ratio parts,
-minima, maxima, newest time) for the events of one slot and one combination of values.
+A domain declares its cubes (``Domain.rollups``, like Cube's pre-aggregations) or gets
+``default_cubes``: one small *scope* cube (workspace, repo) at fine grains for whole-org,
+workspace and repo series; one shared *main* cube over every low-cardinality dimension and
+filter column together (the Druid/Pinot "rollup at ingest" model), which answers any
+scope, filter and group-by over those columns by aggregating it; and one cube per
+high-cardinality dimension (users, conversations, traces…) with the scope columns, at a
+day and a 30-day grain, so a year-long breakdown of 100k users reads about a dozen slots
+per user instead of every event. A row holds the mergeable parts of every mergeable
+metric (counts, sums, mean and ratio parts, minima, maxima, newest time) for the events of
+one slot and one combination of values.
 
 Rollups are written in the ingest transaction from exactly the events that transaction
-inserted, so they are never behind and a retried batch adds nothing. The planner uses
-them only where they give the very answer the raw events give: every metric mergeable,
-every column the query needs (scope, filters, dimension) in the cube, and every bucket
-boundary on the grain. The range is then cut into the coarsest aligned segments (days,
-then hours, then quarter hours) with raw events only for the unaligned ends.
+inserted (aggregated from the batch itself, never re-read), so they are never behind and
+a retried batch adds nothing. The planner uses them only where they give the very answer
+the raw events give: every metric mergeable, every column the query needs (scope, filters,
+dimension) in the cube, and every bucket boundary on the grain. Among the cubes that fit it
+takes the one with the fewest columns; the range is then cut into the coarsest aligned
+segments with raw events only for the unaligned ends.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from stats_gateway.core.domain import (
-    ApproxPercentile, Count, Dimension, Domain, FieldType, LatestTime, Max, Mean, Metric, Min,
-    Ratio, Sum,
+    ApproxPercentile, Count, Cube, Dimension, DistinctCount, Domain, FieldType, LatestTime, Max, Mean,
+    Metric, Min, Ratio, Sum,
 )
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.timebuckets import BucketPlan
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-GRAINS: tuple[tuple[str, timedelta], ...] = (
-    ("1d", timedelta(days=1)), ("1h", timedelta(hours=1)), ("15m", timedelta(minutes=15)))
+GRAIN_STEPS: dict[str, timedelta] = {
+    "5m": timedelta(minutes=5), "15m": timedelta(minutes=15), "1h": timedelta(hours=1),
+    "1d": timedelta(days=1), "30d": timedelta(days=30)}
+SKETCH_MIN_STEP = timedelta(hours=1)  # histograms and distinct sketches: grains of 1h and up
+SCOPE_COLUMNS = ("workspace_id", "repo_id")
 # ApproxPercentile has no parts here: its bin counts live in the histogram rollups
 # (``histogram_rollups``), which share these cubes and grains
 _MERGEABLE = (Count, Sum, Mean, Ratio, Min, Max, LatestTime, ApproxPercentile)
@@ -36,15 +48,61 @@ _MERGEABLE = (Count, Sum, Mean, Ratio, Min, Max, LatestTime, ApproxPercentile)
 
 @dataclass(frozen=True)
 class Rollup:
+    """One cube at one grain: one table."""
+
     domain: Domain
-    columns: tuple[str, ...]
+    cube: Cube
     grain: str
-    step: timedelta
 
     @property
+    def columns(self) -> tuple[str, ...]:
+        return self.cube.columns
+
+    @property
+    def step(self) -> timedelta:
+        return GRAIN_STEPS[self.grain]
+
+    @cached_property
     def table(self) -> str:
-        cube = "_".join(self.columns) or "all"
-        return f"ru_{self.domain.table.removeprefix('events_')}_{self.grain}_{cube}"[:63]
+        """Named after the cube, the grain and a digest of what it holds, so a changed
+        declaration gets a new table, built beside the old one (``db/migrate.py``)."""
+        short = self.domain.table.removeprefix("events_")
+        return f"ru_{short}_{self.cube.name}_{self.grain}"[:56] + "_" + self.digest
+
+    @cached_property
+    def digest(self) -> str:
+        types = {f.column: f.type.sql_type for f in self.domain.stored_fields}
+        parts = [f"{name}:{kind}" for m in rollup_metrics(self.domain)
+                 for name, kind in _part_types(m, types)]
+        text = f"{self.columns}|{self.grain}|{parts}"
+        return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+    @property
+    def has_sketches(self) -> bool:
+        return self.cube.sketches and self.step >= SKETCH_MIN_STEP
+
+
+def _part_types(metric: Metric, types: dict[str, str]) -> list[tuple[str, str]]:
+    """(part name, SQL type) of one metric's rollup parts."""
+    agg, name = metric.agg, metric.name
+    if isinstance(agg, ApproxPercentile):
+        return []  # its counts are in the histogram rollups
+    if isinstance(agg, Mean):
+        return [(f"{name}__sum", "numeric"), (f"{name}__n", "bigint")]
+    if isinstance(agg, Ratio):
+        return [(f"{name}__num", "numeric"), (f"{name}__den", "numeric")]
+    if isinstance(agg, (Min, Max)):
+        return [(name, types[agg.column] if not agg.plus else "numeric")]
+    if isinstance(agg, LatestTime):
+        return [(name, "timestamptz")]
+    if isinstance(agg, Count):
+        return [(name, "bigint")]
+    return [(name, "numeric")]  # a Sum of bigint or numeric (float sums are refused)
+
+
+def part_types(domain: Domain) -> list[tuple[str, str]]:
+    types = {f.column: f.type.sql_type for f in domain.stored_fields}
+    return [pt for m in rollup_metrics(domain) for pt in _part_types(m, types)]
 
 
 @dataclass(frozen=True)
@@ -64,25 +122,48 @@ def rollup_metrics(domain: Domain) -> list[Metric]:
     return [m for m in domain.metrics if mergeable(m)]
 
 
-def cubes(domain: Domain) -> list[tuple[str, ...]]:
-    """The empty cube, one per dimension and one per scope column, without repeats."""
-    found: list[tuple[str, ...]] = [(), ("workspace_id",), ("repo_id",)]
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def default_cubes(domain: Domain) -> tuple[Cube, ...]:
+    """The scope cube, the main cube of every low-cardinality column that dimensions and
+    filters read, and one cube per high-cardinality dimension."""
+    high = {f.column for f in domain.stored_fields
+            if f.high_cardinality or f.type is FieldType.TEXT_LIST}
+    cubes = [Cube(name="scope", columns=SCOPE_COLUMNS, grains=("5m", "1h", "1d"))]
+    low = [c for d in domain.dimensions for c in d.columns]
+    low += [f.column for f in domain.filters]
+    main = tuple(dict.fromkeys(c for c in low if c not in high and c not in SCOPE_COLUMNS))
+    if main:
+        cubes.append(Cube(name="main", columns=SCOPE_COLUMNS + main,
+                          grains=("15m", "1h", "1d")))
     for dim in domain.dimensions:
-        if dim.columns not in found:
-            found.append(dim.columns)
-    return found
+        if set(dim.columns) & high:
+            columns = tuple(dict.fromkeys(dim.columns + SCOPE_COLUMNS))
+            # sketches per entity only where the breakdown shows a distinct count: a
+            # latency histogram per thread or run would outweigh the events themselves
+            distinct = any(isinstance(domain.metric(name).agg, DistinctCount)
+                           for name in domain.breakdown_metrics(dim))
+            cubes.append(Cube(name=_snake(dim.by), columns=columns, grains=("1d", "30d"),
+                              sketches=distinct))
+    return tuple(cubes)
+
+
+def cubes(domain: Domain) -> tuple[Cube, ...]:
+    return domain.rollups if domain.rollups is not None else default_cubes(domain)
 
 
 def domain_rollups(domain: Domain) -> list[Rollup]:
-    """Every rollup of a domain, the finest grain of each cube first (coarser grains are
-    rebuilt from it)."""
-    return [Rollup(domain, cube, name, step) for cube in cubes(domain)
-            for name, step in reversed(GRAINS)]
+    """Every rollup of a domain, each cube's grains finest first (coarser grains can be
+    rebuilt from the finest)."""
+    return [Rollup(domain, cube, grain) for cube in cubes(domain)
+            for grain in sorted(cube.grains, key=GRAIN_STEPS.__getitem__)]
 
 
 def finest_rollup(rollup: Rollup) -> Rollup:
-    name, step = GRAINS[-1]
-    return Rollup(rollup.domain, rollup.columns, name, step)
+    grain = min(rollup.cube.grains, key=GRAIN_STEPS.__getitem__)
+    return Rollup(rollup.domain, rollup.cube, grain)
 
 
 def _micros(delta: timedelta) -> int:
@@ -124,25 +205,34 @@ def needed_columns(request: StatsRequest, dimension: Dimension | None) -> set[st
 
 
 def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
-                  dimension: Dimension | None, by_bucket: bool = True) -> list[Segment]:
+                  dimension: Dimension | None, by_bucket: bool = True,
+                  sketches: bool = False) -> list[Segment]:
     """The cheapest exact way to read ``[start, end)``: rollup segments plus raw ends.
 
     Without time buckets (totals, breakdowns) any grain fits; with them, a grain must
-    divide every bucket boundary."""
+    divide every bucket boundary. ``sketches``: plan for the histogram and distinct-count
+    rollups, which exist only at the grains of ``Rollup.has_sketches``."""
     plan = request.plan
     raw = [Segment(plan.start, plan.end, None)]
     columns = needed_columns(request, dimension)
     stored = rollup_metrics(domain)  # ad-hoc metrics (not declared) have no rollup parts
     if columns is None or not all(m in stored for m in metrics):
         return raw
-    list_columns = {f.column for f in domain.stored_fields if f.type is FieldType.TEXT_LIST}
-    fitting = [cube for cube in cubes(domain) if columns <= set(cube)]
-    if not fitting or columns & list_columns:
-        return raw
-    cube = min(fitting, key=len)  # the fewest columns: the fewest rows
-    grains = [Rollup(domain, cube, name, step) for name, step in GRAINS
-              if not by_bucket or _grid_fits(plan, step)]
-    return _cut(plan.start, plan.end, grains)
+    for cube in sorted(cubes(domain), key=lambda c: len(c.columns)):
+        if not columns <= set(cube.columns):
+            continue
+        grains = [r for r in reversed(domain_rollups_of(domain, cube))
+                  if (not sketches or r.has_sketches)
+                  and (not by_bucket or _grid_fits(plan, r.step))]
+        if grains:
+            return _cut(plan.start, plan.end, grains)
+    return raw
+
+
+def domain_rollups_of(domain: Domain, cube: Cube) -> list[Rollup]:
+    """One cube's rollups, finest grain first."""
+    return [Rollup(domain, cube, grain)
+            for grain in sorted(cube.grains, key=GRAIN_STEPS.__getitem__)]
 
 
 def _cut(start: datetime, end: datetime, rollups: list[Rollup]) -> list[Segment]:

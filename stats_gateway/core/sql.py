@@ -42,11 +42,16 @@ class Params:
     """Named placeholders and their values, allocated as the query is built."""
 
     values: dict[str, object] = field(default_factory=dict)
+    prefix: str = ""  # for named ones: several statements' parameters in one text
 
     def __call__(self, value: object, name: str | None = None) -> Parameter:
-        name = name or f"p{len(self.values)}"
+        name = self.prefix + name if name else f"p{len(self.values)}"
         self.values[name] = value
         return Parameter(f"%({name})s")
+
+    def scoped(self, prefix: str) -> Params:
+        """The same values, with named placeholders prefixed: one statement's share."""
+        return Params(self.values, prefix)
 
 
 def ref(name: str) -> Parameter:

@@ -78,10 +78,14 @@ def migrate(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[str]:
 
 
 def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[str]:
-    """Create, rebuild or drop rollup tables until they match the declarations.
+    """Create and build the rollup tables the declarations want, then drop the others.
 
-    Rollups are derived data: a table whose definition changed is dropped and rebuilt from
-    the raw events, and one no longer declared is dropped. Histogram rollups likewise.
+    Rollups are derived data named after what they hold (``Rollup.table``), so a changed
+    declaration wants new tables: they are built beside the old ones, from the raw events,
+    while the domain's event table is held in SHARE mode (ingest waits, so no event is
+    missed; queries go on, answered by the old tables until this transaction commits), and
+    the tables no longer wanted are dropped last. Histogram rollups likewise, rebuilt in
+    place when only their bin rule changed.
     """
     conn.execute("""
         CREATE TABLE IF NOT EXISTS rollup_tables (
@@ -89,18 +93,20 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
             checksum  text NOT NULL,
             built_at  timestamptz NOT NULL DEFAULT now())""")
     recorded = dict(conn.execute("SELECT name, checksum FROM rollup_tables").fetchall())
-    wanted = {r.table: (ddl_checksum(r), rollup_ddl(r), rebuild_sql(r))
-              for d in domains for r in domain_rollups(d)}
-    wanted |= {h.table: (h.checksum, h.ddl(), h.rebuild_sql())
-               for d in domains for h in histogram_rollups(d)}
+    wanted: dict[str, tuple[Domain, str, str, list]] = {}
+    for d in domains:
+        for r in domain_rollups(d):
+            wanted[r.table] = (d, ddl_checksum(r), rollup_ddl(r), rebuild_sql(r))
+        for h in histogram_rollups(d):
+            wanted[h.table] = (d, h.checksum, h.ddl(), h.rebuild_sql())
     changed = []
-    for name in sorted(set(recorded) - set(wanted)):
-        conn.execute(f"DROP TABLE IF EXISTS {name}")
-        conn.execute("DELETE FROM rollup_tables WHERE name = %s", (name,))
-        changed.append(f"rollup-dropped:{name}")
-    for name, (checksum, ddl, rebuild) in wanted.items():
+    locked: set[str] = set()
+    for name, (domain, checksum, ddl, rebuild) in wanted.items():
         if recorded.get(name) == checksum:
             continue
+        if domain.table not in locked:
+            conn.execute(f"LOCK TABLE {domain.table} IN SHARE MODE")
+            locked.add(domain.table)
         conn.execute(f"DROP TABLE IF EXISTS {name}")
         conn.execute(ddl)
         for statement in rebuild:
@@ -109,4 +115,8 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
                      "ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, "
                      "built_at = now()", (name, checksum))
         changed.append(f"rollup:{name}")
+    for name in sorted(set(recorded) - set(wanted)):
+        conn.execute(f"DROP TABLE IF EXISTS {name}")
+        conn.execute("DELETE FROM rollup_tables WHERE name = %s", (name,))
+        changed.append(f"rollup-dropped:{name}")
     return changed
