@@ -5,13 +5,19 @@ The evidence, each piece able to fail:
 * equivalence: seeded random queries over messy ingests (retries, in-batch duplicates,
   shuffled batches) must give byte-identical ``/v2/stats`` bodies with rollups on and off,
   and a subset must match the reference computed here from the events (``expected``);
-* the path is live: the planner returns rollup segments for aligned queries, and a rollup
-  row corrupted by hand changes the answer (until ``rebuild_rollups``), while queries that
-  must not read rollups (distinct counts, list-overlap filters, breakdowns with names or
-  attributes, grids the coarse grains do not divide) stay right over corrupted tables;
+* the path is live: the planner takes, among the cubes holding every column a query
+  needs, the one with the fewest columns, cut coarsest grain first with raw ends (table
+  names are the product's: tests find rollups by cube and grain); a rollup row corrupted
+  by hand changes the answer (until ``rebuild_rollups``), while queries that must not read
+  rollups (distinct counts, list-overlap filters, breakdowns with names or attributes,
+  grids no grain of the fitting cubes divides) stay right over corrupted tables;
 * ingest is exactly-once: retries, rejected batches and concurrent batches leave rollups
   equal to a rebuild from the raw events;
-* migration rebuilds a rollup whose definition changed and drops undeclared ones.
+* migration rebuilds a rollup whose definition changed, builds a missing one, builds a
+  changed declaration's tables beside the old ones and drops undeclared ones.
+
+The acceptance tests of the cube design (every domain, scope, dimension and cube; late
+events; loads next to ingest) are in ``test_cubes.py``.
 
 Choices pinned down here where the engine is silent:
 
@@ -39,14 +45,15 @@ from expected import (
     select, sizes_that_fit, unix, utc, with_defaults,
 )
 from support import (
-    GENERATORS, NEW_GENERATORS, check_series, encode, generate, generate_new, in_parallel,
-    live_server, loads, post_events, random_times,
+    GENERATORS, NEW_GENERATORS, assert_rollups_equal_a_rebuild, check_series, encode,
+    generate, generate_new, in_parallel, live_server, loads, post_events, random_times,
+    rollup_of, rollup_snapshot,
 )
-from stats_gateway.core.domain import sortable
+from stats_gateway.core.domain import Cube, sortable
 from stats_gateway.core.histogram_rollups import histogram_rollups
 from stats_gateway.core.request import Filter, parse_breakdown, parse_series
 from stats_gateway.core.rollup_sql import ddl_checksum, part_columns, rebuild_rollups
-from stats_gateway.core.rollups import domain_rollups, plan_segments
+from stats_gateway.core.rollups import domain_rollups, plan_segments, rollup_table_names
 
 DOMAINS = ("storage", "private-chat", "credits", "runs", "model-usage", "workflow-cu",
            "call-usage", "policies")
@@ -421,7 +428,7 @@ def test_random_queries_answer_the_same_with_and_without_rollups(client, world, 
     rng = random.Random(f"queries-{domain}")
     events = reference(domain, world.events[domain])
     used = checked = 0
-    grains = set()
+    grains, cubes = set(), set()
     queries = anchor_queries(client, domain)
     queries += [random_query(rng, client, domain, world) for _ in range(QUERIES_PER_DOMAIN)]
     for i, q in enumerate(queries):
@@ -431,13 +438,17 @@ def test_random_queries_answer_the_same_with_and_without_rollups(client, world, 
         if segments and any(s.rollup for s in segments):
             used += 1
             grains |= {s.rollup.grain for s in segments if s.rollup}
+            cubes |= {s.rollup.cube.name for s in segments if s.rollup}
         if i % 3 == 0 and "isStream" not in q.filters:
             check_reference(body, domain, q, events, world.org.id)
             checked += 1
     # the comparison means something only if many answers did come from rollups
     assert used >= QUERIES_PER_DOMAIN // 4, (domain, used)
     assert checked >= QUERIES_PER_DOMAIN // 4
-    assert grains == {"1d", "1h", "15m"}, grains
+    # the scope cube's 5-minute slots, the main cube's quarter hours, both cubes' hours and
+    # days (and a high-cardinality cube's 30 days, when a range happens to hold one)
+    assert {"5m", "15m", "1h", "1d"} <= grains <= {"5m", "15m", "1h", "1d", "30d"}, grains
+    assert {"scope", "main"} <= cubes, cubes
 
 
 # --- the planner --------------------------------------------------------------------------
@@ -452,10 +463,16 @@ def _series_plan(client, domain, **params):
     return request, dom, [dom.metric(m) for m in view.metrics]
 
 
-def segments_of(client, domain, by_bucket=True, **params):
-    request, dom, metrics = _series_plan(client, domain, **params)
-    return [(s.start, s.end, s.rollup and s.rollup.table)
-            for s in plan_segments(dom, request, metrics, None, by_bucket)]
+def _label(segment):
+    """A segment as (start, end, (cube, grain)), or (start, end, None) for raw events."""
+    r = segment.rollup
+    return segment.start, segment.end, r and (r.cube.name, r.grain)
+
+
+def segments_of(client, domain, by_bucket=True, sketches=False, metrics=None, **params):
+    request, dom, view_metrics = _series_plan(client, domain, **params)
+    chosen = [dom.metric(m) for m in metrics] if metrics else view_metrics
+    return [_label(s) for s in plan_segments(dom, request, chosen, None, by_bucket, sketches)]
 
 
 def breakdown_segments(client, domain, by, **params):
@@ -463,84 +480,163 @@ def breakdown_segments(client, domain, by, **params):
     dim = dom.dimension(by)
     request = parse_breakdown(dom, dim, {k: [v] for k, v in params.items()}, NOW)
     metrics = [dom.metric(m) for m in request.metrics]
-    return [(s.start, s.end, s.rollup and s.rollup.table)
-            for s in plan_segments(dom, request, metrics, dim, False)]
+    return [_label(s) for s in plan_segments(dom, request, metrics, dim, False)]
+
+
+def thirty_day_slot(t: datetime) -> datetime:
+    """The start of the 30-day slot holding ``t``: slots are aligned on 2000-01-01 UTC."""
+    epoch = utc(2000, 1, 1)
+    return epoch + timedelta(days=30) * ((t - epoch) // timedelta(days=30))
+
+
+def test_thirty_day_slots_of_2026_used_below():
+    for t in (utc(2026, 8, 12), utc(2026, 9, 11), utc(2026, 10, 11), utc(2026, 11, 10)):
+        assert thirty_day_slot(t) == t and (t - utc(2000, 1, 1)).days % 30 == 0
+    assert thirty_day_slot(utc(2026, 8, 11, 23, 59)) == utc(2026, 7, 13)
 
 
 def test_planner_answers_aligned_days_from_the_daily_rollup(client):
     got = segments_of(client, "private-chat", scope="org", start="2026-10-12T00:00:00Z",
                       end="2026-11-10T00:00:00Z", timeBucketSize="1d")
-    assert got == [(utc(2026, 10, 12), utc(2026, 11, 10), "ru_private_chat_1d_all")]
+    assert got == [(utc(2026, 10, 12), utc(2026, 11, 10), ("scope", "1d"))]
+    # the table read is the one that rollup names, and it exists with that name
+    dom = domain_of(client, "private-chat")
+    assert rollup_of(dom, "scope", "1d").table in rollup_table_names(dom)
 
 
 def test_planner_cuts_unaligned_ends_down_to_raw_events(client):
+    """Coarsest grain first: days, then hours, then the cube's finest slots, raw ends. The
+    whole-org series reads the scope cube (5-minute slots); a filter moves it to the main
+    cube, whose finest slots are quarter hours."""
     start = datetime(2026, 10, 12, 7, 13, 20, 250000, UTC)
-    params = dict(scope="org", start="2026-10-12T07:13:20.25Z", end="2026-10-14T18:40:00Z")
+    end = utc(2026, 10, 14, 18, 43)
+    params = dict(scope="org", start="2026-10-12T07:13:20.25Z", end="2026-10-14T18:43:00Z")
     hourly = segments_of(client, "private-chat", timeBucketSize="1h", **params)
     assert hourly == [
         (start, utc(2026, 10, 12, 7, 15), None),
-        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), "ru_private_chat_15m_all"),
-        (utc(2026, 10, 12, 8), utc(2026, 10, 14, 18), "ru_private_chat_1h_all"),
-        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 30), "ru_private_chat_15m_all"),
-        (utc(2026, 10, 14, 18, 30), utc(2026, 10, 14, 18, 40), None)]
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), ("scope", "5m")),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 14, 18), ("scope", "1h")),
+        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), ("scope", "5m")),
+        (utc(2026, 10, 14, 18, 40), end, None)]
     daily = segments_of(client, "private-chat", timeBucketSize="1d", **params)
     assert daily == [
         (start, utc(2026, 10, 12, 7, 15), None),
-        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), "ru_private_chat_15m_all"),
-        (utc(2026, 10, 12, 8), utc(2026, 10, 13), "ru_private_chat_1h_all"),
-        (utc(2026, 10, 13), utc(2026, 10, 14), "ru_private_chat_1d_all"),
-        (utc(2026, 10, 14), utc(2026, 10, 14, 18), "ru_private_chat_1h_all"),
-        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 30), "ru_private_chat_15m_all"),
-        (utc(2026, 10, 14, 18, 30), utc(2026, 10, 14, 18, 40), None)]
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), ("scope", "5m")),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 13), ("scope", "1h")),
+        (utc(2026, 10, 13), utc(2026, 10, 14), ("scope", "1d")),
+        (utc(2026, 10, 14), utc(2026, 10, 14, 18), ("scope", "1h")),
+        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), ("scope", "5m")),
+        (utc(2026, 10, 14, 18, 40), end, None)]
+    filtered = segments_of(client, "private-chat", timeBucketSize="1d", model="gpt-4o",
+                           **params)
+    assert filtered == [
+        (start, utc(2026, 10, 12, 7, 15), None),
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), ("main", "15m")),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 13), ("main", "1h")),
+        (utc(2026, 10, 13), utc(2026, 10, 14), ("main", "1d")),
+        (utc(2026, 10, 14), utc(2026, 10, 14, 18), ("main", "1h")),
+        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 30), ("main", "15m")),
+        (utc(2026, 10, 14, 18, 30), end, None)]
 
 
 def test_planner_uses_only_grains_that_divide_the_local_grid(client):
-    """Kolkata and Kathmandu days start at :30 and :15 UTC: only quarter hours divide them;
-    New York days start on UTC hours, 23 or 25 hours long across the DST change."""
+    """Kolkata and Kathmandu days start at :30 and :15 UTC: only 5-minute slots (scope cube)
+    and quarter hours (main cube) divide them; New York days start on UTC hours, 23 or 25
+    hours long across the DST change."""
     for tz, first in (("Asia/Kolkata", utc(2026, 10, 11, 18, 30)),
                       ("Asia/Kathmandu", utc(2026, 10, 11, 18, 15))):
         for size in ("1h", "1d", "30m"):
-            got = segments_of(client, "storage", scope="org", start=unix_text(first),
-                              end="2026-10-20T00:00:00Z", timeBucketSize=size, timezone=tz)
-            assert got == [(first, utc(2026, 10, 20), "ru_storage_15m_all")], (tz, size)
+            common = dict(scope="org", start=unix_text(first), end="2026-10-20T00:00:00Z",
+                          timeBucketSize=size, timezone=tz)
+            assert segments_of(client, "storage", **common) == [
+                (first, utc(2026, 10, 20), ("scope", "5m"))], (tz, size)
+            assert segments_of(client, "storage", bucketId="b1", **common) == [
+                (first, utc(2026, 10, 20), ("main", "15m"))], (tz, size)
     got = segments_of(client, "storage", scope="org", start="2026-10-25T04:00:00Z",
                       end="2026-11-05T05:00:00Z", timeBucketSize="1d",
                       timezone="America/New_York")
-    assert got == [(utc(2026, 10, 25, 4), utc(2026, 11, 5, 5), "ru_storage_1h_all")]
-    # 5-minute buckets: no grain divides them; a total over the same range may use any
-    params = dict(scope="org", start="2026-10-25T00:00:00Z", end="2026-10-26T00:00:00Z",
-                  timeBucketSize="5m")
-    assert segments_of(client, "storage", **params) == [
+    assert got == [(utc(2026, 10, 25, 4), utc(2026, 11, 5, 5), ("scope", "1h"))]
+    day = dict(scope="org", start="2026-10-25T00:00:00Z", end="2026-10-26T00:00:00Z")
+    # 5-minute buckets: the scope cube's finest grain divides them, the main cube's does not
+    assert segments_of(client, "storage", timeBucketSize="5m", **day) == [
+        (utc(2026, 10, 25), utc(2026, 10, 26), ("scope", "5m"))]
+    assert segments_of(client, "storage", timeBucketSize="5m", bucketId="b1", **day) == [
         (utc(2026, 10, 25), utc(2026, 10, 26), None)]
-    assert segments_of(client, "storage", by_bucket=False, **params) == [
-        (utc(2026, 10, 25), utc(2026, 10, 26), "ru_storage_1d_all")]
+    # 1-minute buckets: no grain divides them; a total over the same range may use any
+    assert segments_of(client, "storage", timeBucketSize="1m", **day) == [
+        (utc(2026, 10, 25), utc(2026, 10, 26), None)]
+    assert segments_of(client, "storage", by_bucket=False, timeBucketSize="1m", **day) == [
+        (utc(2026, 10, 25), utc(2026, 10, 26), ("scope", "1d"))]
+    assert segments_of(client, "storage", by_bucket=False, timeBucketSize="5m",
+                       bucketId="b1", **day) == [
+        (utc(2026, 10, 25), utc(2026, 10, 26), ("main", "1d"))]
+
+
+def test_histograms_plan_only_grains_of_an_hour_or_more(client):
+    """Percentiles read histogram twins, kept at 1h and coarser only: where the metric
+    rollups use 5-minute or quarter-hour slots, the histograms read raw events."""
+    params = dict(scope="org", start="2026-10-12T07:15:00Z", end="2026-10-14T18:40:00Z",
+                  timeBucketSize="1h")
+    assert segments_of(client, "calls", metrics=["callCount"], **params) == [
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), ("scope", "5m")),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 14, 18), ("scope", "1h")),
+        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), ("scope", "5m"))]
+    assert segments_of(client, "calls", metrics=["latencyMsP99"], sketches=True,
+                       **params) == [
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), None),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 14, 18), ("scope", "1h")),
+        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), None)]
+    # a thread's cube keeps no histograms: a thread-filtered percentile is from raw events
+    days = dict(scope="org", start="2026-10-12T00:00:00Z", end="2026-10-14T00:00:00Z",
+                timeBucketSize="1d", threadId="th-1")
+    assert segments_of(client, "calls", metrics=["callCount"], **days) == [
+        (utc(2026, 10, 12), utc(2026, 10, 14), ("threads", "1d"))]
+    assert segments_of(client, "calls", metrics=["latencyMsP99"], sketches=True, **days) == [
+        (utc(2026, 10, 12), utc(2026, 10, 14), None)]
 
 
 def unix_text(t: datetime) -> str:
     return str(unix(t))
 
 
-def test_planner_picks_the_smallest_cube_holding_every_column(client):
+def test_planner_picks_the_cube_with_the_fewest_columns_holding_every_column(client):
     day = dict(start="2026-10-12T00:00:00Z", end="2026-10-13T00:00:00Z", timeBucketSize="1d")
-    assert segments_of(client, "private-chat", scope="workspace", id="w1", **day) == [
-        (utc(2026, 10, 12), utc(2026, 10, 13), "ru_private_chat_1d_workspace_id")]
-    assert segments_of(client, "private-chat", scope="repo", id="r1", **day) == [
-        (utc(2026, 10, 12), utc(2026, 10, 13), "ru_private_chat_1d_repo_id")]
-    assert segments_of(client, "private-chat", scope="org", model="gpt-4o", **day) == [
-        (utc(2026, 10, 12), utc(2026, 10, 13), "ru_private_chat_1d_model")]
+    one_day = [(utc(2026, 10, 12), utc(2026, 10, 13), ("scope", "1d"))]
+    # workspace and repo scopes: the scope cube
+    assert segments_of(client, "private-chat", scope="workspace", id="w1", **day) == one_day
+    assert segments_of(client, "private-chat", scope="repo", id="r1", **day) == one_day
+    # low-cardinality filters and dimensions, with any scope: the main cube
+    main = [(utc(2026, 10, 12), utc(2026, 10, 13), ("main", "1d"))]
+    assert segments_of(client, "private-chat", scope="org", model="gpt-4o", **day) == main
+    assert segments_of(client, "private-chat", scope="workspace", id="w1", model="gpt-4o",
+                       **day) == main
+    assert segments_of(client, "storage", scope="repo", id="r1", apiKeyId="k1", bucketId="b1",
+                       **day) == main
     assert breakdown_segments(client, "private-chat", "models", scope="org", model="gpt-4o",
-                              **day) == [
-        (utc(2026, 10, 12), utc(2026, 10, 13), "ru_private_chat_1d_model")]
+                              **day) == main
+    assert breakdown_segments(client, "policies", "rules", scope="workspace", id="w1",
+                              **day) == main
+    # a high-cardinality dimension or filter: its own cube (day and 30-day slots)
+    assert breakdown_segments(client, "policies", "users", scope="org", **day) == [
+        (utc(2026, 10, 12), utc(2026, 10, 13), ("users", "1d"))]
+    assert segments_of(client, "private-chat", scope="repo", id="r1", userId="u1", **day) == [
+        (utc(2026, 10, 12), utc(2026, 10, 13), ("users", "1d"))]
+    assert breakdown_segments(client, "calls", "runs", scope="org", **day) == [
+        (utc(2026, 10, 12), utc(2026, 10, 13), ("runs", "1d"))]
+    # fewest columns wins even over the main cube: runs' target cube (type, slug, workspace,
+    # repo) holds the target type with one column fewer than the main cube
     assert breakdown_segments(client, "runs", "targetTypes", scope="org", targetType="flow",
                               **day) == [
-        (utc(2026, 10, 12), utc(2026, 10, 13), "ru_runs_1d_target_type")]
+        (utc(2026, 10, 12), utc(2026, 10, 13), ("targets", "1d"))]
     raw = [(utc(2026, 10, 12), utc(2026, 10, 13), None)]
-    # no cube holds both columns; an undeclared column; a distinct count
+    # no cube holds both columns (a low- and a high-cardinality one; two high ones)
     assert breakdown_segments(client, "private-chat", "models", scope="org", userId="u1",
                               **day) == raw
-    assert segments_of(client, "private-chat", scope="workspace", id="w1", model="gpt-4o",
+    assert segments_of(client, "calls", scope="org", threadId="th-1", wbRunId="acme/evals/r1",
                        **day) == raw
-    assert segments_of(client, "storage", scope="org", apiKeyId="k1", **day) == raw
+    # a high-cardinality filter column no dimension groups by has no cube at all
+    assert segments_of(client, "calls", scope="org", traceId="t1", **day) == raw
+    # distinct counts are not mergeable
     assert segments_of(client, "ai", scope="org", **day) == raw
     assert breakdown_segments(client, "private-chat", "users", scope="org", **day) == raw
     # a list-overlap filter (only the value API offers one) and an is-null filter
@@ -548,17 +644,47 @@ def test_planner_picks_the_smallest_cube_holding_every_column(client):
     for flt in (Filter("inputRefs", "input_refs", ["x"], "overlaps"),
                 Filter("roots", "parent_id", True, "is_null")):
         got = plan_segments(dom, replace(request, filters=(flt,)), metrics, None)
-        assert [(s.start, s.end, s.rollup) for s in got] == raw
+        assert [_label(s) for s in got] == raw
     anyof = Filter("models", "model", ["gpt-4o", "llama-3"], "any")
     got = plan_segments(dom, replace(request, filters=(anyof,)), metrics, None)
-    assert [(s.start, s.end, s.rollup.table) for s in got] == [
-        (utc(2026, 10, 12), utc(2026, 10, 13), "ru_call_usage_1d_model")]
+    assert [_label(s) for s in got] == main
+
+
+def test_a_long_high_cardinality_breakdown_reads_30_day_slots(client):
+    """A breakdown over more than 60 days: 30-day slots (aligned on 2000-01-01) in the
+    middle, days around them, raw events at the unaligned ends; with per-entity daily
+    series, the series read days only (no 30-day slot divides a day)."""
+    start, end = datetime(2026, 7, 30, 12, 34, 56, tzinfo=UTC), utc(2026, 11, 13, 6)
+    params = dict(scope="workspace", id="w1", start="2026-07-30T12:34:56Z",
+                  end="2026-11-13T06:00:00Z")
+    expected = [
+        (start, utc(2026, 7, 31), None),
+        (utc(2026, 7, 31), utc(2026, 8, 12), ("users", "1d")),
+        (utc(2026, 8, 12), utc(2026, 11, 10), ("users", "30d")),
+        (utc(2026, 11, 10), utc(2026, 11, 13), ("users", "1d")),
+        (utc(2026, 11, 13), end, None)]
+    assert thirty_day_slot(utc(2026, 8, 12)) == utc(2026, 8, 12)
+    assert thirty_day_slot(utc(2026, 11, 10)) == utc(2026, 11, 10)
+    assert breakdown_segments(client, "policies", "users", **params) == expected
+    dom = domain_of(client, "policies")
+    dim = dom.dimension("users")
+    request = parse_breakdown(dom, dim, {k: [v] for k, v in {**params, "timeBucketSize": "1d",
+                                                             "includeSeries": "true"}.items()},
+                              NOW)
+    metrics = [dom.metric(m) for m in request.metrics]
+    per_entity = [_label(s) for s in plan_segments(dom, request, metrics, dim, True)]
+    assert per_entity == [(start, utc(2026, 7, 31), None),
+                          (utc(2026, 7, 31), utc(2026, 11, 13), ("users", "1d")),
+                          (utc(2026, 11, 13), end, None)]
 
 
 # --- the path is live: corrupted rollups show; queries that must not read them do not ---
 
 
-def corrupt(db, domain, org_id: str, grains=("15m", "1h", "1d"), histograms=True) -> None:
+ALL_GRAINS = ("5m", "15m", "1h", "1d", "30d")
+
+
+def corrupt(db, domain, org_id: str, grains=ALL_GRAINS, histograms=True) -> None:
     """Shift every part of every rollup row of the org (the chosen grains) far off, and
     every histogram count (unless ``histograms`` is false)."""
     for rollup in domain_rollups(domain):
@@ -594,45 +720,67 @@ def test_a_corrupted_rollup_row_changes_the_answer_until_rebuilt(client, new_org
     before = assert_same(*both_ways(client, path, org.headers, params), "clean rollups")
     check_series(before, "private-chat", "", events, utc(2026, 10, 29), utc(2026, 11, 3),
                  "1h", scope_id=org.id)
-    db.execute("UPDATE ru_private_chat_1h_all SET requests = requests + 1000 "
-               "WHERE org_id = %s", (org.id,))
+    hourly = rollup_of(dom, "scope", "1h").table
+    db.execute(f"UPDATE {hourly} SET requests = requests + 1000 WHERE org_id = %s", (org.id,))
     on, off = both_ways(client, path, org.headers, params)
     got, raw = loads(on.text), loads(off.text)
     assert raw == before
+    # the scope cube keeps one row per hour and (workspace, repo) pair seen in that hour
     edges, groups = group_by_bucket(events, utc(2026, 10, 29), utc(2026, 11, 3), "1h")
+    pairs = [len({(e.get("workspaceId"), e.get("repoId")) for e in g}) for g in groups]
     assert [p["requests"] - r["requests"] for p, r in zip(got["series"], raw["series"])] == \
-        [1000 if g else 0 for g in groups]
-    assert sum(1 for g in groups if g) > 50
+        [1000 * n for n in pairs]
+    assert sum(1 for g in groups if g) > 50 and max(pairs) > 1
     # daily buckets over whole days read the daily rollup, untouched
     daily = dict(params, timeBucketSize="1d")
     assert_same(*both_ways(client, path, org.headers, daily), "daily buckets")
-    assert rebuild_rollups(db, dom, org.id) == len(domain_rollups(dom))
+    assert rebuild_rollups(db, dom, org.id) == len(rollup_table_names(dom))
     assert assert_same(*both_ways(client, path, org.headers, params), "rebuilt") == before
 
 
-def test_quarter_hours_serve_half_hour_zones_and_coarser_grains_are_not_read(client, new_org,
-                                                                             db):
+def test_fine_slots_serve_half_hour_zones_and_coarser_grains_are_not_read(client, new_org,
+                                                                          db):
+    """Kolkata and Kathmandu grids: the scope cube's 5-minute slots answer whole-org series,
+    the main cube's quarter hours answer filtered ones; hours, days and 30-day slots are
+    never read (corrupted, they change nothing), the fine slots are (corrupted, they do)."""
     org, events = scenario(client, new_org, "storage", 12)
     dom = domain_of(client, "storage")
     path = "/v2/stats/storage"
-    corrupt(db, dom, org.id, grains=("1h", "1d"))
+    corrupt(db, dom, org.id, grains=("1h", "1d", "30d"))
     cases = [("Asia/Kolkata", "1h", utc(2026, 10, 29, 18, 30), utc(2026, 11, 2, 18, 30)),
              ("Asia/Kolkata", "1d", utc(2026, 10, 28, 18, 30), utc(2026, 11, 3, 18, 30)),
              ("Asia/Kathmandu", "1h", utc(2026, 10, 29, 18, 15), utc(2026, 11, 2, 18, 15)),
              ("Asia/Kathmandu", "6h", utc(2026, 10, 29, 18, 15), utc(2026, 11, 2, 18, 15))]
+    bucket = {"bucketId": "b1"}
+
+    def params(tz, size, start, end, filters):
+        return {"scope": "org", "start": str(unix(start)), "end": str(unix(end)),
+                "timeBucketSize": size, "timezone": tz, **filters}
+
     for tz, size, start, end in cases:
-        params = {"scope": "org", "start": str(unix(start)), "end": str(unix(end)),
-                  "timeBucketSize": size, "timezone": tz}
-        body = assert_same(*both_ways(client, path, org.headers, params), f"{tz} {size}")
-        check_series(body, "storage", "", events, start, end, size, tz, scope_id=org.id)
-    # they do read the quarter-hour rollup: corrupt it too and the answers move
+        for filters in ({}, bucket):
+            body = assert_same(*both_ways(client, path, org.headers,
+                                          params(tz, size, start, end, filters)),
+                               f"{tz} {size} {filters}")
+            check_series(body, "storage", "", events, start, end, size, tz, scope_id=org.id,
+                         filters=filters)
+
+    def moved(filters) -> bool:
+        """Every case answers more with rollups than without (the corruption adds)."""
+        for tz, size, start, end in cases:
+            on, off = both_ways(client, path, org.headers, params(tz, size, start, end, filters))
+            assert on.status_code == off.status_code == 200, on.text[:500]
+            if not loads(on.text)["summary"]["total"] > loads(off.text)["summary"]["total"]:
+                return False
+        return True
+
+    corrupt(db, dom, org.id, grains=("5m",))  # the whole-org answers move, not the others
+    assert moved({})
+    for tz, size, start, end in cases:
+        assert_same(*both_ways(client, path, org.headers, params(tz, size, start, end, bucket)),
+                    f"{tz} {size} filtered, 5-minute slots corrupted")
     corrupt(db, dom, org.id, grains=("15m",))
-    for tz, size, start, end in cases:
-        params = {"scope": "org", "start": str(unix(start)), "end": str(unix(end)),
-                  "timeBucketSize": size, "timezone": tz}
-        on, off = both_ways(client, path, org.headers, params)
-        assert on.status_code == off.status_code == 200, on.text[:500]
-        assert loads(on.text)["summary"]["total"] > loads(off.text)["summary"]["total"]
+    assert moved(bucket)
     rebuild_rollups(db, dom, org.id)
 
 
@@ -737,38 +885,24 @@ def eng_call(client, fn, *args):
 # --- ingest writes each event into rollups exactly once ----------------------------------
 
 
-def snapshot(db, domain, org_id: str) -> dict[str, list[tuple]]:
-    """Every rollup row of the org (histogram rollups too), per table, in key order."""
-    out = {}
-    tables = [(r.table, len(r.columns)) for r in domain_rollups(domain)]
-    tables += [(h.table, len(h.rollup.columns) + 2) for h in histogram_rollups(domain)]
-    for table, keys in tables:
-        rows = db.execute(f"SELECT * FROM {table} WHERE org_id = %s", (org_id,)).fetchall()
-        out[table] = sorted(rows, key=lambda row: (row[1], tuple(
-            (v is None, str(v)) for v in row[2:2 + keys])))
-    return out
-
-
-def hourly_storage(db, org_id: str) -> dict:
-    rows = db.execute('SELECT slot_ts, "requests", "uplBytes", "latencyMs__n" '
-                      "FROM ru_storage_1h_all WHERE org_id = %s", (org_id,)).fetchall()
-    return {slot: (n, int(upl), m) for slot, n, upl, m in rows}
+def hourly_storage(db, domain, org_id: str) -> dict:
+    """The scope cube's hourly rows of the org: (hour, workspace, repo) -> (requests,
+    uploaded bytes, latencies counted)."""
+    table = rollup_of(domain, "scope", "1h").table
+    rows = db.execute(f'SELECT slot_ts, workspace_id, repo_id, "requests", "uplBytes", '
+                      f'"latencyMs__n" FROM {table} WHERE org_id = %s', (org_id,)).fetchall()
+    return {(slot, ws, repo): (n, int(upl), m) for slot, ws, repo, n, upl, m in rows}
 
 
 def expected_hourly_storage(events) -> dict:
     out: dict = {}
     for e in events:
         t = parse_ts(e["ts"])
-        slot = t.replace(minute=0, second=0, microsecond=0)
-        n, upl, m = out.get(slot, (0, 0, 0))
-        out[slot] = (n + 1, upl + e.get("uplBytes", 0), m + (e.get("latencyMs") is not None))
+        key = (t.replace(minute=0, second=0, microsecond=0), e.get("workspaceId"),
+               e.get("repoId"))
+        n, upl, m = out.get(key, (0, 0, 0))
+        out[key] = (n + 1, upl + e.get("uplBytes", 0), m + (e.get("latencyMs") is not None))
     return out
-
-
-def assert_rebuild_changes_nothing(db, domain, org_id: str) -> None:
-    kept = snapshot(db, domain, org_id)
-    rebuild_rollups(db, domain, org_id)
-    assert snapshot(db, domain, org_id) == kept
 
 
 def test_retries_and_repeated_ids_add_nothing_to_rollups(client, new_org, db):
@@ -777,12 +911,12 @@ def test_retries_and_repeated_ids_add_nothing_to_rollups(client, new_org, db):
     times = random_times("once-storage", utc(2026, 10, 29), utc(2026, 10, 30), 300)
     events = make_events("storage", 21, times)
     stored = ingest_messily(client, org, "storage", events, "once")
-    assert hourly_storage(db, org.id) == expected_hourly_storage(stored)
-    kept = snapshot(db, dom, org.id)
+    assert hourly_storage(db, dom, org.id) == expected_hourly_storage(stored)
+    kept = rollup_snapshot(db, dom, org.id)
     r = post_events(client, org.headers, "storage", events[::-1] + events[:5])
     assert r.status_code == 200 and r.json()["inserted"] == 0, r.text
-    assert snapshot(db, dom, org.id) == kept
-    assert_rebuild_changes_nothing(db, dom, org.id)
+    assert rollup_snapshot(db, dom, org.id) == kept
+    assert_rollups_equal_a_rebuild(db, dom, org.id)
 
 
 def test_a_rejected_batch_leaves_rollups_untouched(client, new_org, db):
@@ -792,15 +926,15 @@ def test_a_rejected_batch_leaves_rollups_untouched(client, new_org, db):
     first = [dict(base, eventId=f"a{i}", workspaceId="w1", repoId="r1") for i in range(5)]
     r = post_events(client, org.headers, "storage", first)
     assert r.status_code == 200, r.text
-    kept = snapshot(db, dom, org.id)
-    assert hourly_storage(db, org.id) == {utc(2026, 10, 29, 10): (5, 25, 0)}
+    kept = rollup_snapshot(db, dom, org.id)
+    assert hourly_storage(db, dom, org.id) == {(utc(2026, 10, 29, 10), "w1", "r1"): (5, 25, 0)}
     fresh = [dict(base, eventId=f"b{i}", uplBytes=100 + i) for i in range(20)]
     moved = dict(base, eventId="b-moved", workspaceId="w2", repoId="r1")
     invalid = dict(base, eventId="b-invalid", uplBytes=-1)
     for batch in (fresh + [moved], [moved] + fresh, fresh + [invalid]):
         r = post_events(client, org.headers, "storage", batch)
         assert r.status_code == 422, r.text
-        assert snapshot(db, dom, org.id) == kept
+        assert rollup_snapshot(db, dom, org.id) == kept
     (n,) = db.execute("SELECT count(*) FROM events_storage WHERE org_id = %s",
                       (org.id,)).fetchone()
     assert n == 5
@@ -836,8 +970,8 @@ def test_concurrent_batches_leave_rollups_equal_to_a_rebuild(client, new_org, db
     assert codes == [200] * 6 + [422], [r.text[:300] for r in results]
     posted = {e["eventId"]: e for b in batches for e in b}
     assert sum(r.json()["inserted"] for r in results[:6]) == len(posted)
-    assert hourly_storage(db, org.id) == expected_hourly_storage(posted.values())
-    assert_rebuild_changes_nothing(db, dom, org.id)
+    assert hourly_storage(db, dom, org.id) == expected_hourly_storage(posted.values())
+    assert_rollups_equal_a_rebuild(db, dom, org.id)
     params = {"scope": "org", "start": "2026-10-29T10:00:00Z", "end": "2026-10-29T13:00:00Z",
               "timeBucketSize": "15m"}
     body = assert_same(*both_ways(client, "/v2/stats/storage", org.headers, params),
@@ -855,11 +989,15 @@ def test_migrate_rebuilds_a_changed_rollup_and_drops_undeclared_ones(client, new
 
     org, events = scenario(client, new_org, "private-chat", 31, n=200)
     dom = domain_of(client, "private-chat")
-    table = "ru_private_chat_1h_all"
-    rollup = next(r for r in domain_rollups(dom) if r.table == table)
+    rollup = rollup_of(dom, "scope", "1h")
+    table = rollup.table
     db.execute(f"UPDATE {table} SET requests = requests + 1000, \"tokensIn\" = 0 "
                "WHERE org_id = %s", (org.id,))
     db.execute("UPDATE rollup_tables SET checksum = 'changed' WHERE name = %s", (table,))
+    # a wanted table that went missing (dropped, and forgotten) is built again
+    monthly = rollup_of(dom, "users", "30d")
+    db.execute(f"DROP TABLE {monthly.table}")
+    db.execute("DELETE FROM rollup_tables WHERE name = %s", (monthly.table,))
     db.execute("DROP TABLE IF EXISTS ru_bogus_1h_all")
     db.execute("CREATE TABLE ru_bogus_1h_all (org_id uuid, slot_ts timestamptz)")
     db.execute("INSERT INTO rollup_tables (name, checksum) VALUES ('ru_bogus_1h_all', 'x') "
@@ -872,17 +1010,88 @@ def test_migrate_rebuilds_a_changed_rollup_and_drops_undeclared_ones(client, new
     (checksum,) = db.execute("SELECT checksum FROM rollup_tables WHERE name = %s",
                              (table,)).fetchone()
     assert checksum == ddl_checksum(rollup)
-    rows = db.execute(f'SELECT slot_ts, requests, "tokensIn", "tokensOut", "lastActiveAt" '
-                      f"FROM {table} WHERE org_id = %s", (org.id,)).fetchall()
+    (checksum,) = db.execute("SELECT checksum FROM rollup_tables WHERE name = %s",
+                             (monthly.table,)).fetchone()
+    assert checksum == ddl_checksum(monthly)
+    rows = db.execute(f'SELECT slot_ts, workspace_id, repo_id, requests, "tokensIn", '
+                      f'"tokensOut", "lastActiveAt" FROM {table} WHERE org_id = %s',
+                      (org.id,)).fetchall()
     want: dict = {}
     for e in events:
         t = parse_ts(e["ts"])
-        slot = t.replace(minute=0, second=0, microsecond=0)
-        n, tin, tout, last = want.get(slot, (0, 0, 0, t))
-        want[slot] = (n + 1, tin + e.get("tokensIn", 0), tout + e.get("tokensOut", 0),
-                      max(last, t))
-    assert {slot: (n, int(a), int(b), last) for slot, n, a, b, last in rows} == want
+        key = (t.replace(minute=0, second=0, microsecond=0), e.get("workspaceId"),
+               e.get("repoId"))
+        n, tin, tout, last = want.get(key, (0, 0, 0, t))
+        want[key] = (n + 1, tin + e.get("tokensIn", 0), tout + e.get("tokensOut", 0),
+                     max(last, t))
+    assert {(slot, ws, repo): (n, int(a), int(b), last)
+            for slot, ws, repo, n, a, b, last in rows} == want
+    rows = db.execute(f"SELECT slot_ts, user_id, workspace_id, repo_id, requests "
+                      f"FROM {monthly.table} WHERE org_id = %s", (org.id,)).fetchall()
+    per_user: dict = {}
+    for e in events:
+        key = (thirty_day_slot(parse_ts(e["ts"])), e["userId"], e.get("workspaceId"),
+               e.get("repoId"))
+        per_user[key] = per_user.get(key, 0) + 1
+    assert {tuple(row[:4]): row[4] for row in rows} == per_user
     params = {"scope": "org", "start": "2026-10-28T00:00:00Z", "end": "2026-11-04T00:00:00Z",
               "timeBucketSize": "1h"}
     assert_same(*both_ways(client, "/v2/stats/private-chat", org.headers, params), "migrated")
     assert migrate(db, DECLARED) == []  # now in step: nothing more to do
+    assert_rollups_equal_a_rebuild(db, dom, org.id)
+
+
+def test_a_changed_declaration_is_built_beside_the_old_tables_which_are_dropped(client,
+                                                                                new_org, db):
+    """Cubes declared differently want other tables (named after what they hold): the new
+    ones are built from the raw events, an unchanged cube keeps its table and rows, and the
+    tables no longer wanted are dropped. Run in a transaction rolled back afterwards, so the
+    shared database keeps the declared tables."""
+    from domains import DOMAINS as DECLARED
+    from stats_gateway.db.migrate import sync_rollups
+
+    org, events = scenario(client, new_org, "private-chat", 32, n=150)
+    dom = domain_of(client, "private-chat")
+    assert dom.rollups is None  # private-chat takes the default cubes
+    kept_cube = Cube(name="scope", columns=("workspace_id", "repo_id"), grains=("1h",))
+    new_cube = Cube(name="by_model", columns=("model",), grains=("1d",))
+    variant = replace(dom, rollups=(kept_cube, new_cube))
+    domains = tuple(variant if d.name == dom.name else d for d in DECLARED)
+    old = {r.table for r in domain_rollups(dom)}
+    new = {r.table for r in domain_rollups(variant)}
+    kept = rollup_of(dom, "scope", "1h").table
+    assert rollup_of(variant, "scope", "1h").table == kept  # same cube, grain and parts
+    built = rollup_of(variant, "by_model", "1d").table
+    assert built not in old and new == {kept, built}
+    hourly_before = db.execute(f"SELECT * FROM {kept} WHERE org_id = %s ORDER BY 2, 3, 4",
+                               (org.id,)).fetchall()
+
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback):
+        with db.transaction():
+            changed = sync_rollups(db, domains)
+            assert changed == [f"rollup:{built}"] + [f"rollup-dropped:{t}"
+                                                     for t in sorted(old - new)]
+            present = {t for (t,) in db.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename = ANY(%s)",
+                (sorted(old | new),))}
+            assert present == new
+            recorded = {name for (name,) in db.execute("SELECT name FROM rollup_tables")}
+            assert new <= recorded and not (old - new) & recorded
+            assert db.execute(f"SELECT * FROM {kept} WHERE org_id = %s ORDER BY 2, 3, 4",
+                              (org.id,)).fetchall() == hourly_before
+            rows = db.execute(f"SELECT slot_ts, model, requests, \"tokensIn\" FROM {built} "
+                              "WHERE org_id = %s", (org.id,)).fetchall()
+            want: dict = {}
+            for e in events:
+                key = (parse_ts(e["ts"]).replace(hour=0, minute=0, second=0, microsecond=0),
+                       e["model"])
+                n, tin = want.get(key, (0, 0))
+                want[key] = (n + 1, tin + e.get("tokensIn", 0))
+            assert {(slot, model): (n, int(tin)) for slot, model, n, tin in rows} == want
+            raise Rollback
+    present = {t for (t,) in db.execute(
+        "SELECT tablename FROM pg_tables WHERE tablename = ANY(%s)", (sorted(old | new),))}
+    assert present == old
