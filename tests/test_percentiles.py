@@ -16,10 +16,11 @@ Choices where the issue is silent:
 * **Breakdowns.** Percentiles appear in entity totals and per-entity series. A breakdown
   cannot sort by them (400 naming the metrics that can sort): they are computed after the
   query that orders and pages the entities.
-* **Rollups.** Histogram counts live in histogram rollups (`rh_<domain>_<grain>_<cube>`,
-  the cubes and grains of the metric rollups). Ingest updates them in its transaction;
-  COPY loads and `rebuild` recompute them. Answers are the same with or without rollups.
-  An undeclared (ad-hoc) approximate percentile reads raw events.
+* **Rollups.** Histogram counts live in histogram rollups (``rh_…``, the twins of the
+  metric rollups of 1h and coarser of the cubes that keep sketches). Ingest and loads add
+  the events they insert in the same statement; ``rebuild`` recomputes them. Answers are
+  the same with or without rollups. An undeclared (ad-hoc) approximate percentile reads
+  raw events.
 """
 
 from __future__ import annotations
@@ -39,12 +40,16 @@ from expected import (
 from stats_gateway.core.domain import (
     ApproxPercentile, BreakdownView, DomainDeclarationError, Metric, validate_domains,
 )
+from stats_gateway.core.histogram_rollups import histogram_rollups
 from stats_gateway.core.histograms import histogram_sql
 from stats_gateway.core.request import Scope, StatsRequest
 from stats_gateway.core.rollup_sql import rebuild_rollups
+from stats_gateway.core.rollups import GRAIN_STEPS, cubes
 from stats_gateway.core.sql import Grouping
 from stats_gateway.core.timebuckets import fixed_size, make_plan
-from support import assert_problem, check_series, get, ingest, ok, post_events
+from support import (
+    assert_problem, check_series, get, histogram_of, ingest, ok, post_events, rollup_of,
+)
 
 START = utc(2026, 5, 4, 5, 20)  # not on an hour: raw events answer 05:20-05:30
 END = utc(2026, 5, 5, 4, 0)
@@ -239,9 +244,11 @@ def test_declared_percentiles_read_histogram_rollups_and_ad_hoc_ones_raw(client,
               "timeBucketSize": "1h"}
     before = ok(client, "/v2/stats/calls", org.headers, params)
     hour = utc(2026, 5, 4, 9)
-    db.execute("UPDATE rh_calls_1h_all SET hist_n = hist_n + 1000 "
+    # a whole-org hourly series: the scope cube's hourly histogram twin
+    hourly = histogram_of(CALLS, "scope", "1h").table
+    db.execute(f"UPDATE {hourly} SET hist_n = hist_n + 1000 "
                "WHERE org_id = %(org)s AND slot_ts = %(hour)s AND hist_bin = "
-               "(SELECT max(hist_bin) FROM rh_calls_1h_all "
+               f"(SELECT max(hist_bin) FROM {hourly} "
                " WHERE org_id = %(org)s AND slot_ts = %(hour)s)", {"org": org.id, "hour": hour})
     corrupted = ok(client, "/v2/stats/calls", org.headers, params)
     changed = [p["ts"] for p, q in zip(before["series"], corrupted["series"]) if p != q]
@@ -261,10 +268,12 @@ def test_declared_percentiles_read_histogram_rollups_and_ad_hoc_ones_raw(client,
     ad_hoc = Metric(name="p999", agg=ApproxPercentile("latency_ms", 0.999))
     declared = CALLS.metric("latencyMsP99")
     by_bucket = Grouping(by_bucket=True)
-    assert "rh_calls_1h_all" in histogram_sql(CALLS, request, [declared], org.id, by_bucket,
-                                              True).text
-    assert "rh_" not in histogram_sql(CALLS, request, [ad_hoc], org.id, by_bucket, True).text
-    db.execute("UPDATE ru_calls_1h_all SET \"callCount\" = \"callCount\" + 1000 "
+    assert hourly in histogram_sql(CALLS, request, [declared], org.id, by_bucket, True).text
+    ad_hoc_text = histogram_sql(CALLS, request, [ad_hoc], org.id, by_bucket, True).text
+    assert not any(h.table in ad_hoc_text for h in histogram_rollups(CALLS))
+    assert CALLS.table in ad_hoc_text
+    db.execute(f"UPDATE {rollup_of(CALLS, 'scope', '1h').table} "
+               "SET \"callCount\" = \"callCount\" + 1000 "
                "WHERE org_id = %s AND slot_ts = %s", (org.id, hour))
     metrics = [CALLS.metric("callCount"), ad_hoc, declared]
     values = client.blocking_portal.call(engine.series_values, org.id, CALLS, request, metrics)
@@ -272,16 +281,26 @@ def test_declared_percentiles_read_histogram_rollups_and_ad_hoc_ones_raw(client,
     edges, groups = group_by_bucket(events, request.plan.start, request.plan.end, "1h")
     assert [start for start, _ in values] == edges[:-1]
     for (start, got), group in zip(values, groups, strict=True):
-        assert got["callCount"] == len(group) + (1000 if start == hour else 0)
+        # the scope cube keeps a row per (workspace, repo) pair of the hour: each got 1000
+        rows = len({(e.get("workspaceId"), e.get("repoId")) for e in group})
+        assert got["callCount"] == len(group) + (1000 * rows if start == hour else 0)
         assert_matches(got["p999"], near(exact(group, 0.999)), f"{start}.p999")
         assert_matches(got["latencyMsP99"], near(exact(group, 0.99)), f"{start}.p99")
+
+
+def _histogram_tables() -> list[str]:
+    """Storage's histogram tables: one per cube keeping sketches and grain of 1h or more."""
+    wanted = [(c.name, g) for c in cubes(STORAGE) if c.sketches for g in c.grains
+              if GRAIN_STEPS[g] >= timedelta(hours=1)]
+    assert {"scope", "main"} <= {name for name, _ in wanted}
+    return sorted(histogram_of(STORAGE, name, grain).table for name, grain in wanted)
 
 
 def _histograms(db, org) -> list[tuple]:
     """Every histogram rollup row of the org's storage events."""
     tables = [t for (t,) in db.execute("SELECT tablename FROM pg_tables WHERE tablename "
                                        "LIKE 'rh\\_storage\\_%' ORDER BY tablename")]
-    assert len(tables) == 18  # 6 cubes x 3 grains
+    assert tables == _histogram_tables()
     rows = []
     for table in tables:
         rows += [(table, *row) for row in db.execute(
@@ -303,8 +322,9 @@ def test_retries_and_refused_batches_leave_histograms_alone(client, db, new_org)
             n, zeros = hourly.get(slot, (0, 0))
             hourly[slot] = (n + 1, zeros + (float(e["latencyMs"]) == 0))
     got = {}
+    hourly_table = histogram_of(STORAGE, "scope", "1h").table
     for table, slot, column, bin_index, n, _ in rows:
-        if table == "rh_storage_1h_all":
+        if table == hourly_table:
             assert column == "latency_ms"
             total, zeros = got.get(unix(slot), (0, 0))
             got[unix(slot)] = (total + n, zeros + (n if bin_index == -(2**31) else 0))
@@ -321,7 +341,7 @@ def test_retries_and_refused_batches_leave_histograms_alone(client, db, new_org)
     assert _histograms(db, org) == rows
     ingest(client, org, "storage", [fresh])  # accepted once alone: one more count per table
     grown = _histograms(db, org)
-    assert sum(n for *_, n, _ in grown) == sum(n for *_, n, _ in rows) + 18
+    assert sum(n for *_, n, _ in grown) == sum(n for *_, n, _ in rows) + len(_histogram_tables())
 
 
 def test_declarations_are_checked():

@@ -15,13 +15,13 @@ from expected import parse_ts, utc
 from stats_gateway.auth import create_key, ensure_org
 from stats_gateway.cli import main as cli_main
 from stats_gateway.config import DATABASE_URL_ENV
-from stats_gateway.core.rollups import domain_rollups
+from stats_gateway.core.rollups import domain_rollups, rollup_table_names
 from stats_gateway.core.histogram_rollups import histogram_rollups
 from stats_gateway.db.tenant import APP_ROLE, tenant_connection, tenant_fetch
 from stats_gateway.http.ratelimit import RateLimited, RateLimiter, parse_rate
 from support import (
     DOMAINS, NEW_DOMAINS, assert_problem, encode, generate, generate_new, get, ingest, live_server,
-    loads, ok, post_events, random_times, without_request_id,
+    loads, ok, post_events, random_times, rollup_of, without_request_id,
 )
 from domains import DOMAINS as DECLARED
 
@@ -307,8 +307,9 @@ def tenant_tables(db) -> list[str]:
 def test_every_tenant_table_forces_row_level_security(db):
     tables = set(tenant_tables(db))
     expected = {"entities", "api_keys"} | {d.table for d in DECLARED}
-    expected |= {r.table for d in DECLARED for r in domain_rollups(d)}
-    expected |= {h.table for d in DECLARED for h in histogram_rollups(d)}
+    expected |= {table for d in DECLARED for table in rollup_table_names(d)}  # sketches too
+    assert {r.table for d in DECLARED for r in domain_rollups(d)} <= expected
+    assert {h.table for d in DECLARED for h in histogram_rollups(d)} <= expected
     assert expected <= tables
     rows = db.execute("""
         SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
@@ -337,10 +338,11 @@ def test_row_level_security_is_a_backstop(client, database_url, new_org):
     ingest(client, a, "storage", [{"eventId": "1", "ts": t, "workspaceId": "wa", "uplBytes": 1}])
     ingest(client, b, "storage", [{"eventId": "1", "ts": t, "workspaceId": "wb", "uplBytes": 2},
                                   {"eventId": "2", "ts": t, "workspaceId": "wb", "uplBytes": 3}])
+    hourly = rollup_of(BY_NAME["storage"], "scope", "1h").table
     with _as_app(database_url) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (APP_ROLE,)
         # nothing at all without the org setting: fails closed
-        for table in ("events_storage", "entities", "ru_storage_1h_all"):
+        for table in ("events_storage", "entities", hourly):
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
         with conn.transaction():
             conn.execute("SELECT set_config('stats_gateway.org_id', %s, true)", (a.id,))
@@ -349,7 +351,7 @@ def test_row_level_security_is_a_backstop(client, database_url, new_org):
                                 (b.id,)).fetchone() == (0,)
             assert conn.execute("SELECT org_id::text, upl_bytes FROM events_storage"
                                 ).fetchall() == [(a.id, 1)]
-            assert conn.execute("SELECT DISTINCT org_id::text FROM ru_storage_1h_all"
+            assert conn.execute(f"SELECT DISTINCT org_id::text FROM {hourly}"
                                 ).fetchall() == [(a.id,)]
             assert conn.execute("SELECT id FROM entities WHERE kind = 'workspace'"
                                 ).fetchall() == [("wa",)]
@@ -445,8 +447,7 @@ def test_limits_are_refused_before_any_query(database_url, db, new_org):
     valid one waits for the lock (so the lock really stops queries)."""
     org = new_org()
     tables = ["events_storage", "entities"]
-    tables += [r.table for r in domain_rollups(BY_NAME["storage"])]
-    tables += [h.table for h in histogram_rollups(BY_NAME["storage"])]
+    tables += rollup_table_names(BY_NAME["storage"])  # metric rollups and sketch twins
     with live_server(database_url) as url, psycopg.connect(database_url) as locker:
         with httpx.Client(base_url=url, headers=org.headers, timeout=10) as http:
             assert http.get("/v2/stats/storage", params=RANGE).status_code == 200

@@ -4,14 +4,20 @@ exact fallback past bigint, and rollup segments read without merging where that 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 from datetime import datetime, timedelta
 
 from domains.private_chat import DOMAIN as PRIVATE_CHAT
 from expected import UTC, unix, utc
+from stats_gateway.core.domain import Cube
 from stats_gateway.core.request import Filter, Scope, StatsRequest
 from stats_gateway.core.sql import bucket_keys, series_parts_sql
 from stats_gateway.core.timebuckets import BUCKET_SIZES, make_plan
-from support import ingest, ok
+from support import ingest, ok, rollup_of
+from stats_gateway.core.rollup_sql import rebuild_sql, rollup_ddl
+from stats_gateway.core.rollups import domain_rollups
 
 BIG = 2**63 - 1  # the largest bigint a single event may carry
 METRICS = [PRIVATE_CHAT.metric(name) for name in ("tokensIn", "tokensOut", "requests")]
@@ -58,8 +64,9 @@ def test_sql_text_depends_on_the_request_shape_only():
     assert (sql_a.params["start"], sql_a.params["end"]) == (a.plan.start, a.plan.end)
     assert (sql_b.params["start"], sql_b.params["end"]) == (b.plan.start, b.plan.end)
     assert "2026" not in sql_a.text and "0000" not in sql_a.text  # no value in the text
-    # the cut points between raw ends, quarter hours and hours are parameters too
-    assert sql_a.params["t1"] == utc(2026, 1, 5, 3, 30) and sql_b.params["t1"] == utc(2026, 4, 1, 8, 45)
+    # the cut points between raw ends, 5-minute slots and hours are parameters too
+    assert sql_a.params["t1"] == utc(2026, 1, 5, 3, 20) and sql_b.params["t1"] == utc(2026, 4, 1, 8, 45)
+    assert sql_a.params["t2"] == utc(2026, 1, 5, 4) and sql_b.params["t2"] == utc(2026, 4, 1, 9)
     # a filter changes the shape (another text), its value is a parameter
     filtered = _request(a.plan.start, a.plan.end, filters=[Filter("model", "model", "gpt-x")])
     sql_f = series_parts_sql(PRIVATE_CHAT, filtered, METRICS, "org")
@@ -68,24 +75,93 @@ def test_sql_text_depends_on_the_request_shape_only():
 
 
 def test_hourly_rollup_rows_are_read_as_they_are():
-    """1h buckets of a whole-org series: the hourly rollup's rows are the buckets (no GROUP BY
-    over them), and only the quarter hours and raw ends around them are merged."""
+    """1h buckets read from an hourly rollup whose every key column the request pins to one
+    value: its rows are the buckets (no GROUP BY over them), and only the finer slots and
+    raw ends around them are merged. A cube with a column the request leaves free keeps
+    several rows per hour, which must be grouped."""
+    whole = replace(PRIVATE_CHAT, rollups=(
+        Cube(name="whole", columns=(), grains=("15m", "1h")),
+        Cube(name="workspaces", columns=("workspace_id",), grains=("15m", "1h"))))
     request = _request(utc(2026, 1, 5, 3, 17, 9), utc(2026, 2, 4, 3, 17, 9))
-    text = series_parts_sql(PRIVATE_CHAT, request, METRICS, "org").text
-    hourly = next(part for part in text.split(" UNION ALL ") if "ru_private_chat_1h_all" in part)
+    text = series_parts_sql(whole, request, METRICS, "org").text
+    hourly = next(part for part in text.split(" UNION ALL ")
+                  if rollup_of(whole, "whole", "1h").table in part)
     assert "GROUP BY" not in hourly
-    assert text.count("ru_private_chat_15m_all") == 2 and "GROUP BY \"bucket_ts\"" in text
-    # with a workspace scope the empty cube no longer fits: the workspace cube's slots
-    # are still one row per hour for one workspace
+    assert text.count(rollup_of(whole, "whole", "15m").table) == 2
+    assert "GROUP BY \"bucket_ts\"" in text
+    # with a workspace scope the column-less cube no longer fits: the workspace cube's
+    # slots are still one row per hour for one workspace
     scoped = _request(request.plan.start, request.plan.end, scope=Scope("workspace", "w1"))
-    text = series_parts_sql(PRIVATE_CHAT, scoped, METRICS, "org").text
-    hourly = next(part for part in text.split(" UNION ALL ") if "_1h_workspace_id" in part)
+    text = series_parts_sql(whole, scoped, METRICS, "org").text
+    hourly = next(part for part in text.split(" UNION ALL ")
+                  if rollup_of(whole, "workspaces", "1h").table in part)
     assert "GROUP BY" not in hourly
     # 6h buckets: an hourly slot is not a bucket, so it is grouped
     coarse = _request(request.plan.start, request.plan.end, size="6h")
-    text = series_parts_sql(PRIVATE_CHAT, coarse, METRICS, "org").text
-    hourly = next(part for part in text.split(" UNION ALL ") if "ru_private_chat_1h_all" in part)
+    text = series_parts_sql(whole, coarse, METRICS, "org").text
+    hourly = next(part for part in text.split(" UNION ALL ")
+                  if rollup_of(whole, "whole", "1h").table in part)
     assert "GROUP BY" in hourly
+    # the default scope cube holds (workspace, repo): a whole-org or one-workspace hour has
+    # a row per pair, so its rows are grouped into the bucket
+    for scope in (Scope("org", None), Scope("workspace", "w1"), Scope("repo", "r1")):
+        req = _request(request.plan.start, request.plan.end, scope=scope)
+        text = series_parts_sql(PRIVATE_CHAT, req, METRICS, "org").text
+        hourly = next(part for part in text.split(" UNION ALL ")
+                      if rollup_of(PRIVATE_CHAT, "scope", "1h").table in part)
+        assert "GROUP BY" in hourly, scope
+
+
+def test_slots_read_row_for_row_give_the_events_sums(client, db, new_org):
+    """The row-for-row read is exact: the SQL of a domain declaring a column-less cube, run
+    over that cube's tables (built and filled from the org's events here, in a transaction
+    rolled back afterwards), gives each hour's sums; so does the declared domain's grouped
+    read of its scope cube, over events of several workspaces and repos."""
+    org = new_org()
+    hour = utc(2026, 3, 9, 10)
+    events = [{"eventId": f"ws-{i}", "ts": (hour + timedelta(minutes=13 * i)).isoformat(),
+               "model": "m1", "userId": "u1", "tokensIn": i, "tokensOut": 1,
+               **({"workspaceId": "w1", "repoId": f"r{i % 2}"} if i % 3 else {})}
+              for i in range(30)]
+    ingest(client, org, "private-chat", events)
+    # unaligned ends: raw events, quarter hours (5-minute slots for the scope cube), hours
+    start, end = hour + timedelta(minutes=7), hour + timedelta(hours=6, minutes=22)
+    request = _request(start, end)
+    want: dict = {}
+    for e in events:
+        t = datetime.fromisoformat(e["ts"])
+        if not start <= t < end:
+            continue
+        bucket = unix(t.replace(minute=0, second=0))
+        n_in, n_out, n = want.get(bucket, (0, 0, 0))
+        want[bucket] = (n_in + e["tokensIn"], n_out + e["tokensOut"], n + 1)
+    assert len(want) == 7 and want[unix(hour)][2] == 4  # the 10:00 event is left out
+    whole = replace(PRIVATE_CHAT, rollups=(Cube(name="whole", columns=(),
+                                                grains=("15m", "1h")),))
+
+    def rows_of(domain) -> dict:
+        sql = series_parts_sql(domain, request, METRICS, org.id)
+        return {row[0]: tuple(int(v) for v in row[1:])
+                for row in db.execute(sql.text, sql.params).fetchall()}
+
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback):
+        with db.transaction():
+            for rollup in domain_rollups(whole):
+                db.execute(rollup_ddl(rollup))
+                for statement in rebuild_sql(rollup, org.id):
+                    db.execute(statement.text, statement.params)
+            text = series_parts_sql(whole, request, METRICS, org.id).text
+            hourly = next(part for part in text.split(" UNION ALL ")
+                          if rollup_of(whole, "whole", "1h").table in part)
+            assert "GROUP BY" not in hourly  # this is the row-for-row read
+            from_whole = rows_of(whole)
+            raise Rollback
+    from_scope = rows_of(PRIVATE_CHAT)
+    assert from_whole == want  # buckets cut by the range's ends: only events inside it
+    assert from_scope == want
 
 
 def test_bucket_keys_are_the_grid():
