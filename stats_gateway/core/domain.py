@@ -207,8 +207,19 @@ class LatestTime:
     additive = False
 
 
+@dataclass(frozen=True)
+class LatestValue:
+    """The value of ``column`` in the newest event (ties: the larger event id), or with
+    ``skip_nulls`` in the newest event that has one. Mergeable: rollups keep the newest
+    event's time and id beside the value. Breakdown attributes and names use it."""
+
+    column: str
+    skip_nulls: bool = False
+    additive = False
+
+
 Aggregation = (Count | Sum | Mean | Min | Max | Percentile | ApproxPercentile | Ratio
-               | DistinctCount | LatestTime)
+               | DistinctCount | LatestTime | LatestValue)
 
 
 def aggregation_columns(agg: Aggregation) -> tuple[str, ...]:
@@ -257,6 +268,19 @@ class Dimension:
     @property
     def columns(self) -> tuple[str, ...]:
         return (self.column,) if isinstance(self.column, str) else self.column
+
+    @property
+    def attribute_metrics(self) -> tuple[Metric, ...]:
+        """The attributes (and the name from ``name_column``) as metrics named
+        ``attr__<name>`` (``attr___name``), so rollups keep and merge them like any other."""
+        found = [Metric(name=f"attr__{a.name}",
+                        agg=LatestValue(a.column) if a.latest else Max(a.column))
+                 for a in self.attributes]
+        if self.name_column:
+            # the newest name given, as with the entity catalogue: a run without one keeps it
+            found.append(Metric(name="attr___name",
+                                agg=LatestValue(self.name_column, skip_nulls=True)))
+        return tuple(found)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,7 +25,7 @@ from stats_gateway.core.envelopes import (
     metric_type, series_types,
 )
 from stats_gateway.core.errors import ApiError, not_found
-from stats_gateway.core.histograms import group_percentiles, histogram_sql, is_histogram
+from stats_gateway.core.sketches import SKETCHES, sketched
 from stats_gateway.core.request import (
     BreakdownRequest, StatsRequest, parse_breakdown, parse_series,
 )
@@ -80,9 +80,9 @@ def finalize(domain: Domain, metric: Metric, row: Mapping[str, object]) -> objec
 
 
 def _parts(metrics: Sequence[Metric]) -> list[Metric]:
-    """The metrics the metric query computes: all but the approximate percentiles, so an
-    undeclared one (raw histogram) does not send the other metrics to raw events too."""
-    return [m for m in metrics if not is_histogram(m)]
+    """The metrics the metric query computes: all but the sketched ones (approximate
+    percentiles, distinct counts), so they do not send the other metrics to raw events."""
+    return [m for m in metrics if not sketched(m)]
 
 
 def _finalizers(domain: Domain, metrics: Sequence[Metric]) -> list[tuple[str, Finalizer]]:
@@ -169,13 +169,19 @@ class StatsEngine:
 
     async def _percentiles(self, org_id: str, domain: Domain, request: StatsRequest,
                            metrics: Sequence[Metric], grouping: Grouping) -> dict[tuple, dict]:
-        """Approximate percentiles per group key, from a query of histogram counts of its
-        own (the metric query has no parts for them)."""
-        if not any(is_histogram(m) for m in metrics):
-            return {}
-        rows = await self._fetch(org_id, histogram_sql(domain, request, metrics, org_id, grouping,
-                                               self.use_rollups))
-        return group_percentiles(rows, metrics, grouping)
+        """The sketched metrics (approximate percentiles, distinct counts) per group key,
+        each kind of sketch from a query of its own (the metric query has no parts for
+        them)."""
+        found: dict[tuple, dict] = {}
+        for sketch in SKETCHES:
+            chosen = [m for m in metrics if sketch.picks(m)]
+            if not chosen:
+                continue
+            rows = await self._fetch(org_id, sketch.sql(domain, request, chosen, org_id,
+                                                        grouping, self.use_rollups))
+            for key, values in sketch.values(rows, chosen, grouping).items():
+                found.setdefault(key, {}).update(values)
+        return found
 
     # --- plain values, for any response shape ------------------------------------------
 
@@ -254,19 +260,26 @@ class StatsEngine:
                                ) -> tuple[list[EntityValues], int]:
         """One page of entities and the number of entities in all."""
         request = restriction.apply(request)
-        rows = await self._fetch(org_id, breakdown_sql(domain, request, org_id, self.use_rollups))
-        metrics = [domain.metric(name) for name in request.metrics]
-        finalizers = _finalizers(domain, metrics)
         dim = request.dimension
+        metrics = [domain.metric(name) for name in request.metrics]
+        # sorting (or sharing out) by a distinct count needs it in SQL: exact, from raw events
+        ordering = {request.sort, *request.then_by, dim.share_of}
+        in_sql = [m.name for m in metrics if not sketched(m) or m.name in ordering]
+        on_the_side = [m for m in metrics if m.name not in in_sql]
+        rows = await self._fetch(org_id, breakdown_sql(domain, request, org_id, self.use_rollups,
+                                                       in_sql))
+        finalizers = _finalizers(domain, metrics)
         ids = [row[ENTITY] for row in rows]
-        found = await self._percentiles(org_id, domain, request, metrics if ids else [],
+        found = await self._percentiles(org_id, domain, request, on_the_side if ids else [],
                                         Grouping(dimension=dim, entity_ids=ids))
         series: dict[str, list] = {}
         if request.include_series and rows:
             by_bucket = Grouping(by_bucket=True, dimension=dim, entity_ids=ids)
-            found_series = await self._percentiles(org_id, domain, request, metrics, by_bucket)
-            for row in await self._fetch(org_id, entity_series_sql(domain, request, org_id, ids,
-                                                                 self.use_rollups)):
+            found_series = await self._percentiles(org_id, domain, request,
+                                                   [m for m in metrics if sketched(m)], by_bucket)
+            for row in await self._fetch(org_id, entity_series_sql(
+                    domain, request, org_id, ids, self.use_rollups,
+                    [m.name for m in metrics if not sketched(m)])):
                 key = (row[BUCKET], row[ENTITY])
                 series.setdefault(row[ENTITY], []).append(
                     (row[BUCKET], _values(finalizers, row, found_series.get(key))))
@@ -287,7 +300,7 @@ class StatsEngine:
             total = rows[0]["total_entities"]
         elif request.offset:  # a page past the end: count on the first page
             first = await self._fetch(org_id, breakdown_sql(
-                domain, replace(request, offset=0, limit=1), org_id, self.use_rollups))
+                domain, replace(request, offset=0, limit=1), org_id, self.use_rollups, in_sql))
             total = first[0]["total_entities"] if first else 0
         else:
             total = 0

@@ -144,10 +144,38 @@ def _check_ts(value: object, now: datetime) -> tuple[datetime | None, str | None
     return ts, None
 
 
+@dataclass(frozen=True)
+class _FieldPlan:
+    """One field's validation, worked out once per domain."""
+
+    name: str
+    field: EventField
+    stored: bool
+    default: object  # the stored value when absent (typed like a sent one)
+    plain_text: bool  # TEXT: the fast path below decides most values alone
+    plain_int: bool  # BIGINT likewise
+
+
+@lru_cache(maxsize=64)
+def _field_plans(domain: Domain) -> tuple[tuple[_FieldPlan, ...], frozenset[str]]:
+    stored = {f.name for f in domain.stored_fields}
+    plans = tuple(
+        _FieldPlan(f.name, f, f.name in stored,
+                   None if f.default is None else _check_value(f, f.default)[0],
+                   f.type is FieldType.TEXT, f.type is FieldType.BIGINT)
+        for f in domain.all_fields)
+    return plans, frozenset({f.name for f in domain.all_fields} | {"eventId", "ts"})
+
+
+def _ascii_text(value: object) -> bool:
+    """A short ASCII string without NUL: what ``storable_text`` accepts, decided fast."""
+    return (type(value) is str and 0 < len(value) <= MAX_TEXT and value.isascii()
+            and "\x00" not in value)
+
+
 def validate_events(domain: Domain, events: list, now: datetime) -> list[EventRow]:
     """Every event checked; raises one 422 listing each bad event's index and field."""
-    fields = {f.name: f for f in domain.all_fields}
-    stored = {f.name for f in domain.stored_fields}
+    plans, known = _field_plans(domain)
     problems: list[Problem] = []
     rows: list[EventRow] = []
     for index, event in enumerate(events):
@@ -157,11 +185,11 @@ def validate_events(domain: Domain, events: list, now: datetime) -> list[EventRo
             problems.append(Problem("", "must be an object", index))
             continue
         mine: list[Problem] = []
-        for key in event:
-            if key not in fields and key not in ("eventId", "ts"):
-                mine.append(Problem(key, "unknown field", index))
+        if not known.issuperset(event):
+            mine += [Problem(key, "unknown field", index) for key in event if key not in known]
         event_id = event.get("eventId")
-        if not isinstance(event_id, str) or storable_text(event_id, MAX_TEXT):
+        if not _ascii_text(event_id) and (
+                not isinstance(event_id, str) or storable_text(event_id, MAX_TEXT)):
             mine.append(Problem("eventId", f"required string of 1 to {MAX_TEXT} characters "
                                 "of valid text", index))
         ts, ts_problem = _check_ts(event.get("ts"), now)
@@ -170,24 +198,29 @@ def validate_events(domain: Domain, events: list, now: datetime) -> list[EventRo
         values: dict[str, object] = {}
         names: dict[str, str] = {}
         decoded: dict[str, object] = {}
-        for name, f in fields.items():
-            raw = event.get(name)
+        for plan in plans:
+            raw = event.get(plan.name)
             if raw is None:
-                if f.required:
-                    mine.append(Problem(name, "is required", index))
-                if name in stored:  # typed like a sent value (0 -> Decimal 0): arrays mix no types
-                    values[f.column] = (None if f.default is None
-                                        else _check_value(f, f.default)[0])
+                if plan.field.required:
+                    mine.append(Problem(plan.name, "is required", index))
+                if plan.stored:
+                    values[plan.field.column] = plan.default
                 continue
-            value, problem = _check_value(f, raw)
-            if problem:
-                mine.append(Problem(name, problem, index))
-                continue
-            decoded[name] = value
-            if name in stored:
-                values[f.column] = value
+            if plan.plain_text and _ascii_text(raw):
+                value = raw
+            elif (plan.plain_int and type(raw) is int and -MAX_BIGINT <= raw <= MAX_BIGINT
+                  and (plan.field.min_value is None or raw >= plan.field.min_value)):
+                value = raw
             else:
-                names[name] = value
+                value, problem = _check_value(plan.field, raw)
+                if problem:
+                    mine.append(Problem(plan.name, problem, index))
+                    continue
+            decoded[plan.name] = value
+            if plan.stored:
+                values[plan.field.column] = value
+            else:
+                names[plan.name] = value
         if "repoId" in decoded and "workspaceId" not in decoded:
             mine.append(Problem("workspaceId", "is required when repoId is given", index))
         if domain.check_event and not mine:
@@ -302,8 +335,9 @@ def insert_sql(domain: Domain) -> tuple[str, dict]:
     """
     columns = domain.stored_fields
     names = ", ".join(["org_id", "event_id", "ts"] + [f.column for f in columns])
-    arrays = ", ".join(["%(event_ids)s::text[]", "%(tss)s::timestamptz[]"]
-                       + [f"%(c{i})s::{_wire_type(f)}[]" for i, f in enumerate(columns)])
+    # binary parameters: psycopg dumps 1,000-element arrays about 3x faster than as text
+    arrays = ", ".join(["%(event_ids)b::text[]", "%(tss)b::timestamptz[]"]
+                       + [f"%(c{i})b::{_wire_type(f)}[]" for i, f in enumerate(columns)])
     aliases = ", ".join(["event_id", "ts"] + [f"c{i}" for i in range(len(columns))])
     values = ", ".join(["%(org)s::uuid", "u.event_id", "u.ts"] + [
         f"CASE WHEN u.c{i} IS NULL THEN NULL "

@@ -17,19 +17,26 @@ from functools import lru_cache
 
 from pypika import Table
 
-from stats_gateway.core.domain import Domain, LatestTime, Max, Metric, Min
-from stats_gateway.core.histogram_rollups import histogram_rollups
+from stats_gateway.core.domain import Domain, LatestTime, LatestValue, Max, Metric, Min
+from stats_gateway.core.distinct import DistinctRollup, distinct_rollups
+from stats_gateway.core.histogram_rollups import HistogramRollup, histogram_rollups
 from stats_gateway.core.rollups import (
-    EPOCH, Rollup, domain_rollups, finest_rollup, part_types, rollup_metrics,
+    EPOCH, Rollup, domain_rollups, finest_rollup, part_types,
 )
 from stats_gateway.core.sql import Params, Sql, merge_terms, metric_terms, part_names
 
 INSERTED = "inserted"  # the CTE of the rows an event INSERT … RETURNING * stored
 
 
+def sketch_rollups(domain: Domain) -> list[HistogramRollup | DistinctRollup]:
+    """The twins of the metric rollups that hold sketches: latency histograms and
+    distinct-count sketches. Each knows its DDL, checksum, upsert and rebuild."""
+    return [*histogram_rollups(domain), *distinct_rollups(domain)]
+
+
 def part_columns(rollup: Rollup) -> list[tuple[str, str]]:
     """(part name, SQL type) for every mergeable metric part."""
-    return part_types(rollup.domain)
+    return part_types(rollup)
 
 
 def rollup_ddl(rollup: Rollup) -> str:
@@ -47,7 +54,10 @@ def rollup_ddl(rollup: Rollup) -> str:
 def _merge_on_conflict(rollup: Rollup) -> str:
     """How an existing slot row absorbs a new partial: add sums, keep extremes."""
     sets = []
-    for metric in rollup_metrics(rollup.domain):
+    for metric in rollup.metrics:
+        if isinstance(metric.agg, LatestValue):
+            sets += _newest_wins(metric)
+            continue
         for part in part_names(metric):
             mine, new = f'r."{part}"', f'EXCLUDED."{part}"'
             if isinstance(metric.agg, Min):
@@ -60,12 +70,21 @@ def _merge_on_conflict(rollup: Rollup) -> str:
     return ", ".join(sets)
 
 
+def _newest_wins(metric: Metric) -> list[str]:
+    """A newest value's parts all come from the side whose newest event is newer (time,
+    then event id); a side without one (no time) never wins."""
+    value, at, eid = part_names(metric)
+    newer = (f'(EXCLUDED."{at}" IS NOT NULL AND (r."{at}" IS NULL OR '
+             f'(EXCLUDED."{at}", EXCLUDED."{eid}") > (r."{at}", r."{eid}")))')
+    return [f'"{part}" = CASE WHEN {newer} THEN EXCLUDED."{part}" ELSE r."{part}" END'
+            for part in (value, at, eid)]
+
+
 def _insert_select(rollup: Rollup, source: str, where: str, p: Params) -> str:
     """INSERT … SELECT of the rollup rows of the events ``source`` holds (a table, or the
     inserted rows under the event table's name) that ``where`` selects."""
     events = Table(rollup.domain.table)
-    metrics: list[Metric] = rollup_metrics(rollup.domain)
-    values = [term for m in metrics for term in metric_terms(m, events, p)]
+    values = [term for m in rollup.metrics for term in metric_terms(m, events, p)]
     slot = f"date_bin({p(rollup.step, 'grain').get_sql()}, ts, {p(EPOCH, 'epoch').get_sql()})"
     keys = ", ".join(rollup.columns)
     names = ", ".join(["org_id", "slot_ts", *rollup.columns,
@@ -91,8 +110,8 @@ def _rollup_ctes(domain: Domain) -> tuple[str, dict]:
     source = f'{INSERTED} AS "{domain.table}"'
     ctes = [f"r{i} AS ({_insert_select(r, source, 'TRUE', p.scoped(f'r{i}_'))}{_upsert(r)})"
             for i, r in enumerate(domain_rollups(domain))]
-    ctes += [f"h{i} AS ({h.upsert_from(source, p.scoped(f'h{i}_'))})"
-             for i, h in enumerate(histogram_rollups(domain))]
+    ctes += [f"s{i} AS ({twin.upsert_from(source, p.scoped(f's{i}_'))})"
+             for i, twin in enumerate(sketch_rollups(domain))]
     return "".join(f", {cte}" for cte in ctes), dict(p.values)
 
 
@@ -110,7 +129,7 @@ def _merge_select(rollup: Rollup, finer: Rollup, where: str, p: Params) -> str:
     step, origin = p(rollup.step, "grain").get_sql(), p(EPOCH, "epoch").get_sql()
     slot = f"date_bin({step}, slot_ts, {origin})"
     source = Table(finer.table)
-    merged = merge_terms(rollup_metrics(rollup.domain), source)
+    merged = merge_terms(rollup.metrics, source)
     names = ", ".join(["org_id", "slot_ts", *rollup.columns,
                        *(f'"{name}"' for name, _ in part_columns(rollup))])
     select = ", ".join(["org_id", f"{slot} AS slot_ts", *rollup.columns,
@@ -142,11 +161,11 @@ def rebuild_rollups(conn, domain, org_id: str | None = None) -> int:
     for rollup in rollups:
         for statement in rebuild_sql(rollup, org_id):
             conn.execute(statement.text, statement.params)
-    histograms = histogram_rollups(domain)
-    for histogram in histograms:
-        for statement in histogram.rebuild_sql(org_id):
+    twins = sketch_rollups(domain)
+    for twin in twins:
+        for statement in twin.rebuild_sql(org_id):
             conn.execute(statement.text, statement.params)
-    return len(rollups) + len(histograms)
+    return len(rollups) + len(twins)
 
 
 def ddl_checksum(rollup: Rollup) -> str:

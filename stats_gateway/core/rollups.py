@@ -29,8 +29,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
 from stats_gateway.core.domain import (
-    ApproxPercentile, Count, Cube, Dimension, DistinctCount, Domain, FieldType, LatestTime, Max, Mean,
-    Metric, Min, Ratio, Sum,
+    ApproxPercentile, Count, Cube, Dimension, DistinctCount, Domain, FieldType, LatestTime,
+    LatestValue, Max, Mean, Metric, Min, Ratio, Sum,
 )
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.timebuckets import BucketPlan
@@ -43,7 +43,7 @@ SKETCH_MIN_STEP = timedelta(hours=1)  # histograms and distinct sketches: grains
 SCOPE_COLUMNS = ("workspace_id", "repo_id")
 # ApproxPercentile has no parts here: its bin counts live in the histogram rollups
 # (``histogram_rollups``), which share these cubes and grains
-_MERGEABLE = (Count, Sum, Mean, Ratio, Min, Max, LatestTime, ApproxPercentile)
+_MERGEABLE = (Count, Sum, Mean, Ratio, Min, Max, LatestTime, LatestValue, ApproxPercentile)
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,13 @@ class Rollup:
         return f"ru_{short}_{self.cube.name}_{self.grain}"[:56] + "_" + self.digest
 
     @cached_property
+    def metrics(self) -> tuple[Metric, ...]:
+        return cube_metrics(self.domain, self.cube)
+
+    @cached_property
     def digest(self) -> str:
         types = {f.column: f.type.sql_type for f in self.domain.stored_fields}
-        parts = [f"{name}:{kind}" for m in rollup_metrics(self.domain)
-                 for name, kind in _part_types(m, types)]
+        parts = [f"{name}:{kind}" for m in self.metrics for name, kind in _part_types(m, types)]
         text = f"{self.columns}|{self.grain}|{parts}"
         return hashlib.sha256(text.encode()).hexdigest()[:6]
 
@@ -95,14 +98,17 @@ def _part_types(metric: Metric, types: dict[str, str]) -> list[tuple[str, str]]:
         return [(name, types[agg.column] if not agg.plus else "numeric")]
     if isinstance(agg, LatestTime):
         return [(name, "timestamptz")]
+    if isinstance(agg, LatestValue):
+        return [(name, types[agg.column]), (f"{name}__at", "timestamptz"),
+                (f"{name}__eid", "text")]
     if isinstance(agg, Count):
         return [(name, "bigint")]
     return [(name, "numeric")]  # a Sum of bigint or numeric (float sums are refused)
 
 
-def part_types(domain: Domain) -> list[tuple[str, str]]:
-    types = {f.column: f.type.sql_type for f in domain.stored_fields}
-    return [pt for m in rollup_metrics(domain) for pt in _part_types(m, types)]
+def part_types(rollup: Rollup) -> list[tuple[str, str]]:
+    types = {f.column: f.type.sql_type for f in rollup.domain.stored_fields}
+    return [pt for m in rollup.metrics for pt in _part_types(m, types)]
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,14 @@ def mergeable(metric: Metric) -> bool:
 
 def rollup_metrics(domain: Domain) -> list[Metric]:
     return [m for m in domain.metrics if mergeable(m)]
+
+
+def cube_metrics(domain: Domain, cube: Cube) -> tuple[Metric, ...]:
+    """What a cube's rows keep: every mergeable metric, and the attributes of the
+    dimensions whose columns it holds (the only breakdowns it can serve)."""
+    attributes = {m.name: m for dim in domain.dimensions if set(dim.columns) <= set(cube.columns)
+                  for m in dim.attribute_metrics}
+    return (*rollup_metrics(domain), *attributes.values())
 
 
 def _snake(name: str) -> str:
@@ -215,11 +229,11 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
     plan = request.plan
     raw = [Segment(plan.start, plan.end, None)]
     columns = needed_columns(request, dimension)
-    stored = rollup_metrics(domain)  # ad-hoc metrics (not declared) have no rollup parts
-    if columns is None or not all(m in stored for m in metrics):
+    if columns is None:
         return raw
     for cube in sorted(cubes(domain), key=lambda c: len(c.columns)):
-        if not columns <= set(cube.columns):
+        # ad-hoc metrics (not declared) have no rollup parts
+        if not columns <= set(cube.columns) or not set(metrics) <= set(cube_metrics(domain, cube)):
             continue
         grains = [r for r in reversed(domain_rollups_of(domain, cube))
                   if (not sketches or r.has_sketches)
@@ -250,5 +264,5 @@ def _cut(start: datetime, end: datetime, rollups: list[Rollup]) -> list[Segment]
 def rollup_table_names(domain: Domain) -> list[str]:
     """Every table holding the domain's pre-aggregated data (metric and sketch rollups):
     what storage accounting adds up."""
-    from stats_gateway.core.histogram_rollups import histogram_rollups
-    return [r.table for r in domain_rollups(domain)] + [h.table for h in histogram_rollups(domain)]
+    from stats_gateway.core.rollup_sql import sketch_rollups
+    return [r.table for r in domain_rollups(domain)] + [t.table for t in sketch_rollups(domain)]

@@ -26,8 +26,8 @@ from pypika import functions as fn
 from pypika.terms import Criterion, Term
 
 from stats_gateway.core.domain import (
-    ApproxPercentile, Attribute, Count, Dimension, DistinctCount, Domain, FieldType, LatestTime,
-    Max, Mean, Metric, Min, Percentile, Ratio, Sum,
+    ApproxPercentile, Count, Dimension, DistinctCount, Domain, FieldType, LatestTime,
+    LatestValue, Max, Mean, Metric, Min, Percentile, Ratio, Sum,
 )
 from stats_gateway.core.request import BreakdownRequest, StatsRequest
 from stats_gateway.core.rollups import Rollup, Segment, plan_segments
@@ -92,6 +92,8 @@ def part_names(metric: Metric) -> tuple[str, ...]:
         return (f"{metric.name}__sum", f"{metric.name}__n")
     if isinstance(metric.agg, Ratio):
         return (f"{metric.name}__num", f"{metric.name}__den")
+    if isinstance(metric.agg, LatestValue):
+        return (metric.name, f"{metric.name}__at", f"{metric.name}__eid")
     return (metric.name,)
 
 
@@ -138,6 +140,14 @@ def metric_terms(metric: Metric, table: Table, p: Params) -> list[Term]:
         return [fn.Count(table.field(agg.column)).distinct().as_(metric.name)]
     if isinstance(agg, LatestTime):
         return [fn.Max(table.ts).as_(metric.name)]
+    if isinstance(agg, LatestValue):  # the newest event's value, time and id (ties: larger id)
+        value, at, eid = part_names(metric)
+        known = " FILTER (WHERE {0} IS NOT NULL)" if agg.skip_nulls else ""
+        newest = "(array_agg({3} ORDER BY {1} DESC, {2} DESC)" + known + ")[1]"
+        column = table.field(agg.column)
+        return [Raw(newest, column, table.ts, table.event_id, column, alias=value),
+                Raw("max({1})" + known, column, table.ts, alias=at),
+                Raw(newest, column, table.ts, table.event_id, table.event_id, alias=eid)]
     raise TypeError(agg)
 
 
@@ -158,17 +168,6 @@ def key_term(dimension: Dimension, table: Table) -> Term:
         return fields[0]
     return Raw("concat_ws(':', " + ", ".join("{%d}" % i for i in range(len(fields))) + ")",
                *fields)
-
-
-def attribute_term(attr, table: Table, skip_nulls: bool = False) -> Term:
-    """An attribute's value per entity: the newest event's (ties: the larger event id, so
-    the answer is stable), optionally the newest non-null one; or the largest value."""
-    alias = f"attr__{attr.name}"
-    if attr.latest:
-        known = " FILTER (WHERE {0} IS NOT NULL)" if skip_nulls else ""
-        return Raw("(array_agg({0} ORDER BY {1} DESC, {2} DESC)" + known + ")[1]",
-                   table.field(attr.column), table.ts, table.event_id, alias=alias)
-    return fn.Max(table.field(attr.column)).as_(alias)
 
 
 def bucket_term(fixed: bool, time: Term) -> Term:
@@ -308,6 +307,12 @@ def merge_terms(metrics: Sequence[Metric], rows: Table) -> list[Term]:
     maxima and newest times. Exact for every mergeable metric."""
     terms = []
     for metric in metrics:
+        if isinstance(metric.agg, LatestValue):  # the parts of the row with the newest event
+            value, at, eid = (rows.field(part) for part in part_names(metric))
+            newest = "(array_agg({0} ORDER BY {1} DESC NULLS LAST, {2} DESC NULLS LAST))[1]"
+            terms += [Raw(newest, value, at, eid, alias=value.name), fn.Max(at).as_(at.name),
+                      Raw(newest, eid, at, eid, alias=eid.name)]
+            continue
         merge = (fn.Min if isinstance(metric.agg, Min)
                  else fn.Max if isinstance(metric.agg, (Max, LatestTime)) else fn.Sum)
         terms += [merge(rows.field(part)).as_(part) for part in part_names(metric)]
@@ -321,7 +326,6 @@ class Grouping:
     by_bucket: bool = False
     dimension: Dimension | None = None
     entity_ids: list[str] | None = None
-    attributes: tuple = ()  # attribute terms over the raw table (forces raw events)
 
 
 def _grouped_select(table: Table, time: Field, values: list[Term], where: Where, fixed: bool,
@@ -386,7 +390,7 @@ def _bound(i: int, n: int) -> str:
 def _planned(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
              grouping: Grouping, use_rollups: bool) -> list[Segment]:
     """The rollup segments of the range; [] when raw events answer it in one pass."""
-    if not use_rollups or grouping.attributes:
+    if not use_rollups:
         return []
     segments = plan_segments(domain, request, list(metrics), grouping.dimension,
                              grouping.by_bucket)
@@ -429,11 +433,10 @@ def _series_cuts(request: StatsRequest, segments: Sequence[Segment]) -> tuple[Cu
 
 
 def _segment_select(domain: Domain, metrics: Sequence[Metric], where: Where, fixed: bool,
-                    grouping: Grouping, cut: Cut, start: str, end: str, p: Params,
-                    attributes: Sequence[Term] = ()):
+                    grouping: Grouping, cut: Cut, start: str, end: str, p: Params):
     if cut.rollup is None:
         events = Table(domain.table)
-        values = list(attributes) + _metric_terms(metrics, events, p)
+        values = _metric_terms(metrics, events, p)
         return _grouped_select(events, events.ts, values, where, fixed, grouping, start, end)
     table = Table(cut.rollup.table)
     if cut.whole_slots:
@@ -456,35 +459,16 @@ def _merged(metrics: Sequence[Metric], grouping: Grouping, selects: Sequence[str
 
 
 def _aggregate_text(domain: Domain, metrics: Sequence[Metric], where: Where, fixed: bool,
-                    grouping: Grouping, cuts: Sequence[Cut], p: Params,
-                    attributes: Sequence[Term] = ()) -> str:
+                    grouping: Grouping, cuts: Sequence[Cut], p: Params) -> str:
     """Rows of [bucket_ts] [entity_id] [attr__*] and metric parts, one per group: from raw
     events in one pass (no cuts), or from every segment, merged."""
     if not cuts:
         return _segment_select(domain, metrics, where, fixed, grouping, Cut(None), "start",
-                               "end", p, attributes).get_sql()
+                               "end", p).get_sql()
     return _merged(metrics, grouping, [
         _segment_select(domain, metrics, where, fixed, grouping, cut, _bound(i, len(cuts)),
                         _bound(i + 1, len(cuts)), p).get_sql()
         for i, cut in enumerate(cuts)])
-
-
-def aggregate_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
-                  org_id: str, p: Params, grouping: Grouping, use_rollups: bool) -> str:
-    """Rows of [bucket_ts] [entity_id] [attr__*] and metric parts, one per group.
-
-    From raw events, or (where ``plan_segments`` finds it exact) from rollup segments and
-    raw ends, merged into the same rows. Built per call; the public builders below cache
-    their text per shape."""
-    segments = _planned(domain, request, metrics, grouping, use_rollups)
-    p.values.update(where_values(request, org_id), **cut_values(request, segments))
-    if grouping.by_bucket:
-        p.values.update(bucket_values(request.plan))
-    if grouping.entity_ids is not None:
-        p.values["entities"] = grouping.entity_ids
-    return _aggregate_text(domain, metrics, where_of(request), request.plan.size.is_fixed,
-                           grouping, tuple(Cut(seg.rollup) for seg in segments), p,
-                           grouping.attributes)
 
 
 def _values(request: StatsRequest, org_id: str, segments: Sequence[Segment], buckets: bool,
@@ -600,24 +584,13 @@ def grouped_series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[
     return Sql(text, {**constants, **_values(request, org_id, segments, True)})
 
 
-def _breakdown_attributes(dim: Dimension, events: Table) -> tuple[Term, ...]:
-    attrs = [attribute_term(attr, events) for attr in dim.attributes]
-    if dim.name_column:
-        # the newest name given, as with the entity catalogue: a run without one keeps it
-        attrs.append(attribute_term(Attribute("_name", dim.name_column, latest=True), events,
-                                    skip_nulls=True))
-    return tuple(attrs)
-
-
 @lru_cache(maxsize=_CACHE)
 def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...], sort: str,
                     descending: bool, then_by: tuple[str, ...], where: Where, fixed: bool,
                     cuts: tuple[Cut, ...]) -> tuple[str, dict]:
     p = Params()
-    metrics = [domain.metric(name) for name in metric_names]
-    attrs = _breakdown_attributes(dim, Table(domain.table))
-    agg = _aggregate_text(domain, metrics, where, fixed,
-                          Grouping(dimension=dim, attributes=attrs), cuts, p, attrs)
+    metrics = [domain.metric(name) for name in metric_names] + list(dim.attribute_metrics)
+    agg = _aggregate_text(domain, metrics, where, fixed, Grouping(dimension=dim), cuts, p)
     aggregated = Table("agg")
     order = Order.desc if descending else Order.asc
     sort_sql = sort_term(domain.metric(sort)).get_sql(quote_char='"')
@@ -647,17 +620,15 @@ def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...
 
 
 def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
-                  use_rollups: bool = True) -> Sql:
-    """One page of entities with totals, display name and the count of all entities."""
+                  use_rollups: bool = True, metric_names: Sequence[str] | None = None) -> Sql:
+    """One page of entities with totals, display name and the count of all entities;
+    ``metric_names``: the metrics to compute (default: the request's)."""
     dim = request.dimension
-    metrics = [domain.metric(name) for name in request.metrics]
-    # attribute terms force raw events (any non-empty tuple will do for the planner)
-    has_attrs = bool(dim.attributes or dim.name_column)
-    segments = _planned(domain, request, metrics,
-                        Grouping(dimension=dim, attributes=(True,) if has_attrs else ()),
-                        use_rollups)
+    names = tuple(request.metrics if metric_names is None else metric_names)
+    metrics = [domain.metric(name) for name in names] + list(dim.attribute_metrics)
+    segments = _planned(domain, request, metrics, Grouping(dimension=dim), use_rollups)
     text, constants = _breakdown_text(
-        domain, dim, tuple(request.metrics), request.sort, request.descending,
+        domain, dim, names, request.sort, request.descending,
         tuple(request.then_by), where_of(request), request.plan.size.is_fixed,
         tuple(Cut(seg.rollup) for seg in segments))
     return Sql(text, {**constants, **_values(request, org_id, segments, False),
@@ -678,12 +649,14 @@ def _entity_series_text(domain: Domain, metric_names: tuple[str, ...], dim: Dime
 
 
 def entity_series_sql(domain: Domain, request: BreakdownRequest, org_id: str,
-                      entity_ids: list[str], use_rollups: bool = True) -> Sql:
+                      entity_ids: list[str], use_rollups: bool = True,
+                      metric_names: Sequence[str] | None = None) -> Sql:
     """Zero-fillable per-entity series for the listed entities: (entity, bucket) rows."""
-    metrics = [domain.metric(name) for name in request.metrics]
+    names = tuple(request.metrics if metric_names is None else metric_names)
+    metrics = [domain.metric(name) for name in names]
     grouping = Grouping(by_bucket=True, dimension=request.dimension, entity_ids=entity_ids)
     segments = _planned(domain, request, metrics, grouping, use_rollups)
-    text, constants = _entity_series_text(domain, tuple(request.metrics), request.dimension,
+    text, constants = _entity_series_text(domain, names, request.dimension,
                                           where_of(request), request.plan.size.is_fixed,
                                           tuple(Cut(seg.rollup) for seg in segments))
     return Sql(text, {**constants, **_values(request, org_id, segments, True),

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from stats_gateway.core.domain import Domain
-from stats_gateway.core.histogram_rollups import histogram_rollups
+from stats_gateway.core.rollup_sql import sketch_rollups
 from stats_gateway.core.rollups import domain_rollups
 
 DISTRIBUTION_COLUMN = "org_id"
@@ -46,7 +46,7 @@ def tenant_tables(domains: Iterable[Domain]) -> list[str]:
     for domain in domains:
         tables.append(domain.table)
         tables += [rollup.table for rollup in domain_rollups(domain)]
-        tables += [histogram.table for histogram in histogram_rollups(domain)]
+        tables += [twin.table for twin in sketch_rollups(domain)]
     return tables
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import psycopg
 
 from stats_gateway.core.domain import Domain
-from stats_gateway.core.histogram_rollups import histogram_rollups
-from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_sql, rollup_ddl
+from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_sql, rollup_ddl, sketch_rollups
 from stats_gateway.core.rollups import domain_rollups
+from stats_gateway.db.connect import custom_plans_in_transaction
 from stats_gateway.db.schema import domain_ddl
 from stats_gateway.db.tenant import secure_tenant_tables
 
@@ -53,6 +53,7 @@ def migrate(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[str]:
     applied_now: list[str] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        custom_plans_in_transaction(conn)  # whoever opened conn: db/connect.py
         conn.execute("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 name        text PRIMARY KEY,
@@ -97,8 +98,8 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
     for d in domains:
         for r in domain_rollups(d):
             wanted[r.table] = (d, ddl_checksum(r), rollup_ddl(r), rebuild_sql(r))
-        for h in histogram_rollups(d):
-            wanted[h.table] = (d, h.checksum, h.ddl(), h.rebuild_sql())
+        for twin in sketch_rollups(d):
+            wanted[twin.table] = (d, twin.checksum, twin.ddl(), twin.rebuild_sql())
     changed = []
     locked: set[str] = set()
     for name, (domain, checksum, ddl, rebuild) in wanted.items():

@@ -1,0 +1,209 @@
+"""Distinct counts (``DistinctCount``) from mergeable HyperLogLog sketches (``core/hll.py``).
+
+A distinct count cannot be added up from pre-aggregated slots, but a HyperLogLog sketch
+can: each rollup of an hour or more (``Rollup.has_sketches``) of a domain that declares
+distinct counts has a twin ``rd_`` table holding, per slot and cube row, one sparse sketch
+(``int[]``) per counted column, kept like the metric rollups (ingest and ``load`` merge
+the sketch of the rows they insert with ``hll_union``; ``rebuild`` recomputes).
+
+A query asks for its distinct counts on their own, so they never send the other metrics
+to raw events: where the planner finds sketch rollups for part of the range, the answer
+is the HLL estimate over those slots' sketches plus the registers of the raw events at
+the ends (within ``hll.RELATIVE_ERROR_BOUND``, exact for small counts, see ``core/hll.py``);
+where it finds none (a range under an hour, a bucket grid no grain divides, a filter no
+cube holds), it is ``count(DISTINCT …)`` over the raw events: exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pypika import Field, PostgreSQLQuery, Table
+from pypika.terms import Term
+
+from stats_gateway.core import hll
+from stats_gateway.core.domain import DistinctCount, Domain, Metric
+from stats_gateway.core.request import StatsRequest
+from stats_gateway.core.rollups import EPOCH, Rollup, Segment, domain_rollups, plan_segments
+from stats_gateway.core.sql import BUCKET, ENTITY, Grouping, Params, Raw, Sql, _aggregate_from
+
+D_COLUMN, NONZERO, HARMONIC, EXACT = "d_column", "d_nonzero", "d_harmonic", "d_exact"
+
+
+def is_distinct(metric: Metric) -> bool:
+    return isinstance(metric.agg, DistinctCount)
+
+
+def distinct_columns(metrics: Iterable[Metric]) -> tuple[str, ...]:
+    """The columns the distinct-count metrics read, each once, in order."""
+    return tuple(dict.fromkeys(m.agg.column for m in metrics if is_distinct(m)))
+
+
+def sketch_column(column: str) -> str:
+    return f"d__{column}"
+
+
+def distinct_table(rollup: Rollup) -> str:
+    """The sketch twin of a metric rollup: ``rd_`` instead of ``ru_``."""
+    return "rd_" + rollup.table.removeprefix("ru_")
+
+
+# --- the rollup twins ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DistinctRollup:
+    rollup: Rollup  # the metric rollup whose cube and grain this one shares
+    columns: tuple[str, ...]  # the counted event columns
+
+    @property
+    def table(self) -> str:
+        return distinct_table(self.rollup)
+
+    @property
+    def key(self) -> list[str]:
+        return ["org_id", "slot_ts", *self.rollup.columns]
+
+    def ddl(self) -> str:
+        types = {f.column: f.type.sql_type for f in self.rollup.domain.stored_fields}
+        columns = ",\n    ".join(
+            ["org_id uuid NOT NULL", "slot_ts timestamptz NOT NULL",
+             *(f"{c} {types[c]}" for c in self.rollup.columns),
+             *(f'"{sketch_column(c)}" int[]' for c in self.columns)])
+        return (f"CREATE TABLE {self.table} (\n    {columns}\n);\n"
+                f"CREATE UNIQUE INDEX {self.table}_key ON {self.table} "
+                f"({', '.join(self.key)}) NULLS NOT DISTINCT;")
+
+    @property
+    def checksum(self) -> str:
+        rule = f"p={hll.P};hash={hll.HASH_RULE}"
+        return hashlib.sha256(f"{self.ddl()}\n{rule}".encode()).hexdigest()
+
+    def _insert_select(self, source: str, where: str, p: Params) -> str:
+        table = self.rollup.domain.table
+        slot = (f"date_bin({p(self.rollup.step, 'grain').get_sql()}, {table}.ts, "
+                f"{p(EPOCH, 'epoch').get_sql()})")
+        cube = [f"{table}.{c}" for c in self.rollup.columns]
+        sketches = [f"hll_agg(hll_code({table}.{c})) FILTER (WHERE {table}.{c} IS NOT NULL)"
+                    for c in self.columns]
+        names = ", ".join([*self.key, *(f'"{sketch_column(c)}"' for c in self.columns)])
+        group = ", ".join([f"{table}.org_id", slot, *cube])
+        return (f"INSERT INTO {self.table} AS r ({names}) SELECT "
+                f"{', '.join([f'{table}.org_id', slot, *cube, *sketches])} "
+                f"FROM {source} WHERE {where} GROUP BY {group} ORDER BY {group}")
+
+    def upsert_from(self, source: str, p: Params) -> str:
+        """Merge the sketches of the events ``source`` holds (rows under the event
+        table's name, e.g. the ones an INSERT just stored)."""
+        sets = ", ".join(f'"{s}" = hll_union(r."{s}", EXCLUDED."{s}")'
+                         for s in map(sketch_column, self.columns))
+        return (f"{self._insert_select(source, 'TRUE', p)} "
+                f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {sets}")
+
+    def rebuild_sql(self, org_id: str | None = None) -> list[Sql]:
+        """Recompute from raw events, for one org or for all."""
+        p = Params()
+        table = self.rollup.domain.table
+        if org_id is None:
+            return [Sql(f"TRUNCATE {self.table}", {}),
+                    Sql(self._insert_select(table, "TRUE", p), p.values)]
+        where = f"{table}.org_id = {p(org_id, 'org').get_sql()}"
+        return [Sql(f"DELETE FROM {self.table} WHERE org_id = %(org)s", {"org": org_id}),
+                Sql(self._insert_select(table, where, p), p.values)]
+
+
+def distinct_rollups(domain: Domain) -> list[DistinctRollup]:
+    """One per metric rollup with sketches, for a domain that declares distinct counts."""
+    columns = distinct_columns(domain.metrics)
+    if not columns:
+        return []
+    return [DistinctRollup(rollup, columns) for rollup in domain_rollups(domain)
+            if rollup.has_sketches]
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def _keys(grouping: Grouping) -> list[Term]:
+    return ([Field(BUCKET)] if grouping.by_bucket else []) + (
+        [Field(ENTITY)] if grouping.dimension is not None else [])
+
+
+def _register_rows(domain: Domain, request: StatsRequest, column: str, org_id: str, p: Params,
+                   grouping: Grouping, seg: Segment) -> str:
+    """One segment's (keys, reg, rank) rows: hashed from raw events, or unpacked from a
+    sketch rollup's sketches."""
+    if seg.rollup is None:
+        events = Table(domain.table)
+        code = Raw("hll_code({0})", events.field(column))
+        q = _aggregate_from(events, events.ts, [Raw("max({0} & 63)", code, alias="rank")],
+                            request, org_id, p, seg.start, seg.end, grouping,
+                            extra_keys=[Raw("({0} >> 6)", code, alias="reg")])
+        return q.where(events.field(column).notnull()).get_sql()
+    name = distinct_table(seg.rollup)
+    table = Table(name)
+    q = _aggregate_from(table, table.slot_ts, [Raw('max("c"."code" & 63)', alias="rank")],
+                        request, org_id, p, seg.start, seg.end, grouping,
+                        extra_keys=[Raw('("c"."code" >> 6)', alias="reg")])
+    lateral = (f'FROM "{name}" CROSS JOIN LATERAL '
+               f'unnest("{name}"."{sketch_column(column)}") AS "c"("code")')
+    return q.get_sql().replace(f'FROM "{name}"', lateral, 1)
+
+
+def _exact_rows(domain: Domain, request: StatsRequest, column: str, org_id: str, p: Params,
+                grouping: Grouping) -> str:
+    events = Table(domain.table)
+    q = _aggregate_from(events, events.ts,
+                        [Raw("count(DISTINCT {0})", events.field(column), alias=EXACT)],
+                        request, org_id, p, request.plan.start, request.plan.end, grouping)
+    return q.get_sql()
+
+
+def distinct_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric], org_id: str,
+                 grouping: Grouping, use_rollups: bool) -> Sql:
+    """Per group and counted column: ``d_exact`` (raw events only) or the HLL
+    ``d_nonzero``/``d_harmonic`` of the sketch rollups plus the raw ends."""
+    p = Params()
+    chosen = [m for m in metrics if is_distinct(m)]
+    segments = (plan_segments(domain, request, chosen, grouping.dimension, grouping.by_bucket,
+                              sketches=True) if use_rollups else [])
+    sketched = any(seg.rollup is not None for seg in segments)
+    keys = _keys(grouping)
+    key_sql = [k.get_sql(quote_char='"') for k in keys]
+    selects = []
+    for column in distinct_columns(chosen):
+        label = f"{p(column).get_sql()}::text AS {D_COLUMN}"
+        if not sketched:
+            inner = _exact_rows(domain, request, column, org_id, p, grouping)
+            selects.append(f"SELECT {', '.join([label, *key_sql, EXACT])} FROM ({inner}) AS e")
+            continue
+        union = " UNION ALL ".join(
+            f"({_register_rows(domain, request, column, org_id, p, grouping, seg)})"
+            for seg in segments)
+        regs = ", ".join([*key_sql, '"reg"'])
+        per_register = (f"SELECT {regs}, max(\"rank\") AS \"rank\" FROM ({union}) AS u "
+                        f"GROUP BY {regs}")
+        outer = [label, *key_sql, f"count(*) AS {NONZERO}",
+                 f'sum(power(2::float8, -"rank")) AS {HARMONIC}']
+        group = f" GROUP BY {', '.join(key_sql)}" if key_sql else ""
+        selects.append(f"SELECT {', '.join(outer)} FROM ({per_register}) AS r{group}")
+    return Sql(" UNION ALL ".join(f"({s})" for s in selects), p.values)
+
+
+def group_distincts(rows: Iterable[Mapping], metrics: Sequence[Metric],
+                    grouping: Grouping) -> dict[tuple, dict[str, int]]:
+    """Per group key ((bucket,), (entity,), (bucket, entity) or ()): each distinct-count
+    metric's value, exact or estimated. Groups without values are absent (count 0)."""
+    names = [k.name for k in _keys(grouping)]
+    found: dict[tuple, dict[str, int]] = {}
+    for row in rows:
+        key = tuple(row[name] for name in names)
+        exact = row.get(EXACT)
+        value = (int(exact) if exact is not None
+                 else hll.estimate(int(row[NONZERO]), float(row[HARMONIC])))
+        found.setdefault(key, {})[row[D_COLUMN]] = value
+    chosen = [m for m in metrics if is_distinct(m)]
+    return {key: {m.name: by_column.get(m.agg.column, 0) for m in chosen}
+            for key, by_column in found.items()}
