@@ -12,14 +12,22 @@ filtered on ``org_id = <constant>``.
     psycopg's cursors, then EXPLAINed with its real parameters on a connection of our own.
     Every scan of a tenant table must carry ``org_id = '<the caller's org>'::uuid`` in its
     own Filter / Index Cond / Recheck Cond, and every INSERT into one must set org_id from
-    a parameter holding that org (or copy it from such pinned rows). The pin must be the
-    literal org id the gateway passed: a row-level-security policy's qual (which reads a
-    setting, not a parameter) never satisfies it.
+    a parameter holding that org (or copy it from such pinned rows). Ingest and ``load``
+    write events and rollups in one statement, ``WITH inserted AS (INSERT INTO events_…
+    SELECT %(org)s … RETURNING *), r0 AS (INSERT INTO ru_… SELECT org_id, … FROM inserted
+    …), …``: each rollup INSERT may copy org_id only from a WITH query that inserted its
+    rows with the org parameter and returned them, reading nothing else. The pin must be
+    the literal org id the gateway passed: a row-level-security policy's qual (which reads
+    a setting, not a parameter) never satisfies it.
+(c) ``load``: every statement a bulk load runs (on its own synchronous connection) is
+    checked the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
+import io
 import re
 import uuid
 from collections import Counter
@@ -156,11 +164,13 @@ class Statement:
 
 
 @contextlib.contextmanager
-def capture_statements():
+def capture_statements(synchronous: bool = False):
     """Record every statement run through psycopg's async cursors (the gateway's only
-    way to the database) while the block runs."""
+    way to the database), or its synchronous ones (the CLI's: ``load``), while the block
+    runs."""
     seen: list[Statement] = []
-    classes = [psycopg.AsyncCursor, psycopg.AsyncServerCursor]
+    classes = ([psycopg.Cursor, psycopg.ServerCursor] if synchronous
+               else [psycopg.AsyncCursor, psycopg.AsyncServerCursor])
     with pytest.MonkeyPatch.context() as mp:
         for cls in classes:
             for method in ("execute", "executemany", "stream"):
@@ -182,6 +192,17 @@ def _recording(original, seen: list[Statement], method: str):
             seen.append(Statement(text_of(self, query), params))
             return original(self, query, params, *args, **kw)
         return stream
+
+    if not inspect.iscoroutinefunction(original):
+        def run_sync(self, query, params=None, *args, **kw):
+            if method == "executemany":
+                params = list(params)
+                for each in params:
+                    seen.append(Statement(text_of(self, query), each))
+            else:
+                seen.append(Statement(text_of(self, query), params))
+            return original(self, query, params, *args, **kw)
+        return run_sync
 
     async def run(self, query, params=None, *args, **kw):
         if method == "executemany":
@@ -323,25 +344,150 @@ def _split_top_level(text: str) -> list[str]:
 
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+\"?(\w+)\"?(?:\s+AS\s+\w+)?\s*\(([^)]*)\)\s*"
                      r"(SELECT|VALUES\s*\()(.*)$", re.I | re.S)
+_CTE_HEAD = re.compile(r"\s*\"?(\w+)\"?\s+AS\s+(?:(?:NOT\s+)?MATERIALIZED\s+)?\(", re.I)
+_CLAUSE_END = re.compile(r"\s(WHERE|GROUP\s+BY|ORDER\s+BY|HAVING|LIMIT|ON\s+CONFLICT|RETURNING|"
+                         r"UNION|WINDOW)\b", re.I)
 
 
-def _insert_org_problem(statement: Statement, org: str, copies_pinned_rows: bool) -> str | None:
-    """Why an INSERT does not set org_id to the caller's org, or None when it does."""
-    match = _INSERT.match(statement.text)
+def _closing(text: str, i: int) -> int:
+    """The index just past the parenthesis closing the one opened before ``i``."""
+    depth, quote = 1, None
+    while depth:
+        ch = text[i]
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        i += 1
+    return i
+
+
+def split_ctes(text: str) -> tuple[dict[str, str], str]:
+    """``WITH a AS (…), b AS (…) rest`` -> ({"a": "…", "b": "…"}, "rest"); a statement
+    without WITH -> ({}, text)."""
+    head = re.match(r"\s*WITH\s+", text, re.I)
+    if not head:
+        return {}, text
+    ctes, i = {}, head.end()
+    while True:
+        m = _CTE_HEAD.match(text, i)
+        assert m, f"a WITH this test cannot read at {text[i:i + 80]!r}"
+        end = _closing(text, m.end())
+        ctes[m.group(1)] = text[m.end():end - 1]
+        comma = re.compile(r"\s*,").match(text, end)
+        if not comma:
+            return ctes, text[end:].strip()
+        i = comma.end()
+
+
+def _flatten(text: str) -> tuple[str, list[str]]:
+    """``text`` with every top-level parenthesised group replaced by ``(#k)``, and the groups'
+    contents (quotes respected)."""
+    out, groups, i = [], [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "(":
+            end = _closing(text, i + 1)
+            out.append(f"(#{len(groups)})")
+            groups.append(text[i + 1:end - 1])
+            i = end
+            continue
+        if ch in "'\"":
+            j = text.index(ch, i + 1) + 1
+            out.append(text[i:j])
+            i = j
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out), groups
+
+
+def from_sources(select_tail: str) -> list[str] | None:
+    """The relations an INSERT's SELECT reads (names as written, ``VALUES`` for a VALUES
+    list, ``SUBQUERY`` for any other parenthesised source); None without a FROM."""
+    flat, groups = _flatten(select_tail)
+    m = re.search(r"\sFROM\s", flat, re.I)
+    if not m:
+        return None
+    end = _CLAUSE_END.search(flat, m.end())
+    clause = flat[m.start():end.start() if end else len(flat)]
+    sources = []
+    for ref in re.findall(r"(?:\bFROM|\bJOIN|,)\s+(?:LATERAL\s+)?(\(#\d+\)|\"?\w+\"?)", clause,
+                          re.I):
+        if ref.startswith("(#"):
+            inner = groups[int(ref[2:-1])]
+            sources.append("VALUES" if re.match(r"\s*VALUES\b", inner, re.I) else "SUBQUERY")
+        else:
+            sources.append(ref.strip('"'))
+    return sources
+
+
+def _org_value(insert: str) -> tuple[str, str] | None:
+    """(the expression an INSERT gives org_id, the text after SELECT/VALUES)."""
+    match = _INSERT.match(insert)
     if not match:
-        return "an INSERT whose column list this test cannot read"
+        return None
     columns = [c.strip().strip('"') for c in match.group(2).split(",")]
     if "org_id" not in columns:
-        return "INSERT without an org_id column"
+        return "", match.group(4)
     values = _split_top_level(match.group(4))
     value = re.sub(r"\s+AS\s+\w+$", "", values[columns.index("org_id")], flags=re.I).strip()
+    return value, match.group(4)
+
+
+def _insert_org_problem(statement: Statement, table: str, org: str,
+                        tenants: set[str]) -> str | None:
+    """Why the statement's INSERT into ``table`` (the statement itself, or one of its WITH
+    queries) does not set org_id to the caller's org, or None when it does.
+
+    org_id may come from a parameter holding the org; or be copied from rows of a WITH
+    query that inserted them with org_id from such a parameter and returned them (ingest's
+    ``WITH inserted AS (INSERT … RETURNING *), r0 AS (INSERT INTO ru_… SELECT … FROM
+    inserted …)``); or be copied from tenant tables, whose scans are checked to be pinned.
+    The copying SELECT may read nothing else (VALUES lists aside)."""
+    ctes, main = split_ctes(statement.text)
+    inserts = [q for q in [*ctes.values(), main] if re.match(
+        r"\s*INSERT\s+INTO\s+\"?" + re.escape(table) + r"\b", q, re.I)]
+    if len(inserts) != 1:
+        return f"{len(inserts)} INSERTs into it where this test expects one"
+    return _org_source_problem(inserts[0], statement.params or {}, org, ctes, tenants)
+
+
+def _org_source_problem(insert: str, params: dict, org: str, ctes: dict[str, str],
+                        tenants: set[str], depth: int = 0) -> str | None:
+    found = _org_value(insert)
+    if found is None:
+        return "an INSERT whose column list this test cannot read"
+    value, tail = found
+    if not value:
+        return "INSERT without an org_id column"
     param = re.fullmatch(r"%\((\w+)\)s(?:::uuid)?", value)
     if param:
-        given = (statement.params or {}).get(param.group(1))
+        given = params.get(param.group(1))
         return None if str(given) == org else f"org_id set from {given!r}, not the caller's org"
-    if re.fullmatch(r"(?:\w+\.)?org_id", value) and copies_pinned_rows:
-        return None  # copied from tenant rows whose scans are checked to be pinned
-    return f"org_id set from {value!r}"
+    if not re.fullmatch(r'(?:"?\w+"?\.)?org_id', value):
+        return f"org_id set from {value!r}"
+    sources = from_sources(tail)
+    if not sources:
+        return f"org_id copied from {value!r} without a FROM"
+    for source in sources:
+        if source == "VALUES":
+            continue
+        if source in tenants and source not in ctes:
+            continue  # its scan is checked to be pinned
+        if source not in ctes or depth > 3:
+            return f"org_id copied from {source!r}, not from rows inserted for the caller's org"
+        body = ctes[source]
+        if not re.search(r"\bRETURNING\s+(\*|.*\borg_id\b)", body, re.I | re.S):
+            return f"org_id copied from {source!r}, which returns no inserted org_id"
+        inner = _org_source_problem(body, params, org, ctes, tenants, depth + 1)
+        if inner:
+            return f"org_id copied from {source!r}, whose {inner}"
+    return None
 
 
 def _statement_problems(db, statement: Statement, org: str, tenants: set[str],
@@ -364,9 +510,7 @@ def _statement_problems(db, statement: Statement, org: str, tenants: set[str],
             continue
         if node["Node Type"] == "ModifyTable":
             if node.get("Operation") == "Insert":
-                problem = _insert_org_problem(statement, org, copies_pinned_rows=any(
-                    n.get("Relation Name") in tenants and n["Node Type"] != "ModifyTable"
-                    for n in nodes))
+                problem = _insert_org_problem(statement, table, org, tenants)
                 if problem:
                     problems.append(f"insert into {table}: {problem}")
             continue  # UPDATE/DELETE: the target's own scan below is checked
@@ -422,8 +566,8 @@ def test_every_statement_the_gateway_runs_pins_the_org(db, gateway_statements):
 
 
 def test_per_org_rebuild_statements_pin_the_org(db, gateway_statements):
-    """The bulk loader's per-org rebuild (DELETE the org's rollup rows, recompute them)
-    routes to the org's shard too; the all-orgs rebuild is maintenance and fans out."""
+    """``rebuild --org``'s statements (DELETE the org's rollup rows, recompute them) route
+    to the org's shard too; the all-orgs rebuild is maintenance and fans out."""
     org, _ = gateway_statements
     statements = []
     for domain in DOMAINS:
@@ -456,3 +600,88 @@ def test_the_checker_catches_an_unpinned_query(db, gateway_statements):
     assert len(failures) == len(bad), failures
     good = Statement(f"SELECT count(*) FROM {table} WHERE org_id = %(org)s", {"org": org})
     assert _check(db, [good], org) == (1, {})
+
+
+def test_the_checker_reads_inserts_that_copy_rows_a_with_query_inserted(db, gateway_statements):
+    """Rows copied from ``WITH inserted AS (INSERT … RETURNING *)`` are the caller's only
+    if that INSERT set org_id from the org parameter and the copy reads nothing else."""
+    org, _ = gateway_statements
+    other = str(uuid.uuid4())
+    table = DOMAINS[0].table
+    events = (f"INSERT INTO {table} (org_id, event_id, ts) VALUES (%(o)s, 'x', now()) "
+              "ON CONFLICT (org_id, event_id) DO NOTHING RETURNING *")
+    copy = ("INSERT INTO entities AS e (org_id, kind, id) SELECT org_id, 'x', event_id "
+            "FROM inserted AS \"v\" WHERE TRUE ON CONFLICT (org_id, kind, id) DO NOTHING")
+    good = Statement(f"WITH inserted AS ({events}), r0 AS ({copy}) "
+                     "SELECT event_id FROM inserted", {"o": org, "org": org})
+    assert _check(db, [good], org) == (1, {})
+    bad = [
+        # the events are another org's, so are the copies
+        Statement(good.text, {"o": other, "org": org}),
+        # the copied rows come from a plain (unpinned) SELECT, not from an INSERT
+        Statement(f"WITH inserted AS (SELECT org_id, event_id FROM {table}), r0 AS ({copy}) "
+                  "SELECT 1", {"org": org}),
+        # the copy also reads a tenant table, unpinned
+        Statement(f"WITH inserted AS ({events}), r0 AS (INSERT INTO entities (org_id, kind, id) "
+                  f"SELECT v.org_id, 'x', v.event_id FROM inserted JOIN {table} v "
+                  "ON v.event_id = inserted.event_id) SELECT 1", {"o": org, "org": org}),
+        # the inserted rows do not come back (no RETURNING): nothing to copy from
+        Statement(f"WITH inserted AS ({events.replace(' RETURNING *', '')}), "
+                  "r0 AS (INSERT INTO entities (org_id, kind, id) SELECT org_id, 'x', 'y' "
+                  f"FROM {table} WHERE org_id = %(org)s) SELECT 1", {"o": org, "org": org}),
+    ]
+    _, failures = _check(db, bad, org)
+    assert len(failures) == len(bad) - 1, failures
+    # the last one is fine after all: its copy reads pinned rows of the event table
+    assert bad[-1].text[:300] not in failures
+    assert [p for p in failures[bad[0].text[:300]] if p.startswith("insert into entities")], \
+        failures
+    assert any("returns no inserted org_id" in p for p in failures[bad[1].text[:300]]), \
+        failures[bad[1].text[:300]]
+
+
+def test_a_load_pins_the_org_in_every_statement(db, database_url, gateway_statements):
+    """A bulk load's statements (stage, event and rollup inserts in one statement, entity
+    upserts, repo checks), captured on its own connection and checked like the gateway's;
+    the TEMP stage is recreated here (inside a transaction) so they can be EXPLAINed."""
+    from stats_gateway.bulk import load_events, read_records
+
+    org, _ = gateway_statements
+    now = datetime.now(UTC).replace(microsecond=0)
+    times = random_times(8, now - timedelta(days=70), now - timedelta(minutes=5), 60)
+    generators = {**{d: generate for d in GENERATORS}, **{d: generate_new for d in NEW_GENERATORS}}
+    loaded = [d for d in DOMAINS if d.name in ("storage", "calls", "private-chat", "runs")]
+    seen: dict[str, list[Statement]] = {}
+    for domain in loaded:
+        events = generators[domain.name](domain.name, 8, times, prefix="load-")
+        text = b"\n".join(encode(e) for e in events)
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            with capture_statements(synchronous=True) as captured:
+                report = load_events(conn, domain, org, read_records(io.BytesIO(text), "ndjson",
+                                                                     domain), chunk_rows=25)
+        assert report.inserted == len(events), report
+        seen[domain.name] = list(captured)
+
+    class Rollback(Exception):
+        pass
+
+    for domain in loaded:
+        statements = seen[domain.name]
+        stage = [s for s in statements if re.match(r"\s*(CREATE TEMP|DROP TABLE IF EXISTS pg_temp)",
+                                                   s.text)]
+        assert stage, "the load created no stage"
+        with pytest.raises(Rollback):
+            with db.transaction():
+                for s in stage:
+                    db.execute(s.text, s.params)
+                checked, failures = _check(db, statements, org)
+                raise Rollback
+        assert not failures, "\n".join(f"{text}\n  -> {problems}"
+                                       for text, problems in failures.items())
+        texts = " ".join(s.text for s in statements)
+        assert f"INSERT INTO {domain.table} " in texts.replace('"', ""), domain.name
+        for rollup in domain_rollups(domain):
+            assert f"INSERT INTO {rollup.table} " in texts, rollup.table
+        for histogram in histogram_rollups(domain):
+            assert f"INSERT INTO {histogram.table} " in texts, histogram.table
+        assert checked >= 3, (domain.name, checked)
