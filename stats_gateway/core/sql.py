@@ -591,32 +591,30 @@ def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...
     p = Params()
     metrics = [domain.metric(name) for name in metric_names] + list(dim.attribute_metrics)
     agg = _aggregate_text(domain, metrics, where, fixed, Grouping(dimension=dim), cuts, p)
-    aggregated = Table("agg")
-    order = Order.desc if descending else Order.asc
+    order = (Order.desc if descending else Order.asc).value
     sort_sql = sort_term(domain.metric(sort)).get_sql(quote_char='"')
-    extra = [Raw("count(*) OVER ()", alias="total_entities")]
+    extra = ["count(*) OVER () AS total_entities"]
     if dim.share_of:
         share = sort_term(domain.metric(dim.share_of)).get_sql(quote_char='"')
-        extra.append(Raw(f"sum({share}) OVER ()", alias="share_total"))
-    names = Table("entities")
-    outer = PostgreSQLQuery.from_(aggregated)
+        extra.append(f"sum({share}) OVER () AS share_total")
+    ordering = [f"{sort_sql} {order} NULLS LAST"]
+    ordering += [sort_term(domain.metric(tie)).get_sql(quote_char='"') + f" {order} NULLS LAST"
+                 for tie in then_by]
+    ordering.append(f'"{ENTITY}" COLLATE "C"')  # code-point order, whatever the locale
+    order_by = ", ".join(ordering)
+    # the page first, names after: only the page's entities are looked up
+    page = (f"SELECT agg.*, {', '.join(extra)} FROM agg ORDER BY {order_by} "
+            f"LIMIT %(limit)s OFFSET %(offset)s")
     if dim.name_column:
-        name = Raw('"agg"."attr___name"')  # a Raw: pypika drops fields of a starred table
+        name, join = '"attr___name"', ""
     elif dim.names_kind:
-        outer = outer.left_join(names).on(
-            (names.org_id == ref("org")) & (names.kind == p(dim.names_kind))
-            & (names.id == aggregated.field(ENTITY)))
-        name = names.name
+        name = "e.name"
+        join = (f" LEFT JOIN entities e ON e.org_id = %(org)s AND "
+                f"e.kind = {p(dim.names_kind).get_sql()} AND e.id = page.\"{ENTITY}\"")
     else:
-        name = Raw("NULL::text")
-    outer = (outer.select(aggregated.star, name.as_("entity_name"), *extra)
-             .orderby(Raw(f"{sort_sql} {order.value} NULLS LAST")))
-    for tie in then_by:
-        tie_sql = sort_term(domain.metric(tie)).get_sql(quote_char='"')
-        outer = outer.orderby(Raw(f"{tie_sql} {order.value} NULLS LAST"))
-    outer = (outer.orderby(Raw(f'"agg"."{ENTITY}" COLLATE "C"'))  # code-point order, any locale
-             .limit(ref("limit")).offset(ref("offset")))
-    return f"WITH agg AS ({agg}) {outer.get_sql()}", p.values
+        name, join = "NULL::text", ""
+    outer = f"SELECT page.*, {name} AS entity_name FROM page{join} ORDER BY {order_by}"
+    return f"WITH agg AS ({agg}), page AS ({page}) {outer}", p.values
 
 
 def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
