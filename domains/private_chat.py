@@ -1,8 +1,10 @@
 """Private Chat: the Flashback chat application's model usage (``/v2/stats/private-chat``).
 
 One event is one chat message answered by a model, sent by ``userId``. The ``users``
-breakdown adds ``conversationsCount`` (distinct ``conversationId``) and ``lastActiveAt``
-(unix seconds of the user's newest event in the range).
+breakdown adds ``conversationsCount`` (distinct ``conversationId``: a HyperLogLog estimate
+where daily or 30-day rollup slots cover the range, exact up to about a thousand and
+otherwise within 3%; exact when the breakdown is sorted by it) and ``lastActiveAt`` (unix
+seconds of the user's newest event in the range).
 """
 
 from stats_gateway.core.domain import (
