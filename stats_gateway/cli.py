@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-import psycopg
-
 from domains import DOMAINS
 from stats_gateway.config import Settings
+from stats_gateway.db.connect import connect
 from stats_gateway.db.embedded import database_url
 from stats_gateway.db.migrate import migrate
 
 
 def cmd_migrate(args, settings: Settings) -> int:
-    with database_url(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+    with database_url(settings) as url, connect(url, autocommit=True) as conn:
         applied = migrate(conn, DOMAINS)
     print("applied: " + ", ".join(applied) if applied else "already up to date")
     return 0
@@ -24,7 +23,7 @@ def cmd_create_key(args, settings: Settings) -> int:
     from stats_gateway.auth import create_key, ensure_org
 
     read, ingest = not args.ingest_only, not args.read_only
-    with database_url(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+    with database_url(settings) as url, connect(url, autocommit=True) as conn:
         migrate(conn, DOMAINS)
         with conn.transaction():
             try:

@@ -22,6 +22,7 @@ from stats_gateway.bulk.rollups import rebuild
 from stats_gateway.bulk.sources import SourceError, count_records, guess_format, read_records
 from stats_gateway.config import Settings
 from stats_gateway.core.domain import Domain
+from stats_gateway.db.connect import connect
 from stats_gateway.db.embedded import database_url
 from stats_gateway.db.migrate import migrate
 from stats_gateway.progress import Progress
@@ -100,7 +101,7 @@ def _opened(path: str) -> Iterator[BinaryIO]:
 
 @contextlib.contextmanager
 def _connected(settings: Settings) -> Iterator[psycopg.Connection]:
-    with database_url(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+    with database_url(settings) as url, connect(url, autocommit=True) as conn:
         migrate(conn, DOMAINS)
         yield conn
 

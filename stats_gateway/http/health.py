@@ -33,6 +33,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from stats_gateway.config import Settings
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.errors import ApiError
+from stats_gateway.db.connect import connection_kwargs
 from stats_gateway.db.migrate import planned_migrations
 from stats_gateway.http.common import engine_of, json_response
 from stats_gateway.http.errors import problem
@@ -47,9 +48,13 @@ class GatewayPool(AsyncConnectionPool):
     """The gateway's pool: fault behaviour from ``settings``, and a connection that fails
     its checkout check sweeps the idle ones (``check()``, in the background). A database
     restart breaks every connection at once; without the sweep a request would try the
-    stale ones one by one, with the library's backoff sleeps in between."""
+    stale ones one by one, with the library's backoff sleeps in between.
+
+    Its connections plan every statement for its own parameters (``plan_cache_mode =
+    force_custom_plan``, merged into the connection ``options``: db/connect.py)."""
 
     def __init__(self, conninfo: str, settings: Settings, **kwargs):
+        kwargs["kwargs"] = connection_kwargs(conninfo, kwargs.get("kwargs"))
         super().__init__(conninfo, timeout=settings.pool_timeout_s,
                          check=self._check_or_sweep,
                          reconnect_timeout=settings.pool_reconnect_timeout_s,

@@ -1,0 +1,90 @@
+"""How the product opens its database connections: every statement is planned for its own
+parameters (``plan_cache_mode = force_custom_plan``), on every connection.
+
+Why: psycopg prepares a statement on its 5th execution (``prepare_threshold``) and
+PostgreSQL, under the default ``plan_cache_mode = auto``, then tries a *generic* plan (one
+plan for any parameter values) after 5 custom ones, keeping it whenever its estimated cost
+is not above the custom plans' average. The estimate knows nothing of the values, so the
+queries whose best plan depends on them (an org, a workspace id, a range of a few hours
+or of a year, an ``= ANY($ids)`` list) kept plans 4-40x slower once a dashboard or an
+ingest client had repeated them ten times: a workspace breakdown went 205 ms -> 3.8 s, an
+ingest batch 2 s -> 60 s (its rollup refresh ``... WHERE event_id = ANY($ids)`` went
+generic). See ``tests/test_plan_cache.py``.
+
+The choice, measured on the embedded PostgreSQL 18 (2 cores shared with other work; 600k
+demo events; the gateway's own queries for one request, captured and re-run through
+``tenant_fetch`` on one-connection pools that differ only in the setting; 3 runs of 200
+interleaved executions each, after a warm-up past the generic switch; ms per request,
+10th percentile, the steadiest figure under the machine's load; medians in brackets):
+
+    setting                                   AI series, 24 h     credits series, 30 d
+                                              (2 statements)      (1 statement)
+    auto, prepare after 5 (before: generic)   0.89-0.93 (1.0-1.2) 1.38-1.53 (1.6-2.8)
+    force_custom_plan, prepare after 5 (this) 1.13-1.15 (1.2-1.5) 1.40-1.42 (1.6-2.3)
+    auto, prepare_threshold=None              1.26-1.33 (1.4-1.7) 1.56-1.64 (1.9-2.6)
+    force_custom_plan, prepare_threshold=None 1.24-1.31 (1.5-1.8) 1.56-1.59 (1.9-2.6)
+
+So planning every execution does cost something on the ~1 ms hot path: about 0.1 ms per
+non-trivial statement (0.2 ms on the two-statement AI series, nothing measurable on the
+credits one). Only a generic plan skips planning, and the generic plan is what has to go:
+0.1 ms against seconds. Keeping psycopg's prepared statements still saves parsing and
+analysis, so custom plans of prepared statements beat not preparing at all (a further
+0.1-0.15 ms). ``force_custom_plan`` also governs the plans the server caches by itself
+(the queries inside PL/pgSQL functions: none of the schema's needs it today), which
+``prepare_threshold=None`` would not reach. Hence: prepare as psycopg does by default,
+never plan generically.
+
+How: as a libpq startup option (``-c plan_cache_mode=force_custom_plan``), like the
+gateway's ``statement_timeout``. It costs no round trip, holds from the connection's first
+statement (the pool's configure callback and checks included), and is the session's
+default, so ``RESET ALL`` or ``DISCARD ALL`` keep it. ``connect_options`` builds the
+options string for every connection; ``connect`` (the CLI commands: ``migrate``,
+``create-key``, ``load``, ``rebuild``, the demo load) and ``GatewayPool`` (the gateway's
+pool, ``http/health.py``) go through it. Code that is handed a connection opened
+elsewhere (``migrate``, the demo's ``load_dataset``) sets it for its own transaction with
+``custom_plans_in_transaction``. A ``-c plan_cache_mode=...`` in the database URL's own
+``options`` comes later in the string, so it still wins for whoever sets it on purpose.
+A connection pooler in front of PostgreSQL must pass startup ``options`` through (the
+gateway's statement timeout needed that already).
+"""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+PLAN_CACHE_MODE = "force_custom_plan"
+PLAN_CACHE_OPTION = f"-c plan_cache_mode={PLAN_CACHE_MODE}"
+
+
+def connect_options(conninfo: str = "", options: str | None = None) -> str:
+    """The libpq ``options`` for a connection to ``conninfo``: the plan setting, then the
+    URL's own ``options`` (or ``PGOPTIONS`` when it has none, which libpq would otherwise
+    have used), then the caller's ``options``. A later ``-c`` of the same setting wins."""
+    own = conninfo_to_dict(conninfo).get("options") if conninfo else None
+    if own is None:
+        own = os.environ.get("PGOPTIONS")
+    parts = [PLAN_CACHE_OPTION, own, options]
+    return " ".join(p.strip() for p in parts if p and p.strip())
+
+
+def connection_kwargs(conninfo: str, kwargs: dict | None = None) -> dict:
+    """``kwargs`` for ``psycopg.connect`` (or a pool's ``kwargs``) to ``conninfo``, with
+    ``options`` merged by ``connect_options``."""
+    merged = dict(kwargs or {})
+    merged["options"] = connect_options(conninfo, merged.get("options"))
+    return merged
+
+
+def connect(conninfo: str, **kwargs) -> psycopg.Connection:
+    """``psycopg.connect`` with the product's connection settings (see the module
+    docstring): what the CLI commands and the demo use."""
+    return psycopg.connect(conninfo, **connection_kwargs(conninfo, kwargs))
+
+
+def custom_plans_in_transaction(conn: psycopg.Connection) -> None:
+    """Custom plans until the current transaction ends, on a connection opened elsewhere
+    (call it inside the transaction; a no-op in effect on one from ``connect``)."""
+    conn.execute(f"SET LOCAL plan_cache_mode = {PLAN_CACHE_MODE}")
