@@ -3,8 +3,10 @@
 Each test loads files it generates into a fresh org, through the bulk module's functions
 on a connection of its own (``main()`` once, in-process), and reads the result back over
 HTTP. Expected values are computed here from the generated events with plain loops; the
-engine answers aligned queries from rollups, so a match proves the load rebuilt them, and
-the same query with the engine forced to raw events must give the very same body.
+engine answers aligned queries from rollups, so a match proves the load kept them up to
+date (each chunk's statement merges the rows it inserts; nothing is rebuilt), and the same
+query with the engine forced to raw events must give the very same body. Rollup rows a
+load leaves are compared with a recomputation from the raw events.
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from support import loads
+from support import (
+    assert_rollups_equal_a_rebuild, encode, generate, generate_new, live_server, loads,
+    random_times,
+)
 from domains import DOMAINS
 from stats_gateway.bulk import LoadRejected, load_events, read_records, rebuild
 from stats_gateway.bulk import rollups as bulk_rollups
 from stats_gateway.cli import main
-from stats_gateway.core.rollups import domain_rollups
+from stats_gateway.core import rollup_sql
+from stats_gateway.core.rollups import domain_rollups, rollup_table_names
 from stats_gateway.progress import Progress
 
 STORAGE = next(d for d in DOMAINS if d.name == "storage")
@@ -191,8 +197,9 @@ def stored_rows(db, org_id: str) -> tuple[int, int, int]:
                         (org_id,)).fetchone()[0]
     entities = db.execute("SELECT count(*) FROM entities WHERE org_id = %s",
                           (org_id,)).fetchone()[0]
-    rollup_rows = sum(db.execute(f"SELECT count(*) FROM {r.table} WHERE org_id = %s",
-                                 (org_id,)).fetchone()[0] for r in domain_rollups(STORAGE))
+    rollup_rows = sum(db.execute(f"SELECT count(*) FROM {table} WHERE org_id = %s",
+                                 (org_id,)).fetchone()[0]
+                      for table in rollup_table_names(STORAGE))
     return events, entities, rollup_rows
 
 
@@ -328,13 +335,39 @@ def test_rebuild_restores_rollup_rows_deleted_by_hand(
     assert_series_matches(before, events[:800])
 
 
+def test_a_load_merges_what_it_inserts_and_rebuilds_nothing(
+        client, db, new_org, database_url, tmp_path, events, monkeypatch):
+    """No rebuild runs during a load (any call fails the test); the rollup rows the chunks
+    merged, chunk after chunk into the same slots, equal a recomputation from the events."""
+    org = new_org()
+    path = tmp_path / "events.ndjson"
+    write_ndjson(path, events[:1200])
+    calls = []
+
+    def refuse(*args, **kw):
+        calls.append(args)
+        raise AssertionError("load must not rebuild rollups")
+
+    monkeypatch.setattr(bulk_rollups, "rebuild_rollups", refuse)
+    monkeypatch.setattr(rollup_sql, "rebuild_rollups", refuse)
+    report = load_file(database_url, STORAGE, org.id, path, chunk_rows=100)
+    assert calls == [] and report.inserted == 1200
+    assert not hasattr(report, "rollup_tables") and not hasattr(report, "rebuild_seconds")
+    monkeypatch.undo()
+    assert_rollups_equal_a_rebuild(db, STORAGE, org.id)
+    body = series(client, org)
+    assert_series_matches(body, events[:1200])
+    assert body == series(client, org, raw=True)
+
+
 def test_a_rebuild_attempt_that_collides_is_retried(
         client, db, new_org, database_url, tmp_path, events, monkeypatch):
-    """A real duplicate-key error in the first attempt (as a concurrent ingest would
-    cause) is rolled back to its savepoint and the rebuild runs again."""
+    """``rebuild``: a real duplicate-key error in the first attempt (as a concurrent ingest
+    would cause) is rolled back to its savepoint and the rebuild runs again."""
     org = new_org()
     path = tmp_path / "events.ndjson"
     write_ndjson(path, events[:300])
+    load_file(database_url, STORAGE, org.id, path)
     calls = []
     real = bulk_rollups.rebuild_rollups
 
@@ -348,9 +381,12 @@ def test_a_rebuild_attempt_that_collides_is_retried(
         return tables
 
     monkeypatch.setattr(bulk_rollups, "rebuild_rollups", colliding)
-    report = load_file(database_url, STORAGE, org.id, path)
-    assert calls == [org.id, org.id] and report.inserted == 300
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        done = rebuild(conn, [STORAGE], org.id)
+    assert calls == [org.id, org.id] and [d.domain for d in done] == ["storage"]
     assert_series_matches(series(client, org), events[:300])
+    monkeypatch.undo()
+    assert_rollups_equal_a_rebuild(db, STORAGE, org.id)
 
 
 def write_chat_file(path, n: int) -> None:
@@ -447,3 +483,127 @@ def test_progress_without_a_total_counts_and_rates():
     bar.advance(1234)
     bar.finish()
     assert "1,234 events" in out.getvalue() and "ev/s" in out.getvalue()
+
+
+# --- loads next to existing data and concurrent ingest -----------------------------------
+
+
+def domain_events(name: str, seed, times, prefix: str) -> list[dict]:
+    """Seeded events of any domain, documented defaults filled in for the reference."""
+    from expected import with_defaults
+    from support import GENERATORS, NEW_GENERATORS
+    if name in GENERATORS:
+        return generate(name, seed, times, prefix=prefix)
+    assert name in NEW_GENERATORS, name
+    return with_defaults(name, generate_new(name, seed, times, prefix=prefix))
+
+
+def write_events(path, events: list[dict]) -> None:
+    with open(path, "wb") as f:
+        for e in events:
+            f.write(encode(e) + b"\n")
+
+
+def both_ways(client, org, path: str, params: dict) -> dict:
+    """The body with rollups and without; they must be byte-identical."""
+    engine = client.app.state.engine
+    try:
+        on = client.get(path, params=params, headers=org.headers)
+        engine.use_rollups = False
+        off = client.get(path, params=params, headers=org.headers)
+    finally:
+        engine.use_rollups = True
+    assert on.status_code == off.status_code == 200, (on.text[:300], off.text[:300])
+    assert on.text == off.text, f"rollups disagree with raw events: {path} {params}"
+    return loads(on.text)
+
+
+@pytest.mark.parametrize("name", ["storage", "calls", "private-chat", "runs", "workflow-cu"])
+def test_a_load_into_an_org_with_data_leaves_rollups_equal_to_a_rebuild(
+        client, db, new_org, database_url, tmp_path, name):
+    """The org already holds events (API ingest) in the very slots the file fills, over 75
+    days (1d and 30-day slots of the high-cardinality cubes too); the file repeats 200 of
+    them (moved three days earlier: counted, they would show) and adds new ones, in chunks.
+    Every rollup row equals a recomputation; answers equal raw events and the reference."""
+    from support import check_series, ingest
+    domain = next(d for d in DOMAINS if d.name == name)
+    org = new_org()
+    first, last = (START - timedelta(days=70)).replace(hour=0), START
+    times = random_times(f"load-into-{name}", first + timedelta(days=3), last, 900)
+    events = domain_events(name, 41, times, prefix="li-")
+    ingest(client, org, name, events[:500])
+    moved = [{**e, "ts": (ts_of(e) - timedelta(days=3)).isoformat()} for e in events[300:500]]
+    rest = events[500:]
+    file_events = moved + rest
+    random.Random(name).shuffle(file_events)
+    path = tmp_path / f"{name}.ndjson"
+    write_events(path, file_events)
+    report = load_file(database_url, domain, org.id, path, chunk_rows=97)
+    assert (report.inserted, report.duplicates, report.invalid) == (len(rest), len(moved), 0)
+    assert_rollups_equal_a_rebuild(db, domain, org.id)
+    params = {"scope": "org", "start": int(first.timestamp()), "end": int(last.timestamp()),
+              "timeBucketSize": "1d"}
+    body = both_ways(client, org, f"/v2/stats/{name}", params)
+    check_series(body, name, "", events, first, last, "1d", scope_id=org.id)
+    for dim in domain.dimensions:
+        both_ways(client, org, f"/v2/stats/{name}/breakdown/{dim.by}",
+                  {**params, "start": params["start"] + 3600 * 5 + 17, "offset": "1"})
+
+
+def test_concurrent_ingest_and_load_into_one_org_leave_rollups_equal_to_a_rebuild(
+        client, db, new_org, database_url, tmp_path):
+    """API ingest goes on while a load runs (chunks of 100, one transaction) into the same
+    org and the same slots, ids overlapping between the file and the batches: the load
+    succeeds, every batch is answered 200 (a batch may wait for the load, as it waits for
+    another batch), every id is stored once, and the rollups equal a recomputation."""
+    import threading
+
+    import httpx
+
+    org = new_org()
+    events = storage_events(7_000, seed=23, prefix="cl")
+    file_events, api_events = events[:4_500], events[3_500:]  # 1,000 ids in both
+    path = tmp_path / "concurrent.ndjson"
+    write_ndjson(path, file_events)
+    outcome: dict = {}
+    answers: list = []
+    started = threading.Event()
+
+    def loader():
+        started.set()
+        try:
+            outcome["report"] = load_file(database_url, STORAGE, org.id, path, chunk_rows=100)
+        except Exception as exc:  # reported below, with the batches' answers
+            outcome["report"] = exc
+
+    with live_server(database_url) as base:
+        def poster(first: int, threads: int):
+            started.wait(10)
+            with httpx.Client(base_url=base, timeout=120) as http:
+                for i in range(first * 50, len(api_events), 50 * threads):
+                    batch = api_events[i:i + 50]
+                    answers.append((batch, http.post(
+                        "/v2/ingest/storage", content=encode({"events": batch}),
+                        headers={**org.headers, "Content-Type": "application/json"})))
+
+        threads = [threading.Thread(target=loader)]
+        threads += [threading.Thread(target=poster, args=(k, 4)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+    report = outcome["report"]
+    refused = [(r.status_code, r.text[:200]) for _, r in answers if r.status_code != 200]
+    assert not isinstance(report, Exception) and not refused, \
+        f"load: {report!r}; batches refused: {len(refused)} of {len(answers)}: {refused[:3]}"
+    assert sum(len(b) for b, _ in answers) == len(api_events)
+    union = {e["eventId"]: e for e in [*file_events, *api_events]}
+    inserted = report.inserted + sum(r.json()["inserted"] for _, r in answers)
+    assert inserted == len(union)
+    (stored,) = db.execute("SELECT count(*) FROM events_storage WHERE org_id = %s",
+                           (org.id,)).fetchone()
+    assert stored == len(union)
+    assert_rollups_equal_a_rebuild(db, STORAGE, org.id)
+    body = series(client, org)
+    assert_series_matches(body, list(union.values()))
+    assert body == series(client, org, raw=True)
