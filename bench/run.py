@@ -42,6 +42,8 @@ ROUNDS = 5  # every way of every (dataset, shape) is timed in this many turns
 WARMUP = 20  # untimed gateway requests / engine runs first (or WARMUP_SECONDS' worth)
 WARMUP_SECONDS = 2.0
 ROUND_BUDGET = 1.0  # seconds per way, (dataset, shape) and round; at least one run each
+SLOW_ROUNDS = (0, 2, 4)  # a way slower than ROUND_BUDGET runs once in each of these rounds
+SLOW_ENGINE_ROUNDS = (2,)  # and the engine SQL diagnostic once
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 OPS = ("ingest", "load", "storage")
 INGEST_BATCHES = {"default": 50, "quick": 10}
@@ -96,7 +98,9 @@ class Contender:
         self.dataset, self.shape, self.gateway = dataset, shape, gateway
         now = datetime.now(UTC)
         request = shape.request(ctx, now)
+        mark = time.perf_counter()
         body = gateway.body(request)
+        first = time.perf_counter() - mark  # the first request: a warm-up too
         self.answer = shape.from_body(body)
         if isinstance(shape, Series) and shape.primary:
             column = shape.columns.index(shape.primary)
@@ -117,10 +121,15 @@ class Contender:
         if engine is not None:
             self.ways["engine"] = lambda: pg.execute(engine.text, engine.params).fetchall()
         self.samples: dict[str, list[float]] = {way: [] for way in self.ways}
-        self.estimate: dict[str, float] = {}  # way -> seconds per run, from the warm-up
+        self.estimate: dict[str, float] = {"gateway": first}  # way -> seconds per run
 
     def warm_up(self) -> None:
         for way in self.ways:
+            if way == "gateway" and self.estimate["gateway"] > WARMUP_SECONDS:
+                continue  # the first request was warm-up enough
+            if way == "engine" and self.estimate["gateway"] > WARMUP_SECONDS:
+                self.estimate[way] = self.estimate["gateway"]  # a slow shape: the engine's
+                continue  # SQL is a diagnostic, timed once (SLOW_ENGINE_ROUNDS), unwarmed
             runs = WARMUP if way in ("gateway", "engine") else 1
             started = time.perf_counter()
             for done in range(1, runs + 1):
@@ -138,10 +147,13 @@ class Contender:
             check(self.shape, "raw SQL" if way == "raw" else "DuckDB", self.answer,
                   self.shape.from_rows(result))
 
-    def budgeted(self, way: str, quota: int) -> int:
-        """Runs this round: the quota, or fewer when they would take over ROUND_BUDGET."""
+    def budgeted(self, way: str, quota: int, number: int) -> int:
+        """Runs in round ``number``: the quota, or as many as fit in ROUND_BUDGET; a way
+        slower than that runs once in each of SLOW_ROUNDS (the engine diagnostic: once)."""
         samples = self.samples[way]
         seconds = percentile(samples, 0.5) / 1000 if samples else self.estimate[way]
+        if seconds > ROUND_BUDGET:
+            return int(number in (SLOW_ENGINE_ROUNDS if way == "engine" else SLOW_ROUNDS))
         return max(1, min(quota, int(ROUND_BUDGET / max(seconds, 1e-6))))
 
     def row(self) -> report.Row:
@@ -156,9 +168,9 @@ class Contender:
 
 def measure(contenders: list[Contender], requests: int, runs: int) -> None:
     """Warm every way up, then time them in rounds: each round gives every dataset and
-    shape its share of every way (fewer runs for a slow way: ROUND_BUDGET), so the
-    machine's drift (other work, caches) weighs on all of them alike and the ratios
-    compare like with like."""
+    shape its share of every way (fewer runs for a slow way: ROUND_BUDGET, SLOW_ROUNDS),
+    so the machine's drift (other work, caches) weighs on all of them alike and the
+    ratios compare like with like."""
     for c in contenders:
         c.warm_up()
     log(f"  warmed up {len(contenders)} (dataset, shape) pairs")
@@ -168,9 +180,10 @@ def measure(contenders: list[Contender], requests: int, runs: int) -> None:
         for c in contenders:
             for way in c.ways:
                 quota = share[way] // ROUNDS + (number < share[way] % ROUNDS)
-                if way == "gateway":  # the idle keep-alive connection may have been
-                    c.gateway.get("/livez")  # closed meanwhile: reconnecting is no part of a request
-                c.run(way, c.budgeted(way, quota))
+                times = c.budgeted(way, quota, number)
+                if way == "gateway" and times:  # the idle keep-alive connection may have
+                    c.gateway.get("/livez")  # closed: reconnecting is no part of a request
+                c.run(way, times)
         log(f"  round {number + 1}/{ROUNDS} done in {time.perf_counter() - started:.0f} s")
 
 
@@ -188,7 +201,7 @@ def check_series(dataset: data.Dataset, gateway: Gateway, pg: psycopg.Connection
     return "yes"
 
 
-def writes(dataset: data.Dataset, url: str, gateway: Gateway, pg: psycopg.Connection,
+def writes(dataset: data.Dataset, gateway: Gateway, pg: psycopg.Connection,
            ctx: Context, wanted: set[str], quick: bool) -> dict:
     """Ingest and load into the dataset (after the query timing: they change its data)."""
     found: dict = {}
@@ -201,8 +214,8 @@ def writes(dataset: data.Dataset, url: str, gateway: Gateway, pg: psycopg.Connec
     if "load" in wanted:
         log(f"  {human(dataset.size)}: load {LOAD_EVENTS[mode]:,} events into a fresh org, "
             f"{ops.SMALL_LOAD} into the dataset's …")
-        found["load"] = ops.load(url, dataset, LOAD_EVENTS[mode], datetime.now(UTC))
-        found["small_load"] = ops.small_load(url, dataset, datetime.now(UTC))
+        found["load"] = ops.load(dataset.url, dataset, LOAD_EVENTS[mode], datetime.now(UTC))
+        found["small_load"] = ops.small_load(dataset.url, dataset, datetime.now(UTC))
         log(f"    {found['load']['events_per_s']:,.0f} events/s; small load "
             f"{found['small_load']['seconds']:.2f} s")
         found["exact_after_load"] = check_series(dataset, gateway, pg, ctx, "load")
@@ -266,7 +279,7 @@ def run(sizes: list[int], shapes: list[Shape], wanted_ops: set[str], requests: i
                 rows = [c.row() for c in contenders]
             for dataset in datasets:
                 found = {"size": dataset.size, "events": dataset.events}
-                found |= writes(dataset, url, gateways[dataset.size], connections[dataset.size],
+                found |= writes(dataset, gateways[dataset.size], connections[dataset.size],
                                 contexts[dataset.size], wanted_ops, quick)
                 if "storage" in wanted_ops:
                     found["storage"] = dataset.storage
