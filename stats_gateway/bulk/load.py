@@ -25,7 +25,7 @@ from stats_gateway.core.domain import Domain
 from stats_gateway.core.errors import ApiError, Problem
 from stats_gateway.core.rollup_sql import insert_with_rollups
 from stats_gateway.core.ingest import (
-    REPO_PARENTS, UPSERT_ENTITIES, EventRow, claimed_repos, entity_params, entity_refs,
+    REPO_PARENTS, UPSERT_ENTITIES, WRITE_LOCK, EventRow, claimed_repos, entity_params, entity_refs,
     repo_moves, validate_events,
 )
 from stats_gateway.demo.load import copy_statement, event_types
@@ -109,6 +109,8 @@ def load_events(conn: psycopg.Connection, domain: Domain, org_id: str,
     now = now or datetime.now(UTC)
     report = LoadReport(max_shown=max_shown)
     with conn.transaction():
+        # ingest into this org's domain waits for the load (see WRITE_LOCK)
+        conn.execute(WRITE_LOCK.format(mode=""), {"org": org_id, "table": domain.table})
         _create_stage(conn, domain)
         try:
             for chunk in _chunks(records, chunk_rows):

@@ -324,6 +324,14 @@ def entity_params(org_id: str, refs: list[EntityRef]) -> dict:
             "tss": [r.ts for r in refs]}
 
 
+WRITE_LOCK = ("SELECT pg_advisory_xact_lock{mode}("
+              "hashtextextended(%(org)s::text || ':' || %(table)s::text, 1634))")
+"""Ingest batches into one org's domain share this lock; a ``load`` takes it alone. A load
+is one transaction over many chunks, each merging into the rollups: without it, a batch
+could hold rollup rows a later chunk needs while waiting for rows an earlier chunk locked
+(a deadlock). Batches among themselves cannot: each locks in one fixed order."""
+
+
 @lru_cache(maxsize=64)
 def insert_sql(domain: Domain) -> tuple[str, dict]:
     """Columnar INSERT … SELECT FROM unnest(arrays): one statement for a whole batch,
@@ -373,6 +381,7 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
         params[f"c{i}"] = [wire_value(f, r.values.get(f.column)) for r in ordered]
     text, constants = insert_sql(domain)
     async with conn.transaction():
+        await conn.execute(WRITE_LOCK.format(mode="_shared"), {"org": org_id, "table": domain.table})
         cur = await conn.execute(text, {**constants, **params})
         inserted_ids = {event_id for (event_id,) in await cur.fetchall()}
         # skipped duplicates change nothing, not even names: only inserted events count
