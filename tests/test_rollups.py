@@ -1074,6 +1074,14 @@ def test_a_changed_declaration_is_built_beside_the_old_tables_which_are_dropped(
             changed = sync_rollups(db, domains)
             assert changed == [f"rollup:{built}"] + [f"rollup-dropped:{t}"
                                                      for t in sorted(old - new)]
+            # built while ingest into the domain waits (SHARE), and only into that domain
+            locks = dict(db.execute(
+                "SELECT c.relname, array_agg(l.mode) FROM pg_locks l JOIN pg_class c "
+                "ON c.oid = l.relation WHERE l.pid = pg_backend_pid() "
+                "AND c.relname LIKE 'events\\_%%' GROUP BY c.relname").fetchall())
+            assert "ShareLock" in locks.get(dom.table, []), locks
+            assert not [t for t, modes in locks.items()
+                        if t != dom.table and "ShareLock" in modes], locks
             present = {t for (t,) in db.execute(
                 "SELECT tablename FROM pg_tables WHERE tablename = ANY(%s)",
                 (sorted(old | new),))}
