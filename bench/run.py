@@ -41,7 +41,7 @@ QUICK_SIZES = (200_000, 1_000_000)
 ROUNDS = 5  # every way of every (dataset, shape) is timed in this many turns
 WARMUP = 20  # untimed gateway requests / engine runs first (or WARMUP_SECONDS' worth)
 WARMUP_SECONDS = 2.0
-ROUND_BUDGET = 1.0  # seconds per way, (dataset, shape) and round; at least one run each
+ROUND_BUDGET = {"default": 1.0, "quick": 0.5}  # seconds per way, (dataset, shape) and round
 SLOW_ROUNDS = (0, 2, 4)  # a way slower than ROUND_BUDGET runs once in each of these rounds
 SLOW_ENGINE_ROUNDS = (2,)  # and the engine SQL diagnostic once
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -147,14 +147,15 @@ class Contender:
             check(self.shape, "raw SQL" if way == "raw" else "DuckDB", self.answer,
                   self.shape.from_rows(result))
 
-    def budgeted(self, way: str, quota: int, number: int) -> int:
-        """Runs in round ``number``: the quota, or as many as fit in ROUND_BUDGET; a way
-        slower than that runs once in each of SLOW_ROUNDS (the engine diagnostic: once)."""
+    def budgeted(self, way: str, quota: int, number: int, budget: float) -> int:
+        """Runs in round ``number``: the quota, or as many as fit in ``budget`` seconds; a
+        way slower than that runs once in each of SLOW_ROUNDS (the engine diagnostic:
+        once)."""
         samples = self.samples[way]
         seconds = percentile(samples, 0.5) / 1000 if samples else self.estimate[way]
-        if seconds > ROUND_BUDGET:
+        if seconds > budget:
             return int(number in (SLOW_ENGINE_ROUNDS if way == "engine" else SLOW_ROUNDS))
-        return max(1, min(quota, int(ROUND_BUDGET / max(seconds, 1e-6))))
+        return max(1, min(quota, int(budget / max(seconds, 1e-6))))
 
     def row(self) -> report.Row:
         p50 = {way: percentile(samples, 0.5) for way, samples in self.samples.items()}
@@ -166,9 +167,9 @@ class Contender:
                           samples={way: len(s) for way, s in self.samples.items()})
 
 
-def measure(contenders: list[Contender], requests: int, runs: int) -> None:
+def measure(contenders: list[Contender], requests: int, runs: int, budget: float) -> None:
     """Warm every way up, then time them in rounds: each round gives every dataset and
-    shape its share of every way (fewer runs for a slow way: ROUND_BUDGET, SLOW_ROUNDS),
+    shape its share of every way (fewer for a slow way: ``budget``, SLOW_ROUNDS),
     so the machine's drift (other work, caches) weighs on all of them alike and the
     ratios compare like with like."""
     for c in contenders:
@@ -180,7 +181,7 @@ def measure(contenders: list[Contender], requests: int, runs: int) -> None:
         for c in contenders:
             for way in c.ways:
                 quota = share[way] // ROUNDS + (number < share[way] % ROUNDS)
-                times = c.budgeted(way, quota, number)
+                times = c.budgeted(way, quota, number, budget)
                 if way == "gateway" and times:  # the idle keep-alive connection may have
                     c.gateway.get("/livez")  # closed: reconnecting is no part of a request
                 c.run(way, times)
@@ -268,12 +269,14 @@ def run(sizes: list[int], shapes: list[Shape], wanted_ops: set[str], requests: i
                                                 connections[dataset.size], ducks[dataset.size]))
             rows = []
             if contenders:
+                budget = ROUND_BUDGET["quick" if quick else "default"]
                 log(f"timing in {ROUNDS} rounds: up to {requests} HTTP requests, "
                     f"{requests // 2} engine SQL runs, {runs} raw SQL and {runs} DuckDB runs "
-                    f"per dataset and shape ({ROUND_BUDGET:g} s per way and round at most, "
-                    f"at least one run) …")
+                    f"per dataset and shape ({budget:g} s per way and round at most; slower "
+                    f"ways once in rounds {', '.join(str(n + 1) for n in SLOW_ROUNDS)}) …")
                 context["load_average_before"] = os.getloadavg()
-                measure(contenders, requests, runs)
+                context["round_budget_s"] = budget
+                measure(contenders, requests, runs, budget)
                 context["load_average_after"] = os.getloadavg()
                 log("every answer matched: gateway, raw SQL and DuckDB agree on every dataset")
                 rows = [c.row() for c in contenders]
