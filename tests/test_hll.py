@@ -1,0 +1,220 @@
+"""HyperLogLog sketches in plain SQL (``sql/0005_hll.sql``, ``stats_gateway/core/hll.py``).
+
+Expected counts come from the data, not from the sketch: ``generate_series`` makes the
+distinct texts ``'1'..'n'``, so a set of ``n`` of them has exactly ``n`` distinct values.
+The session plans like the gateway's connections (``plan_cache_mode = force_custom_plan``).
+"""
+
+from __future__ import annotations
+
+import random
+
+import psycopg
+import pytest
+
+from stats_gateway.core import hll
+
+SKETCH_OF_RANGE = ("SELECT hll_agg(hll_code(i::text)) FROM generate_series(%(lo)s::int, "
+                   "%(hi)s::int) AS i")
+
+
+@pytest.fixture(scope="module")
+def conn(db, database_url):
+    """A connection of this module's own (its temp tables go with it); ``db`` migrated."""
+    with psycopg.connect(database_url, autocommit=True) as own:
+        own.execute("SET plan_cache_mode = force_custom_plan")
+        yield own
+
+
+def one(conn, sql: str, params: dict | None = None):
+    return conn.execute(sql, params or {}).fetchone()[0]
+
+
+def sketch_of_range(conn, lo: int, hi: int) -> list[int]:
+    return one(conn, SKETCH_OF_RANGE, {"lo": lo, "hi": hi})
+
+
+def assert_sketch(codes: list[int]) -> None:
+    """Sorted, one code per register, valid ranks."""
+    registers = [c >> hll.RANK_BITS for c in codes]
+    assert registers == sorted(set(registers))
+    assert all(1 <= c & hll.RANK_MASK <= hll.MAX_RANK and 0 <= c >> hll.RANK_BITS < hll.M
+               for c in codes)
+
+
+# --- codes ------------------------------------------------------------------------------
+
+
+def test_code_of_hash_register_and_rank_bits(conn):
+    hashes = [0, -1, 1, 16383, 16384, -(2**63), 2**63 - 1, -16384, 3 << 14, 1 << 62]
+    hashes += [1 << (hll.P + k) for k in range(64 - hll.P - 1)]  # the 0..48 zeros ranks
+    got = conn.execute("SELECT h, hll_code_of_hash(h) FROM unnest(%(h)s::bigint[]) AS h",
+                       {"h": hashes}).fetchall()
+    assert [c for _, c in got] == [hll.code_of_hash(h) for h in hashes]
+    by_hash = dict(got)
+    assert by_hash[0] == hll.MAX_RANK  # register 0, 50 zero bits: capped rank 51
+    assert by_hash[-1] == (hll.M - 1) << hll.RANK_BITS | 1
+    assert by_hash[-(2**63)] & hll.RANK_MASK == 50  # only the sign bit above the register
+    assert by_hash[1 << 62] & hll.RANK_MASK == 49
+    ranks = [by_hash[1 << (hll.P + k)] & hll.RANK_MASK for k in range(64 - hll.P - 1)]
+    assert ranks == list(range(1, 64 - hll.P))
+    assert one(conn, "SELECT hll_code(NULL)") is None
+
+
+def test_python_hash_and_code_match_postgres(conn):
+    rng = random.Random(5)
+    alphabet = "abcXYZ019 -_/.éßœ€中文😀"
+    values = ["", "a", "é", "😀", "user-1"] + [str(i) for i in range(2000)]
+    values += ["".join(rng.choice(alphabet) for _ in range(n))
+               for n in range(64) for _ in range(8)]
+    rows = conn.execute("SELECT v, hashtextextended(v, 0), hll_code(v) "
+                        "FROM unnest(%(v)s::text[]) AS v", {"v": values}).fetchall()
+    assert [(v, hll.hash_bytes_extended(v.encode()), hll.code(v)) for v in values] == rows
+
+
+# --- estimates --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 10, 100, 1000, 10_000, 100_000, 1_000_000])
+def test_cardinality_of_distinct_texts(conn, n):
+    sketch = sketch_of_range(conn, 1, n)
+    assert_sketch(sketch)
+    assert len(sketch) <= min(n, hll.M)
+    got = one(conn, "SELECT hll_cardinality(%(s)s::int[])", {"s": sketch})
+    if n <= 100:
+        assert got == n  # exact: see test_exact_while_no_register_is_shared
+    else:
+        assert abs(got - n) <= hll.error_bound(n), (n, got)
+
+
+def test_exact_while_no_register_is_shared(conn):
+    """hll.py's measured fact: '1'..'n' is counted exactly for every n <= 127, and not at
+    128 (no two of them share a register yet; linear counting then answers 128.5)."""
+    rows = conn.execute(
+        "SELECT n, hll_cardinality((SELECT hll_agg(hll_code(i::text)) "
+        "                           FROM generate_series(1, n) AS i)) "
+        "FROM generate_series(0, 130) AS n ORDER BY n").fetchall()
+    assert [got for n, got in rows if n <= 127] == list(range(128))
+    assert dict(rows)[128] == 129
+
+
+def test_python_estimate_matches_sql(conn):
+    rng = random.Random(9)
+    cases = [(0, 0.0), (1, 0.5), (2, 0.75), (10356, 3000.0), (10357, 3000.0), (16383, 6000.0),
+             (16384, 8192.0), (16384, 1e-3), (16384, 2.0**-20 * 16384), (20000, 1.0)]
+    for _ in range(3000):
+        nonzero = rng.randint(1, hll.M)
+        # each non-empty register adds 2^-rank: between 2^-51 and 1/2
+        cases.append((nonzero, nonzero * rng.uniform(2.0**-30, 0.5)))
+    got = conn.execute("SELECT hll_estimate(n, h) FROM unnest(%(n)s::bigint[], "
+                       "%(h)s::float8[]) AS c(n, h)",
+                       {"n": [n for n, _ in cases], "h": [h for _, h in cases]}).fetchall()
+    assert [g for (g,) in got] == [hll.estimate(n, h) for n, h in cases]
+
+
+def test_linear_counting_boundary():
+    m = hll.M
+    lc = hll.LINEAR_COUNTING_MAX_NONZERO
+    assert hll.estimate(lc, 0.0) <= m < hll.estimate(lc + 1, 0.0)
+    assert hll.estimate(0, 0.0) == 0 and hll.estimate(1, 0.5) == 1
+
+
+# --- merging ----------------------------------------------------------------------------
+
+
+def test_union_of_overlapping_sets_is_the_sketch_of_the_union(conn):
+    a, b = sketch_of_range(conn, 1, 60_000), sketch_of_range(conn, 40_001, 100_000)
+    both = sketch_of_range(conn, 1, 100_000)
+    assert one(conn, "SELECT hll_union(%(a)s::int[], %(b)s::int[])", {"a": a, "b": b}) == both
+    assert one(conn, "SELECT hll_union(%(b)s::int[], %(a)s::int[])", {"a": a, "b": b}) == both
+    assert one(conn, "SELECT hll_union(%(a)s::int[], %(a)s::int[])", {"a": a}) == a
+    small = sketch_of_range(conn, 1, 30)
+    assert one(conn, "SELECT hll_union(%(s)s::int[], %(s)s::int[])", {"s": small}) == small
+
+
+def test_union_agg_of_overlapping_sets(conn):
+    """2,000 sketches of 100 values, each overlapping the next by half: the state is
+    compacted several times on the way (past 32768 codes)."""
+    conn.execute("CREATE TEMP TABLE hll_parts AS SELECT part, hll_agg(hll_code(i::text)) AS s "
+                 "FROM generate_series(0, 1999) AS part, "
+                 "generate_series(part * 50 + 1, part * 50 + 100) AS i GROUP BY part")
+    try:
+        merged = one(conn, "SELECT hll_union_agg(s) FROM hll_parts")
+        assert merged == sketch_of_range(conn, 1, 1999 * 50 + 100)
+        assert_sketch(merged)
+        # in any order, with every sketch repeated, with NULL rows: the same
+        assert one(conn, "SELECT hll_union_agg(s ORDER BY part DESC) FROM "
+                   "(SELECT part, s FROM hll_parts UNION ALL SELECT part, s FROM hll_parts "
+                   " UNION ALL SELECT -1, NULL) AS t") == merged
+        assert one(conn, "SELECT hll_union_agg(s) FROM hll_parts WHERE part = 7") == one(
+            conn, "SELECT s FROM hll_parts WHERE part = 7")
+    finally:
+        conn.execute("DROP TABLE hll_parts")
+
+
+def test_empty_and_null(conn):
+    a = sketch_of_range(conn, 1, 1000)
+    row = conn.execute(
+        "SELECT hll_union(NULL, NULL), hll_union('{}', NULL), hll_union(NULL, %(a)s::int[]), "
+        "hll_union(%(a)s::int[], NULL), hll_union(%(a)s::int[], '{}'), "
+        "hll_cardinality(NULL), hll_cardinality('{}'), hll_estimate(0, NULL)",
+        {"a": a}).fetchone()
+    assert row == ([], [], a, a, a, 0, 0, 0)
+    assert one(conn, "SELECT hll_agg(c) FROM unnest('{}'::int[]) AS c") == []
+    assert one(conn, "SELECT hll_agg(c) FROM unnest('{NULL,NULL}'::int[]) AS c") == []
+    with_nulls = "SELECT hll_agg(hll_code(v)) FROM unnest(ARRAY['x', NULL, 'x']) AS v"
+    assert one(conn, with_nulls) == [hll.code("x")]
+    for rows in ("VALUES (NULL::int[]), (NULL)", "SELECT NULL::int[] WHERE false"):
+        assert one(conn, f"SELECT hll_union_agg(s) FROM ({rows}) AS t(s)") == []
+
+
+def test_normalize_and_cardinality_take_unnormalised_codes(conn):
+    codes = [hll.code(str(i)) for i in range(500)]
+    messy = codes[::-1] + codes[:100] + [None]
+    normal = one(conn, "SELECT hll_normalize(%(c)s::int[])", {"c": messy})
+    assert normal == one(conn, "SELECT hll_agg(c) FROM unnest(%(c)s::int[]) AS c",
+                         {"c": codes})
+    assert_sketch(normal)
+    assert one(conn, "SELECT hll_cardinality(%(c)s::int[])", {"c": messy}) == one(
+        conn, "SELECT hll_cardinality(%(c)s::int[])", {"c": normal}) == 500
+
+
+# --- many groups at once ----------------------------------------------------------------
+
+
+def test_grouped_pattern_equals_cardinality_per_group(conn):
+    """Rollup-like rows: per group several overlapping sketches; the two-level SQL gives
+    each group what hll_cardinality of its merged sketch gives."""
+    conn.execute(
+        "CREATE TEMP TABLE hll_rollup AS "
+        "SELECT g, part, hll_agg(hll_code(g || ':' || i)) AS users "
+        "FROM (VALUES (1, 5), (2, 120), (3, 3000), (4, 40000), (5, 250000)) AS sizes(g, n), "
+        "generate_series(0, 3) AS part, "
+        "generate_series(1 + part * n / 4, least(n, (part + 2) * n / 4)) AS i "
+        "GROUP BY g, part")
+    try:
+        conn.execute("INSERT INTO hll_rollup VALUES (6, 0, '{}'), (6, 1, NULL)")
+        sql = hll.grouped_estimate_sql("hll_rollup AS r", "r.users", {"grp": "r.g"},
+                                       where="r.g <> %(skip)s", estimate="users")
+        rows = conn.execute(f"SELECT grp, users FROM ({sql}) AS e ORDER BY grp",
+                            {"skip": 0}).fetchall()
+        expected = conn.execute(
+            "SELECT g, hll_cardinality(hll_union_agg(users)) FROM hll_rollup "
+            "GROUP BY g HAVING g <> 6 ORDER BY g").fetchall()
+        assert rows == expected  # group 6 has no codes: absent, as from any GROUP BY
+        for (g, users), n in zip(rows, [5, 120, 3000, 40000, 250000]):
+            assert abs(users - n) <= hll.error_bound(n), (g, users)
+        total = hll.grouped_estimate_sql("hll_rollup", "hll_rollup.users")
+        assert one(conn, total) == one(conn, "SELECT hll_cardinality(hll_union_agg(users)) "
+                                             "FROM hll_rollup")
+        nothing = hll.grouped_estimate_sql("hll_rollup", "hll_rollup.users", where="false")
+        assert one(conn, nothing) == 0
+    finally:
+        conn.execute("DROP TABLE hll_rollup")
+
+
+def test_grouped_pattern_refuses_odd_names():
+    with pytest.raises(ValueError):
+        hll.grouped_estimate_sql("t", "t.s", {'x"; DROP': "t.x"})
+    with pytest.raises(ValueError):
+        hll.grouped_estimate_sql("t", "t.s", estimate="hll_rank")
