@@ -4,8 +4,8 @@ One event is one model request. ``tokensIn``/``tokensOut`` are base-model tokens
 ``policyTokensIn``/``policyTokensOut`` the overhead of policy-evaluation models.
 ``activeConversations`` counts distinct ``conversationId`` values in a bucket (for the
 summary total: over the whole range, not a sum of buckets): a HyperLogLog estimate where
-hourly or coarser rollup slots cover the range (exact up to about a thousand, else within
-3%), exact from raw events otherwise. ``latencyMs`` is the
+hourly or coarser rollup slots cover the range (off by at most 3% or 3, whichever is
+larger), exact from raw events otherwise. ``latencyMs`` is the
 request-weighted mean; ``latencyMsP50``/``P90``/``P95``/``P99`` are latency percentiles
 from log-bucket histograms, within 4.76% of the exact (interpolated) percentile, null
 without latencies; a breakdown cannot sort by them.

@@ -2,8 +2,8 @@
 
 One event is one chat message answered by a model, sent by ``userId``. The ``users``
 breakdown adds ``conversationsCount`` (distinct ``conversationId``: a HyperLogLog estimate
-where daily or 30-day rollup slots cover the range, exact up to about a thousand and
-otherwise within 3%; exact when the breakdown is sorted by it) and ``lastActiveAt`` (unix
+where daily or 30-day rollup slots cover the range, off by at most 3% or 3, whichever is
+larger; exact when the breakdown is sorted by it) and ``lastActiveAt`` (unix
 seconds of the user's newest event in the range).
 """
 

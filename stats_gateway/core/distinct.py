@@ -9,7 +9,7 @@ the sketch of the rows they insert with ``hll_union``; ``rebuild`` recomputes).
 A query asks for its distinct counts on their own, so they never send the other metrics
 to raw events: where the planner finds sketch rollups for part of the range, the answer
 is the HLL estimate over those slots' sketches plus the registers of the raw events at
-the ends (within ``hll.RELATIVE_ERROR_BOUND``, exact for small counts, see ``core/hll.py``);
+the ends (within ``hll.error_bound(n)``: 3% or 3, whichever is larger; see ``core/hll.py``);
 where it finds none (a range under an hour, a bucket grid no grain divides, a filter no
 cube holds), it is ``count(DISTINCT …)`` over the raw events: exact.
 """
