@@ -554,3 +554,52 @@ def _first_row_difference(a: list[tuple], b: list[tuple]) -> str:
     only_a = [r for r in a if r not in b][:3]
     only_b = [r for r in b if r not in a][:3]
     return f"maintained only: {only_a}; rebuilt only: {only_b}"
+
+
+def corrupting(parts: list[tuple[str, str]]) -> str:
+    """A SET clause moving every rollup part far off, whatever its type: numbers +1000,
+    times a day later, text and flags changed."""
+    sets = []
+    for name, kind in parts:
+        if kind == "timestamptz":
+            sets.append(f'"{name}" = "{name}" + interval \'1 day\'')
+        elif kind == "text":
+            sets.append(f'"{name}" = COALESCE("{name}", \'\') || \'~corrupt\'')
+        elif kind == "boolean":
+            sets.append(f'"{name}" = NOT COALESCE("{name}", false)')
+        else:
+            sets.append(f'"{name}" = COALESCE("{name}", 0) + 1000')
+    return ", ".join(sets)
+
+
+def corrupt_tables(db, domain, org_id: str, tables=None) -> list[str]:
+    """Corrupt the org's rows in the domain's pre-aggregated tables (``tables``: a subset
+    of ``rollup_table_names``; default all): metric parts moved off (``corrupting``),
+    histogram counts multiplied, 50 made-up values added to every distinct sketch. Returns
+    the tables touched."""
+    from stats_gateway.core.distinct import distinct_rollups, sketch_column
+    from stats_gateway.core.histogram_rollups import histogram_rollups
+    from stats_gateway.core.rollup_sql import part_columns
+    from stats_gateway.core.rollups import domain_rollups, rollup_table_names
+    wanted = set(rollup_table_names(domain) if tables is None else tables)
+    done = []
+    for rollup in domain_rollups(domain):
+        if rollup.table in wanted:
+            db.execute(f"UPDATE {rollup.table} SET {corrupting(part_columns(rollup))} "
+                       "WHERE org_id = %s", (org_id,))
+            done.append(rollup.table)
+    for histogram in histogram_rollups(domain):
+        if histogram.table in wanted:
+            db.execute(f"UPDATE {histogram.table} SET hist_n = hist_n * 1000 + 7 "
+                       "WHERE org_id = %s", (org_id,))
+            done.append(histogram.table)
+    for twin in distinct_rollups(domain):
+        if twin.table in wanted:
+            bogus = ("(SELECT hll_agg(hll_code('~corrupt-' || g)) "
+                     "FROM generate_series(1, 50) AS g)")
+            sets = ", ".join(f'"{s}" = hll_union("{s}", {bogus})'
+                             for s in map(sketch_column, twin.columns))
+            db.execute(f"UPDATE {twin.table} SET {sets} WHERE org_id = %s", (org_id,))
+            done.append(twin.table)
+    assert sorted(done) == sorted(wanted), sorted(wanted - set(done))
+    return done

@@ -11,12 +11,14 @@ The evidence, each piece able to fail:
 * equivalence, per domain: series (every view; days, unaligned hours, 15-minute buckets on
   a half-hour zone, 5-minute buckets), breakdowns by every dimension (totals over more than
   60 days crossing 30-day slots, with an offset; per-entity daily series), filters on
-  every column a cube holds (series, breakdowns, value-API totals over the long range),
-  each for the org, a workspace and a repo: the bodies with rollups on and off are
-  byte-identical and match the reference computed here from the events;
-* coverage: the planner's segments for those queries read every rollup table of the
-  domain (metric rollups and histogram twins), and corrupting any one of them changes the
-  answer of a query that reads it, so each comparison above went through it;
+  every column a cube holds (series, breakdowns, value-API totals of every declared
+  metric over the long range), each for the org, a workspace and a repo: the bodies with
+  rollups on and off are byte-identical (distinct counts this small are exact from their
+  sketches) and match the reference computed here from the events;
+* coverage: the planner's segments for those queries read every table of the domain's
+  rollups (``rollup_table_names``: metric rollups, histogram and distinct-sketch twins),
+  and corrupting any one of them changes the answer of a query planned to read it, so
+  each comparison above went through it;
 * late events: an event dated months before the newest ones changes, in every rollup,
   exactly the row of its own slot (floor to the grain from 2000-01-01 UTC) and key, by
   exactly its own contribution; nothing else moves.
@@ -35,14 +37,16 @@ import pytest
 from conftest import Org
 from domains import DOMAINS as DECLARED
 from expected import UTC, assert_matches, compute, parse_ts, select, utc, with_defaults
+from stats_gateway.core.distinct import distinct_rollups, is_distinct
 from stats_gateway.core.histogram_rollups import histogram_rollups
 from stats_gateway.core.histograms import is_histogram
 from stats_gateway.core.request import parse_breakdown, parse_series
-from stats_gateway.core.rollup_sql import part_columns, rebuild_sql
-from stats_gateway.core.rollups import domain_rollups, mergeable, plan_segments
+from stats_gateway.core.rollup_sql import part_columns, rebuild_sql, sketch_rollups
+from stats_gateway.core.rollups import domain_rollups, plan_segments, rollup_table_names
+from stats_gateway.core.sketches import sketched
 from support import (
-    NEW_GENERATORS, assert_rollups_equal_a_rebuild, check_series, ingest, random_times,
-    rollup_snapshot,
+    NEW_GENERATORS, assert_rollups_equal_a_rebuild, check_series, corrupt_tables, ingest,
+    random_times, rollup_snapshot,
 )
 from test_rollups import (
     Query, assert_same, both_ways, check_breakdown, domain_of, engine, eng_call, make_events,
@@ -189,28 +193,30 @@ def cases_for(dom, events) -> list[Case]:
 
 
 def plan_reads(dom, case: Case) -> set[str]:
-    """The rollup and histogram tables the engine's planner has the case read (the same
-    ``plan_segments`` calls the engine makes; the corruption check below confirms them)."""
+    """The rollup and sketch tables the engine's planner has the case read: the same
+    ``plan_segments`` calls the engine makes (metric parts in one query, each kind of
+    sketch in one of its own); the corruption check below confirms them."""
     multi = {k: [v] for k, v in case.params.items()}
     reads: set[str] = set()
+    twins = [(is_histogram, {h.rollup.table: h.table for h in histogram_rollups(dom)}),
+             (is_distinct, {d.rollup.table: d.table for d in distinct_rollups(dom)})]
 
-    def add(request, metrics, dim, by_bucket):
-        plain = [m for m in metrics if not is_histogram(m)]
-        hist = [m for m in metrics if is_histogram(m)]
+    def add(request, metrics, dim, by_bucket, in_sql=()):
+        plain = [m for m in metrics if not sketched(m) or m.name in in_sql]
         if plain:
             reads.update(s.rollup.table for s in plan_segments(dom, request, plain, dim, by_bucket)
                          if s.rollup)
-        if hist:
-            twins = {h.rollup.table: h.table for h in histogram_rollups(dom)}
-            reads.update(twins[s.rollup.table] for s in plan_segments(
-                dom, request, hist, dim, by_bucket, sketches=True) if s.rollup)
+        for picks, twin_of in twins:
+            chosen = [m for m in metrics if picks(m) and m.name not in in_sql]
+            if chosen:
+                reads.update(twin_of[s.rollup.table] for s in plan_segments(
+                    dom, request, chosen, dim, by_bucket, sketches=True) if s.rollup)
 
     if case.kind in ("series", "totals"):
         view = dom.series_view(case.name)
         request = parse_series(dom, view, multi, NOW)
-        metrics = [dom.metric(m) for m in view.metrics]
-        if case.kind == "totals":
-            metrics = [m for m in metrics if mergeable(m)]
+        metrics = ([dom.metric(m) for m in view.metrics] if case.kind == "series"
+                   else list(dom.metrics))
         add(request, metrics, None, case.kind == "series")
         summary = dom.metric(request.metric)
         if case.kind == "series" and not summary.agg.additive:
@@ -219,8 +225,10 @@ def plan_reads(dom, case: Case) -> set[str]:
         dim = dom.dimension(case.name)
         request = parse_breakdown(dom, dim, multi, NOW)
         metrics = [dom.metric(m) for m in request.metrics]
-        if not dim.attributes and not dim.name_column:
-            add(request, metrics, dim, False)
+        # sorting by a sketched metric computes it in the totals query, exactly
+        ordering = {request.sort, *request.then_by, dim.share_of}
+        add(request, [*metrics, *dim.attribute_metrics], dim, False,
+            in_sql={m.name for m in metrics if m.name in ordering})
         if case.include_series:
             add(request, metrics, dim, True)
     return reads
@@ -233,7 +241,7 @@ def run(client, world: World, dom, case: Case):
                            f"{case.path} {case.params}")
     view = dom.series_view("")
     request = parse_series(dom, view, {k: [v] for k, v in case.params.items()}, NOW)
-    metrics = [dom.metric(m) for m in view.metrics if mergeable(dom.metric(m))]
+    metrics = list(dom.metrics)  # every declared metric, as the value API may ask
     eng = engine(client)
     try:
         eng.use_rollups = True
@@ -266,21 +274,10 @@ def check(dom, case: Case, body, events, org_id: str) -> None:
         assert_matches(body, compute(name, list(body), chosen), f"totals {case.params}")
 
 
-def corrupt_table(db, dom, table: str, org_id: str) -> None:
-    for rollup in domain_rollups(dom):
-        if rollup.table == table:
-            sets = ", ".join(f'"{n}" = "{n}" + interval \'1 day\'' if kind == "timestamptz"
-                             else f'"{n}" = COALESCE("{n}", 0) + 1000'
-                             for n, kind in part_columns(rollup))
-            db.execute(f"UPDATE {table} SET {sets} WHERE org_id = %s", (org_id,))
-            return
-    db.execute(f"UPDATE {table} SET hist_n = hist_n * 1000 + 7 WHERE org_id = %s", (org_id,))
-
-
 def restore_table(db, dom, table: str, org_id: str) -> None:
     statements = [s for r in domain_rollups(dom) if r.table == table for s in rebuild_sql(r, org_id)]
-    statements += [s for h in histogram_rollups(dom) if h.table == table
-                   for s in h.rebuild_sql(org_id)]
+    statements += [s for t in sketch_rollups(dom) if t.table == table
+                   for s in t.rebuild_sql(org_id)]
     assert statements, table
     for statement in statements:
         db.execute(statement.text, statement.params)
@@ -296,14 +293,14 @@ def test_every_scope_dimension_filter_and_cube_answers_as_raw_events_do(client, 
         body = run(client, world, dom, case)
         check(dom, case, body, events, world.org.id)
         case.reads = plan_reads(dom, case)
-    # every table of every cube was read by some compared query
-    tables = {r.table for r in domain_rollups(dom)} | {h.table for h in histogram_rollups(dom)}
+    # every table of every cube (metric rollups, sketch twins) was read by a compared query
+    tables = set(rollup_table_names(dom))
     read = set().union(*(c.reads for c in cases))
     assert read == tables, f"never read: {sorted(tables - read)}"
     # ... truly: corrupted alone, each changes the answer of a query the planner has read it
     for table in sorted(tables):
         readers = [c for c in cases if table in c.reads][:6]
-        corrupt_table(db, dom, table, world.org.id)
+        corrupt_tables(db, dom, world.org.id, [table])
         try:
             changed = False
             for case in readers:
@@ -336,9 +333,13 @@ def slot_of(t: datetime, grain: str) -> datetime:
     return EPOCH + step * ((t - EPOCH) // step)
 
 
+def _hashable(row: tuple) -> tuple:
+    return tuple(tuple(v) if isinstance(v, list) else v for v in row)  # sketches: int[]
+
+
 def _changed(before: list[tuple], after: list[tuple], width: int) -> set[tuple]:
     """Row keys (the first ``width`` columns) whose rows differ between two snapshots."""
-    a, b = set(before), set(after)
+    a, b = set(map(_hashable, before)), set(map(_hashable, after))
     return {row[:width] for row in (a - b) | (b - a)}
 
 
@@ -373,8 +374,10 @@ def test_a_late_event_changes_exactly_its_own_slots(client, db, new_org, name):
     times = random_times(f"late-{name}", utc(2026, 10, 1), utc(2026, 11, 1), 300)
     ingest(client, org, name, make_events(name, f"late-{name}", times))
     tables = [(r.table, r, 2 + len(r.columns)) for r in domain_rollups(dom)]
-    tables += [(h.table, h.rollup, 2 + len(h.rollup.columns)) for h in histogram_rollups(dom)]
+    tables += [(t.table, t.rollup, 2 + len(t.rollup.columns)) for t in sketch_rollups(dom)]
     hist_tables = {h.table for h in histogram_rollups(dom)}
+    distinct_tables = {d.table for d in distinct_rollups(dom)}
+    assert {t for t, _, _ in tables} == set(rollup_table_names(dom))
     sent = []
     for k, ts in enumerate((datetime(2026, 5, 20, 13, 37, 11, 500000, UTC),
                             utc(2026, 5, 20, 22, 4, 9))):
@@ -383,6 +386,8 @@ def test_a_late_event_changes_exactly_its_own_slots(client, db, new_org, name):
                 "workspaceId": "w1", "repoId": "r2"}
         if name == "calls":  # the second call is slower: the maximum moves
             late.update(callId=f"late-call-{k}", latencyMs=250 + 650 * k)
+        if name == "private-chat":  # another conversation: the distinct sketch moves
+            late["conversationId"] = f"u-late-c{k}"
         ingest(client, org, name, [late])
         after = rollup_snapshot(db, dom, org.id)
         stored = db.execute(f"SELECT * FROM {dom.table} WHERE org_id = %s AND event_id = %s",
@@ -398,6 +403,9 @@ def test_a_late_event_changes_exactly_its_own_slots(client, db, new_org, name):
             new = [r for r in after[table] if r[:width] == key]
             if table in hist_tables:  # one more count in one bin per histogrammed value
                 assert sum(r[-1] for r in new) - sum(r[-1] for r in old) == 1, table
+                continue
+            if table in distinct_tables:  # a sketch that took in one more value
+                assert len(new) == 1, table
                 continue
             assert len(new) == 1 and len(old) == (1 if k == 1 and rollup.grain in ("1d", "30d")
                                                   else 0), (table, old, new)

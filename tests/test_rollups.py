@@ -45,14 +45,14 @@ from expected import (
     select, sizes_that_fit, unix, utc, with_defaults,
 )
 from support import (
-    GENERATORS, NEW_GENERATORS, assert_rollups_equal_a_rebuild, check_series, encode,
-    generate, generate_new, in_parallel, live_server, loads, post_events, random_times,
-    rollup_of, rollup_snapshot,
+    GENERATORS, NEW_GENERATORS, assert_rollups_equal_a_rebuild, check_series, corrupt_tables,
+    encode, generate, generate_new, in_parallel, live_server, loads, post_events,
+    random_times, rollup_of, rollup_snapshot,
 )
+from stats_gateway.core.distinct import distinct_rollups
 from stats_gateway.core.domain import Cube, sortable
-from stats_gateway.core.histogram_rollups import histogram_rollups
 from stats_gateway.core.request import Filter, parse_breakdown, parse_series
-from stats_gateway.core.rollup_sql import ddl_checksum, part_columns, rebuild_rollups
+from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_rollups, sketch_rollups
 from stats_gateway.core.rollups import domain_rollups, plan_segments, rollup_table_names
 
 DOMAINS = ("storage", "private-chat", "credits", "runs", "model-usage", "workflow-cu",
@@ -684,20 +684,14 @@ def test_a_long_high_cardinality_breakdown_reads_30_day_slots(client):
 ALL_GRAINS = ("5m", "15m", "1h", "1d", "30d")
 
 
-def corrupt(db, domain, org_id: str, grains=ALL_GRAINS, histograms=True) -> None:
+def corrupt(db, domain, org_id: str, grains=ALL_GRAINS, sketches=True) -> None:
     """Shift every part of every rollup row of the org (the chosen grains) far off, and
-    every histogram count (unless ``histograms`` is false)."""
-    for rollup in domain_rollups(domain):
-        if rollup.grain not in grains:
-            continue
-        sets = ", ".join(f'"{name}" = "{name}" + interval \'1 day\'' if kind == "timestamptz"
-                         else f'"{name}" = COALESCE("{name}", 0) + 1000'
-                         for name, kind in part_columns(rollup))
-        db.execute(f"UPDATE {rollup.table} SET {sets} WHERE org_id = %s", (org_id,))
-    for histogram in histogram_rollups(domain) if histograms else ():
-        if histogram.rollup.grain in grains:
-            db.execute(f"UPDATE {histogram.table} SET hist_n = hist_n * 1000 + 7 "
-                       "WHERE org_id = %s", (org_id,))
+    every sketch twin's rows of those grains (unless ``sketches`` is false): histogram
+    counts multiplied, made-up values added to distinct sketches."""
+    tables = [r.table for r in domain_rollups(domain) if r.grain in grains]
+    if sketches:
+        tables += [t.table for t in sketch_rollups(domain) if t.rollup.grain in grains]
+    corrupt_tables(db, domain, org_id, tables)
 
 
 def scenario(client, new_org, domain: str, seed: int, a=utc(2026, 10, 28), b=utc(2026, 11, 4),
@@ -785,60 +779,108 @@ def test_fine_slots_serve_half_hour_zones_and_coarser_grains_are_not_read(client
 
 
 @pytest.mark.parametrize("domain,path,params", [
-    ("private-chat", "breakdown/users", {}),  # distinct conversations, latest activity
-    ("storage", "breakdown/providers", {}),  # attributes
-    ("model-usage", "breakdown/models", {"sort": "cost", "order": "asc"}),  # name column
-    ("workflow-cu", "breakdown/workflows", {}),
-    ("runs", "breakdown/targets", {"limit": "3", "offset": "1"}),  # composite, name column
+    # a high-cardinality filter with another breakdown: no cube holds both columns
+    ("private-chat", "breakdown/models", {"userId": "u1"}),
+    # a high-cardinality filter column no dimension groups by: no cube holds it
+    ("calls", "", {"traceId": "t1"}),
+    # buckets finer than every cube's finest grain; 5-minute ones with a filter
+    ("call-usage", "", {"timeBucketSize": "1m", "end": "2026-10-30T00:00:00Z"}),
+    ("storage", "", {"timeBucketSize": "5m", "bucketId": "b1", "end": "2026-10-31T00:00:00Z"}),
+    # a breakdown sorted by a distinct count: exact, from raw events, with all its totals
+    ("private-chat", "breakdown/users", {"sort": "conversationsCount", "limit": "3"}),
 ])
 def test_queries_that_must_not_read_rollups_ignore_corrupted_ones(client, new_org, db, domain,
                                                                    path, params):
     org, events = scenario(client, new_org, domain, 13)
     dom = domain_of(client, domain)
-    # metric parts only: approximate percentiles are a query of their own, which may read
-    # the (exact) histogram rollups whatever the other metrics need
-    corrupt(db, dom, org.id, histograms=False)
+    corrupt(db, dom, org.id)  # every table: metric parts and sketches
     full = {"scope": "org", "start": "2026-10-29T00:00:00Z", "end": "2026-11-03T00:00:00Z",
             "timeBucketSize": "1d", **params}
-    body = assert_same(*both_ways(client, f"/v2/stats/{domain}/{path}", org.headers, full),
-                       path)
-    q = Query("", full, "breakdown", path.split("/")[1], utc(2026, 10, 29), utc(2026, 11, 3),
-              "UTC", "1d", "org", None, {}, sort=params.get("sort"),
-              descending=params.get("order") != "asc", limit=int(params.get("limit", 50)),
-              offset=int(params.get("offset", 0)))
-    check_breakdown(body, domain, q, reference(domain, events))
+    start, end = parse_ts(full["start"]), parse_ts(full["end"])
+    filters = {k: v for k, v in params.items() if k in FILTERS.get(domain, ())
+               or k in ("userId", "traceId", "bucketId")}
+    url = f"/v2/stats/{domain}" + (f"/{path}" if path else "")
+    body = assert_same(*both_ways(client, url, org.headers, full), f"{path} {params}")
+    if path:
+        q = Query("", full, "breakdown", path.split("/")[1], start, end, "UTC", "1d", "org",
+                  None, filters, sort=params.get("sort"), limit=int(params.get("limit", 50)))
+        check_breakdown(body, domain, q, reference(domain, events))
+    else:
+        check_series(body, domain, "", reference(domain, events), start, end,
+                     full["timeBucketSize"], scope_id=org.id, filters=filters)
     # the corruption is there to be seen by a query that does read rollups
-    series = {k: v for k, v in full.items() if k not in ("sort", "order", "limit", "offset")}
+    series = {"scope": "org", "start": "2026-10-29T00:00:00Z", "end": "2026-11-03T00:00:00Z",
+              "timeBucketSize": "1d"}
     on, off = both_ways(client, f"/v2/stats/{domain}", org.headers, series)
     assert on.status_code == off.status_code == 200 and on.text != off.text
-    # rebuilt, the per-entity series (which may come from rollups) agree as well
-    rebuild_rollups(db, dom, org.id)
-    full["includeSeries"] = "true"
-    body = assert_same(*both_ways(client, f"/v2/stats/{domain}/{path}", org.headers, full),
-                       f"{path} with series")
-    check_breakdown(body, domain, replace(q, include_series=True), reference(domain, events))
+    if path:  # rebuilt, the per-entity series (which may come from rollups) agree as well
+        rebuild_rollups(db, dom, org.id)
+        full["includeSeries"] = "true"
+        body = assert_same(*both_ways(client, url, org.headers, full), f"{path} with series")
+        check_breakdown(body, domain, replace(q, include_series=True),
+                        reference(domain, events))
 
 
-def test_distinct_counts_never_read_rollups(client, new_org, db):
-    """The ai views all carry activeConversations: every ai answer is from raw events."""
+def test_distinct_counts_read_their_sketches_unless_a_breakdown_sorts_by_one(client, new_org,
+                                                                             db):
+    """ai's activeConversations: from the sketch twins (exact for counts this small), so
+    made-up values added to the sketches raise it and nothing else; a breakdown sorted by
+    it computes it exactly from raw events."""
     org, events = scenario(client, new_org, "ai", 14)
     dom = domain_of(client, "ai")
-    corrupt(db, dom, org.id, histograms=False)  # percentiles may read histogram rollups
     start, end = utc(2026, 10, 29), utc(2026, 11, 3)
+    days = {"scope": "org", "start": "2026-10-29T00:00:00Z", "end": "2026-11-03T00:00:00Z",
+            "timeBucketSize": "1d"}
     for size, metric in (("1h", None), ("1d", "activeConversations"), ("1d", "tokensIn")):
-        params = {"scope": "org", "start": "2026-10-29T00:00:00Z",
-                  "end": "2026-11-03T00:00:00Z", "timeBucketSize": size}
-        if metric:
-            params["metric"] = metric
+        params = {**days, "timeBucketSize": size, **({"metric": metric} if metric else {})}
         body = assert_same(*both_ways(client, "/v2/stats/ai", org.headers, params), size)
         check_series(body, "ai", "", events, start, end, size, metric=metric, scope_id=org.id)
-    full = {"scope": "org", "start": "2026-10-29T00:00:00Z", "end": "2026-11-03T00:00:00Z",
-            "timeBucketSize": "1d", "includeSeries": "true"}
+    corrupt_tables(db, dom, org.id, [t.table for t in distinct_rollups(dom)])
+    on, off = both_ways(client, "/v2/stats/ai", org.headers,
+                        {**days, "metric": "activeConversations"})
+    got, raw = loads(on.text), loads(off.text)
+    assert got["summary"]["total"] > raw["summary"]["total"]
+    for a, b in zip(got["series"], raw["series"], strict=True):
+        assert a["activeConversations"] > b["activeConversations"]
+        assert {k: v for k, v in a.items() if k != "activeConversations"} == \
+            {k: v for k, v in b.items() if k != "activeConversations"}
+    # sorted by the distinct count: exact from raw events, the corrupted sketches unread
+    by_count = {**days, "sort": "activeConversations", "includeSeries": "false"}
+    body = assert_same(*both_ways(client, "/v2/stats/ai/breakdown/models", org.headers,
+                                  by_count), "ai models by activeConversations")
+    q = Query("", by_count, "breakdown", "models", start, end, "UTC", "1d", "org", None, {},
+              sort="activeConversations")
+    check_breakdown(body, "ai", q, events)
+    # sorted by another metric, its totals come from the sketches: they moved
+    on, off = both_ways(client, "/v2/stats/ai/breakdown/models", org.headers, days)
+    assert on.status_code == off.status_code == 200 and on.text != off.text
+    rebuild_rollups(db, dom, org.id)
+    full = {**days, "includeSeries": "true"}
     body = assert_same(*both_ways(client, "/v2/stats/ai/breakdown/models", org.headers, full),
                        "ai models")
-    q = Query("", full, "breakdown", "models", start, end, "UTC", "1d", "org", None, {},
-              include_series=True)
-    check_breakdown(body, "ai", q, events)
+    check_breakdown(body, "ai", Query("", full, "breakdown", "models", start, end, "UTC", "1d",
+                                      "org", None, {}, include_series=True), events)
+
+
+def test_a_distinct_count_over_events_without_the_column_is_zero(client, new_org):
+    """Whole days whose events carry no conversation: their sketch slots hold no value,
+    and the count (series, summary, breakdown totals and series) is 0 both ways."""
+    org = new_org()
+    events = [{"eventId": f"nc-{i}", "ts": f"2026-09-01T{3 + 2 * i:02d}:10:00Z",
+               "model": "gpt-4o" if i % 2 else "llama-3", "tokensIn": 5} for i in range(8)]
+    r = post_events(client, org.headers, "ai", events)
+    assert r.status_code == 200, r.text
+    days = {"scope": "org", "start": "2026-09-01T00:00:00Z", "end": "2026-09-03T00:00:00Z",
+            "timeBucketSize": "1d"}
+    body = assert_same(*both_ways(client, "/v2/stats/ai", org.headers,
+                                  {**days, "metric": "activeConversations"}), "no conversation")
+    assert [p["activeConversations"] for p in body["series"]] == [0, 0]
+    assert body["summary"]["total"] == 0
+    assert [p["requests"] for p in body["series"]] == [8, 0]
+    body = assert_same(*both_ways(client, "/v2/stats/ai/breakdown/models", org.headers,
+                                  {**days, "includeSeries": "true"}), "models")
+    assert {e["entityId"]: e["totals"]["activeConversations"] for e in body["entities"]} == \
+        {"gpt-4o": 0, "llama-3": 0}
 
 
 def test_a_list_overlap_filter_reads_raw_events(client, new_org, db):
@@ -1057,12 +1099,14 @@ def test_a_changed_declaration_is_built_beside_the_old_tables_which_are_dropped(
     new_cube = Cube(name="by_model", columns=("model",), grains=("1d",))
     variant = replace(dom, rollups=(kept_cube, new_cube))
     domains = tuple(variant if d.name == dom.name else d for d in DECLARED)
-    old = {r.table for r in domain_rollups(dom)}
-    new = {r.table for r in domain_rollups(variant)}
+    old, new = set(rollup_table_names(dom)), set(rollup_table_names(variant))  # twins too
     kept = rollup_of(dom, "scope", "1h").table
     assert rollup_of(variant, "scope", "1h").table == kept  # same cube, grain and parts
     built = rollup_of(variant, "by_model", "1d").table
-    assert built not in old and new == {kept, built}
+    assert built not in old and {kept, built} <= new
+    # the new cube's sketch twins are new too; the kept cube's are kept
+    assert new - old == {built} | {t.table for t in sketch_rollups(variant)
+                                   if t.rollup.table == built}
     hourly_before = db.execute(f"SELECT * FROM {kept} WHERE org_id = %s ORDER BY 2, 3, 4",
                                (org.id,)).fetchall()
 
@@ -1072,8 +1116,10 @@ def test_a_changed_declaration_is_built_beside_the_old_tables_which_are_dropped(
     with pytest.raises(Rollback):
         with db.transaction():
             changed = sync_rollups(db, domains)
-            assert changed == [f"rollup:{built}"] + [f"rollup-dropped:{t}"
-                                                     for t in sorted(old - new)]
+            dropped = [f"rollup-dropped:{t}" for t in sorted(old - new)]
+            assert changed[-len(dropped):] == dropped and len(dropped) > 5
+            assert sorted(changed[:-len(dropped)]) == sorted(f"rollup:{t}" for t in new - old)
+            assert f"rollup:{built}" in changed
             # built while ingest into the domain waits (SHARE), and only into that domain
             locks = dict(db.execute(
                 "SELECT c.relname, array_agg(l.mode) FROM pg_locks l JOIN pg_class c "
