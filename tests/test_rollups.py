@@ -595,6 +595,28 @@ def test_histograms_plan_only_grains_of_an_hour_or_more(client):
         (utc(2026, 10, 12), utc(2026, 10, 14), None)]
 
 
+def test_distinct_counts_plan_their_sketch_twins(client):
+    """A distinct count is asked on its own, planned like the histograms: the cube's grains
+    of an hour or more (its sketch twins), raw events at the ends; the other metrics of
+    the view plan the metric rollups without it."""
+    dom = domain_of(client, "ai")
+    others = [m for m in dom.series_view("").metrics
+              if m != "activeConversations" and not m.startswith("latencyMsP")]
+    days = dict(scope="org", start="2026-10-12T00:00:00Z", end="2026-10-14T00:00:00Z",
+                timeBucketSize="1d")
+    assert segments_of(client, "ai", metrics=others, **days) == [
+        (utc(2026, 10, 12), utc(2026, 10, 14), ("scope", "1d"))]
+    assert segments_of(client, "ai", metrics=["activeConversations"], sketches=True,
+                       **days) == [(utc(2026, 10, 12), utc(2026, 10, 14), ("scope", "1d"))]
+    hours = dict(scope="workspace", id="w1", start="2026-10-12T07:15:00Z",
+                 end="2026-10-12T18:40:00Z", timeBucketSize="1h", model="gpt-4o")
+    assert segments_of(client, "ai", metrics=["activeConversations"], sketches=True,
+                       **hours) == [
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), None),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 12, 18), ("main", "1h")),
+        (utc(2026, 10, 12, 18), utc(2026, 10, 12, 18, 40), None)]
+
+
 def unix_text(t: datetime) -> str:
     return str(unix(t))
 
@@ -636,7 +658,8 @@ def test_planner_picks_the_cube_with_the_fewest_columns_holding_every_column(cli
                        **day) == raw
     # a high-cardinality filter column no dimension groups by has no cube at all
     assert segments_of(client, "calls", scope="org", traceId="t1", **day) == raw
-    # distinct counts are not mergeable
+    # distinct counts have no parts in the metric rollups (they are asked on their own, from
+    # their sketch twins): a metric query holding one reads raw events
     assert segments_of(client, "ai", scope="org", **day) == raw
     assert breakdown_segments(client, "private-chat", "users", scope="org", **day) == raw
     # a list-overlap filter (only the value API offers one) and an is-null filter
