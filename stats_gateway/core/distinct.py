@@ -20,11 +20,11 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pypika import Field, PostgreSQLQuery, Table
+from pypika import Field, Table
 from pypika.terms import Term
 
 from stats_gateway.core import hll
-from stats_gateway.core.domain import DistinctCount, Domain, Metric
+from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.rollups import EPOCH, Rollup, Segment, domain_rollups, plan_segments
 from stats_gateway.core.sql import BUCKET, ENTITY, Grouping, Params, Raw, Sql, _aggregate_from
@@ -33,7 +33,7 @@ D_COLUMN, NONZERO, HARMONIC, EXACT = "d_column", "d_nonzero", "d_harmonic", "d_e
 
 
 def is_distinct(metric: Metric) -> bool:
-    return isinstance(metric.agg, DistinctCount)
+    return metric.agg.sketch == "distinct"
 
 
 def distinct_columns(metrics: Iterable[Metric]) -> tuple[str, ...]:

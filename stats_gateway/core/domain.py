@@ -6,10 +6,15 @@ every SQL query and every envelope type; nothing here knows about HTTP.
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from stats_gateway.core.aggregations import (  # noqa: F401 (the declarations' vocabulary)
+    Aggregation, ApproxPercentile, Count, DistinctCount, LatestTime, LatestValue, Max, Mean,
+    Min, Percentile, Ratio, Sum,
+)
+from stats_gateway.core.fields import FieldType
 
 __all__ = [
     "FieldType",
@@ -35,33 +40,6 @@ __all__ = [
     "COMMON_FIELDS",
     "validate_domains",
 ]
-
-
-class FieldType(enum.Enum):
-    """Event field types and the PostgreSQL column type each maps to."""
-
-    TEXT = "text"
-    BIGINT = "bigint"  # counts and bytes: exact, may be negative if min allows
-    DOUBLE = "double"  # latencies
-    DECIMAL = "decimal"  # money and credits: exact to the micro-unit
-    CHOICE = "choice"  # one of EventField.choices, stored as text
-    BOOL = "bool"
-    TEXT_LIST = "text_list"  # a list of strings (e.g. refs), filtered by overlap
-
-    @property
-    def sql_type(self) -> str:
-        return _SQL_TYPES[self]
-
-
-_SQL_TYPES = {
-    FieldType.TEXT: "text",
-    FieldType.BIGINT: "bigint",
-    FieldType.DOUBLE: "double precision",
-    FieldType.DECIMAL: "numeric(20,6)",
-    FieldType.CHOICE: "text",
-    FieldType.BOOL: "boolean",
-    FieldType.TEXT_LIST: "text[]",
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,134 +77,12 @@ COMMON_FIELDS: tuple[EventField, ...] = (
 """Fields every domain's events may carry."""
 
 
-# --- metric aggregations -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Count:
-    """Number of events, optionally only those whose ``column`` is one of ``values`` (or,
-    with a ``column`` and no ``values``, those where ``column`` is not null)."""
-
-    column: str | None = None
-    values: tuple[object, ...] = ()
-    additive = True
-
-
-@dataclass(frozen=True)
-class Sum:
-    """Sum of a numeric column (plus the ``plus`` columns, row by row), optionally only where
-    ``where_column`` is in ``values``. Columns added together must be NOT NULL (defaulted)."""
-
-    column: str
-    where_column: str | None = None
-    values: tuple[object, ...] = ()
-    plus: tuple[str, ...] = ()
-    additive = True
-
-
-@dataclass(frozen=True)
-class Mean:
-    """Event-weighted mean of a column (plus the ``plus`` columns, row by row) over events
-    that have it; null with no events."""
-
-    column: str
-    plus: tuple[str, ...] = ()
-    additive = False
-
-
-@dataclass(frozen=True)
-class Min:
-    """Smallest value of a column (plus the ``plus`` columns, row by row); null with no
-    events."""
-
-    column: str
-    plus: tuple[str, ...] = ()
-    additive = False
-
-
-@dataclass(frozen=True)
-class Max:
-    """Largest value of a column (plus the ``plus`` columns, row by row); null with no
-    events."""
-
-    column: str
-    plus: tuple[str, ...] = ()
-    additive = False
-
-
-@dataclass(frozen=True)
-class Percentile:
-    """Exact continuous percentile (``percentile_cont``) of a column (plus the ``plus``
-    columns, row by row), ``q`` in [0, 1]."""
-
-    column: str
-    q: float
-    plus: tuple[str, ...] = ()
-    additive = False
-
-
-@dataclass(frozen=True)
-class ApproxPercentile:
-    """Percentile ``q`` in [0, 1] of a non-negative column, from a log-bucket histogram.
-
-    Same rank rule as ``Percentile`` (linear interpolation between the order statistics
-    at ``q * (n - 1)``), but each order statistic is estimated from its histogram bin, so
-    the answer is within (gamma - 1) / (gamma + 1), about 4.76%, of the exact one. The
-    histogram counts add up across slots and groups: declared ones are kept in histogram
-    rollups (see ``core/histograms.py``), so they merge like sums instead of forcing raw
-    events. Null without values.
-    """
-
-    column: str
-    q: float
-    additive = False
-
-
-@dataclass(frozen=True)
-class Ratio:
-    """``scale * sum(numerator) / sum(denominator)``; null when the denominator sums to 0."""
-
-    numerator: str
-    denominator: str
-    scale: float = 1.0
-    additive = False
-
-
-@dataclass(frozen=True)
-class DistinctCount:
-    """Number of distinct non-null values of a column."""
-
-    column: str
-    additive = False
-
-
-@dataclass(frozen=True)
-class LatestTime:
-    """Time of the newest event, unix seconds; null with no events."""
-
-    additive = False
-
-
-@dataclass(frozen=True)
-class LatestValue:
-    """The value of ``column`` in the newest event (ties: the larger event id), or with
-    ``skip_nulls`` in the newest event that has one. Mergeable: rollups keep the newest
-    event's time and id beside the value. Breakdown attributes and names use it."""
-
-    column: str
-    skip_nulls: bool = False
-    additive = False
-
-
-Aggregation = (Count | Sum | Mean | Min | Max | Percentile | ApproxPercentile | Ratio
-               | DistinctCount | LatestTime | LatestValue)
+# --- metric aggregations: classes of their own (core/aggregations.py) ---------------------
 
 
 def aggregation_columns(agg: Aggregation) -> tuple[str, ...]:
     """Every event column an aggregation reads."""
-    names = ("column", "where_column", "numerator", "denominator")
-    single = tuple(c for c in (getattr(agg, n, None) for n in names) if c is not None)
-    return single + tuple(getattr(agg, "plus", ()))
+    return agg.columns()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -409,14 +265,8 @@ def _domain_problems(domain: Domain) -> list[str]:
         for column in aggregation_columns(m.agg):
             if column not in columns:
                 problems.append(f"{where}: metric {m.name!r} reads unknown column {column!r}")
-        if isinstance(m.agg, Sum) and any(
-                f.type is FieldType.DOUBLE for f in domain.stored_fields
-                if f.column in aggregation_columns(m.agg)):
-            problems.append(f"{where}: metric {m.name!r} sums a float column: floats do not "
-                            "sum exactly in every grouping (rollups); declare it DECIMAL")
-        if isinstance(m.agg, ApproxPercentile):
-            problems += [f"{where}: metric {m.name!r}: {problem}"
-                         for problem in _histogram_problems(domain, m.agg)]
+        problems += [f"{where}: metric {m.name!r}: {problem}"
+                     for problem in m.agg.declaration_problems(domain.stored_fields)]
     known = set(metric_names)
     for view in domain.series:
         for name in view.metrics:
@@ -485,20 +335,9 @@ def _domain_problems(domain: Domain) -> list[str]:
 
 
 def sortable(metric: Metric) -> bool:
-    """Whether SQL can order entities by the metric: approximate percentiles are computed
-    after the query, from histograms, so they cannot sort (or be shared out)."""
-    return not isinstance(metric.agg, ApproxPercentile)
-
-
-def _histogram_problems(domain: Domain, agg: ApproxPercentile) -> list[str]:
-    """A histogram needs a non-negative numeric column (log bins) and q in [0, 1]."""
-    problems = [] if 0 <= agg.q <= 1 else [f"q {agg.q!r} is not in [0, 1]"]
-    field = next((f for f in domain.stored_fields if f.column == agg.column), None)
-    numeric = (FieldType.BIGINT, FieldType.DOUBLE, FieldType.DECIMAL)
-    if field is not None and (field.type not in numeric or field.min_value is None
-                              or field.min_value < 0):
-        problems.append(f"column {agg.column!r} must be numeric with min_value >= 0")
-    return problems
+    """Whether SQL can order entities by the metric (approximate percentiles are computed
+    after the query, from histograms, so they cannot sort or be shared out)."""
+    return metric.agg.sortable
 
 
 def validate_domains(domains: tuple[Domain, ...]) -> None:

@@ -10,19 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from psycopg.errors import NumericValueOutOfRange
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
-from stats_gateway.core.domain import (
-    ApproxPercentile, Count, Dimension, DistinctCount, Domain, LatestTime, Max, Mean, Metric,
-    Min, Percentile, Ratio, Sum,
-)
+from stats_gateway.core.domain import Dimension, Domain, Metric
 from stats_gateway.core.envelopes import (
     BreakdownMeta, BreakdownSummary, ResourceFilterMeta, SeriesMeta, breakdown_types,
-    metric_type, series_types,
+    series_types,
 )
 from stats_gateway.core.errors import ApiError, not_found
 from stats_gateway.core.sketches import SKETCHES, sketched
@@ -38,40 +34,13 @@ from stats_gateway.core.summary import additive_total, summarize
 from stats_gateway.db.tenant import tenant_fetch
 
 
-def exact_decimal(value: Decimal) -> Decimal:
-    """Drop trailing zeros without switching to exponent notation (12.500000 -> 12.5)."""
-    if value == value.to_integral_value():
-        return value.quantize(Decimal(1))
-    return value.normalize()
-
-
 Finalizer = Callable[[Mapping[str, object]], object]
 
 
 def finalizer(domain: Domain, metric: Metric) -> Finalizer:
     """How a metric's value is read from its parts in an aggregated row (NULL parts: an
     empty bucket). Worked out once per query, then applied to every row."""
-    agg, name = metric.agg, metric.name
-    if isinstance(agg, (Mean, Ratio)):
-        top, bottom = (f"{name}__{part}" for part in
-                       (("sum", "n") if isinstance(agg, Mean) else ("num", "den")))
-        scale = agg.scale if isinstance(agg, Ratio) else 1
-        return lambda row: (float(row.get(top)) / float(n) * scale
-                            if (n := row.get(bottom)) else None)
-    if isinstance(agg, LatestTime):
-        return lambda row: None if (v := row.get(name)) is None else int(v.timestamp())
-    if isinstance(agg, (Count, DistinctCount)):
-        return lambda row: int(row.get(name) or 0)
-    if isinstance(agg, (Percentile, ApproxPercentile)):  # approximate: merged into the row
-        return lambda row: None if (v := row.get(name)) is None else float(v)
-    if not isinstance(agg, (Sum, Min, Max)):
-        raise TypeError(agg)
-    kinds = getattr(kind := metric_type(domain, metric), "__args__", (kind,))
-    convert = ((lambda v: exact_decimal(Decimal(v))) if Decimal in kinds
-               else int if int in kinds else float)
-    if isinstance(agg, Sum):
-        return lambda row: convert(row.get(name) or 0)
-    return lambda row: None if (v := row.get(name)) is None else convert(v)
+    return metric.agg.finalizer(domain, metric.name)
 
 
 def finalize(domain: Domain, metric: Metric, row: Mapping[str, object]) -> object:

@@ -14,10 +14,8 @@ from functools import cache
 
 import msgspec
 
-from stats_gateway.core.domain import (
-    ApproxPercentile, Count, DistinctCount, Domain, FieldType, LatestTime, Max, Mean, Metric,
-    Min, Percentile, Ratio, Sum,
-)
+from stats_gateway.core.domain import Domain, Metric
+from stats_gateway.core.aggregations import column_type
 from stats_gateway.model import Model
 
 Number = int | float | Decimal
@@ -98,29 +96,9 @@ class IngestResponse(Model):
     duplicates: int
 
 
-_VALUE_TYPES = {FieldType.BIGINT: int, FieldType.DECIMAL: Decimal, FieldType.DOUBLE: float,
-                FieldType.TEXT: str, FieldType.CHOICE: str, FieldType.BOOL: bool,
-                FieldType.TEXT_LIST: list[str]}
-
-
-def column_type(domain: Domain, column: str) -> type:
-    """The Python type of a stored column's values."""
-    return _VALUE_TYPES[next(f.type for f in domain.stored_fields if f.column == column)]
-
-
 def metric_type(domain: Domain, metric: Metric) -> type:
-    agg = metric.agg
-    if isinstance(agg, (Count, DistinctCount)):
-        return int
-    if isinstance(agg, (Mean, Ratio, Percentile, ApproxPercentile)):
-        return float | None
-    if isinstance(agg, LatestTime):
-        return int | None
-    if isinstance(agg, Sum):
-        return column_type(domain, agg.column)
-    if isinstance(agg, (Min, Max)):
-        return column_type(domain, agg.column) | None
-    raise TypeError(agg)
+    """The Python type of the metric's value in the envelopes."""
+    return metric.agg.value_type(domain)
 
 
 def _pascal(text: str) -> str:

@@ -28,7 +28,7 @@ from pypika import Field, PostgreSQLQuery, Table
 from pypika import functions as fn
 from pypika.terms import Term
 
-from stats_gateway.core.domain import ApproxPercentile, Domain, Metric
+from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.rollups import Rollup, Segment, plan_segments
 from stats_gateway.core.sql import (
@@ -43,7 +43,7 @@ HIST_COLUMN, HIST_BIN, HIST_N = "hist_column", "hist_bin", "hist_n"
 
 
 def is_histogram(metric: Metric) -> bool:
-    return isinstance(metric.agg, ApproxPercentile)
+    return metric.agg.sketch == "histogram"
 
 
 def histogram_columns(metrics: Iterable[Metric]) -> tuple[str, ...]:

@@ -17,13 +17,13 @@ from functools import lru_cache
 
 from pypika import Table
 
-from stats_gateway.core.domain import Domain, LatestTime, LatestValue, Max, Metric, Min
+from stats_gateway.core.domain import Domain
 from stats_gateway.core.distinct import DistinctRollup, distinct_rollups
 from stats_gateway.core.histogram_rollups import HistogramRollup, histogram_rollups
 from stats_gateway.core.rollups import (
     EPOCH, Rollup, domain_rollups, finest_rollup, part_types,
 )
-from stats_gateway.core.sql import Params, Sql, merge_terms, metric_terms, part_names
+from stats_gateway.core.sql import Params, Sql, merge_terms, metric_terms
 
 INSERTED = "inserted"  # the CTE of the rows an event INSERT … RETURNING * stored
 
@@ -52,32 +52,8 @@ def rollup_ddl(rollup: Rollup) -> str:
 
 
 def _merge_on_conflict(rollup: Rollup) -> str:
-    """How an existing slot row absorbs a new partial: add sums, keep extremes."""
-    sets = []
-    for metric in rollup.metrics:
-        if isinstance(metric.agg, LatestValue):
-            sets += _newest_wins(metric)
-            continue
-        for part in part_names(metric):
-            mine, new = f'r."{part}"', f'EXCLUDED."{part}"'
-            if isinstance(metric.agg, Min):
-                sets.append(f'"{part}" = LEAST({mine}, {new})')
-            elif isinstance(metric.agg, (Max, LatestTime)):
-                sets.append(f'"{part}" = GREATEST({mine}, {new})')
-            else:  # NULL + x stays NULL in SQL: treat a NULL side as "nothing yet"
-                sets.append(f'"{part}" = CASE WHEN {new} IS NULL THEN {mine} '
-                            f'ELSE COALESCE({mine}, 0) + {new} END')
-    return ", ".join(sets)
-
-
-def _newest_wins(metric: Metric) -> list[str]:
-    """A newest value's parts all come from the side whose newest event is newer (time,
-    then event id); a side without one (no time) never wins."""
-    value, at, eid = part_names(metric)
-    newer = (f'(EXCLUDED."{at}" IS NOT NULL AND (r."{at}" IS NULL OR '
-             f'(EXCLUDED."{at}", EXCLUDED."{eid}") > (r."{at}", r."{eid}")))')
-    return [f'"{part}" = CASE WHEN {newer} THEN EXCLUDED."{part}" ELSE r."{part}" END'
-            for part in (value, at, eid)]
+    """How an existing slot row absorbs a new partial: each kind of aggregation says."""
+    return ", ".join(clause for m in rollup.metrics for clause in m.agg.upsert(m.name))
 
 
 def _insert_select(rollup: Rollup, source: str, where: str, p: Params) -> str:

@@ -28,10 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
-from stats_gateway.core.domain import (
-    ApproxPercentile, Count, Cube, Dimension, DistinctCount, Domain, FieldType, LatestTime,
-    LatestValue, Max, Mean, Metric, Min, Ratio, Sum,
-)
+from stats_gateway.core.domain import Cube, Dimension, Domain, FieldType, Metric
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.timebuckets import BucketPlan
 
@@ -41,9 +38,6 @@ GRAIN_STEPS: dict[str, timedelta] = {
     "1d": timedelta(days=1), "30d": timedelta(days=30)}
 SKETCH_MIN_STEP = timedelta(hours=1)  # histograms and distinct sketches: grains of 1h and up
 SCOPE_COLUMNS = ("workspace_id", "repo_id")
-# ApproxPercentile has no parts here: its bin counts live in the histogram rollups
-# (``histogram_rollups``), which share these cubes and grains
-_MERGEABLE = (Count, Sum, Mean, Ratio, Min, Max, LatestTime, LatestValue, ApproxPercentile)
 
 
 @dataclass(frozen=True)
@@ -87,23 +81,7 @@ class Rollup:
 
 def _part_types(metric: Metric, types: dict[str, str]) -> list[tuple[str, str]]:
     """(part name, SQL type) of one metric's rollup parts."""
-    agg, name = metric.agg, metric.name
-    if isinstance(agg, ApproxPercentile):
-        return []  # its counts are in the histogram rollups
-    if isinstance(agg, Mean):
-        return [(f"{name}__sum", "numeric"), (f"{name}__n", "bigint")]
-    if isinstance(agg, Ratio):
-        return [(f"{name}__num", "numeric"), (f"{name}__den", "numeric")]
-    if isinstance(agg, (Min, Max)):
-        return [(name, types[agg.column] if not agg.plus else "numeric")]
-    if isinstance(agg, LatestTime):
-        return [(name, "timestamptz")]
-    if isinstance(agg, LatestValue):
-        return [(name, types[agg.column]), (f"{name}__at", "timestamptz"),
-                (f"{name}__eid", "text")]
-    if isinstance(agg, Count):
-        return [(name, "bigint")]
-    return [(name, "numeric")]  # a Sum of bigint or numeric (float sums are refused)
+    return metric.agg.part_types(metric.name, types)
 
 
 def part_types(rollup: Rollup) -> list[tuple[str, str]]:
@@ -121,7 +99,8 @@ class Segment:
 
 
 def mergeable(metric: Metric) -> bool:
-    return isinstance(metric.agg, _MERGEABLE)
+    """Rollups can answer it (an approximate percentile: from the histogram rollups)."""
+    return metric.agg.mergeable
 
 
 def rollup_metrics(domain: Domain) -> list[Metric]:
@@ -157,7 +136,7 @@ def default_cubes(domain: Domain) -> tuple[Cube, ...]:
             columns = tuple(dict.fromkeys(dim.columns + SCOPE_COLUMNS))
             # sketches per entity only where the breakdown shows a distinct count: a
             # latency histogram per thread or run would outweigh the events themselves
-            distinct = any(isinstance(domain.metric(name).agg, DistinctCount)
+            distinct = any(domain.metric(name).agg.sketch == "distinct"
                            for name in domain.breakdown_metrics(dim))
             cubes.append(Cube(name=_snake(dim.by), columns=columns, grains=("1d", "30d"),
                               sketches=distinct))

@@ -17,19 +17,16 @@ of them share a bucket, and counts and integral sums answered as bigints (see th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from pypika import Field, Order, Parameter, PostgreSQLQuery, Table
-from pypika import functions as fn
 from pypika.terms import Criterion, Term
 
-from stats_gateway.core.domain import (
-    ApproxPercentile, Count, Dimension, DistinctCount, Domain, FieldType, LatestTime,
-    LatestValue, Max, Mean, Metric, Min, Percentile, Ratio, Sum,
-)
+from stats_gateway.core.domain import Dimension, Domain, Metric
 from stats_gateway.core.request import BreakdownRequest, StatsRequest
+from stats_gateway.core.sqlterms import AnyOf, Params, Raw, Sql, ref
 from stats_gateway.core.rollups import Rollup, Segment, plan_segments
 from stats_gateway.core.timebuckets import BucketPlan
 
@@ -37,128 +34,20 @@ BUCKET = "bucket_ts"
 ENTITY = "entity_id"
 
 
-@dataclass
-class Params:
-    """Named placeholders and their values, allocated as the query is built."""
-
-    values: dict[str, object] = field(default_factory=dict)
-    prefix: str = ""  # for named ones: several statements' parameters in one text
-
-    def __call__(self, value: object, name: str | None = None) -> Parameter:
-        name = self.prefix + name if name else f"p{len(self.values)}"
-        self.values[name] = value
-        return Parameter(f"%({name})s")
-
-    def scoped(self, prefix: str) -> Params:
-        """The same values, with named placeholders prefixed: one statement's share."""
-        return Params(self.values, prefix)
-
-
-def ref(name: str) -> Parameter:
-    """A named placeholder whose value each request supplies (the text stays the same)."""
-    return Parameter(f"%({name})s")
-
-
-class Raw(Term):
-    """A fixed SQL fragment of our own (never user text), with its own sub-terms."""
-
-    def __init__(self, template: str, *terms: Term, alias: str | None = None):
-        super().__init__(alias=alias)
-        self.template, self.terms = template, terms
-
-    def get_sql(self, **kw) -> str:
-        kw = {**kw, "with_alias": False}
-        sql = self.template.format(*(t.get_sql(**kw) for t in self.terms))
-        return f'{sql} "{self.alias}"' if self.alias else sql
-
-
-class AnyOf(Criterion):
-    """``column = ANY(%(p)s)``: one array placeholder instead of inlined IN lists."""
-
-    def __init__(self, column: Field, values: Parameter):
-        super().__init__()
-        self.column, self.values = column, values
-
-    def get_sql(self, **kw) -> str:
-        return f"{self.column.get_sql(**kw)} = ANY({self.values.get_sql(**kw)})"
-
-
 def part_names(metric: Metric) -> tuple[str, ...]:
-    """Column aliases holding a metric's mergeable parts (none for an approximate
-    percentile: its histogram counts come from a query of their own, ``histograms``)."""
-    if isinstance(metric.agg, ApproxPercentile):
-        return ()
-    if isinstance(metric.agg, Mean):
-        return (f"{metric.name}__sum", f"{metric.name}__n")
-    if isinstance(metric.agg, Ratio):
-        return (f"{metric.name}__num", f"{metric.name}__den")
-    if isinstance(metric.agg, LatestValue):
-        return (metric.name, f"{metric.name}__at", f"{metric.name}__eid")
-    return (metric.name,)
-
-
-def value_term(agg, table: Table) -> Term:
-    """The per-event value an aggregation reads: its column, plus its ``plus`` columns."""
-    added = table.field(agg.column)
-    for column in getattr(agg, "plus", ()):
-        added = added + table.field(column)
-    return added
+    """Column aliases holding a metric's parts (none for an approximate percentile: its
+    histogram counts come from a query of their own, ``histograms``)."""
+    return metric.agg.part_names(metric.name)
 
 
 def metric_terms(metric: Metric, table: Table, p: Params) -> list[Term]:
-    agg = metric.agg
-    if isinstance(agg, ApproxPercentile):
-        return []  # not parts: see part_names
-    if isinstance(agg, Count):
-        if agg.column and not agg.values:
-            return [fn.Count(table.field(agg.column)).as_(metric.name)]  # non-null values
-        term = fn.Count("*")
-        if agg.column:
-            term = term.filter(AnyOf(table.field(agg.column), p(list(agg.values))))
-        return [term.as_(metric.name)]
-    if isinstance(agg, Sum):
-        term = fn.Sum(value_term(agg, table))
-        if agg.where_column:
-            term = term.filter(AnyOf(table.field(agg.where_column), p(list(agg.values))))
-        return [term.as_(metric.name)]
-    if isinstance(agg, Mean):  # summed as numeric: exact, so any grouping sums alike
-        value = value_term(agg, table)
-        return [Raw("sum(({0})::numeric)", value, alias=f"{metric.name}__sum"),
-                fn.Count(value).as_(f"{metric.name}__n")]
-    if isinstance(agg, Ratio):
-        num, den = part_names(metric)
-        return [fn.Sum(table.field(agg.numerator)).as_(num),
-                fn.Sum(table.field(agg.denominator)).as_(den)]
-    if isinstance(agg, Min):
-        return [fn.Min(value_term(agg, table)).as_(metric.name)]
-    if isinstance(agg, Max):
-        return [fn.Max(value_term(agg, table)).as_(metric.name)]
-    if isinstance(agg, Percentile):
-        return [Raw("percentile_cont({0}) WITHIN GROUP (ORDER BY {1})", p(agg.q),
-                    value_term(agg, table), alias=metric.name)]
-    if isinstance(agg, DistinctCount):
-        return [fn.Count(table.field(agg.column)).distinct().as_(metric.name)]
-    if isinstance(agg, LatestTime):
-        return [fn.Max(table.ts).as_(metric.name)]
-    if isinstance(agg, LatestValue):  # the newest event's value, time and id (ties: larger id)
-        value, at, eid = part_names(metric)
-        known = " FILTER (WHERE {0} IS NOT NULL)" if agg.skip_nulls else ""
-        newest = "(array_agg({3} ORDER BY {1} DESC, {2} DESC)" + known + ")[1]"
-        column = table.field(agg.column)
-        return [Raw(newest, column, table.ts, table.event_id, column, alias=value),
-                Raw("max({1})" + known, column, table.ts, alias=at),
-                Raw(newest, column, table.ts, table.event_id, table.event_id, alias=eid)]
-    raise TypeError(agg)
+    """The metric's parts computed from the rows of ``table`` (raw events)."""
+    return metric.agg.terms(metric.name, table, p)
 
 
 def sort_term(metric: Metric) -> Term:
     """Expression over an aggregated row (by part alias) that orders by the metric."""
-    if isinstance(metric.agg, (Mean, Ratio)):
-        s, n = part_names(metric)
-        return Raw('("{0}"::float8 / NULLIF("{1}", 0))'.format(s, n))
-    if isinstance(metric.agg, Sum):  # a filtered sum over no matching rows is 0, not null
-        return Raw('COALESCE("{0}", 0)'.format(metric.name))
-    return Field(metric.name)
+    return metric.agg.sort_term(metric.name)
 
 
 def key_term(dimension: Dimension, table: Table) -> Term:
@@ -295,28 +184,9 @@ def _metric_terms(metrics: Sequence[Metric], table, p) -> list[Term]:
     return [t for metric in metrics for t in metric_terms(metric, table, p)]
 
 
-@dataclass(frozen=True)
-class Sql:
-    text: str
-    params: dict[str, object]
-    tuples: bool = False  # rows as tuples (in SELECT order) rather than dicts
-
-
 def merge_terms(metrics: Sequence[Metric], rows: Table) -> list[Term]:
-    """Re-aggregate partial rows: sums of counts, sums and parts; min of minima; max of
-    maxima and newest times. Exact for every mergeable metric."""
-    terms = []
-    for metric in metrics:
-        if isinstance(metric.agg, LatestValue):  # the parts of the row with the newest event
-            value, at, eid = (rows.field(part) for part in part_names(metric))
-            newest = "(array_agg({0} ORDER BY {1} DESC NULLS LAST, {2} DESC NULLS LAST))[1]"
-            terms += [Raw(newest, value, at, eid, alias=value.name), fn.Max(at).as_(at.name),
-                      Raw(newest, eid, at, eid, alias=eid.name)]
-            continue
-        merge = (fn.Min if isinstance(metric.agg, Min)
-                 else fn.Max if isinstance(metric.agg, (Max, LatestTime)) else fn.Sum)
-        terms += [merge(rows.field(part)).as_(part) for part in part_names(metric)]
-    return terms
+    """Re-aggregate partial rows into the same parts: exact for every mergeable metric."""
+    return [term for metric in metrics for term in metric.agg.merge_terms(metric.name, rows)]
 
 
 @dataclass(frozen=True)
@@ -485,21 +355,13 @@ _CACHE = 1024  # shapes per builder; a domain has a few dozen in practice
 def integral_in_sql(domain: Domain, metric: Metric) -> bool:
     """Whether ``series_parts_sql`` answers the metric's final value as a bigint: counts,
     and sums, minima and maxima of bigint columns."""
-    agg = metric.agg
-    if isinstance(agg, (Count, DistinctCount)):
-        return True
-    if isinstance(agg, (Sum, Min, Max)):
-        return next(f.type for f in domain.stored_fields
-                    if f.column == agg.column) is FieldType.BIGINT
-    return False
+    return metric.agg.integral(domain)
 
 
 def _final_term(domain: Domain, metric: Metric, narrow: bool) -> list[str]:
     if not narrow or not integral_in_sql(domain, metric):
         return [f'"{part}"' for part in part_names(metric)]
-    if isinstance(metric.agg, (Min, Max)):  # no value stays null
-        return [f'"{metric.name}"::int8 AS "{metric.name}"']
-    return [f'COALESCE("{metric.name}", 0)::int8 AS "{metric.name}"']
+    return [metric.agg.final_sql(metric.name)]
 
 
 def series_parts_columns(domain: Domain, metrics: Sequence[Metric], narrow: bool) -> list[str]:

@@ -78,7 +78,8 @@ from litestar.exceptions import HTTPException
 from psycopg_pool import PoolTimeout
 
 from domains.model_usage import DOMAIN
-from stats_gateway.core.engine import EntityValues, StatsEngine, exact_decimal
+from stats_gateway.core.aggregations import exact_decimal
+from stats_gateway.core.engine import EntityValues, StatsEngine
 from stats_gateway.core.errors import ApiError, Problem, bad_request
 from stats_gateway.core.request import (
     BreakdownRequest, Filter, ParamReader, Scope, StatsRequest, parse_timezone, storable_text,

@@ -1,0 +1,66 @@
+"""The SQL building blocks every query builder shares: named placeholders, our own fixed
+fragments, ``= ANY`` over one array placeholder, and a statement with its values.
+
+Every value travels as a named placeholder (``%(p0)s``): pypika would inline values given
+to functions and paste time-zone names unescaped, so nothing it renders comes from a user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pypika import Field, Parameter
+from pypika.terms import Criterion, Term
+
+
+@dataclass
+class Params:
+    """Named placeholders and their values, allocated as the query is built."""
+
+    values: dict[str, object] = field(default_factory=dict)
+    prefix: str = ""  # for named ones: several statements' parameters in one text
+
+    def __call__(self, value: object, name: str | None = None) -> Parameter:
+        name = self.prefix + name if name else f"p{len(self.values)}"
+        self.values[name] = value
+        return Parameter(f"%({name})s")
+
+    def scoped(self, prefix: str) -> Params:
+        """The same values, with named placeholders prefixed: one statement's share."""
+        return Params(self.values, prefix)
+
+
+def ref(name: str) -> Parameter:
+    """A named placeholder whose value each request supplies (the text stays the same)."""
+    return Parameter(f"%({name})s")
+
+
+class Raw(Term):
+    """A fixed SQL fragment of our own (never user text), with its own sub-terms."""
+
+    def __init__(self, template: str, *terms: Term, alias: str | None = None):
+        super().__init__(alias=alias)
+        self.template, self.terms = template, terms
+
+    def get_sql(self, **kw) -> str:
+        kw = {**kw, "with_alias": False}
+        sql = self.template.format(*(t.get_sql(**kw) for t in self.terms))
+        return f'{sql} "{self.alias}"' if self.alias else sql
+
+
+class AnyOf(Criterion):
+    """``column = ANY(%(p)s)``: one array placeholder instead of inlined IN lists."""
+
+    def __init__(self, column: Field, values: Parameter):
+        super().__init__()
+        self.column, self.values = column, values
+
+    def get_sql(self, **kw) -> str:
+        return f"{self.column.get_sql(**kw)} = ANY({self.values.get_sql(**kw)})"
+
+
+@dataclass(frozen=True)
+class Sql:
+    text: str
+    params: dict[str, object]
+    tuples: bool = False  # rows as tuples (in SELECT order) rather than dicts
