@@ -15,7 +15,7 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'orgs'::r
 SELECT create_reference_table('api_keys')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'api_keys'::regclass);
 
--- Tenant tables: distributed by org_id, colocated with entities (105 tables).
+-- Tenant tables: distributed by org_id, colocated with entities (101 tables).
 SELECT create_distributed_table('entities', 'org_id')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'entities'::regclass);
 SELECT create_distributed_table('events_storage', 'org_id', colocate_with => 'entities')
@@ -88,14 +88,6 @@ SELECT create_distributed_table('ru_private_chat_users_1d_d86402', 'org_id', col
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_private_chat_users_1d_d86402'::regclass);
 SELECT create_distributed_table('ru_private_chat_users_30d_f5bf75', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_private_chat_users_30d_f5bf75'::regclass);
-SELECT create_distributed_table('rd_private_chat_scope_1h_b3a425', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_private_chat_scope_1h_b3a425'::regclass);
-SELECT create_distributed_table('rd_private_chat_scope_1d_6b5c1f', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_private_chat_scope_1d_6b5c1f'::regclass);
-SELECT create_distributed_table('rd_private_chat_main_1h_2eb5ef', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_private_chat_main_1h_2eb5ef'::regclass);
-SELECT create_distributed_table('rd_private_chat_main_1d_1cb553', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_private_chat_main_1d_1cb553'::regclass);
 SELECT create_distributed_table('rd_private_chat_users_1d_d86402', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_private_chat_users_1d_d86402'::regclass);
 SELECT create_distributed_table('rd_private_chat_users_30d_f5bf75', 'org_id', colocate_with => 'entities')

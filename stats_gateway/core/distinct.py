@@ -26,7 +26,9 @@ from pypika.terms import Term
 from stats_gateway.core import hll
 from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.request import StatsRequest
-from stats_gateway.core.rollups import EPOCH, Rollup, Segment, domain_rollups, plan_segments
+from stats_gateway.core.rollups import (
+    EPOCH, Rollup, Segment, cube_sketched, domain_rollups, plan_segments,
+)
 from stats_gateway.core.sql import BUCKET, ENTITY, Grouping, Params, Raw, Sql, _aggregate_from
 
 D_COLUMN, NONZERO, HARMONIC, EXACT = "d_column", "d_nonzero", "d_harmonic", "d_exact"
@@ -115,12 +117,13 @@ class DistinctRollup:
 
 
 def distinct_rollups(domain: Domain) -> list[DistinctRollup]:
-    """One per metric rollup with sketches, for a domain that declares distinct counts."""
-    columns = distinct_columns(domain.metrics)
-    if not columns:
-        return []
-    return [DistinctRollup(rollup, columns) for rollup in domain_rollups(domain)
-            if rollup.has_sketches]
+    """One per metric rollup with sketches whose cube keeps distinct counts."""
+    found = []
+    for rollup in domain_rollups(domain):
+        columns = distinct_columns(cube_sketched(domain, rollup.cube))
+        if rollup.has_sketches and columns:
+            found.append(DistinctRollup(rollup, columns))
+    return found
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -202,7 +205,7 @@ def group_distincts(rows: Iterable[Mapping], metrics: Sequence[Metric],
         key = tuple(row[name] for name in names)
         exact = row.get(EXACT)
         value = (int(exact) if exact is not None
-                 else hll.estimate(int(row[NONZERO]), float(row[HARMONIC])))
+                 else hll.estimate(int(row[NONZERO] or 0), float(row[HARMONIC] or 0)))
         found.setdefault(key, {})[row[D_COLUMN]] = value
     chosen = [m for m in metrics if is_distinct(m)]
     return {key: {m.name: by_column.get(m.agg.column, 0) for m in chosen}

@@ -19,7 +19,7 @@ from stats_gateway.core.histograms import (
     GAMMA, HIST_BIN, HIST_COLUMN, HIST_N, ZERO_BIN, bin_term, histogram_columns,
     histogram_table,
 )
-from stats_gateway.core.rollups import EPOCH, Rollup, domain_rollups
+from stats_gateway.core.rollups import EPOCH, Rollup, cube_sketched, domain_rollups
 from stats_gateway.core.sql import Params, Sql
 
 
@@ -94,10 +94,11 @@ class HistogramRollup:
 
 
 def histogram_rollups(domain: Domain) -> list[HistogramRollup]:
-    """One per metric rollup of an hour or more (``Rollup.has_sketches``), for a domain
-    that declares approximate percentiles."""
-    columns = histogram_columns(domain.metrics)
-    if not columns:
-        return []
-    return [HistogramRollup(rollup, columns) for rollup in domain_rollups(domain)
-            if rollup.has_sketches]
+    """One per metric rollup of an hour or more (``Rollup.has_sketches``) whose cube keeps
+    approximate percentiles (``cube_sketched``)."""
+    found = []
+    for rollup in domain_rollups(domain):
+        columns = histogram_columns(cube_sketched(domain, rollup.cube))
+        if rollup.has_sketches and columns:
+            found.append(HistogramRollup(rollup, columns))
+    return found

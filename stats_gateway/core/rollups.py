@@ -107,6 +107,19 @@ def rollup_metrics(domain: Domain) -> list[Metric]:
     return [m for m in domain.metrics if mergeable(m)]
 
 
+def cube_sketched(domain: Domain, cube: Cube) -> tuple[Metric, ...]:
+    """The sketched metrics (histograms, distinct counts) a cube with sketches keeps: those
+    of a series view or of every breakdown, and those a breakdown of this cube's own
+    columns adds. Others are answered from raw events."""
+    if not cube.sketches:
+        return ()
+    everywhere = {n for view in domain.series for n in view.metrics} | set(domain.breakdown.metrics)
+    own = {n for dim in domain.dimensions if set(dim.columns) <= set(cube.columns)
+           for n in dim.extra_metrics}
+    return tuple(m for m in domain.metrics
+                 if m.agg.sketch is not None and m.name in everywhere | own)
+
+
 def cube_metrics(domain: Domain, cube: Cube) -> tuple[Metric, ...]:
     """What a cube's rows keep: every mergeable metric, and the attributes of the
     dimensions whose columns it holds (the only breakdowns it can serve)."""
@@ -210,9 +223,10 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
     columns = needed_columns(request, dimension)
     if columns is None:
         return raw
-    for cube in sorted(cubes(domain), key=lambda c: len(c.columns)):
+    for cube in sorted(cubes(domain), key=lambda c: (_high_columns(domain, c), len(c.columns))):
         # ad-hoc metrics (not declared) have no rollup parts
-        if not columns <= set(cube.columns) or not set(metrics) <= set(cube_metrics(domain, cube)):
+        kept = cube_sketched(domain, cube) if sketches else cube_metrics(domain, cube)
+        if not columns <= set(cube.columns) or not set(metrics) <= set(kept):
             continue
         grains = [r for r in reversed(domain_rollups_of(domain, cube))
                   if (not sketches or r.has_sketches)
@@ -220,6 +234,13 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
         if grains:
             return _cut(plan.start, plan.end, grains)
     return raw
+
+
+def _high_columns(domain: Domain, cube: Cube) -> int:
+    """How many high-cardinality columns a cube holds: each multiplies its rows, so a cube
+    without them is read first whatever its width."""
+    high = {f.column for f in domain.stored_fields if f.high_cardinality}
+    return len(high & set(cube.columns))
 
 
 def domain_rollups_of(domain: Domain, cube: Cube) -> list[Rollup]:
