@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -81,6 +82,19 @@ def machine(url: str) -> dict:
                 if line.startswith("model name")), platform.processor() or "unknown")
     return {"nproc": os.cpu_count(), "cpu": cpu, "postgres": postgres,
             "duckdb": duck.duckdb.__version__, "python": platform.python_version()}
+
+
+def commit() -> str | None:
+    """The code measured: HEAD, and whether the tree had uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None  # not a git checkout (e.g. a git archive)
+    return head + (" with uncommitted changes" if dirty.strip() else "")
 
 
 def check(shape: Shape, what: str, gateway_answer, exact) -> None:
@@ -236,7 +250,8 @@ def run(sizes: list[int], shapes: list[Shape], wanted_ops: set[str], requests: i
         domains.insert(0, "private-chat")  # ingest and load write private-chat events
     users_offset = min(USERS_OFFSET, data.users_for(sizes[0]) // 2)
     with server() as url:
-        context = {"date": now.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(url),
+        context = {"date": now.strftime("%Y-%m-%d %H:%M UTC"), "commit": commit(),
+                   "machine": machine(url),
                    "requests": requests, "runs": runs, "shapes": [s.key for s in shapes],
                    "users_offset": users_offset, "datasets": [], "ops": []}
         datasets, ducks, gateways, connections = [], {}, {}, {}
