@@ -43,7 +43,9 @@ from stats_gateway.auth import create_key, ensure_org
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.rollup_sql import rebuild_rollups
 from stats_gateway.core.rollups import rollup_table_names
-from stats_gateway.demo.generate import Chunk, _chunk, ai_columns, hour_weights, private_chat_columns
+from stats_gateway.demo.generate import (
+    Chunk, _chunk, ai_columns, hour_weights, private_chat_columns,
+)
 from stats_gateway.demo.load import (
     MAINTENANCE_DATABASE, copy_events, copy_statement, prepare_database,
 )

@@ -627,7 +627,7 @@ SHAPES: tuple[Shape, ...] = (
                         "private-chat", "xxx", path=PC + "/breakdown/models",
                         query={"scope": "org", "window": "30d", "timeBucketSize": "1h",
                                "includeSeries": "true"}),
-    Breakdown("workspace", f"private-chat models 365d, workspace scope", "private-chat",
+    Breakdown("workspace", "private-chat models 365d, workspace scope", "private-chat",
               "xxx", engine=True, path=PC + "/breakdown/models",
               query={"scope": "workspace", "id": WORKSPACE, "window": "365d"},
               column="model", columns=("tokensIn", "tokensOut", "requests"),

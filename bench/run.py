@@ -66,7 +66,8 @@ def server() -> Iterator[str]:
     if url:
         yield url
         return
-    with tempfile.TemporaryDirectory(prefix="stats-bench-pg-", ignore_cleanup_errors=True) as folder:
+    with tempfile.TemporaryDirectory(prefix="stats-bench-pg-",
+                                     ignore_cleanup_errors=True) as folder:
         embedded = EmbeddedPostgres(Path(folder), delete=True)
         try:
             yield embedded.uri()
