@@ -15,7 +15,7 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'orgs'::r
 SELECT create_reference_table('api_keys')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'api_keys'::regclass);
 
--- Tenant tables: distributed by org_id, colocated with entities (101 tables).
+-- Tenant tables: distributed by org_id, colocated with entities (91 tables).
 SELECT create_distributed_table('entities', 'org_id')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'entities'::regclass);
 SELECT create_distributed_table('events_storage', 'org_id', colocate_with => 'entities')
@@ -26,8 +26,6 @@ SELECT create_distributed_table('ru_storage_scope_1h_acd0d3', 'org_id', colocate
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_storage_scope_1h_acd0d3'::regclass);
 SELECT create_distributed_table('ru_storage_scope_1d_5aaeb8', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_storage_scope_1d_5aaeb8'::regclass);
-SELECT create_distributed_table('ru_storage_main_15m_56d3ea', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_storage_main_15m_56d3ea'::regclass);
 SELECT create_distributed_table('ru_storage_main_1h_ce014e', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_storage_main_1h_ce014e'::regclass);
 SELECT create_distributed_table('ru_storage_main_1d_5ceff4', 'org_id', colocate_with => 'entities')
@@ -36,8 +34,6 @@ SELECT create_distributed_table('rh_storage_scope_1h_acd0d3', 'org_id', colocate
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_storage_scope_1h_acd0d3'::regclass);
 SELECT create_distributed_table('rh_storage_scope_1d_5aaeb8', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_storage_scope_1d_5aaeb8'::regclass);
-SELECT create_distributed_table('rh_storage_main_1h_ce014e', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_storage_main_1h_ce014e'::regclass);
 SELECT create_distributed_table('rh_storage_main_1d_5ceff4', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_storage_main_1d_5ceff4'::regclass);
 SELECT create_distributed_table('events_ai', 'org_id', colocate_with => 'entities')
@@ -48,8 +44,6 @@ SELECT create_distributed_table('ru_ai_scope_1h_dd3f13', 'org_id', colocate_with
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_ai_scope_1h_dd3f13'::regclass);
 SELECT create_distributed_table('ru_ai_scope_1d_408785', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_ai_scope_1d_408785'::regclass);
-SELECT create_distributed_table('ru_ai_main_15m_7cc17f', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_ai_main_15m_7cc17f'::regclass);
 SELECT create_distributed_table('ru_ai_main_1h_ad51a8', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_ai_main_1h_ad51a8'::regclass);
 SELECT create_distributed_table('ru_ai_main_1d_fd4224', 'org_id', colocate_with => 'entities')
@@ -58,16 +52,12 @@ SELECT create_distributed_table('rh_ai_scope_1h_dd3f13', 'org_id', colocate_with
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_ai_scope_1h_dd3f13'::regclass);
 SELECT create_distributed_table('rh_ai_scope_1d_408785', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_ai_scope_1d_408785'::regclass);
-SELECT create_distributed_table('rh_ai_main_1h_ad51a8', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_ai_main_1h_ad51a8'::regclass);
 SELECT create_distributed_table('rh_ai_main_1d_fd4224', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_ai_main_1d_fd4224'::regclass);
 SELECT create_distributed_table('rd_ai_scope_1h_dd3f13', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_ai_scope_1h_dd3f13'::regclass);
 SELECT create_distributed_table('rd_ai_scope_1d_408785', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_ai_scope_1d_408785'::regclass);
-SELECT create_distributed_table('rd_ai_main_1h_ad51a8', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_ai_main_1h_ad51a8'::regclass);
 SELECT create_distributed_table('rd_ai_main_1d_fd4224', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_ai_main_1d_fd4224'::regclass);
 SELECT create_distributed_table('events_private_chat', 'org_id', colocate_with => 'entities')
@@ -78,8 +68,6 @@ SELECT create_distributed_table('ru_private_chat_scope_1h_b3a425', 'org_id', col
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_private_chat_scope_1h_b3a425'::regclass);
 SELECT create_distributed_table('ru_private_chat_scope_1d_6b5c1f', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_private_chat_scope_1d_6b5c1f'::regclass);
-SELECT create_distributed_table('ru_private_chat_main_15m_c7a633', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_private_chat_main_15m_c7a633'::regclass);
 SELECT create_distributed_table('ru_private_chat_main_1h_2eb5ef', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_private_chat_main_1h_2eb5ef'::regclass);
 SELECT create_distributed_table('ru_private_chat_main_1d_1cb553', 'org_id', colocate_with => 'entities')
@@ -100,8 +88,6 @@ SELECT create_distributed_table('ru_policies_scope_1h_b289d2', 'org_id', colocat
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_policies_scope_1h_b289d2'::regclass);
 SELECT create_distributed_table('ru_policies_scope_1d_b2effb', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_policies_scope_1d_b2effb'::regclass);
-SELECT create_distributed_table('ru_policies_main_15m_aab6c4', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_policies_main_15m_aab6c4'::regclass);
 SELECT create_distributed_table('ru_policies_main_1h_606d8b', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_policies_main_1h_606d8b'::regclass);
 SELECT create_distributed_table('ru_policies_main_1d_7fea35', 'org_id', colocate_with => 'entities')
@@ -118,8 +104,6 @@ SELECT create_distributed_table('ru_credits_scope_1h_a4d141', 'org_id', colocate
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_credits_scope_1h_a4d141'::regclass);
 SELECT create_distributed_table('ru_credits_scope_1d_1de522', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_credits_scope_1d_1de522'::regclass);
-SELECT create_distributed_table('ru_credits_main_15m_940626', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_credits_main_15m_940626'::regclass);
 SELECT create_distributed_table('ru_credits_main_1h_4daca1', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_credits_main_1h_4daca1'::regclass);
 SELECT create_distributed_table('ru_credits_main_1d_42ac54', 'org_id', colocate_with => 'entities')
@@ -132,8 +116,6 @@ SELECT create_distributed_table('ru_runs_scope_1h_1e74d3', 'org_id', colocate_wi
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_runs_scope_1h_1e74d3'::regclass);
 SELECT create_distributed_table('ru_runs_scope_1d_09178f', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_runs_scope_1d_09178f'::regclass);
-SELECT create_distributed_table('ru_runs_main_15m_144a90', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_runs_main_15m_144a90'::regclass);
 SELECT create_distributed_table('ru_runs_main_1h_cb7930', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_runs_main_1h_cb7930'::regclass);
 SELECT create_distributed_table('ru_runs_main_1d_24be33', 'org_id', colocate_with => 'entities')
@@ -150,8 +132,6 @@ SELECT create_distributed_table('ru_model_usage_scope_1h_0d6981', 'org_id', colo
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_model_usage_scope_1h_0d6981'::regclass);
 SELECT create_distributed_table('ru_model_usage_scope_1d_9beea0', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_model_usage_scope_1d_9beea0'::regclass);
-SELECT create_distributed_table('ru_model_usage_main_15m_560a5c', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_model_usage_main_15m_560a5c'::regclass);
 SELECT create_distributed_table('ru_model_usage_main_1h_f523a8', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_model_usage_main_1h_f523a8'::regclass);
 SELECT create_distributed_table('ru_model_usage_main_1d_559d37', 'org_id', colocate_with => 'entities')
@@ -164,8 +144,6 @@ SELECT create_distributed_table('ru_workflow_cu_scope_1h_abc705', 'org_id', colo
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_workflow_cu_scope_1h_abc705'::regclass);
 SELECT create_distributed_table('ru_workflow_cu_scope_1d_3d3392', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_workflow_cu_scope_1d_3d3392'::regclass);
-SELECT create_distributed_table('ru_workflow_cu_main_15m_6adc68', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_workflow_cu_main_15m_6adc68'::regclass);
 SELECT create_distributed_table('ru_workflow_cu_main_1h_f91f01', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_workflow_cu_main_1h_f91f01'::regclass);
 SELECT create_distributed_table('ru_workflow_cu_main_1d_da16c4', 'org_id', colocate_with => 'entities')
@@ -182,12 +160,14 @@ SELECT create_distributed_table('ru_calls_scope_1h_217fd2', 'org_id', colocate_w
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_scope_1h_217fd2'::regclass);
 SELECT create_distributed_table('ru_calls_scope_1d_9fc62e', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_scope_1d_9fc62e'::regclass);
-SELECT create_distributed_table('ru_calls_main_15m_8fcc57', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_main_15m_8fcc57'::regclass);
-SELECT create_distributed_table('ru_calls_main_1h_027b6e', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_main_1h_027b6e'::regclass);
-SELECT create_distributed_table('ru_calls_main_1d_e92dd3', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_main_1d_e92dd3'::regclass);
+SELECT create_distributed_table('ru_calls_main_1h_54eac2', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_main_1h_54eac2'::regclass);
+SELECT create_distributed_table('ru_calls_main_1d_293bdc', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_main_1d_293bdc'::regclass);
+SELECT create_distributed_table('ru_calls_users_1d_5e6748', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_users_1d_5e6748'::regclass);
+SELECT create_distributed_table('ru_calls_users_30d_9efa07', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_users_30d_9efa07'::regclass);
 SELECT create_distributed_table('ru_calls_runs_1d_9f8292', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_runs_1d_9f8292'::regclass);
 SELECT create_distributed_table('ru_calls_runs_30d_3d9dc8', 'org_id', colocate_with => 'entities')
@@ -200,10 +180,8 @@ SELECT create_distributed_table('rh_calls_scope_1h_217fd2', 'org_id', colocate_w
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_calls_scope_1h_217fd2'::regclass);
 SELECT create_distributed_table('rh_calls_scope_1d_9fc62e', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_calls_scope_1d_9fc62e'::regclass);
-SELECT create_distributed_table('rh_calls_main_1h_027b6e', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_calls_main_1h_027b6e'::regclass);
-SELECT create_distributed_table('rh_calls_main_1d_e92dd3', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_calls_main_1d_e92dd3'::regclass);
+SELECT create_distributed_table('rh_calls_main_1d_293bdc', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_calls_main_1d_293bdc'::regclass);
 SELECT create_distributed_table('events_call_usage', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_call_usage'::regclass);
 SELECT create_distributed_table('ru_call_usage_scope_5m_787bf2', 'org_id', colocate_with => 'entities')
@@ -212,11 +190,13 @@ SELECT create_distributed_table('ru_call_usage_scope_1h_aa6166', 'org_id', coloc
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_scope_1h_aa6166'::regclass);
 SELECT create_distributed_table('ru_call_usage_scope_1d_bf6930', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_scope_1d_bf6930'::regclass);
-SELECT create_distributed_table('ru_call_usage_main_15m_c5b98a', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_main_15m_c5b98a'::regclass);
-SELECT create_distributed_table('ru_call_usage_main_1h_268fa7', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_main_1h_268fa7'::regclass);
-SELECT create_distributed_table('ru_call_usage_main_1d_9232ce', 'org_id', colocate_with => 'entities')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_main_1d_9232ce'::regclass);
+SELECT create_distributed_table('ru_call_usage_main_1h_9a1620', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_main_1h_9a1620'::regclass);
+SELECT create_distributed_table('ru_call_usage_main_1d_31d42e', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_main_1d_31d42e'::regclass);
+SELECT create_distributed_table('ru_call_usage_users_1d_e08327', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_users_1d_e08327'::regclass);
+SELECT create_distributed_table('ru_call_usage_users_30d_49727a', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_users_30d_49727a'::regclass);
 
 -- Coordinator-only (left local on purpose): schema_migrations, rollup_tables.

@@ -175,12 +175,14 @@ class Cube:
     Any query whose scope, filters and group-by read only ``columns`` (and whose bucket
     boundaries fall on a grain) is answered by aggregating the cube instead of raw
     events. ``sketches``: also keep latency histograms and distinct-count sketches for it,
-    at its grains of an hour or more (the finer ones would outweigh the events)."""
+    at ``sketch_grains`` (None: its grains of an hour or more; finer ones would outweigh
+    the events)."""
 
     name: str
     columns: tuple[str, ...]
     grains: tuple[str, ...]
     sketches: bool = True
+    sketch_grains: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)  # identity: cheap to hash for caches
@@ -322,6 +324,10 @@ def _domain_problems(domain: Domain) -> list[str]:
                                 f"known: {', '.join(GRAIN_NAMES)}")
         if not cube.grains:
             problems.append(f"{where}: rollup {cube.name!r} has no grain")
+        for grain in cube.sketch_grains or ():
+            if grain not in cube.grains:
+                problems.append(f"{where}: rollup {cube.name!r} keeps sketches at {grain!r}, "
+                                "which is not one of its grains")
     cube_names = [c.name for c in domain.rollups or ()]
     for dup in sorted({n for n in cube_names if cube_names.count(n) > 1}):
         problems.append(f"{where}: rollup {dup!r} declared twice")

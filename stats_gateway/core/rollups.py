@@ -76,7 +76,11 @@ class Rollup:
 
     @property
     def has_sketches(self) -> bool:
-        return self.cube.sketches and self.step >= SKETCH_MIN_STEP
+        if not self.cube.sketches:
+            return False
+        if self.cube.sketch_grains is not None:
+            return self.grain in self.cube.sketch_grains
+        return self.step >= SKETCH_MIN_STEP
 
 
 def _part_types(metric: Metric, types: dict[str, str]) -> list[tuple[str, str]]:
@@ -142,8 +146,10 @@ def default_cubes(domain: Domain) -> tuple[Cube, ...]:
     low += [f.column for f in domain.filters]
     main = tuple(dict.fromkeys(c for c in low if c not in high and c not in SCOPE_COLUMNS))
     if main:
-        cubes.append(Cube(name="main", columns=SCOPE_COLUMNS + main,
-                          grains=("15m", "1h", "1d")))
+        # its rows multiply the cardinalities of its columns: hours and days only, and
+        # sketches (histogram bins, distinct registers per row) by the day only
+        cubes.append(Cube(name="main", columns=SCOPE_COLUMNS + main, grains=("1h", "1d"),
+                          sketch_grains=("1d",)))
     for dim in domain.dimensions:
         if set(dim.columns) & high:
             columns = tuple(dict.fromkeys(dim.columns + SCOPE_COLUMNS))
