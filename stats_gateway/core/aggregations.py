@@ -128,8 +128,21 @@ class _OfColumn(Aggregation):
         return added
 
 
+class _Counted(Aggregation):
+    """A whole number of events or values: 0 without any."""
+
+    def value_type(self, domain: Domain) -> type:
+        return int
+
+    def finalizer(self, domain: Domain, name: str) -> Finalizer:
+        return lambda row: int(row.get(name) or 0)
+
+    def integral(self, domain: Domain) -> bool:
+        return True
+
+
 @dataclass(frozen=True)
-class Count(Aggregation):
+class Count(_Counted):
     """Number of events, optionally only those whose ``column`` is one of ``values`` (or,
     with a ``column`` and no ``values``, those where ``column`` is not null)."""
 
@@ -150,15 +163,6 @@ class Count(Aggregation):
         if self.column:
             term = term.filter(AnyOf(table.field(self.column), p(list(self.values))))
         return [term.as_(name)]
-
-    def value_type(self, domain: Domain) -> type:
-        return int
-
-    def finalizer(self, domain: Domain, name: str) -> Finalizer:
-        return lambda row: int(row.get(name) or 0)
-
-    def integral(self, domain: Domain) -> bool:
-        return True
 
 
 @dataclass(frozen=True)
@@ -371,7 +375,7 @@ class ApproxPercentile(Percentile):
 
 
 @dataclass(frozen=True)
-class DistinctCount(Aggregation):
+class DistinctCount(_Counted):
     """Number of distinct non-null values of a column: exact in SQL (sorting by it), else
     answered by HyperLogLog sketches (``core/distinct.py``)."""
 
@@ -384,15 +388,6 @@ class DistinctCount(Aggregation):
 
     def terms(self, name: str, table: Table, p: Params) -> list[Term]:
         return [fn.Count(table.field(self.column)).distinct().as_(name)]
-
-    def value_type(self, domain: Domain) -> type:
-        return int
-
-    def finalizer(self, domain: Domain, name: str) -> Finalizer:
-        return lambda row: int(row.get(name) or 0)
-
-    def integral(self, domain: Domain) -> bool:
-        return True
 
 
 @dataclass(frozen=True)

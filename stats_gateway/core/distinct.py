@@ -16,7 +16,6 @@ cube holds), it is ``count(DISTINCT …)`` over the raw events: exact.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,9 +25,8 @@ from pypika.terms import Term
 from stats_gateway.core import hll
 from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.request import StatsRequest
-from stats_gateway.core.rollups import (
-    EPOCH, Rollup, Segment, cube_sketched, domain_rollups, plan_segments,
-)
+from stats_gateway.core.rollups import EPOCH, Rollup, Segment, plan_segments
+from stats_gateway.core.sketch_twins import SketchTwin, twin_table
 from stats_gateway.core.sql import BUCKET, ENTITY, Grouping, Params, Raw, Sql, _aggregate_from
 
 D_COLUMN, NONZERO, HARMONIC, EXACT = "d_column", "d_nonzero", "d_harmonic", "d_exact"
@@ -49,41 +47,25 @@ def sketch_column(column: str) -> str:
 
 def distinct_table(rollup: Rollup) -> str:
     """The sketch twin of a metric rollup: ``rd_`` instead of ``ru_``."""
-    return "rd_" + rollup.table.removeprefix("ru_")
+    return twin_table(DistinctRollup.prefix, rollup)
 
 
 # --- the rollup twins ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class DistinctRollup:
-    rollup: Rollup  # the metric rollup whose cube and grain this one shares
-    columns: tuple[str, ...]  # the counted event columns
+class DistinctRollup(SketchTwin):
+    """Per slot and cube row: one HyperLogLog sketch per counted column."""
 
-    @property
-    def table(self) -> str:
-        return distinct_table(self.rollup)
+    prefix = "rd_"
 
-    @property
-    def key(self) -> list[str]:
-        return ["org_id", "slot_ts", *self.rollup.columns]
+    def value_columns(self) -> list[str]:
+        return [f'"{sketch_column(c)}" int[]' for c in self.columns]
 
-    def ddl(self) -> str:
-        types = {f.column: f.type.sql_type for f in self.rollup.domain.stored_fields}
-        columns = ",\n    ".join(
-            ["org_id uuid NOT NULL", "slot_ts timestamptz NOT NULL",
-             *(f"{c} {types[c]}" for c in self.rollup.columns),
-             *(f'"{sketch_column(c)}" int[]' for c in self.columns)])
-        return (f"CREATE TABLE {self.table} (\n    {columns}\n);\n"
-                f"CREATE UNIQUE INDEX {self.table}_key ON {self.table} "
-                f"({', '.join(self.key)}) NULLS NOT DISTINCT;")
+    def rule(self) -> str:
+        return f"p={hll.P};hash={hll.HASH_RULE}"
 
-    @property
-    def checksum(self) -> str:
-        rule = f"p={hll.P};hash={hll.HASH_RULE}"
-        return hashlib.sha256(f"{self.ddl()}\n{rule}".encode()).hexdigest()
-
-    def _insert_select(self, source: str, where: str, p: Params) -> str:
+    def insert_select(self, source: str, where: str, p: Params) -> str:
         table = self.rollup.domain.table
         slot = (f"date_bin({p(self.rollup.step, 'grain').get_sql()}, {table}.ts, "
                 f"{p(EPOCH, 'epoch').get_sql()})")
@@ -96,34 +78,14 @@ class DistinctRollup:
                 f"{', '.join([f'{table}.org_id', slot, *cube, *sketches])} "
                 f"FROM {source} WHERE {where} GROUP BY {group} ORDER BY {group}")
 
-    def upsert_from(self, source: str, p: Params) -> str:
-        """Merge the sketches of the events ``source`` holds (rows under the event
-        table's name, e.g. the ones an INSERT just stored)."""
-        sets = ", ".join(f'"{s}" = hll_union(r."{s}", EXCLUDED."{s}")'
+    def merge_sets(self) -> str:
+        return ", ".join(f'"{s}" = hll_union(r."{s}", EXCLUDED."{s}")'
                          for s in map(sketch_column, self.columns))
-        return (f"{self._insert_select(source, 'TRUE', p)} "
-                f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {sets}")
-
-    def rebuild_sql(self, org_id: str | None = None) -> list[Sql]:
-        """Recompute from raw events, for one org or for all."""
-        p = Params()
-        table = self.rollup.domain.table
-        if org_id is None:
-            return [Sql(f"TRUNCATE {self.table}", {}),
-                    Sql(self._insert_select(table, "TRUE", p), p.values)]
-        where = f"{table}.org_id = {p(org_id, 'org').get_sql()}"
-        return [Sql(f"DELETE FROM {self.table} WHERE org_id = %(org)s", {"org": org_id}),
-                Sql(self._insert_select(table, where, p), p.values)]
 
 
 def distinct_rollups(domain: Domain) -> list[DistinctRollup]:
     """One per metric rollup with sketches whose cube keeps distinct counts."""
-    found = []
-    for rollup in domain_rollups(domain):
-        columns = distinct_columns(cube_sketched(domain, rollup.cube))
-        if rollup.has_sketches and columns:
-            found.append(DistinctRollup(rollup, columns))
-    return found
+    return DistinctRollup.of_domain(domain, distinct_columns)
 
 
 # --- reading ----------------------------------------------------------------------------

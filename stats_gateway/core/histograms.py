@@ -31,6 +31,7 @@ from pypika.terms import Term
 from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.rollups import Rollup, Segment, plan_segments
+from stats_gateway.core.sketch_twins import twin_table
 from stats_gateway.core.sql import (
     BUCKET, ENTITY, Grouping, Params, Raw, Sql, _aggregate_from,
 )
@@ -53,7 +54,7 @@ def histogram_columns(metrics: Iterable[Metric]) -> tuple[str, ...]:
 
 def histogram_table(rollup: Rollup) -> str:
     """The histogram twin of a metric rollup: ``rh_`` instead of ``ru_``."""
-    return "rh_" + rollup.table.removeprefix("ru_")
+    return twin_table("rh_", rollup)
 
 
 def bin_term(value: Term, p: Params, alias: str | None = None) -> Term:

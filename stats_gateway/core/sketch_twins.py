@@ -1,0 +1,102 @@
+"""The sketch tables beside the metric rollups: same cube and grain, a key and rows of
+their own (histogram bins, ``histogram_rollups.py``; distinct-count registers,
+``distinct.py``).
+
+What every twin shares lives here: its name, DDL, checksum (a changed table or rule means
+a rebuild), the upsert that merges a batch's rows (``upsert_from``) and the statements that
+recompute it from raw events (``rebuild_sql``). A kind of twin says what its rows hold and
+how a batch's rows are computed and merged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from stats_gateway.core.domain import Domain, Metric
+from stats_gateway.core.rollups import Rollup, cube_sketched, domain_rollups
+from stats_gateway.core.sqlterms import Params, Sql
+
+
+def twin_table(prefix: str, rollup: Rollup) -> str:
+    """A twin's table: the metric rollup's name with ``prefix`` instead of ``ru_``."""
+    return prefix + rollup.table.removeprefix("ru_")
+
+
+@dataclass(frozen=True)
+class SketchTwin:
+    rollup: Rollup  # the metric rollup whose cube and grain this one shares
+    columns: tuple[str, ...]  # the event columns sketched
+
+    prefix: ClassVar[str]  # "rh_", "rd_"
+    extra_key: ClassVar[tuple[str, ...]] = ()  # key columns after the cube's
+
+    @property
+    def table(self) -> str:
+        return twin_table(self.prefix, self.rollup)
+
+    @property
+    def key(self) -> list[str]:
+        return ["org_id", "slot_ts", *self.rollup.columns, *self.extra_key]
+
+    def value_columns(self) -> list[str]:
+        """DDL of the columns after the cube's (extra key columns included)."""
+        raise NotImplementedError
+
+    def rule(self) -> str:
+        """What the rows mean beyond the DDL (bin rule, hash): part of the checksum."""
+        raise NotImplementedError
+
+    def insert_select(self, source: str, where: str, p: Params) -> str:
+        """INSERT … SELECT of the rows of the events ``source`` holds (under the event
+        table's name) that ``where`` selects."""
+        raise NotImplementedError
+
+    def merge_sets(self) -> str:
+        """``SET`` clauses merging a new row into an existing one."""
+        raise NotImplementedError
+
+    def ddl(self) -> str:
+        types = {f.column: f.type.sql_type for f in self.rollup.domain.stored_fields}
+        columns = ",\n    ".join(
+            ["org_id uuid NOT NULL", "slot_ts timestamptz NOT NULL",
+             *(f"{c} {types[c]}" for c in self.rollup.columns), *self.value_columns()])
+        return (f"CREATE TABLE {self.table} (\n    {columns}\n);\n"
+                f"CREATE UNIQUE INDEX {self.table}_key ON {self.table} "
+                f"({', '.join(self.key)}) NULLS NOT DISTINCT;")
+
+    @property
+    def checksum(self) -> str:
+        """Changes with the table, the columns sketched or the rule: all need a rebuild."""
+        return hashlib.sha256(f"{self.ddl()}\n{self.rule()}".encode()).hexdigest()
+
+    def upsert_from(self, source: str, p: Params) -> str:
+        """Merge the rows of the events ``source`` holds (rows under the event table's
+        name, e.g. the ones an INSERT just stored)."""
+        return (f"{self.insert_select(source, 'TRUE', p)} "
+                f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {self.merge_sets()}")
+
+    @classmethod
+    def of_domain(cls, domain: Domain, columns_of: Callable[[Sequence[Metric]], tuple[str, ...]],
+                  ) -> list[SketchTwin]:
+        """One twin per metric rollup with sketches whose cube keeps metrics that
+        ``columns_of`` finds columns to sketch for (``cube_sketched``)."""
+        found = []
+        for rollup in domain_rollups(domain):
+            columns = columns_of(cube_sketched(domain, rollup.cube))
+            if rollup.has_sketches and columns:
+                found.append(cls(rollup, columns))
+        return found
+
+    def rebuild_sql(self, org_id: str | None = None) -> list[Sql]:
+        """Recompute from raw events, for one org or for all."""
+        p = Params()
+        table = self.rollup.domain.table
+        if org_id is None:
+            return [Sql(f"TRUNCATE {self.table}", {}),
+                    Sql(self.insert_select(table, "TRUE", p), p.values)]
+        where = f"{table}.org_id = {p(org_id, 'org').get_sql()}"
+        return [Sql(f"DELETE FROM {self.table} WHERE org_id = %(org)s", {"org": org_id}),
+                Sql(self.insert_select(table, where, p), p.values)]
