@@ -2,8 +2,8 @@
 
 The rollups are declared cubes (``Domain.rollups``, or ``default_cubes``): a scope cube
 (workspace, repo) at 5m/1h/1d, a main cube of every low-cardinality dimension and filter
-column at 15m/1h/1d, one cube per high-cardinality dimension at 1d/30d; histogram twins at
-1h and coarser. Ingest and loads merge the rows they insert into every one of them, in the
+column at 1h/1d, one cube per high-cardinality dimension at 1d/30d; sketch twins (histograms,
+distinct counts) at the scope cube's 1h and 1d, the main cube's 1d only. Ingest and loads merge the rows they insert into every one of them, in the
 statement that inserts them.
 
 The evidence, each piece able to fail:

@@ -428,7 +428,7 @@ def test_random_queries_answer_the_same_with_and_without_rollups(client, world, 
     rng = random.Random(f"queries-{domain}")
     events = reference(domain, world.events[domain])
     used = checked = 0
-    grains, cubes = set(), set()
+    grains, cubes, pairs = set(), set(), set()
     queries = anchor_queries(client, domain)
     queries += [random_query(rng, client, domain, world) for _ in range(QUERIES_PER_DOMAIN)]
     for i, q in enumerate(queries):
@@ -439,16 +439,20 @@ def test_random_queries_answer_the_same_with_and_without_rollups(client, world, 
             used += 1
             grains |= {s.rollup.grain for s in segments if s.rollup}
             cubes |= {s.rollup.cube.name for s in segments if s.rollup}
+            pairs |= {(s.rollup.cube.name, s.rollup.grain) for s in segments if s.rollup}
         if i % 3 == 0 and "isStream" not in q.filters:
             check_reference(body, domain, q, events, world.org.id)
             checked += 1
     # the comparison means something only if many answers did come from rollups
     assert used >= QUERIES_PER_DOMAIN // 4, (domain, used)
     assert checked >= QUERIES_PER_DOMAIN // 4
-    # the scope cube's 5-minute slots, the main cube's quarter hours, both cubes' hours and
-    # days (and a high-cardinality cube's 30 days, when a range happens to hold one)
-    assert {"5m", "15m", "1h", "1d"} <= grains <= {"5m", "15m", "1h", "1d", "30d"}, grains
+    # the scope cube's 5-minute slots, both cubes' hours and days (and a high-cardinality
+    # cube's 30 days, when a range happens to hold one); no cube keeps quarter hours
+    assert {"5m", "1h", "1d"} <= grains <= {"5m", "1h", "1d", "30d"}, grains
     assert {"scope", "main"} <= cubes, cubes
+    # the main cube (hours and days only) did answer, at both its grains
+    assert {("scope", "5m"), ("main", "1h"), ("main", "1d")} <= pairs, pairs
+    assert {g for c, g in pairs if c == "main"} <= {"1h", "1d"}, pairs
 
 
 # --- the planner --------------------------------------------------------------------------
@@ -507,7 +511,7 @@ def test_planner_answers_aligned_days_from_the_daily_rollup(client):
 def test_planner_cuts_unaligned_ends_down_to_raw_events(client):
     """Coarsest grain first: days, then hours, then the cube's finest slots, raw ends. The
     whole-org series reads the scope cube (5-minute slots); a filter moves it to the main
-    cube, whose finest slots are quarter hours."""
+    cube, whose finest slots are hours: the unaligned ends are raw up to the hour."""
     start = datetime(2026, 10, 12, 7, 13, 20, 250000, UTC)
     end = utc(2026, 10, 14, 18, 43)
     params = dict(scope="org", start="2026-10-12T07:13:20.25Z", end="2026-10-14T18:43:00Z")
@@ -530,19 +534,24 @@ def test_planner_cuts_unaligned_ends_down_to_raw_events(client):
     filtered = segments_of(client, "private-chat", timeBucketSize="1d", model="gpt-4o",
                            **params)
     assert filtered == [
-        (start, utc(2026, 10, 12, 7, 15), None),
-        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), ("main", "15m")),
+        (start, utc(2026, 10, 12, 8), None),
         (utc(2026, 10, 12, 8), utc(2026, 10, 13), ("main", "1h")),
         (utc(2026, 10, 13), utc(2026, 10, 14), ("main", "1d")),
         (utc(2026, 10, 14), utc(2026, 10, 14, 18), ("main", "1h")),
-        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 30), ("main", "15m")),
-        (utc(2026, 10, 14, 18, 30), end, None)]
+        (utc(2026, 10, 14, 18), end, None)]
+    filtered_hourly = segments_of(client, "private-chat", timeBucketSize="1h", model="gpt-4o",
+                                  **params)
+    assert filtered_hourly == [
+        (start, utc(2026, 10, 12, 8), None),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 14, 18), ("main", "1h")),
+        (utc(2026, 10, 14, 18), end, None)]
 
 
 def test_planner_uses_only_grains_that_divide_the_local_grid(client):
     """Kolkata and Kathmandu days start at :30 and :15 UTC: only 5-minute slots (scope cube)
-    and quarter hours (main cube) divide them; New York days start on UTC hours, 23 or 25
-    hours long across the DST change."""
+    divide them; the main cube (hours and days) does not, so a filtered series there reads
+    raw events. New York days start on UTC hours, 23 or 25 hours long across the DST
+    change: hours serve them, filtered or not."""
     for tz, first in (("Asia/Kolkata", utc(2026, 10, 11, 18, 30)),
                       ("Asia/Kathmandu", utc(2026, 10, 11, 18, 15))):
         for size in ("1h", "1d", "30m"):
@@ -551,11 +560,15 @@ def test_planner_uses_only_grains_that_divide_the_local_grid(client):
             assert segments_of(client, "storage", **common) == [
                 (first, utc(2026, 10, 20), ("scope", "5m"))], (tz, size)
             assert segments_of(client, "storage", bucketId="b1", **common) == [
-                (first, utc(2026, 10, 20), ("main", "15m"))], (tz, size)
+                (first, utc(2026, 10, 20), None)], (tz, size)
     got = segments_of(client, "storage", scope="org", start="2026-10-25T04:00:00Z",
                       end="2026-11-05T05:00:00Z", timeBucketSize="1d",
                       timezone="America/New_York")
     assert got == [(utc(2026, 10, 25, 4), utc(2026, 11, 5, 5), ("scope", "1h"))]
+    got = segments_of(client, "storage", scope="org", start="2026-10-25T04:00:00Z",
+                      end="2026-11-05T05:00:00Z", timeBucketSize="1d",
+                      timezone="America/New_York", bucketId="b1")
+    assert got == [(utc(2026, 10, 25, 4), utc(2026, 11, 5, 5), ("main", "1h"))]
     day = dict(scope="org", start="2026-10-25T00:00:00Z", end="2026-10-26T00:00:00Z")
     # 5-minute buckets: the scope cube's finest grain divides them, the main cube's does not
     assert segments_of(client, "storage", timeBucketSize="5m", **day) == [
@@ -596,9 +609,9 @@ def test_histograms_plan_only_grains_of_an_hour_or_more(client):
 
 
 def test_distinct_counts_plan_their_sketch_twins(client):
-    """A distinct count is asked on its own, planned like the histograms: the cube's grains
-    of an hour or more (its sketch twins), raw events at the ends; the other metrics of
-    the view plan the metric rollups without it."""
+    """A distinct count is asked on its own, planned like the histograms: the cube's sketch
+    grains (the scope cube's hours and days, the main cube's days only), raw events at the
+    ends; the other metrics of the view plan the metric rollups without it."""
     dom = domain_of(client, "ai")
     others = [m for m in dom.series_view("").metrics
               if m != "activeConversations" and not m.startswith("latencyMsP")]
@@ -609,12 +622,30 @@ def test_distinct_counts_plan_their_sketch_twins(client):
     assert segments_of(client, "ai", metrics=["activeConversations"], sketches=True,
                        **days) == [(utc(2026, 10, 12), utc(2026, 10, 14), ("scope", "1d"))]
     hours = dict(scope="workspace", id="w1", start="2026-10-12T07:15:00Z",
-                 end="2026-10-12T18:40:00Z", timeBucketSize="1h", model="gpt-4o")
+                 end="2026-10-12T18:40:00Z", timeBucketSize="1h")
+    # the scope cube keeps sketches by the hour
     assert segments_of(client, "ai", metrics=["activeConversations"], sketches=True,
                        **hours) == [
         (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), None),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 12, 18), ("scope", "1h")),
+        (utc(2026, 10, 12, 18), utc(2026, 10, 12, 18, 40), None)]
+    # the main cube by the day only: filtered hourly buckets read raw events, while the
+    # metric rollups of the same query use its hours
+    assert segments_of(client, "ai", metrics=["activeConversations"], sketches=True,
+                       model="gpt-4o", **hours) == [
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 18, 40), None)]
+    assert segments_of(client, "ai", metrics=others, model="gpt-4o", **hours) == [
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), None),
         (utc(2026, 10, 12, 8), utc(2026, 10, 12, 18), ("main", "1h")),
         (utc(2026, 10, 12, 18), utc(2026, 10, 12, 18, 40), None)]
+    # filtered daily buckets: its days in the middle, raw events up to the days (not hours)
+    days = dict(scope="workspace", id="w1", start="2026-10-12T07:15:00Z",
+                end="2026-10-15T18:40:00Z", timeBucketSize="1d", model="gpt-4o")
+    assert segments_of(client, "ai", metrics=["activeConversations"], sketches=True,
+                       **days) == [
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 13), None),
+        (utc(2026, 10, 13), utc(2026, 10, 15), ("main", "1d")),
+        (utc(2026, 10, 15), utc(2026, 10, 15, 18, 40), None)]
 
 
 def unix_text(t: datetime) -> str:
@@ -758,8 +789,10 @@ def test_a_corrupted_rollup_row_changes_the_answer_until_rebuilt(client, new_org
 def test_fine_slots_serve_half_hour_zones_and_coarser_grains_are_not_read(client, new_org,
                                                                           db):
     """Kolkata and Kathmandu grids: the scope cube's 5-minute slots answer whole-org series,
-    the main cube's quarter hours answer filtered ones; hours, days and 30-day slots are
-    never read (corrupted, they change nothing), the fine slots are (corrupted, they do)."""
+    raw events answer filtered ones (the main cube keeps hours and days, which do not divide
+    those grids); hours, days and 30-day slots are never read (corrupted, they change
+    nothing), the fine slots are (corrupted, they do). A filtered series on UTC hours does
+    read the corrupted main cube: the filtered answers above stayed exact by design."""
     org, events = scenario(client, new_org, "storage", 12)
     dom = domain_of(client, "storage")
     path = "/v2/stats/storage"
@@ -796,8 +829,16 @@ def test_fine_slots_serve_half_hour_zones_and_coarser_grains_are_not_read(client
     for tz, size, start, end in cases:
         assert_same(*both_ways(client, path, org.headers, params(tz, size, start, end, bucket)),
                     f"{tz} {size} filtered, 5-minute slots corrupted")
-    corrupt(db, dom, org.id, grains=("15m",))
-    assert moved(bucket)
+    for tz, size, start, end in cases:  # every grain now corrupted: filtered still exact
+        body = assert_same(*both_ways(client, path, org.headers,
+                                      params(tz, size, start, end, bucket)),
+                           f"{tz} {size} filtered, every grain corrupted")
+        check_series(body, "storage", "", events, start, end, size, tz, scope_id=org.id,
+                     filters=bucket)
+    utc_hours = params("UTC", "1h", utc(2026, 10, 30), utc(2026, 11, 2), bucket)
+    on, off = both_ways(client, path, org.headers, utc_hours)
+    assert on.status_code == off.status_code == 200, on.text[:500]
+    assert loads(on.text)["summary"]["total"] > loads(off.text)["summary"]["total"]
     rebuild_rollups(db, dom, org.id)
 
 
