@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 from bench.queries import Request, Series, Shape
 from domains import DOMAINS
 from stats_gateway.config import DATABASE_URL_ENV
+from stats_gateway.core.engine import breakdown_sql_metrics
 from stats_gateway.core.request import parse_breakdown, parse_series
 from stats_gateway.core.sql import Sql, breakdown_sql, series_parts_sql
 
@@ -136,7 +137,8 @@ def engine_sql(shape: Shape, request: Request, org_id: str, end: datetime) -> Sq
             return series_parts_sql(domain, parsed, metrics, org_id)
         by = urlsplit(request.path).path.rsplit("/", 1)[1]
         parsed = parse_breakdown(domain, domain.dimension(by), params, now)
-        return breakdown_sql(domain, parsed, org_id)
+        return breakdown_sql(domain, parsed, org_id,
+                             metric_names=breakdown_sql_metrics(domain, parsed))
     except Exception as error:  # noqa: BLE001 - the engine may be mid-change: no diagnostic
         print(f"  (no engine SQL for {shape.key}: {type(error).__name__}: {error})",
               file=sys.stderr)

@@ -89,6 +89,15 @@ def _meta_fields(request: StatsRequest, scope_id: str) -> dict:
                 resource_filters=filters)
 
 
+def breakdown_sql_metrics(domain: Domain, request: BreakdownRequest) -> list[str]:
+    """The metrics a breakdown's own query computes: all but the sketched ones, which are
+    asked for the page's entities only, unless the page is sorted (or shared out) by one,
+    which then needs it in SQL (exact, from raw events)."""
+    ordering = {request.sort, *request.then_by, request.dimension.share_of}
+    return [name for name in request.metrics
+            if not sketched(domain.metric(name)) or name in ordering]
+
+
 @dataclass(frozen=True)
 class EntityValues:
     """One breakdown entity as plain values."""
@@ -231,9 +240,7 @@ class StatsEngine:
         request = restriction.apply(request)
         dim = request.dimension
         metrics = [domain.metric(name) for name in request.metrics]
-        # sorting (or sharing out) by a distinct count needs it in SQL: exact, from raw events
-        ordering = {request.sort, *request.then_by, dim.share_of}
-        in_sql = [m.name for m in metrics if not sketched(m) or m.name in ordering]
+        in_sql = breakdown_sql_metrics(domain, request)
         on_the_side = [m for m in metrics if m.name not in in_sql]
         rows = await self._fetch(org_id, breakdown_sql(domain, request, org_id, self.use_rollups,
                                                        in_sql))
