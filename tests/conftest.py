@@ -6,6 +6,7 @@ so runs against a shared server never see each other's rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -39,12 +40,18 @@ def server_url(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(server_url) -> Iterator[str]:
     """A fresh, empty database on the server under test, dropped afterwards."""
-    name = f"sg_test_{uuid.uuid4().hex[:12]}"
+    with throwaway_database(server_url, "sg_test") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def throwaway_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new empty database named ``<prefix>_<random>``: its URL, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_conninfo(server_url, dbname=name)
     try:
-        yield url
+        yield make_conninfo(server_url, dbname=name)
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

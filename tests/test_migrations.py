@@ -11,8 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
-
+from conftest import throwaway_database
 import stats_gateway.db.migrate as migrate_module
 from domains import DOMAINS
 from stats_gateway.core.domain import EventField, FieldType
@@ -27,14 +26,8 @@ ALL = SQL_FILES + DOMAIN_MIGRATIONS
 @pytest.fixture
 def fresh_db(server_url):
     """A brand-new empty database; yields its URL and drops it afterwards."""
-    name = f"sg_mig_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database(server_url, "sg_mig") as url:
+        yield url
 
 
 def recorded(conn) -> dict[str, str]:

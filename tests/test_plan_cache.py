@@ -31,7 +31,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from support import ai_event, ingest
 
-from conftest import Org
+from conftest import Org, throwaway_database
 from domains import DOMAINS
 from stats_gateway.config import Settings
 from stats_gateway.db.connect import PLAN_CACHE_MODE, connect, connect_options
@@ -54,13 +54,8 @@ def plan_db(server_url) -> Iterator[str]:
     with psycopg.connect(server_url, autocommit=True) as conn:
         if conn.info.server_version < 140000:
             pytest.skip("pg_prepared_statements counts generic plans from PostgreSQL 14")
-        name = f"sg_plan_{uuid.uuid4().hex[:12]}"
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database(server_url, "sg_plan") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
