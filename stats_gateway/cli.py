@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     perms.add_argument("--read-only", action="store_true")
     perms.add_argument("--ingest-only", action="store_true")
     names = [d.name for d in DOMAINS]
-    load = sub.add_parser("load", help="bulk-load events from NDJSON or CSV (COPY), then "
-                          "rebuild the org's rollups; all in one transaction")
+    load = sub.add_parser("load", help="bulk-load events from NDJSON or CSV (COPY), merging "
+                          "them into the org's rollups; all in one transaction")
     load.add_argument("domain", choices=names)
     load.add_argument("file", help="NDJSON or CSV file, or - for stdin")
     load.add_argument("--org", required=True, help="org name or id (must exist)")
