@@ -579,13 +579,13 @@ def corrupt_tables(db, domain, org_id: str, tables=None) -> list[str]:
     the tables touched."""
     from stats_gateway.core.distinct import distinct_rollups, sketch_column
     from stats_gateway.core.histogram_rollups import histogram_rollups
-    from stats_gateway.core.rollup_sql import part_columns
+    from stats_gateway.core.rollups import part_types
     from stats_gateway.core.rollups import domain_rollups, rollup_table_names
     wanted = set(rollup_table_names(domain) if tables is None else tables)
     done = []
     for rollup in domain_rollups(domain):
         if rollup.table in wanted:
-            db.execute(f"UPDATE {rollup.table} SET {corrupting(part_columns(rollup))} "
+            db.execute(f"UPDATE {rollup.table} SET {corrupting(part_types(rollup))} "
                        "WHERE org_id = %s", (org_id,))
             done.append(rollup.table)
     for histogram in histogram_rollups(domain):

@@ -41,8 +41,10 @@ from stats_gateway.core.distinct import distinct_rollups, is_distinct
 from stats_gateway.core.histogram_rollups import histogram_rollups
 from stats_gateway.core.histograms import is_histogram
 from stats_gateway.core.request import parse_breakdown, parse_series
-from stats_gateway.core.rollup_sql import part_columns, rebuild_sql, sketch_rollups
-from stats_gateway.core.rollups import domain_rollups, plan_segments, rollup_table_names
+from stats_gateway.core.rollup_sql import rebuild_sql, sketch_rollups
+from stats_gateway.core.rollups import (
+    domain_rollups, part_types, plan_segments, rollup_table_names,
+)
 from stats_gateway.core.sketches import sketched
 from support import (
     NEW_GENERATORS, assert_rollups_equal_a_rebuild, check_series, corrupt_tables, ingest,
@@ -409,7 +411,7 @@ def test_a_late_event_changes_exactly_its_own_slots(client, db, new_org, name):
                 continue
             assert len(new) == 1 and len(old) == (1 if k == 1 and rollup.grain in ("1d", "30d")
                                                   else 0), (table, old, new)
-            parts = [n for n, _ in part_columns(rollup)]
+            parts = [n for n, _ in part_types(rollup)]
             got = dict(zip(parts, new[0][width:]))
             was = dict(zip(parts, old[0][width:])) if old else {}
             for part, delta in DELTAS[name].items():

@@ -19,15 +19,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pypika import Field, Table
-from pypika.terms import Term
+from pypika import Table
 
 from stats_gateway.core import hll
 from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.rollups import EPOCH, Rollup, Segment, plan_segments
 from stats_gateway.core.sketch_twins import SketchTwin, twin_table
-from stats_gateway.core.sql import BUCKET, ENTITY, Grouping, Params, Raw, Sql, _aggregate_from
+from stats_gateway.core.sql import Grouping, Params, Raw, Sql, _aggregate_from
 
 D_COLUMN, NONZERO, HARMONIC, EXACT = "d_column", "d_nonzero", "d_harmonic", "d_exact"
 
@@ -91,11 +90,6 @@ def distinct_rollups(domain: Domain) -> list[DistinctRollup]:
 # --- reading ----------------------------------------------------------------------------
 
 
-def _keys(grouping: Grouping) -> list[Term]:
-    return ([Field(BUCKET)] if grouping.by_bucket else []) + (
-        [Field(ENTITY)] if grouping.dimension is not None else [])
-
-
 def _register_rows(domain: Domain, request: StatsRequest, column: str, org_id: str, p: Params,
                    grouping: Grouping, seg: Segment) -> str:
     """One segment's (keys, reg, rank) rows: hashed from raw events, or unpacked from a
@@ -135,8 +129,7 @@ def distinct_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric
     segments = (plan_segments(domain, request, chosen, grouping.dimension, grouping.by_bucket,
                               sketches=True) if use_rollups else [])
     sketched = any(seg.rollup is not None for seg in segments)
-    keys = _keys(grouping)
-    key_sql = [k.get_sql(quote_char='"') for k in keys]
+    key_sql = [k.get_sql(quote_char='"') for k in grouping.key_fields]
     selects = []
     for column in distinct_columns(chosen):
         label = f"{p(column).get_sql()}::text AS {D_COLUMN}"
@@ -161,7 +154,7 @@ def group_distincts(rows: Iterable[Mapping], metrics: Sequence[Metric],
                     grouping: Grouping) -> dict[tuple, dict[str, int]]:
     """Per group key ((bucket,), (entity,), (bucket, entity) or ()): each distinct-count
     metric's value, exact or estimated. Groups without values are absent (count 0)."""
-    names = [k.name for k in _keys(grouping)]
+    names = grouping.key_names
     found: dict[tuple, dict[str, int]] = {}
     for row in rows:
         key = tuple(row[name] for name in names)

@@ -251,11 +251,10 @@ class StatsEngine:
         series: dict[str, list] = {}
         if request.include_series and rows:
             by_bucket = Grouping(by_bucket=True, dimension=dim, entity_ids=ids)
-            found_series = await self._percentiles(org_id, domain, request,
-                                                   [m for m in metrics if sketched(m)], by_bucket)
+            found_series = await self._percentiles(org_id, domain, request, metrics, by_bucket)
             for row in await self._fetch(org_id, entity_series_sql(
                     domain, request, org_id, ids, self.use_rollups,
-                    [m.name for m in metrics if not sketched(m)])):
+                    [m.name for m in _parts(metrics)])):
                 key = (row[BUCKET], row[ENTITY])
                 series.setdefault(row[ENTITY], []).append(
                     (row[BUCKET], _values(finalizers, row, found_series.get(key))))

@@ -32,9 +32,7 @@ from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.rollups import Rollup, Segment, plan_segments
 from stats_gateway.core.sketch_twins import twin_table
-from stats_gateway.core.sql import (
-    BUCKET, ENTITY, Grouping, Params, Raw, Sql, _aggregate_from,
-)
+from stats_gateway.core.sql import Grouping, Params, Raw, Sql, _aggregate_from
 
 GAMMA = 1.1
 ZERO_BIN = -(2**31)  # below every real bin (the smallest positive double is bin -7816)
@@ -127,8 +125,7 @@ def histogram_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metri
                               sketches=True) if use_rollups else [])
     if not segments:
         segments = [Segment(request.plan.start, request.plan.end, None)]
-    keys = ([Field(BUCKET)] if grouping.by_bucket else []) + (
-        [Field(ENTITY)] if grouping.dimension is not None else [])
+    keys = grouping.key_fields
     selects = []
     for column in histogram_columns(chosen):
         union = " UNION ALL ".join(
@@ -148,8 +145,7 @@ def group_percentiles(rows: Iterable[Mapping], metrics: Sequence[Metric],
                       grouping: Grouping) -> dict[tuple, dict[str, float | None]]:
     """Per group key ((bucket,), (entity,), (bucket, entity) or ()): each histogram
     metric's percentile from the summed counts of its column."""
-    names = ([BUCKET] if grouping.by_bucket else []) + (
-        [ENTITY] if grouping.dimension is not None else [])
+    names = grouping.key_names
     counts: dict[tuple, dict[str, dict[int, int]]] = {}
     for row in rows:
         key = tuple(row[name] for name in names)

@@ -13,6 +13,7 @@ batch is proportional to the batch, whatever the size of the org.
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 
 from pypika import Table
@@ -34,15 +35,10 @@ def sketch_rollups(domain: Domain) -> list[HistogramRollup | DistinctRollup]:
     return [*histogram_rollups(domain), *distinct_rollups(domain)]
 
 
-def part_columns(rollup: Rollup) -> list[tuple[str, str]]:
-    """(part name, SQL type) for every mergeable metric part."""
-    return part_types(rollup)
-
-
 def rollup_ddl(rollup: Rollup) -> str:
     types = {f.column: f.type.sql_type for f in rollup.domain.stored_fields}
     keys = [f"{c} {types[c]}" for c in rollup.columns]
-    parts = [f'"{name}" {sql_type}' for name, sql_type in part_columns(rollup)]
+    parts = [f'"{name}" {sql_type}' for name, sql_type in part_types(rollup)]
     columns = ",\n    ".join(["org_id uuid NOT NULL", "slot_ts timestamptz NOT NULL",
                               *keys, *parts])
     key = ", ".join(["org_id", "slot_ts", *rollup.columns])
@@ -64,7 +60,7 @@ def _insert_select(rollup: Rollup, source: str, where: str, p: Params) -> str:
     slot = f"date_bin({p(rollup.step, 'grain').get_sql()}, ts, {p(EPOCH, 'epoch').get_sql()})"
     keys = ", ".join(rollup.columns)
     names = ", ".join(["org_id", "slot_ts", *rollup.columns,
-                       *(f'"{name}"' for name, _ in part_columns(rollup))])
+                       *(f'"{name}"' for name, _ in part_types(rollup))])
     select = ", ".join(["org_id", f"{slot} AS slot_ts", *rollup.columns,
                         *(t.get_sql(quote_char='"', with_alias=False) for t in values)])
     group = ", ".join(["org_id", slot, *rollup.columns])
@@ -107,7 +103,7 @@ def _merge_select(rollup: Rollup, finer: Rollup, where: str, p: Params) -> str:
     source = Table(finer.table)
     merged = merge_terms(rollup.metrics, source)
     names = ", ".join(["org_id", "slot_ts", *rollup.columns,
-                       *(f'"{name}"' for name, _ in part_columns(rollup))])
+                       *(f'"{name}"' for name, _ in part_types(rollup))])
     select = ", ".join(["org_id", f"{slot} AS slot_ts", *rollup.columns,
                         *(t.get_sql(quote_char='"', with_alias=False) for t in merged)])
     group = ", ".join(["org_id", slot, *rollup.columns])
@@ -145,5 +141,4 @@ def rebuild_rollups(conn, domain, org_id: str | None = None) -> int:
 
 
 def ddl_checksum(rollup: Rollup) -> str:
-    import hashlib
     return hashlib.sha256(rollup_ddl(rollup).encode()).hexdigest()

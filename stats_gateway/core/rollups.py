@@ -26,7 +26,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from stats_gateway.core.domain import Cube, Dimension, Domain, FieldType, Metric
 from stats_gateway.core.request import StatsRequest
@@ -38,6 +38,7 @@ GRAIN_STEPS: dict[str, timedelta] = {
     "1d": timedelta(days=1), "30d": timedelta(days=30)}
 SKETCH_MIN_STEP = timedelta(hours=1)  # histograms and distinct sketches: grains of 1h and up
 SCOPE_COLUMNS = ("workspace_id", "repo_id")
+_CACHE = 256  # (domain, cube) pairs: a few dozen in practice
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,7 @@ class Rollup:
 
     @cached_property
     def digest(self) -> str:
-        types = {f.column: f.type.sql_type for f in self.domain.stored_fields}
-        parts = [f"{name}:{kind}" for m in self.metrics for name, kind in _part_types(m, types)]
+        parts = [f"{name}:{kind}" for name, kind in part_types(self)]
         text = f"{self.columns}|{self.grain}|{parts}"
         return hashlib.sha256(text.encode()).hexdigest()[:6]
 
@@ -83,14 +83,10 @@ class Rollup:
         return self.step >= SKETCH_MIN_STEP
 
 
-def _part_types(metric: Metric, types: dict[str, str]) -> list[tuple[str, str]]:
-    """(part name, SQL type) of one metric's rollup parts."""
-    return metric.agg.part_types(metric.name, types)
-
-
 def part_types(rollup: Rollup) -> list[tuple[str, str]]:
+    """(part name, SQL type) for every part the rollup's rows keep."""
     types = {f.column: f.type.sql_type for f in rollup.domain.stored_fields}
-    return [pt for m in rollup.metrics for pt in _part_types(m, types)]
+    return [pt for m in rollup.metrics for pt in m.agg.part_types(m.name, types)]
 
 
 @dataclass(frozen=True)
@@ -111,6 +107,7 @@ def rollup_metrics(domain: Domain) -> list[Metric]:
     return [m for m in domain.metrics if mergeable(m)]
 
 
+@lru_cache(maxsize=_CACHE)  # domains hash by identity, cubes by value: once, not per request
 def cube_sketched(domain: Domain, cube: Cube) -> tuple[Metric, ...]:
     """The sketched metrics (histograms, distinct counts) a cube with sketches keeps: those
     of a series view or of every breakdown, and those a breakdown of this cube's own
@@ -124,6 +121,7 @@ def cube_sketched(domain: Domain, cube: Cube) -> tuple[Metric, ...]:
                  if m.agg.sketch is not None and m.name in everywhere | own)
 
 
+@lru_cache(maxsize=_CACHE)
 def cube_metrics(domain: Domain, cube: Cube) -> tuple[Metric, ...]:
     """What a cube's rows keep: every mergeable metric, and the attributes of the
     dimensions whose columns it holds (the only breakdowns it can serve)."""
@@ -162,6 +160,7 @@ def default_cubes(domain: Domain) -> tuple[Cube, ...]:
     return tuple(cubes)
 
 
+@lru_cache(maxsize=_CACHE)
 def cubes(domain: Domain) -> tuple[Cube, ...]:
     return domain.rollups if domain.rollups is not None else default_cubes(domain)
 
@@ -169,13 +168,11 @@ def cubes(domain: Domain) -> tuple[Cube, ...]:
 def domain_rollups(domain: Domain) -> list[Rollup]:
     """Every rollup of a domain, each cube's grains finest first (coarser grains can be
     rebuilt from the finest)."""
-    return [Rollup(domain, cube, grain) for cube in cubes(domain)
-            for grain in sorted(cube.grains, key=GRAIN_STEPS.__getitem__)]
+    return [rollup for cube in cubes(domain) for rollup in domain_rollups_of(domain, cube)]
 
 
 def finest_rollup(rollup: Rollup) -> Rollup:
-    grain = min(rollup.cube.grains, key=GRAIN_STEPS.__getitem__)
-    return Rollup(rollup.domain, rollup.cube, grain)
+    return domain_rollups_of(rollup.domain, rollup.cube)[0]
 
 
 def _micros(delta: timedelta) -> int:
@@ -229,7 +226,7 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
     columns = needed_columns(request, dimension)
     if columns is None:
         return raw
-    for cube in sorted(cubes(domain), key=lambda c: (_high_columns(domain, c), len(c.columns))):
+    for cube in _cubes_by_size(domain):
         # ad-hoc metrics (not declared) have no rollup parts
         kept = cube_sketched(domain, cube) if sketches else cube_metrics(domain, cube)
         if not columns <= set(cube.columns) or not set(metrics) <= set(kept):
@@ -242,17 +239,21 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
     return raw
 
 
-def _high_columns(domain: Domain, cube: Cube) -> int:
-    """How many high-cardinality columns a cube holds: each multiplies its rows, so a cube
-    without them is read first whatever its width."""
+@lru_cache(maxsize=_CACHE)
+def _cubes_by_size(domain: Domain) -> tuple[Cube, ...]:
+    """The cubes in the order the planner tries them: those without high-cardinality
+    columns first (each such column multiplies the rows), then the fewest columns."""
     high = {f.column for f in domain.stored_fields if f.high_cardinality}
-    return len(high & set(cube.columns))
+    return tuple(sorted(cubes(domain), key=lambda c: (len(high & set(c.columns)),
+                                                      len(c.columns))))
 
 
-def domain_rollups_of(domain: Domain, cube: Cube) -> list[Rollup]:
-    """One cube's rollups, finest grain first."""
-    return [Rollup(domain, cube, grain)
-            for grain in sorted(cube.grains, key=GRAIN_STEPS.__getitem__)]
+@lru_cache(maxsize=_CACHE)
+def domain_rollups_of(domain: Domain, cube: Cube) -> tuple[Rollup, ...]:
+    """One cube's rollups, finest grain first (the same objects every time, so their
+    names and digests are worked out once)."""
+    return tuple(Rollup(domain, cube, grain)
+                 for grain in sorted(cube.grains, key=GRAIN_STEPS.__getitem__))
 
 
 def _cut(start: datetime, end: datetime, rollups: list[Rollup]) -> list[Segment]:

@@ -197,6 +197,16 @@ class Grouping:
     dimension: Dimension | None = None
     entity_ids: list[str] | None = None
 
+    @property
+    def key_names(self) -> list[str]:
+        """The columns of a group's key, in order: the bucket, then the entity."""
+        return ([BUCKET] if self.by_bucket else []) + (
+            [ENTITY] if self.dimension is not None else [])
+
+    @property
+    def key_fields(self) -> list[Field]:
+        return [Field(name) for name in self.key_names]
+
 
 def _grouped_select(table: Table, time: Field, values: list[Term], where: Where, fixed: bool,
                     grouping: Grouping, start: str, end: str, extra_keys: Sequence[Term] = (),
@@ -320,8 +330,7 @@ def _segment_select(domain: Domain, metrics: Sequence[Metric], where: Where, fix
 def _merged(metrics: Sequence[Metric], grouping: Grouping, selects: Sequence[str]) -> str:
     """One row per group key from the partial rows of several segments."""
     rows = Table("partials")
-    keys = ([Field(BUCKET)] if grouping.by_bucket else []) + (
-        [Field(ENTITY)] if grouping.dimension is not None else [])
+    keys = grouping.key_fields
     outer = PostgreSQLQuery.from_(rows).select(*keys, *merge_terms(metrics, rows))
     outer = outer.groupby(*keys) if keys else outer
     union = " UNION ALL ".join(f"({sql})" for sql in selects)
