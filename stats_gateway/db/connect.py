@@ -39,10 +39,8 @@ gateway's ``statement_timeout``. It costs no round trip, holds from the connecti
 statement (the pool's configure callback and checks included), and is the session's
 default, so ``RESET ALL`` or ``DISCARD ALL`` keep it. ``connect_options`` builds the
 options string for every connection; ``connect`` (the CLI commands: ``migrate``,
-``create-key``, ``load``, ``rebuild``, the demo load) and ``GatewayPool`` (the gateway's
-pool, ``http/health.py``) go through it. Code that is handed a connection opened
-elsewhere (``migrate``, the demo's ``load_dataset``) sets it for its own transaction with
-``custom_plans_in_transaction``. A ``-c plan_cache_mode=...`` in the database URL's own
+``create-key``, ``load``, ``rebuild``, the demo, the gateway's start-up migration) and
+``GatewayPool`` (the gateway's pool, ``http/health.py``) go through it. A ``-c plan_cache_mode=...`` in the database URL's own
 ``options`` comes later in the string, so it still wins for whoever sets it on purpose.
 A connection pooler in front of PostgreSQL must pass startup ``options`` through (the
 gateway's statement timeout needed that already).
@@ -82,9 +80,3 @@ def connect(conninfo: str, **kwargs) -> psycopg.Connection:
     """``psycopg.connect`` with the product's connection settings (see the module
     docstring): what the CLI commands and the demo use."""
     return psycopg.connect(conninfo, **connection_kwargs(conninfo, kwargs))
-
-
-def custom_plans_in_transaction(conn: psycopg.Connection) -> None:
-    """Custom plans until the current transaction ends, on a connection opened elsewhere
-    (call it inside the transaction; a no-op in effect on one from ``connect``)."""
-    conn.execute(f"SET LOCAL plan_cache_mode = {PLAN_CACHE_MODE}")

@@ -18,7 +18,6 @@ import psycopg
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_sql, rollup_ddl, sketch_rollups
 from stats_gateway.core.rollups import domain_rollups
-from stats_gateway.db.connect import custom_plans_in_transaction
 from stats_gateway.db.schema import domain_ddl
 from stats_gateway.db.tenant import secure_tenant_tables
 
@@ -53,7 +52,6 @@ def migrate(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[str]:
     applied_now: list[str] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        custom_plans_in_transaction(conn)  # whoever opened conn: db/connect.py
         conn.execute("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 name        text PRIMARY KEY,

@@ -12,9 +12,9 @@ import sys
 import time
 from datetime import UTC, datetime
 
-import psycopg
 
 from stats_gateway.config import Settings
+from stats_gateway.db.connect import connect
 from stats_gateway.db.embedded import database_url
 from stats_gateway.demo.load import DEMO_DATABASE, load_dataset, prepare_database
 from stats_gateway.demo.report import keys_and_examples, summary_table
@@ -32,7 +32,7 @@ def run_demo(settings: Settings, *, host: str, port: int, events: int, serve: bo
         with database_url(settings) as server_url:
             url = prepare_database(server_url)
             started = time.perf_counter()
-            with psycopg.connect(url, autocommit=True) as conn:
+            with connect(url, autocommit=True) as conn:  # custom plans: db/connect.py
                 loaded = load_dataset(conn, events=events, now=datetime.now(UTC),
                                       progress=True)
             print(summary_table(loaded, time.perf_counter() - started))

@@ -23,7 +23,7 @@ from domains import DOMAINS
 from stats_gateway.auth import create_key, ensure_org
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.rollup_sql import rebuild_rollups
-from stats_gateway.db.connect import connect, custom_plans_in_transaction
+from stats_gateway.db.connect import connect
 from stats_gateway.db.migrate import migrate
 from stats_gateway.demo.generate import SEED, Chunk, generate, rows
 from stats_gateway.demo.world import ORGS, Org, entities
@@ -122,7 +122,6 @@ def load_dataset(conn: psycopg.Connection, *, events: int, now: datetime, org_pr
     load under the same names fails on duplicate entities and rolls back."""
     bar = Progress(events) if progress else None
     with conn.transaction():
-        custom_plans_in_transaction(conn)  # the caller opened conn: db/connect.py
         loaded = create_orgs(conn, org_prefix)
         load_entities(conn, loaded, now)
         cells = groupby(generate(events, now, seed), key=lambda c: (c.org.key, c.domain))

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-import psycopg
 from litestar import Litestar, Request, Response, get, post
 from litestar.static_files import create_static_files_router
 
@@ -19,6 +18,7 @@ from stats_gateway.core.engine import StatsEngine
 from stats_gateway.core.envelopes import IngestResponse, breakdown_types, series_types
 from stats_gateway.core.errors import ApiError
 from stats_gateway.core.ingest import decode_batch, validate_events, write_batch
+from stats_gateway.db.connect import connect
 from stats_gateway.db.embedded import EmbeddedPostgres
 from stats_gateway.db.migrate import migrate
 from stats_gateway.db.tenant import configure_app_role, tenant_connection
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None,
         if url is None:
             embedded = EmbeddedPostgres(settings.data_dir)
             url = embedded.uri()
-        with psycopg.connect(url, autocommit=True) as conn:
+        with connect(url, autocommit=True) as conn:  # custom plans: db/connect.py
             migrate(conn, tuple(domains))
         pool = GatewayPool(  # fault behaviour (timeouts, reconnects): http/health.py
             url, settings, min_size=settings.pool_min, max_size=settings.pool_max, open=False,
