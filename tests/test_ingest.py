@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 
 from expected import UTC, unix, utc
+
+from stats_gateway.core.ingest import MAX_INTEGER
 import support
 from support import (
     DOMAINS, assert_problem, check_series, encode, generate, ingest, loads, ok, post_events,
@@ -247,7 +249,7 @@ def test_event_that_is_not_an_object(client, new_org, db):
 
 ACCEPTED = [
     ("storage", {"sizeChange": -500, "uplBytes": 0, "latencyMs": 0}),
-    ("storage", {"latencyMs": 12, "dwlBytes": 2**63 - 1}),
+    ("storage", {"latencyMs": 12, "dwlBytes": MAX_INTEGER}),
     ("storage", {"ts": 1785578400}),
     ("storage", {"ts": "2026-08-01T12:00:00.123456+05:30"}),
     ("storage", {"ts": "2000-01-01T00:00:01Z"}),
@@ -382,15 +384,17 @@ def test_credit_amounts_sum_exactly(client, new_org):
 
 
 def test_huge_bigint_sums_are_exact_not_a_500(client, new_org):
-    """Three max-size uploads sum past 2**64; the series must still answer exactly."""
+    """2,100 max-size uploads (MAX_INTEGER each) sum past 2**64; the series must still
+    answer exactly."""
     org = new_org()
-    big = 2**63 - 1
-    events = [dict(VALID["storage"], eventId=f"b{i}", uplBytes=big) for i in range(3)]
+    big, n = MAX_INTEGER, 2100
+    events = [dict(VALID["storage"], eventId=f"b{i}", uplBytes=big) for i in range(n)]
     ingest(client, org, "storage", events)
     r = client.get("/v2/stats/storage", params=RANGE, headers=org.headers)
     assert r.status_code == 200, r.text
     body = loads(r.text)
-    assert sum(p["uplBytes"] for p in body["series"]) == 3 * big
+    assert n * big > 2**64
+    assert sum(p["uplBytes"] for p in body["series"]) == n * big
     r = client.get("/v2/stats/storage/breakdown/workspaces", params=RANGE, headers=org.headers)
     assert r.status_code == 200, r.text
 

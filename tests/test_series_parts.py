@@ -18,8 +18,10 @@ from stats_gateway.core.timebuckets import BUCKET_SIZES, make_plan
 from support import ingest, ok, rollup_of
 from stats_gateway.core.rollup_sql import rebuild_sql, rollup_ddl
 from stats_gateway.core.rollups import domain_rollups
+from stats_gateway.core.ingest import MAX_INTEGER
 
-BIG = 2**63 - 1  # the largest bigint a single event may carry
+BIG = MAX_INTEGER  # the largest integer a single event may carry
+N_BIG = 1025  # events of BIG in one hour: their sum passes 2^63 - 1
 METRICS = [PRIVATE_CHAT.metric(name) for name in ("tokensIn", "tokensOut", "requests")]
 
 
@@ -30,13 +32,15 @@ def _request(start: datetime, end: datetime, size: str = "1h", tz: str = "UTC",
 
 
 def test_sums_past_bigint_answer_exactly(client, new_org):
-    """Two events of the largest bigint in one hour: the bucket's sum no longer fits a bigint,
-    so the database refuses the narrow answer and the engine asks again for numerics."""
+    """1,025 events of the largest integer in one hour: the bucket's sum no longer fits a
+    bigint, so the database refuses the narrow answer and the engine asks again for
+    numerics."""
     org = new_org()
     hour = utc(2026, 3, 2, 10)
-    events = [{"eventId": f"big-{i}", "ts": (hour + timedelta(minutes=7 * i)).isoformat(),
+    events = [{"eventId": f"big-{i}", "ts": (hour + timedelta(seconds=3 * i)).isoformat(),
                "model": "m1", "userId": "u1", "tokensIn": BIG, "tokensOut": i}
-              for i in range(2)]
+              for i in range(N_BIG)]
+    assert N_BIG * BIG > 2**63 - 1
     events.append({"eventId": "small", "ts": (hour + timedelta(hours=2)).isoformat(),
                    "model": "m1", "userId": "u1", "tokensIn": 5, "tokensOut": 6})
     ingest(client, org, "private-chat", events)
@@ -45,12 +49,13 @@ def test_sums_past_bigint_answer_exactly(client, new_org):
               "metric": "tokensIn"}
     body = ok(client, "/v2/stats/private-chat", org.headers, params)
     got = {p["ts"]: (p["tokensIn"], p["tokensOut"], p["requests"]) for p in body["series"]}
-    assert got == {unix(hour - timedelta(hours=1)): (0, 0, 0), unix(hour): (2 * BIG, 1, 2),
+    assert got == {unix(hour - timedelta(hours=1)): (0, 0, 0),
+                   unix(hour): (N_BIG * BIG, sum(range(N_BIG)), N_BIG),
                    unix(hour + timedelta(hours=1)): (0, 0, 0),
                    unix(hour + timedelta(hours=2)): (5, 6, 1),
                    unix(hour + timedelta(hours=3)): (0, 0, 0)}
-    assert body["summary"]["total"] == 2 * BIG + 5
-    assert body["summary"]["max"] == 2 * BIG
+    assert body["summary"]["total"] == N_BIG * BIG + 5
+    assert body["summary"]["max"] == N_BIG * BIG
 
 
 def test_sql_text_depends_on_the_request_shape_only():

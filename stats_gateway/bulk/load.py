@@ -26,7 +26,7 @@ from stats_gateway.core.errors import ApiError, Problem
 from stats_gateway.core.rollup_sql import insert_with_rollups
 from stats_gateway.core.ingest import (
     REPO_PARENTS, UPSERT_ENTITIES, WRITE_LOCK, EventRow, claimed_repos, entity_params, entity_refs,
-    repo_moves, validate_events,
+    out_of_range, repo_moves, validate_events,
 )
 from stats_gateway.demo.load import copy_statement, event_types
 from stats_gateway.progress import Progress
@@ -80,6 +80,13 @@ class LoadRejected(Exception):
         super().__init__(f"{report.invalid} invalid line(s); nothing was written")
 
 
+class _OutOfRange(Exception):
+    """A value computed from a chunk did not fit its column (see ``ingest.out_of_range``)."""
+
+    def __init__(self, problem: LineProblem):
+        self.problem = problem
+
+
 class _RepoMoves(Exception):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
@@ -120,6 +127,10 @@ def load_events(conn: psycopg.Connection, domain: Domain, org_id: str,
                     _write_chunk(conn, domain, org_id, rows, report, skip_invalid)
                 if progress:
                     progress.advance(len(chunk))
+        except _OutOfRange as exc:  # no line to blame or skip: the whole load is refused
+            report.reject([exc.problem])
+            report.seconds = time.perf_counter() - started
+            raise LoadRejected(report) from None  # leaving the block rolls everything back
         finally:
             if progress and progress.done:  # ends the bar's line before any message
                 progress.finish()
@@ -170,6 +181,10 @@ def _write_chunk(conn: psycopg.Connection, domain: Domain, org_id: str, rows: li
                 moves = _moved_repos(conn, org_id, inserted)
                 if moves:
                     raise _RepoMoves(moves)
+        except psycopg.errors.NumericValueOutOfRange as exc:
+            first, last = rows[0][0], rows[-1][0]
+            raise _OutOfRange(LineProblem(first, "", f"{out_of_range(exc).message} (lines "
+                                                     f"{first}-{last})")) from None
         except _RepoMoves as exc:
             report.reject([LineProblem(p.index, p.field, p.message) for p in exc.problems])
             if not skip_invalid:

@@ -28,7 +28,14 @@ MAX_EVENTS = 10_000
 MAX_PROBLEMS = 1_000
 MAX_TEXT = 200
 MAX_LIST = 100
-MAX_BIGINT = 2**63 - 1
+MAX_INTEGER = 2**53 - 1
+"""The largest integer field value of one event (and the smallest is its negative): the
+largest integer every JSON client reads exactly (JavaScript's ``Number.MAX_SAFE_INTEGER``),
+and far enough below the bigint limit (2^63 - 1) that adding an event's integer fields
+together (``Sum(..., plus=...)``) cannot overflow. Sums over many events are numeric in the
+rollups and never overflow; a bigint overflow that still happens is a 422 for the batch
+(``out_of_range``), never a 500."""
+MAX_BIGINT = MAX_INTEGER  # the name the OpenAPI document's integer bounds import
 MAX_DECIMAL = Decimal("1e14")
 FUTURE_SLACK = timedelta(days=1)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -97,8 +104,8 @@ def _check_value(f: EventField, value: object) -> tuple[object, str | None]:
     if t is FieldType.BIGINT:
         if not isinstance(value, int):
             return None, "must be a whole number"
-        if abs(value) > MAX_BIGINT:
-            return None, "is out of range"
+        if abs(value) > MAX_INTEGER:
+            return None, f"is out of range: at most {MAX_INTEGER} (2^53 - 1) in absolute value"
         number = value
     elif t is FieldType.DOUBLE:
         if not isinstance(value, (int, Decimal)) or not Decimal(value).is_finite():
@@ -208,7 +215,7 @@ def validate_events(domain: Domain, events: list, now: datetime) -> list[EventRo
                 continue
             if plan.plain_text and _ascii_text(raw):
                 value = raw
-            elif (plan.plain_int and type(raw) is int and -MAX_BIGINT <= raw <= MAX_BIGINT
+            elif (plan.plain_int and type(raw) is int and -MAX_INTEGER <= raw <= MAX_INTEGER
                   and (plan.field.min_value is None or raw >= plan.field.min_value)):
                 value = raw
             else:
@@ -332,6 +339,17 @@ could hold rollup rows a later chunk needs while waiting for rows an earlier chu
 (a deadlock). Batches among themselves cannot: each locks in one fixed order."""
 
 
+def out_of_range(exc: psycopg.Error) -> ApiError:
+    """A value the database could not hold (a bigint sum past 2^63 - 1): a 422 for the
+    whole batch, which is rolled back. ``MAX_INTEGER`` keeps valid events from getting
+    here; this is the guard should a declaration ever add up more than it allows."""
+    detail = exc.diag.message_primary or "numeric value out of range"
+    return ApiError(422, "value_out_of_range",
+                    f"a value computed from this batch is out of range ({detail}); nothing "
+                    "was written", [Problem("events", f"integer fields are at most "
+                                                     f"{MAX_INTEGER} per event")])
+
+
 @lru_cache(maxsize=64)
 def insert_sql(domain: Domain) -> tuple[str, dict]:
     """Columnar INSERT … SELECT FROM unnest(arrays): one statement for a whole batch,
@@ -382,8 +400,11 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
     text, constants = insert_sql(domain)
     async with conn.transaction():
         await conn.execute(WRITE_LOCK.format(mode="_shared"), {"org": org_id, "table": domain.table})
-        cur = await conn.execute(text, {**constants, **params})
-        inserted_ids = {event_id for (event_id,) in await cur.fetchall()}
+        try:
+            cur = await conn.execute(text, {**constants, **params})
+            inserted_ids = {event_id for (event_id,) in await cur.fetchall()}
+        except psycopg.errors.NumericValueOutOfRange as exc:
+            raise out_of_range(exc) from None  # the transaction rolls back: nothing stored
         # skipped duplicates change nothing, not even names: only inserted events count
         inserted: dict[str, tuple[int, EventRow]] = {}
         for index, row in enumerate(rows):
