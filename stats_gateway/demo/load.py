@@ -1,5 +1,7 @@
-"""The database half of the demo: a fresh ``stats_demo`` database, orgs and keys, the entity
-catalogue, and the generated events streamed in with COPY.
+"""The database half of the demo: orgs and keys, the entity catalogue, and the generated
+events streamed in with COPY, into the one database every command uses; finding what an
+earlier demo loaded there (``loaded_demo``) or clearing it (``clear_demo``). The
+benchmark loads into databases of its own (``prepare_database``).
 
 COPY rather than the ingest path because the demo writes a million rows in seconds (the
 events in binary format: half the client work of text and less parsing for the server);
@@ -29,7 +31,7 @@ from stats_gateway.demo.generate import SEED, Chunk, generate, rows
 from stats_gateway.demo.world import ORGS, Org, entities
 from stats_gateway.progress import Progress
 
-DEMO_DATABASE = "stats_demo"
+DEMO_DATABASE = "stats_demo"  # prepare_database's default name (the demo no longer uses it)
 MAINTENANCE_DATABASE = "postgres"
 
 
@@ -136,3 +138,81 @@ def load_dataset(conn: psycopg.Connection, *, events: int, now: datetime, org_pr
     for table in [d.table for d in DOMAINS] + ["entities"]:
         conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
     return sorted(loaded.values(), key=lambda o: -sum(o.events.values()))
+
+
+# --- reuse: the demo shares the one database every command uses (README "CLI") ---------
+
+DEMO_KEY_LABEL = "demo"
+
+
+def _demo_orgs(conn: psycopg.Connection, prefix: str) -> dict[str, str]:
+    """Demo org key -> id, for the demo orgs that exist."""
+    names = {prefix + org.name: org.key for org in ORGS}
+    rows = conn.execute("SELECT name, id::text FROM orgs WHERE name = ANY(%(names)s)",
+                        {"names": list(names)}).fetchall()
+    return {names[name]: org_id for name, org_id in rows}
+
+
+def loaded_demo(conn: psycopg.Connection, prefix: str = "") -> list[LoadedOrg] | None:
+    """The demo orgs as an earlier demo loaded them, each with a new key (an earlier run's
+    secrets are not stored), biggest first; None when no demo org has an event."""
+    ids = _demo_orgs(conn, prefix)
+    loaded = []
+    for org in ORGS:
+        if org.key not in ids:
+            continue
+        counts = {d.name: conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE org_id = %(org)s").format(
+                sql.Identifier(d.table)), {"org": ids[org.key]}).fetchone()[0]
+            for d in DOMAINS}
+        loaded.append(LoadedOrg(org=org, name=prefix + org.name, id=ids[org.key], key="",
+                                events={n: c for n, c in counts.items() if c}))
+    if not any(item.events for item in loaded):
+        return None
+    for item in loaded:
+        item.key = create_key(conn, item.id, read=True, ingest=True, name=DEMO_KEY_LABEL)
+    return sorted(loaded, key=lambda o: -sum(o.events.values()))
+
+
+def newest_event(conn: psycopg.Connection, loaded: list[LoadedOrg]) -> datetime | None:
+    """When the newest demo event happened (about when the data was generated)."""
+    newest = None
+    for item in loaded:
+        for domain in DOMAINS:
+            row = conn.execute(sql.SQL("SELECT max(ts) FROM {} WHERE org_id = %(org)s").format(
+                sql.Identifier(domain.table)), {"org": item.id}).fetchone()
+            if row[0] is not None and (newest is None or row[0] > newest):
+                newest = row[0]
+    return newest
+
+
+def clear_demo(conn: psycopg.Connection, prefix: str = "") -> int:
+    """Remove the demo orgs' events, rollups and names (keeping the orgs and their keys),
+    in one transaction, so the demo can load afresh; returns the rows removed. The other
+    orgs' data stays; when there are none, the tables are truncated (much faster)."""
+    ids = list(_demo_orgs(conn, prefix).values())
+    if not ids:
+        return 0
+    tables = [name for (name,) in conn.execute("""
+        SELECT c.relname FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id'
+                           AND NOT a.attisdropped
+        WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+          AND NOT c.relispartition AND c.relname <> 'api_keys'
+        ORDER BY c.relname""").fetchall()]
+    others = conn.execute("SELECT count(*) FROM orgs WHERE NOT id = ANY(%(ids)s::uuid[])",
+                          {"ids": ids}).fetchone()[0]
+    removed = 0
+    with conn.transaction():
+        for table in tables:
+            name = sql.Identifier(table)
+            if others == 0:
+                removed += conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)
+                                        ).fetchone()[0]
+                conn.execute(sql.SQL("TRUNCATE {}").format(name))
+            else:
+                removed += conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE org_id = ANY(%(ids)s::uuid[])").format(name),
+                    {"ids": ids}).rowcount
+    return removed
