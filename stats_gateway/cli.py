@@ -1,8 +1,13 @@
-"""``stats-gateway``: demo | serve | migrate | create-key | load | rebuild | citus-sql."""
+"""``stats-gateway``: demo | serve | migrate | create-key | keys | load | rebuild | citus-sql.
+
+Every command uses one database: ``STATS_GATEWAY_DATABASE_URL``, or else the embedded
+server's ``postgres`` database in ``STATS_GATEWAY_DATA_DIR``, and says which on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from domains import DOMAINS
@@ -10,10 +15,21 @@ from stats_gateway.config import Settings
 from stats_gateway.db.connect import connect
 from stats_gateway.db.embedded import database_url
 from stats_gateway.db.migrate import migrate
+from stats_gateway.key_admin import RESOURCE_SCOPES
+from stats_gateway.key_cli import add_keys_parser, cmd_keys
+
+
+class Terminated(SystemExit):
+    """SIGTERM, raised where the process is so that ``finally`` blocks (which stop an
+    embedded server) run; Python's default for SIGTERM is to die on the spot."""
+
+
+def _on_sigterm(signum, _frame) -> None:
+    raise Terminated(128 + signum)
 
 
 def cmd_migrate(args, settings: Settings) -> int:
-    with database_url(settings) as url, connect(url, autocommit=True) as conn:
+    with database_url(settings, announce=True) as url, connect(url, autocommit=True) as conn:
         applied = migrate(conn, DOMAINS)
     print("applied: " + ", ".join(applied) if applied else "already up to date")
     return 0
@@ -22,24 +38,40 @@ def cmd_migrate(args, settings: Settings) -> int:
 def cmd_create_key(args, settings: Settings) -> int:
     from stats_gateway.auth import create_key, ensure_org
 
-    read, ingest = not args.ingest_only, not args.read_only
-    with database_url(settings) as url, connect(url, autocommit=True) as conn:
+    admin = args.admin
+    read, ingest = not (args.ingest_only or admin), not (args.read_only or admin)
+    with database_url(settings, announce=True) as url, \
+            connect(url, autocommit=True) as conn:
         migrate(conn, DOMAINS)
         with conn.transaction():
             try:
-                org_id = ensure_org(conn, args.org)
+                org_id, created = ensure_org(conn, args.org, report=True)
             except LookupError as exc:
                 print(f"stats-gateway: {exc}", file=sys.stderr)
                 return 2
-            key = create_key(conn, org_id, read=read, ingest=ingest, name=args.name,
+            if created:
+                print(f"stats-gateway: created a new org {args.org!r} (no org had that "
+                      "name)", file=sys.stderr)
+            else:
+                print(f"stats-gateway: using the existing org {args.org!r}", file=sys.stderr)
+            key = create_key(conn, org_id, read=read, ingest=ingest, admin=admin,
+                             name=args.name,
                              resource_scopes=args.resource_scope or None,
                              workspaces=args.workspace, repos=args.repo,
                              rate_limit=args.rate_limit)
-    print(f"org:  {org_id}\nkey:  {key}\nperm: {'read ' if read else ''}{'ingest' if ingest else ''}")
+    perms = " ".join(p for p, on in (("read", read), ("ingest", ingest), ("admin", admin)) if on)
+    print(f"org:  {org_id}\nkey:  {key}\nperm: {perms}")
     for label, ids in (("workspaces", args.workspace), ("repos", args.repo)):
         if ids:
             print(f"{label}: {', '.join(sorted(set(ids)))}")
     return 0
+
+
+def _resource_scope(text: str) -> str:
+    if text not in RESOURCE_SCOPES:
+        raise argparse.ArgumentTypeError(
+            f"unknown resource scope {text!r}; known: {', '.join(sorted(RESOURCE_SCOPES))}")
+    return text
 
 
 def _rate_limit(text: str) -> str:
@@ -60,8 +92,11 @@ def cmd_serve(args, settings: Settings) -> int:
 
     import uvicorn
 
+    from stats_gateway.db.embedded import describe_database
     from stats_gateway.http.app import create_app
 
+    url = settings.database_url or "dbname=postgres"  # the embedded server's database
+    print(f"stats-gateway: {describe_database(settings, url)}", file=sys.stderr, flush=True)
     app = create_app(settings)
     # uvicorn re-raises the signal once its graceful shutdown is done, which would end the
     # process "killed by SIGTERM"; a completed shutdown is a success, so swallow it
@@ -76,7 +111,7 @@ def cmd_demo(args, settings: Settings) -> int:
     from stats_gateway.demo import run_demo
 
     return run_demo(settings, host=args.host, port=args.port, events=args.events,
-                    serve=not args.no_serve)
+                    serve=not args.no_serve, fresh=args.fresh)
 
 
 def cmd_load(args, settings: Settings) -> int:
@@ -105,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="embedded DB + realistic data + gateway on :8000")
     demo.add_argument("--events", type=int, default=1_200_000, help="events to generate")
     demo.add_argument("--no-serve", action="store_true", help="load the data and exit")
+    demo.add_argument("--fresh", action="store_true",
+                      help="regenerate the demo orgs' data (default: reuse what an earlier "
+                           "demo loaded)")
     serve = sub.add_parser("serve", help="serve the gateway")
     for p in (demo, serve):
         p.add_argument("--host", default="127.0.0.1")
@@ -114,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     key.add_argument("--org", required=True, help="org name (created if missing) or org id")
     key.add_argument("--name", default="", help="a label for the key")
     key.add_argument("--resource-scope", action="append", metavar="SCOPE",
-                     help="limit the resources the key reads, e.g. flows:read (repeatable; "
-                          "default: all)")
+                     type=_resource_scope,
+                     help="limit the resources the key reads (repeatable; default: all): "
+                          + ", ".join(sorted(RESOURCE_SCOPES)))
     key.add_argument("--workspace", action="append", metavar="ID",
                      help="limit the key to this workspace's events (repeatable; default: all)")
     key.add_argument("--repo", action="append", metavar="ID",
@@ -127,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     perms = key.add_mutually_exclusive_group()
     perms.add_argument("--read-only", action="store_true")
     perms.add_argument("--ingest-only", action="store_true")
+    perms.add_argument("--admin", action="store_true",
+                       help="an admin key: manages its org's keys (/v2/keys), reads and "
+                            "ingests nothing")
+    add_keys_parser(sub)
     names = [d.name for d in DOMAINS]
     load = sub.add_parser("load", help="bulk-load events from NDJSON or CSV (COPY), merging "
                           "them into the org's rollups; all in one transaction")
@@ -148,9 +191,14 @@ def main(argv: list[str] | None = None) -> int:
                    "domains (see sql/citus/)")
     args = parser.parse_args(argv)
     commands = {"demo": cmd_demo, "serve": cmd_serve, "migrate": cmd_migrate,
-                "create-key": cmd_create_key, "load": cmd_load, "rebuild": cmd_rebuild,
-                "citus-sql": cmd_citus_sql}
-    return commands[args.command](args, Settings.from_env())
+                "create-key": cmd_create_key, "keys": cmd_keys, "load": cmd_load,
+                "rebuild": cmd_rebuild, "citus-sql": cmd_citus_sql}
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return commands[args.command](args, Settings.from_env())
+    except Terminated as exc:
+        print("stats-gateway: terminated", file=sys.stderr)
+        return exc.code
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from stats_gateway.http.dashboard import STATIC_DIR, dashboard_routes
 from stats_gateway.http.errors import EXCEPTION_HANDLERS
 from stats_gateway.http.ratelimit import RateLimiter, add_retry_after
 from stats_gateway.http.health import CONNECT_TIMEOUT_S, GatewayPool, health_routes
+from stats_gateway.http.home import home
+from stats_gateway.http.keys import KEY_ROUTES
 from stats_gateway.http.logging import AccessLogMiddleware, configure_logging
 from stats_gateway.http.metrics import Metrics, metrics_endpoint, metrics_of
 from stats_gateway.http.openapi import (
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None,
     app = Litestar(
         route_handlers=[*health_routes(settings, domains), metrics_endpoint,
                         *routes_for(domains), *SEED_ROUTES, *dashboard_routes(domains),
+                        home, *KEY_ROUTES,  # GET /: http/home.py; /v2/keys: http/keys.py
                         # vendored UI assets (dashboard/, docs/), shipped as package data
                         create_static_files_router(path="/static", directories=[STATIC_DIR])],
         lifespan=[lifespan],
