@@ -76,7 +76,8 @@ def dashboard_routes(domains: Sequence[Domain]) -> list:
 
     @get("/dashboard", include_in_schema=False, name="dashboard")
     async def dashboard_page() -> Response:
-        return Response(content=PAGE, media_type="text/html; charset=utf-8",
+        # Litestar adds "; charset=utf-8" to text types itself
+        return Response(content=PAGE, media_type="text/html",
                         headers=PAGE_HEADERS)
 
     @get("/dashboard/domains.json", include_in_schema=False, name="dashboard-domains")
