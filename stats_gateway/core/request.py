@@ -149,9 +149,11 @@ def parse_instant(value: str) -> datetime | None:
             return datetime.fromtimestamp(int(value), UTC)
         except (OverflowError, OSError, ValueError):
             return None
-    if not re.fullmatch(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|z|[+-]\d\d:\d\d)",
-                        value):
+    if len(value) > 100 or not re.fullmatch(
+            r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d:\d\d)", value):
         return None
+    # RFC 3339 allows a fraction of any length; Python reads microseconds: cut the rest
+    value = re.sub(r"(\.\d{6})\d+", r"\1", value, count=1)
     try:
         return datetime.fromisoformat(value.replace("z", "Z")).astimezone(UTC)
     except (ValueError, OverflowError):

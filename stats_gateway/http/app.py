@@ -24,7 +24,7 @@ from stats_gateway.db.migrate import migrate
 from stats_gateway.db.tenant import configure_app_role, tenant_connection
 from stats_gateway.http.common import authorized, engine_of, json_response, query_params, respond
 from stats_gateway.http.dashboard import STATIC_DIR, dashboard_routes
-from stats_gateway.http.errors import EXCEPTION_HANDLERS
+from stats_gateway.http.errors import APP_EXCEPTION_HANDLERS
 from stats_gateway.http.ratelimit import RateLimiter, add_retry_after
 from stats_gateway.http.health import CONNECT_TIMEOUT_S, GatewayPool, health_routes
 from stats_gateway.http.home import home
@@ -37,6 +37,7 @@ from stats_gateway.http.openapi import (
 from stats_gateway.seeds import SEED_ROUTES
 
 def _series_route(domain: Domain, view_path: str):
+from stats_gateway.http.methods import HeadAsGet
     path = f"/v2/stats/{domain.name}" + (f"/{view_path}" if view_path else "")
     response_type = series_types(domain, view_path).response
 
@@ -140,7 +141,7 @@ def create_app(settings: Settings | None = None,
                         # vendored UI assets (dashboard/, docs/), shipped as package data
                         create_static_files_router(path="/static", directories=[STATIC_DIR])],
         lifespan=[lifespan],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=APP_EXCEPTION_HANDLERS,
         before_send=[add_retry_after],  # 429s of every error shape: http/ratelimit.py
         request_max_body_size=16_000_000,
         openapi_config=openapi_config("stats-gateway", __version__),
@@ -151,5 +152,5 @@ def create_app(settings: Settings | None = None,
     app.state.rate_limiter = RateLimiter(settings.rate_limit)  # per key: http/ratelimit.py
     app.state.key_cache = KeyCache()  # no round trip of its own per request: auth.py
     # outermost, so unmatched routes (404/405) are logged and carry a request id too
-    app.asgi_handler = AccessLogMiddleware(app.asgi_handler, metrics)
+    app.asgi_handler = AccessLogMiddleware(HeadAsGet(app.asgi_handler), metrics)
     return app

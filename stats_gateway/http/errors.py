@@ -8,6 +8,9 @@ within the pool timeout, or a connection lost mid-query (server restarting, netw
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import msgspec
 import psycopg
 import structlog
@@ -17,6 +20,7 @@ from psycopg_pool import PoolTimeout
 
 from stats_gateway.core.envelopes import ErrorDetail, ErrorResponse
 from stats_gateway.core.errors import ApiError
+from stats_gateway.http.methods import allow_headers
 
 PROBLEM_JSON = "application/problem+json"
 _encoder = msgspec.json.Encoder()
@@ -36,7 +40,7 @@ def request_id(request: Request) -> str | None:
 RETRY_AFTER_S = {"query_timeout": 5, "service_unavailable": 2}
 
 
-def problem(request: Request, error: ApiError) -> Response:
+def problem(request: Request, error: ApiError, extra_headers: dict | None = None) -> Response:
     body = ErrorResponse(
         type=f"https://stats-gateway.dev/errors/{error.error_code}", title=error.message,
         status=error.status, success=False, error_code=error.error_code, message=error.message,
@@ -46,6 +50,7 @@ def problem(request: Request, error: ApiError) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
     if error.status == 503:
         headers["Retry-After"] = str(RETRY_AFTER_S.get(error.error_code, 2))
+    headers.update(extra_headers or {})
     return Response(content=_encoder.encode(body), status_code=error.status,
                     media_type=PROBLEM_JSON, headers=headers)
 
@@ -54,14 +59,42 @@ def handle_api_error(request: Request, exc: ApiError) -> Response:
     return problem(request, exc)
 
 
+ErrorShape = Callable[[Request, Exception], Response]
+_SHAPES: list[tuple[re.Pattern, ErrorShape]] = []
+
+
+def answer_errors_in_shape(path_pattern: str, shape: ErrorShape) -> None:
+    """Errors raised for ``path_pattern`` before any of its routes runs (the router's 405
+    for a method the path does not take) answer in ``shape``: a seed endpoint's own
+    envelope. Errors inside a route go through the route's own handlers."""
+    _SHAPES.append((re.compile(path_pattern), shape))
+
+
+def _shape_of(request: Request) -> ErrorShape | None:
+    path = request.scope.get("path", "")
+    return next((shape for pattern, shape in _SHAPES if pattern.fullmatch(path)), None)
+
+
+def handle_http_exception_in_shape(request: Request, exc: HTTPException) -> Response:
+    """The app's handler: the path's own error shape if it has one (a seed endpoint), else
+    problem+json; a 405 lists the path's methods in ``Allow`` either way."""
+    if (shape := _shape_of(request)) is not None:
+        response = shape(request, exc)
+        response.headers.update(allow_headers(exc))
+        return response
+    return handle_http_exception(request, exc)
+
+
 def handle_http_exception(request: Request, exc: HTTPException) -> Response:
+    """Litestar's own refusals (405, 413, ...) as problem+json."""
     status = exc.status_code
     if status >= 500:
         return handle_unexpected(request, exc)
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
     if status == 404:
         detail = "no such endpoint"
-    return problem(request, ApiError(status, _CODES.get(status, "bad_request"), detail))
+    return problem(request, ApiError(status, _CODES.get(status, "bad_request"), detail),
+                   allow_headers(exc))
 
 
 def handle_database_down(request: Request, exc: Exception) -> Response:
@@ -105,3 +138,5 @@ EXCEPTION_HANDLERS = {
     psycopg.OperationalError: handle_database_down,
     Exception: handle_unexpected,
 }
+# what the app installs: the same, with seed paths' errors in their own shapes
+APP_EXCEPTION_HANDLERS = {**EXCEPTION_HANDLERS, HTTPException: handle_http_exception_in_shape}

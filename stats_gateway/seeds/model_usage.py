@@ -57,7 +57,7 @@ Errors. Every error of this endpoint, 400 included, is ``application/json``::
 ``unauthorized`` (401; the same body for a missing, malformed, unknown, revoked or
 expired key), ``forbidden`` (403: the key lacks ``read``), ``service_unavailable`` (503:
 the database is unreachable) or ``internal_error`` (500: no traceback; quote the
-``X-Request-Id`` response header); ``method_not_allowed`` (405, with ``Allow: GET``) for
+``X-Request-Id`` response header); ``method_not_allowed`` (405, with ``Allow: GET, HEAD``) for
 POST, PUT, PATCH and DELETE. ``details`` is empty except for 400. The body carries
 no request id, so equal errors have equal bodies; the id is in ``X-Request-Id``.
 """
@@ -88,7 +88,9 @@ from stats_gateway.core.timebuckets import (
     BUCKET_SIZES, MAX_BUCKETS, BucketPlan, count_buckets, make_plan,
 )
 from stats_gateway.http.common import JSON, authorized, engine_of, json_response, query_params
-from stats_gateway.http.errors import log, request_id
+from stats_gateway.http.errors import (
+    EXCEPTION_HANDLERS as APP_HANDLERS, answer_errors_in_shape, log, request_id,
+)
 from stats_gateway.http.openapi import (
     BARE_KEY, BEARER, error_responses, operation_class, query_parameter,
 )
@@ -393,7 +395,19 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 
 def _database_down(request: Request, exc: Exception) -> Response:
     log.warning("database_unavailable", error=type(exc).__name__, request_id=request_id(request))
-    return error_response(503, "service_unavailable", "the database is unavailable; retry shortly")
+    response = error_response(503, "service_unavailable",
+                              "the database is unavailable; retry shortly")
+    response.headers["Retry-After"] = "2"
+    return response
+
+
+def _query_timeout(request: Request, exc: Exception) -> Response:
+    """``statement_timeout`` cancelled the query: 503 here too, never problem+json."""
+    log.warning("query_timeout", error=str(exc).strip(), request_id=request_id(request))
+    response = error_response(503, "service_unavailable", "the query took longer than the "
+                              "gateway allows; retry later or ask for a shorter range")
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
@@ -402,13 +416,26 @@ def _unexpected(request: Request, exc: Exception) -> Response:
                           "response header when reporting it")
 
 
-EXCEPTION_HANDLERS = {
+_HANDLERS = {
     ApiError: _api_error,
     HTTPException: _http_error,
     PoolTimeout: _database_down,
+    psycopg.errors.QueryCanceled: _query_timeout,  # before its base, OperationalError
     psycopg.OperationalError: _database_down,
     Exception: _unexpected,
 }
+
+
+def seed_error(request: Request, exc: Exception) -> Response:
+    """Any exception in this endpoint's envelope, by the most specific class it is."""
+    return next(_HANDLERS[cls] for cls in type(exc).__mro__ if cls in _HANDLERS)(request, exc)
+
+
+# every class the app maps too: Litestar picks the most specific class across the app's and
+# the route's handlers, so a class only the app named (a query timeout) would answer in
+# problem+json
+EXCEPTION_HANDLERS = {cls: seed_error for cls in (*APP_HANDLERS, *_HANDLERS)}
+answer_errors_in_shape(PATH, seed_error)  # the router's 405 (http/errors.py)
 _ERROR_SPECS = error_responses((400, 401, 403, 429, 500, 503), ErrorBody, JSON, {
     400: "Invalid parameters (every problem listed)", 401: "Unauthorized Error",
     403: "Forbidden Error", 500: "Internal Server Error", 503: "Service Unavailable Error"})
@@ -446,7 +473,7 @@ async def model_usage(request: Request) -> Response[ModelUsageResponse]:
 async def other_methods(request: Request) -> Response:
     """405 in this endpoint's envelope rather than the gateway's problem+json."""
     response = error_response(405, "method_not_allowed", "use GET for this endpoint")
-    response.headers["Allow"] = "GET"
+    response.headers["Allow"] = "GET, HEAD"  # HEAD: as GET (http/methods.py)
     return response
 
 

@@ -5,8 +5,9 @@
 the seed's snake_case shape. Choices where the Runflow seed is silent:
 
 * **Range.** ``start`` and ``end`` are both required and both inclusive. They are ISO-8601
-  date-times (``2026-01-31T00:00:00``, optional ``.ffffff``, ``Z`` or an offset such as
-  ``+02:00``); a value without an offset is UTC. A bare date is refused (it would be
+  date-times (``2026-01-31T00:00:00``, an optional fraction of any length (RFC 3339;
+  digits past microseconds are cut, not rounded), ``Z`` or an offset such as ``+02:00``); a
+  value without an offset is UTC. A bare date is refused (it would be
   ambiguous as an inclusive ``end``). ``end`` must not be before ``start`` (equal is one
   instant). Both must lie in 2000-01-01 .. 2099-12-31 UTC and the range may span at most
   10,000 UTC days. Other query parameters are ignored, as Runflow's server does.
@@ -57,7 +58,7 @@ from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 from stats_gateway.core.request import BreakdownRequest, Filter, Scope, StatsRequest
 from stats_gateway.core.timebuckets import BUCKET_SIZES, MAX_BUCKETS, BucketPlan, make_plan
 from stats_gateway.http.common import JSON, authorized, engine_of, query_params
-from stats_gateway.http.errors import EXCEPTION_HANDLERS, log, request_id
+from stats_gateway.http.errors import EXCEPTION_HANDLERS, answer_errors_in_shape, log, request_id
 from stats_gateway.http.openapi import (
     error_responses, header_parameter, operation_class, query_parameter,
 )
@@ -67,7 +68,8 @@ READ_SCOPE = {"flow": "flows:read", "model": "models:read", "comfyui": "comfyui-
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
 _DATE_TIME = re.compile(
-    r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?([Zz]|[+-]\d\d(:?\d\d)?)?")
+    r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d+)?)?([Zz]|[+-]\d\d(:?\d\d)?)?")
+_FRACTION = re.compile(r"(\.\d{6})\d+")  # RFC 3339 allows any length; Python reads 6
 _CENT = Decimal("0.01")
 
 
@@ -128,9 +130,10 @@ _STATUS_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "PERMISSION_DENIE
                  429: "RATE_LIMITED"}
 
 
-def _error(status: int, code: str, message: str, problems: list[Problem] = ()) -> Response:
+def _error(status: int, code: str, message: str, problems: list[Problem] = (),
+           headers: dict | None = None) -> Response:
     errors = [{"field": p.field, "message": p.message} for p in problems] or None
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else headers
     return _json(RunflowErrorResponse(code=code, message=message, errors=errors), status, headers)
 
 
@@ -143,9 +146,14 @@ def seed_error(request: Request, exc: Exception) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
         return _error(exc.status_code, _STATUS_CODES.get(exc.status_code, "BAD_REQUEST"), detail)
     rid = request_id(request)
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        log.warning("query_timeout", error=str(exc).strip(), request_id=rid)
+        return _error(503, "SERVICE_UNAVAILABLE", "the query took longer than the gateway "
+                      "allows; retry later or ask for a shorter range", headers={"Retry-After": "5"})
     if isinstance(exc, (PoolTimeout, psycopg.OperationalError)):
         log.warning("database_unavailable", error=type(exc).__name__, request_id=rid)
-        return _error(503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry shortly")
+        return _error(503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry shortly",
+                      headers={"Retry-After": "2"})
     log.exception("unhandled_error", request_id=rid, exc_info=exc)
     return _error(500, "INTERNAL_ERROR",
                   f"internal error; quote request id {rid} when reporting it")
@@ -153,16 +161,17 @@ def seed_error(request: Request, exc: Exception) -> Response:
 
 # every class the app maps (its handlers would win by MRO), and anything else
 SEED_EXCEPTION_HANDLERS = {cls: seed_error for cls in (*EXCEPTION_HANDLERS, Exception)}
+answer_errors_in_shape("/v1/runs-stats", seed_error)  # the router's 405 (http/errors.py)
 
 
 # --- request ---------------------------------------------------------------------------
 
 def parse_date_time(value: str) -> datetime | None:
     """An ISO-8601 date-time as UTC (no offset: UTC), or None when it is not one."""
-    if not _DATE_TIME.fullmatch(value):
+    if len(value) > 100 or not _DATE_TIME.fullmatch(value):
         return None
     try:
-        parsed = datetime.fromisoformat(value.upper())
+        parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value.upper(), count=1))
     except ValueError:
         return None
     if parsed.tzinfo is None:

@@ -64,7 +64,9 @@ from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 from stats_gateway.core.request import MAX_LIMIT, BreakdownRequest, Scope
 from stats_gateway.core.timebuckets import fixed_size, make_plan
 from stats_gateway.http.common import authorized, engine_of, json_response, query_params
-from stats_gateway.http.errors import EXCEPTION_HANDLERS, handle_unexpected, request_id
+from stats_gateway.http.errors import (
+    EXCEPTION_HANDLERS, answer_errors_in_shape, handle_unexpected, request_id,
+)
 from stats_gateway.http.openapi import operation_class
 
 PATH = "/v1/organizations/{orgId:str}/cu/usage-by-workflow"
@@ -214,6 +216,8 @@ def seed_error(request: Request, exc: Exception) -> Response:
     response.headers.update(problem.headers)
     return response
 
+
+answer_errors_in_shape(r"/v1/organizations/[^/]+/cu/usage-by-workflow", seed_error)  # 405
 
 _ERRORS = {
     400: "invalid from/to (every problem listed in message), or too many workflows",

@@ -40,8 +40,8 @@ Choices where the seed is silent:
   number of values (calls for call_count/error_count, calls with a latency for
   latency_ms, usage events for usage metrics). So call_count sum = calls, error_count
   sum = errors, error_count avg = error rate. Percentiles are exact (PostgreSQL
-  ``percentile_cont``: linear interpolation, like numpy's default), ``q`` strictly
-  between 0 and 100.
+  ``percentile_cont``: linear interpolation, like numpy's default), ``q`` from 0 to 100
+  (both included, as Weave's server takes; ``p0`` is the minimum, ``p100`` the maximum).
 * **Keys.** Weave's own: ``<agg>_<metric>`` (``sum_input_tokens``, ``avg_latency_ms``) and
   ``p<q>_<metric>`` with ``q`` as written, never in exponent notation (``p95_latency_ms``,
   ``p99.9_latency_ms``), in the order asked, plus ``count``: calls (call buckets) or usage

@@ -9,7 +9,8 @@ from litestar.exceptions import HTTPException
 from stats_gateway.core.errors import ApiError
 from stats_gateway.http.common import json_response
 from stats_gateway.http.errors import (
-    EXCEPTION_HANDLERS, handle_database_down, handle_unexpected, request_id,
+    EXCEPTION_HANDLERS, answer_errors_in_shape, handle_database_down, handle_unexpected,
+    request_id,
 )
 from stats_gateway.seeds.call_stats.wire import BodyInvalid
 
@@ -50,11 +51,14 @@ def fastapi_error(request: Request, exc: Exception) -> Response:
     status = logged.status_code
     message = ("the database is unavailable; retry shortly" if status == 503
                else f"Internal Server Error (request id {request_id(request)})")
-    return _detail(status, message)
+    retry = {k: v for k, v in logged.headers.items() if k.lower() == "retry-after"}
+    return _detail(status, message, retry)
 
 
 _DATABASE_DOWN = [key for key, handler in EXCEPTION_HANDLERS.items()
                   if handler is handle_database_down]
+
+answer_errors_in_shape("/calls/stats", fastapi_error)  # the router's 405 (http/errors.py)
 
 CALL_STATS_HANDLERS = {key: fastapi_error for key in EXCEPTION_HANDLERS} | {
     BodyInvalid: fastapi_error}

@@ -25,7 +25,7 @@ UsageMetricName = Literal["input_tokens", "output_tokens", "total_tokens", "inpu
                           "output_cost", "total_cost"]
 CallMetricName = Literal["latency_ms", "call_count", "error_count"]
 AggregationName = Literal["sum", "avg", "min", "max", "count"]
-Percent = Annotated[float, Meta(gt=0, lt=100)]
+Percent = Annotated[float, Meta(ge=0, le=100)]  # as Weave: 0 <= p <= 100
 Text = Annotated[str, Meta(min_length=1, max_length=200, pattern="^[^\x00]*$")]
 
 
