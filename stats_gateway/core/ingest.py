@@ -184,12 +184,13 @@ def validate_events(domain: Domain, events: list, now: datetime) -> list[EventRo
     """Every event checked; raises one 422 listing each bad event's index and field."""
     plans, known = _field_plans(domain)
     problems: list[Problem] = []
+    invalid = found = 0  # every bad event and problem counts; the first MAX_PROBLEMS listed
     rows: list[EventRow] = []
     for index, event in enumerate(events):
-        if len(problems) >= MAX_PROBLEMS:
-            break
         if not isinstance(event, dict):
-            problems.append(Problem("", "must be an object", index))
+            mine = [Problem("", "must be an object", index)]
+            invalid, found = invalid + 1, found + 1
+            problems.extend(mine[:max(0, MAX_PROBLEMS - len(problems))])
             continue
         mine: list[Problem] = []
         if not known.issuperset(event):
@@ -233,13 +234,16 @@ def validate_events(domain: Domain, events: list, now: datetime) -> list[EventRo
         if domain.check_event and not mine:
             mine.extend(Problem(name, msg, index) for name, msg in domain.check_event(decoded))
         if mine:
-            problems.extend(mine)
+            invalid, found = invalid + 1, found + len(mine)
+            problems.extend(mine[:max(0, MAX_PROBLEMS - len(problems))])
         else:
             rows.append(EventRow(event_id, ts, values, names))
-    if problems:
+    if invalid:
+        capped = (f"; errors lists the first {MAX_PROBLEMS} of {found} problems"
+                  if found > MAX_PROBLEMS else "")
         raise ApiError(422, "invalid_events",
-                       f"{len({p.index for p in problems})} event(s) are invalid; nothing was "
-                       "written", problems[:MAX_PROBLEMS])
+                       f"{invalid} event(s) are invalid; nothing was written{capped}",
+                       problems[:MAX_PROBLEMS])
     return rows
 
 

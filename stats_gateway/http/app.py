@@ -32,6 +32,7 @@ from stats_gateway.http.keys import KEY_ROUTES
 from stats_gateway.http.logging import AccessLogMiddleware, configure_logging
 from stats_gateway.http.metrics import Metrics, metrics_endpoint, metrics_of
 from stats_gateway.http.openapi import (
+from stats_gateway.http.ingest_guard import outside_limit, refuse_hidden_repos
     ExactNumbers, breakdown_docs, ingest_docs, openapi_config, series_docs,
 )
 from stats_gateway.seeds import SEED_ROUTES
@@ -78,10 +79,15 @@ def _ingest_route(domain: Domain):
             events = decode_batch(await request.body())
             rows = validate_events(domain, events, datetime.now(UTC))
             if refused := caller.restriction.refused_events(row.values for row in rows):
-                raise ApiError(403, "forbidden", f"{len(refused)} event(s) are outside this "
-                               "API key's workspaces or repos; nothing was written", refused)
+                raise outside_limit(refused)
             async with tenant_connection(engine_of(request).pool, caller.org_id) as conn:
-                result = await write_batch(conn, caller.org_id, domain, rows)
+                # a repo of a workspace the key may not see: as any event outside its limit
+                await refuse_hidden_repos(conn, caller.org_id, caller.restriction, rows)
+                try:
+                    result = await write_batch(conn, caller.org_id, domain, rows)
+                except ApiError:  # such a repo may have been made meanwhile: look again
+                    await refuse_hidden_repos(conn, caller.org_id, caller.restriction, rows)
+                    raise
         metrics_of(request).count_ingest(domain.name, result.inserted, result.duplicates)
         return json_response(IngestResponse(success=True, domain=domain.name, received=result.received,
                                     inserted=result.inserted, duplicates=result.duplicates))
