@@ -17,7 +17,8 @@ from stats_gateway.core.domain import Domain, validate_domains
 from stats_gateway.core.engine import StatsEngine
 from stats_gateway.core.envelopes import IngestResponse, breakdown_types, series_types
 from stats_gateway.core.errors import ApiError
-from stats_gateway.core.ingest import decode_batch, validate_events, write_batch
+from stats_gateway.core.ingest import write_batch
+from stats_gateway.core.typed_batch import parse_batch
 from stats_gateway.db.connect import connect
 from stats_gateway.db.embedded import EmbeddedPostgres
 from stats_gateway.db.migrate import migrate
@@ -76,8 +77,7 @@ def _breakdown_route(domain: Domain, by: str):
 def _ingest_route(domain: Domain):
     async def handler(request: Request) -> Response:
         async with authorized(request, "ingest") as caller:
-            events = decode_batch(await request.body())
-            rows = validate_events(domain, events, datetime.now(UTC))
+            rows = parse_batch(domain, await request.body(), datetime.now(UTC))
             if refused := caller.restriction.refused_events(row.values for row in rows):
                 raise outside_limit(refused)
             async with tenant_connection(engine_of(request).pool, caller.org_id) as conn:
