@@ -23,32 +23,45 @@ from stats_gateway.db.connect import connect
 from stats_gateway.db.embedded import EmbeddedPostgres
 from stats_gateway.db.migrate import migrate
 from stats_gateway.db.tenant import configure_app_role, tenant_connection
-from stats_gateway.http.common import authorized, engine_of, json_response, query_params, respond
+from stats_gateway.core.request import parse_breakdown, parse_series
+from stats_gateway.http.admission import Admission, Cost
+from stats_gateway.http.common import (
+    admitted, authorized, engine_of, json_response, query_params, respond,
+)
+from stats_gateway.http.lane import ExpensiveLane
 from stats_gateway.http.dashboard import STATIC_DIR, dashboard_routes
 from stats_gateway.http.errors import APP_EXCEPTION_HANDLERS
 from stats_gateway.http.ratelimit import RateLimiter, add_retry_after
+from stats_gateway.http.ingest_guard import outside_limit, refuse_hidden_repos
 from stats_gateway.http.health import CONNECT_TIMEOUT_S, GatewayPool, health_routes
 from stats_gateway.http.home import home
 from stats_gateway.http.keys import KEY_ROUTES
 from stats_gateway.http.logging import AccessLogMiddleware, configure_logging
+from stats_gateway.http.methods import HeadAsGet
 from stats_gateway.http.metrics import Metrics, metrics_endpoint, metrics_of
 from stats_gateway.http.openapi import (
-from stats_gateway.http.ingest_guard import outside_limit, refuse_hidden_repos
     ExactNumbers, breakdown_docs, ingest_docs, openapi_config, series_docs,
 )
 from stats_gateway.seeds import SEED_ROUTES
 
 def _series_route(domain: Domain, view_path: str):
-from stats_gateway.http.methods import HeadAsGet
     path = f"/v2/stats/{domain.name}" + (f"/{view_path}" if view_path else "")
     response_type = series_types(domain, view_path).response
 
+    view = domain.series_view(view_path)
+
     async def handler(request: Request) -> Response:
         async with authorized(request, "read") as caller:
-            body = await engine_of(request).series(caller.org_id, domain.name, view_path,
-                                                   query_params(request),
-                                                   restriction=caller.restriction)
-        return respond(request, body, f"{domain.name}-{view_path or 'series'}.csv")
+            params = query_params(request)
+            # priced before any SQL (the engine parses again: the same 400s either way)
+            cost = Cost.of(parse_series(domain, view, params, datetime.now(UTC)))
+
+            async def answer(engine: StatsEngine) -> Response:
+                body = await engine.series(caller.org_id, domain.name, view_path, params,
+                                           restriction=caller.restriction)
+                return respond(request, body, f"{domain.name}-{view_path or 'series'}.csv")
+
+            return await admitted(request, caller, cost, answer)
 
     handler.__annotations__["return"] = Response[response_type]
     return get(path, name=f"{domain.name}-series-{view_path or 'main'}",
@@ -60,12 +73,19 @@ from stats_gateway.http.methods import HeadAsGet
 def _breakdown_route(domain: Domain, by: str):
     response_type = breakdown_types(domain, by).response
 
+    dimension = domain.dimension(by)
+
     async def handler(request: Request) -> Response:
         async with authorized(request, "read") as caller:
-            body = await engine_of(request).breakdown(caller.org_id, domain.name, by,
-                                                      query_params(request),
-                                                      restriction=caller.restriction)
-        return respond(request, body, f"{domain.name}-breakdown-{by}.csv")
+            params = query_params(request)
+            cost = Cost.of(parse_breakdown(domain, dimension, params, datetime.now(UTC)))
+
+            async def answer(engine: StatsEngine) -> Response:
+                body = await engine.breakdown(caller.org_id, domain.name, by, params,
+                                              restriction=caller.restriction)
+                return respond(request, body, f"{domain.name}-breakdown-{by}.csv")
+
+            return await admitted(request, caller, cost, answer)
 
     handler.__annotations__["return"] = Response[response_type]
     return get(f"/v2/stats/{domain.name}/breakdown/{by}", name=f"{domain.name}-breakdown-{by}",
@@ -124,18 +144,33 @@ def create_app(settings: Settings | None = None,
             url = embedded.uri()
         with connect(url, autocommit=True) as conn:  # custom plans: db/connect.py
             migrate(conn, tuple(domains))
-        pool = GatewayPool(  # fault behaviour (timeouts, reconnects): http/health.py
-            url, settings, min_size=settings.pool_min, max_size=settings.pool_max, open=False,
-            configure=configure_app_role,  # row-level security applies: db/tenant.py
-            # autocommit: a read is one statement, so no BEGIN/COMMIT round trips around
-            # it; writes that need atomicity open conn.transaction() (a real BEGIN) anyway
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
-                    "options": f"-c statement_timeout={settings.statement_timeout_ms}"})
+
+        def make_pool(min_size: int, max_size: int) -> GatewayPool:
+            return GatewayPool(  # fault behaviour (timeouts, reconnects): http/health.py
+                url, settings, min_size=min_size, max_size=max_size, open=False,
+                configure=configure_app_role,  # row-level security applies: db/tenant.py
+                # autocommit: a read is one statement, so no BEGIN/COMMIT round trips around
+                # it; writes that need atomicity open conn.transaction() (a real BEGIN) anyway
+                kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
+                        "options": f"-c statement_timeout={settings.statement_timeout_ms}"})
+
+        def make_engine(pool: GatewayPool) -> StatsEngine:
+            return StatsEngine(pool, domains, use_rollups=settings.use_rollups)
+
+        pool = make_pool(settings.pool_min, settings.pool_max)
         await pool.open(wait=True, timeout=30)
-        app.state.engine = StatsEngine(pool, domains, use_rollups=settings.use_rollups)
+        app.state.engine = make_engine(pool)
+        # expensive requests run on a thread and connections of their own: http/lane.py
+        lane = app.state.lane = ExpensiveLane(
+            lambda: make_pool(0, settings.expensive_pool), make_engine) \
+            if settings.expensive_pool > 0 else None
         try:
+            if lane is not None:
+                await lane.start()
             yield
         finally:
+            if lane is not None:
+                await lane.stop()
             await pool.close()
             if embedded is not None:
                 embedded.stop()
@@ -156,6 +191,10 @@ def create_app(settings: Settings | None = None,
     )
     app.state.metrics = metrics = Metrics(d.name for d in domains)
     app.state.rate_limiter = RateLimiter(settings.rate_limit)  # per key: http/ratelimit.py
+    app.state.admission = Admission(  # cost budgets and expensive slots: http/admission.py
+        settings.cost_budget, settings.expensive_points, settings.expensive_per_key,
+        settings.expensive_per_org, settings.pool_timeout_s)
+    app.state.lane = None  # set by the lifespan
     app.state.key_cache = KeyCache()  # no round trip of its own per request: auth.py
     # outermost, so unmatched routes (404/405) are logged and carry a request id too
     app.asgi_handler = AccessLogMiddleware(HeadAsGet(app.asgi_handler), metrics)

@@ -25,7 +25,42 @@ _encoder = msgspec.json.Encoder(decimal_format="number")  # exact decimals as JS
 
 def json_response(body: object, status: int = 200) -> Response:
     """JSON with exact decimals as numbers (Litestar's own encoder writes them as strings)."""
-    return Response(content=_encoder.encode(body), status_code=status, media_type=JSON)
+    return Response(content=encode_in_pieces(body), status_code=status, media_type=JSON)
+
+
+_LEAF_SLICE = 1_000  # points encoded per call
+
+
+def encode_in_pieces(body: object) -> bytes:
+    """``body`` as JSON, byte for byte what one ``encode`` call gives, but in many short
+    calls: an envelope's trailing list (entities, each entity's series) a slice at a time.
+    One call over a 20 MB answer holds the GIL for ~100 ms; between short ones Python can
+    switch to the thread that serves everyone else (http/lane.py)."""
+    out: list[bytes] = []
+    _pieces(body, out)
+    return b"".join(out)
+
+
+def _pieces(value: object, out: list[bytes]) -> None:
+    fields = getattr(value, "__struct_fields__", None)
+    items = getattr(value, fields[-1]) if fields else None
+    if not isinstance(items, list) or len(items) <= _LEAF_SLICE // 10:
+        out.append(_encoder.encode(value))
+        return
+    head = _encoder.encode(msgspec.structs.replace(value, **{fields[-1]: []}))
+    out.append(head[:-2])  # ...,"<last field>":[   (the head ends with []})
+    if getattr(items[0], "__struct_fields__", None) and isinstance(
+            getattr(items[0], items[0].__struct_fields__[-1]), list):  # nested lists
+        for i, item in enumerate(items):
+            if i:
+                out.append(b",")
+            _pieces(item, out)
+    else:
+        for i in range(0, len(items), _LEAF_SLICE):
+            if i:
+                out.append(b",")
+            out.append(_encoder.encode(items[i:i + _LEAF_SLICE])[1:-1])
+    out.append(b"]}")
 
 
 def respond(request: Request, body: object, csv_filename: str) -> Response:
@@ -103,3 +138,16 @@ def _admit(request: Request, caller: Caller, permission: str) -> None:
         request.scope.setdefault("state", {})[RETRY_AFTER_STATE] = exc.retry_after_s
         raise
     require(caller, permission)
+
+
+async def admitted(request: Request, caller: Caller, cost, answer):
+    """``answer(engine)`` once admission lets it run (http/admission.py): charged to the
+    key's point budget, and an expensive request in the expensive lane (http/lane.py)
+    under its key's and org's slots; 400/429 otherwise."""
+    admission = request.app.state.admission
+    admission.charge(request.scope, caller.key_id, cost)
+    async with admission.slot(request.scope, caller.key_id, caller.org_id, cost) as expensive:
+        lane = request.app.state.lane
+        if expensive and lane is not None:
+            return await lane.run(answer)
+        return await answer(engine_of(request))
