@@ -2,10 +2,16 @@
 
 Two kinds of bucket:
 
-* fixed (1m … 1h): consecutive spans of exactly that length, aligned so that a bucket
-  starts at local midnight of the range's first day. DST shifts are whole hours (or half
-  hours), so these stay on local wall-clock boundaries; on a fall-back night the repeated
-  local hour is two buckets, as it is two real hours.
+* fixed (1m … 1h): spans of exactly that length counted from each local midnight: a
+  day's buckets start at its midnight plus whole steps, and its last one ends at the next
+  midnight. On a fall-back night the repeated local hour is two buckets, as it is two real
+  hours. Where every midnight of the range is a whole number of steps from the first (all
+  whole-hour DST shifts, fixed-offset zones), that is one even grid, ``date_bin`` from the
+  first midnight; where not (1h in Australia/Lord_Howe, whose DST shift is 30 minutes, on
+  a range holding a shift) the plan lists its starts as calendar plans do (``per_day``;
+  such a range reads raw events, as no rollup slot sits inside all its buckets),
+  and the last bucket of a 23.5- or 24.5-hour day lasts 30 minutes. Either way an event's
+  bucket depends on the event alone, never on where the range starts.
 * calendar (6h, 12h, 1d, 1w, 1mo): local wall-clock spans (00/06/12/18h, local days, ISO
   weeks from Monday, months) which last 23 or 25 hours across a DST change.
 
@@ -19,9 +25,9 @@ the database's own time zone rules never enter and the grid and the events alway
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import cached_property
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 MAX_BUCKETS = 10_000
@@ -43,10 +49,11 @@ class BucketSize:
     step: timedelta  # exact for fixed sizes; nominal for calendar ones
     calendar_unit: str | None = None  # date_trunc unit, or None for date_bin
     calendar_bin: timedelta | None = None  # local wall-clock span from midnight (6h, 12h)
+    per_day: bool = False  # a fixed step whose grid restarts at each midnight (see above)
 
     @property
     def is_fixed(self) -> bool:
-        return self.calendar_unit is None and self.calendar_bin is None
+        return self.calendar_unit is None and self.calendar_bin is None and not self.per_day
 
 
 def _fixed(name: str, **kw) -> BucketSize:
@@ -78,6 +85,13 @@ class BucketPlan:
     timezone: str
     origin: datetime  # fixed sizes: a bucket boundary (local midnight of start's day)
 
+    def __post_init__(self) -> None:
+        # the one place every plan passes: a fixed size that is no even grid here lists its
+        # starts instead, so the SQL (width_bucket over them) follows each day's midnight
+        if self.size.is_fixed and not even_grid(self.start, self.end, self.size.step,
+                                                ZoneInfo(self.timezone)):
+            object.__setattr__(self, "size", replace(self.size, per_day=True))
+
     @cached_property
     def calendar_starts(self) -> list[datetime]:
         return calendar_starts(self.start, self.end, self.size, ZoneInfo(self.timezone))
@@ -99,6 +113,71 @@ def make_plan(start: datetime, end: datetime, size: BucketSize, timezone: str = 
 def local_midnight(instant: datetime, zone: ZoneInfo) -> datetime:
     local = instant.astimezone(zone)
     return datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(UTC)
+
+
+def _midnight_of(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of a local day: the earlier one when midnight happens twice, the
+    transition itself when it never happens."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
+
+
+def _per_day_step(step: timedelta) -> bool:
+    """Steps that restart at each midnight: those dividing an hour (all of /v2's fixed
+    sizes). Others (a Weave granularity of 7000 s) cannot tile a day, so they keep one even
+    grid from the midnight of the day holding ``start``."""
+    return step <= _HOUR and _HOUR % step == timedelta(0)
+
+
+@lru_cache(maxsize=4096)
+def _year_offsets(zone: ZoneInfo, year: int) -> frozenset[int]:
+    """The UTC offsets (seconds) in force at the local midnights of one year."""
+    day, offsets = date(year, 1, 1), set()
+    while day.year == year:
+        offsets.add(int(datetime(day.year, day.month, day.day, tzinfo=zone)
+                        .utcoffset().total_seconds()))
+        day += _DAY
+    return frozenset(offsets)
+
+
+def even_grid(start: datetime, end: datetime, step: timedelta, zone: ZoneInfo) -> bool:
+    """Whether every local midnight from the day holding ``start`` to ``end`` is a whole
+    number of steps after the first, so ``date_bin`` from the first is the per-day rule."""
+    if not _per_day_step(step) or zone.key == "UTC":
+        return True
+    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    step_s = int(step.total_seconds())
+    offsets = set().union(*(_year_offsets(zone, y) for y in range(first.year, last.year + 1)))
+    if len({o % step_s for o in offsets}) <= 1:
+        return True  # the years around the range: enough, and cached per (zone, year)
+    if (end - start) > 2 * MAX_BUCKETS * step:
+        return False  # refused as too many buckets anyway; keep the scan short
+    origin, day = _midnight_of(first, zone), first + _DAY
+    while day <= last:
+        if (_midnight_of(day, zone) - origin) % step:
+            return False
+        day += _DAY
+    return True
+
+
+def day_starts(start: datetime, end: datetime, step: timedelta,
+               zone: ZoneInfo) -> list[datetime]:
+    """UTC starts of the per-day fixed buckets intersecting ``[start, end)``: each local
+    day from its midnight in whole steps, the last one cut at the next midnight."""
+    day = start.astimezone(zone).date()
+    midnight = _midnight_of(day, zone)
+    t = midnight + (start - midnight) // step * step
+    starts: list[datetime] = []
+    while t < end:
+        following = _midnight_of(day + _DAY, zone)
+        while t < following and t < end:
+            starts.append(t)
+            t += step
+        day, t = day + _DAY, following
+    return starts
 
 
 def _calendar_floor(local: datetime, size: BucketSize) -> datetime:
@@ -123,6 +202,8 @@ def _next_label(label: datetime, size: BucketSize) -> datetime:
 def calendar_starts(start: datetime, end: datetime, size: BucketSize,
                     zone: ZoneInfo) -> list[datetime]:
     """UTC starts of the calendar buckets intersecting ``[start, end)``, ascending."""
+    if size.per_day:
+        return day_starts(start, end, size.step, zone)
     label = _calendar_floor(start.astimezone(zone).replace(tzinfo=None), size)
     starts: list[datetime] = []
     while (instant := label.replace(tzinfo=zone).astimezone(UTC)) < end:  # fold=0: earlier
@@ -136,7 +217,11 @@ def count_buckets(start: datetime, end: datetime, size: BucketSize, zone: ZoneIn
     """Number of buckets that intersect ``[start, end)`` (computed without the database)."""
     if end <= start:
         return 0
-    if size.is_fixed:
+    if size.per_day or (size.is_fixed and not even_grid(start, end, size.step, zone)):
+        if (end - start) <= 2 * MAX_BUCKETS * size.step:
+            return len(day_starts(start, end, size.step, zone))
+        # far past the cap: the even grid's count is off by at most one a day (<= 1/24)
+    if size.is_fixed or size.per_day:
         origin = local_midnight(start, zone)
         first = origin + math.floor((start - origin) / size.step) * size.step
         return math.ceil((end - first) / size.step)
