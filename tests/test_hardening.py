@@ -359,3 +359,67 @@ def test_weave_percentiles_0_and_100_are_the_minimum_and_maximum(client, org):
     assert bucket["p0_latency_ms"] == min(latencies)
     assert bucket["p100_latency_ms"] == max(latencies)
     assert bucket["p50_latency_ms"] == (42.0 + 120.0) / 2
+
+
+# --- 6. the OpenAPI document states what it can ------------------------------------------------
+
+def _rules_validator(document: dict, path: str):
+    from jsonschema import Draft202012Validator
+    rules = document["paths"][path]["get"]["x-parameter-rules"]
+    return Draft202012Validator(rules, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+STATS_QUERIES = [  # (query, does the gateway take it?) checked against the document's rules
+    ({"scope": "org", "window": "7d"}, True),
+    ({"scope": "org", "start": "2026-01-01T00:00:00Z"}, True),
+    ({"scope": "org", "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"}, True),
+    ({"scope": "org", "window": "7d", "start": "2026-01-01T00:00:00Z"}, False),
+    ({"scope": "org", "window": "7d", "end": "2026-01-02T00:00:00Z"}, False),
+    ({"scope": "org", "end": "2026-01-02T00:00:00Z"}, False),
+    ({"scope": "org"}, False),
+    ({"scope": "workspace", "window": "7d"}, False),
+    ({"scope": "repo", "window": "24h"}, False),
+]
+
+
+def test_the_document_states_the_rules_across_stats_parameters(client, org):
+    document = client.get("/schema/openapi.json").json()
+    stats = [p for p in document["paths"] if p.startswith("/v2/stats/")]
+    assert stats and all("x-parameter-rules" in document["paths"][p]["get"] for p in stats)
+    rules = _rules_validator(document, "/v2/stats/storage")
+    for query, accepted in STATS_QUERIES:
+        assert rules.is_valid(query) == accepted, query
+        r = client.get("/v2/stats/storage", params=query, headers=org.headers)
+        assert (r.status_code == 200) == accepted, (query, r.text)
+    params = {p["name"]: p for p in document["components"]["parameters"].values()}
+    assert params["start"]["schema"]["formatMinimum"] == "2000-01-01T00:00:00Z"
+    assert params["end"]["schema"]["formatMaximum"] == "2100-01-01T00:00:00Z"
+
+
+def test_model_usage_rules_and_date_bounds_are_documented(client, org):
+    document = client.get("/schema/openapi.json").json()
+    rules = _rules_validator(document, "/v1/model-usage")
+    for query, accepted in [({}, True), ({"period": "today"}, True),
+                            ({"startDate": "2026-01-01"}, True),
+                            ({"startDate": "2026-01-01", "endDate": "2026-01-02"}, True),
+                            ({"endDate": "2026-01-02"}, False),
+                            ({"period": "today", "startDate": "2026-01-01"}, False)]:
+        assert rules.is_valid(query) == accepted, query
+        r = client.get("/v1/model-usage", params=query, headers=org.headers)
+        assert (r.status_code == 200) == accepted, (query, r.text)
+    days = {p["name"]: p["schema"] for p in document["paths"]["/v1/model-usage"]["get"][
+        "parameters"] if p["name"] in ("startDate", "endDate")}
+    assert all(d["format"] == "date" and d["formatMinimum"] == "2000-01-01"
+               and d["formatMaximum"] == "2099-12-31" for d in days.values()), days
+
+
+def test_runs_stats_documents_the_seeds_constraints(client):
+    """As in the Runflow seed's OpenAPI (../shared/seeds/runflow-runs-stats.md)."""
+    schemas = client.get("/schema/openapi.json").json()["components"]["schemas"]
+    spend = r"^(?!^[-+.]*$)[+-]?0*\d*\.?\d*$"
+    point, flow, source = (schemas[n]["properties"] for n in
+                           ("UsageDataPoint", "UsageByFlow", "UsageBySource"))
+    assert point["date"] == {"type": "string", "format": "date"}
+    assert point["spend"]["pattern"] == spend and flow["spend"]["pattern"] == spend
+    assert sorted(flow["target_type"]["enum"]) == ["comfyui", "flow", "model"]
+    assert source["source"]["enum"] == ["api", "playground", "other"]

@@ -29,6 +29,7 @@ from stats_gateway.http.common import (
     admitted, authorized, engine_of, json_response, query_params, respond,
 )
 from stats_gateway.http.lane import ExpensiveLane
+from stats_gateway.http.caching import COMPRESSION
 from stats_gateway.http.dashboard import STATIC_DIR, dashboard_routes
 from stats_gateway.http.errors import APP_EXCEPTION_HANDLERS
 from stats_gateway.http.ratelimit import RateLimiter, add_retry_after
@@ -183,6 +184,7 @@ def create_app(settings: Settings | None = None,
                         create_static_files_router(path="/static", directories=[STATIC_DIR])],
         lifespan=[lifespan],
         exception_handlers=APP_EXCEPTION_HANDLERS,
+        compression_config=COMPRESSION,  # gzip, ETag/304 on stats GETs: http/caching.py
         before_send=[add_retry_after],  # 429s of every error shape: http/ratelimit.py
         request_max_body_size=16_000_000,
         openapi_config=openapi_config("stats-gateway", __version__),

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any
 
@@ -100,13 +101,15 @@ class ExactNumbers(OpenAPISchemaPlugin):
 
 
 def unions_as_any_of(node):
-    """Every ``oneOf`` as ``anyOf``. Litestar writes a Python union as ``oneOf``, which
-    demands exactly one match: ``int | float`` would reject 5 (an integer and a number)."""
+    """Every ``oneOf`` Litestar wrote as ``anyOf``. Litestar writes a Python union as
+    ``oneOf``, which demands exactly one match: ``int | float`` would reject 5 (an integer
+    and a number). Our own ``x-`` extensions mean their ``oneOf`` and keep it."""
     if isinstance(node, list):
         return [unions_as_any_of(item) for item in node]
     if isinstance(node, dict):
         return {("anyOf" if key == "oneOf" and isinstance(value, list) else key):
-                unions_as_any_of(value) for key, value in node.items()}
+                value if key.startswith("x-") else unions_as_any_of(value)
+                for key, value in node.items()}
     return node
 
 
@@ -143,6 +146,28 @@ def _text(max_length: int = MAX_FILTER_VALUE) -> Json:
 
 
 _INSTANT_PARAM = {"type": "string", "format": "date-time"}
+# date bounds, in the format-range keywords of JSON Schema's format vocabulary proposals
+EARLIEST_INSTANT, LATEST_INSTANT = "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z"
+
+PARAMETER_RULES_KEY = "x-parameter-rules"
+STATS_PARAMETER_RULES: Json = {
+    "description": "Rules across parameters that a parameter list cannot state, as JSON "
+                   "Schema over the query (parameter name -> value); each broken rule is "
+                   "a 400 naming it. Either `window` or `start` (with an optional `end`), "
+                   "never both; `id` is required for the workspace and repo scopes; "
+                   "`start` < `end`, from 2000-01-01 until 2100-01-01; at most 10,000 "
+                   "buckets, and with includeSeries at most 100,000 points (limit x "
+                   "buckets), within the key's point budget.",
+    "type": "object",
+    "oneOf": [
+        {"title": "window", "required": ["window"],
+         "not": {"anyOf": [{"required": ["start"]}, {"required": ["end"]}]}},
+        {"title": "start and end", "required": ["start"], "not": {"required": ["window"]}},
+    ],
+    "dependentRequired": {"end": ["start"]},
+    "if": {"required": ["scope"], "properties": {"scope": {"enum": ["workspace", "repo"]}}},
+    "then": {"required": ["id"]},
+}
 _q = query_parameter
 SHARED_PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
     _q("scope", {"type": "string", "enum": list(SCOPES)},
@@ -153,10 +178,12 @@ SHARED_PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
        "key's own org id. Ids of other orgs and unknown ids answer the same 404."),
     _q("window", {"type": "string", "enum": list(WINDOWS)},
        "A range ending now. Give either `window` or `start` (and optionally `end`)."),
-    _q("start", _INSTANT_PARAM, "Range start, inclusive: RFC 3339 with an offset "
-       "(`2026-01-31T00:00:00Z`) or unix seconds; from 2000-01-01."),
-    _q("end", _INSTANT_PARAM, "Range end, exclusive (default now): RFC 3339 with an offset "
-       "or unix seconds; after `start`, until 2100-01-01."),
+    _q("start", {**_INSTANT_PARAM, "formatMinimum": EARLIEST_INSTANT},
+       "Range start, inclusive: RFC 3339 with an offset (`2026-01-31T00:00:00Z`, a "
+       "fraction of any length) or unix seconds; from 2000-01-01. Not with `window`."),
+    _q("end", {**_INSTANT_PARAM, "formatMaximum": LATEST_INSTANT},
+       "Range end, exclusive (default now): RFC 3339 with an offset or unix seconds; "
+       "after `start` (which it needs), until 2100-01-01. Not with `window`."),
     _q("timeBucketSize", {"type": "string", "enum": list(BUCKET_SIZES)},
        f"Bucket size; by default chosen from the range. At most {MAX_BUCKETS:,} buckets "
        "(400 names the sizes that fit)."),
@@ -350,13 +377,18 @@ _CSV = {"text/csv": OpenAPIMediaType(schema={
 
 def operation_class(parameters: Sequence[Parameter | Reference] = (),
                     request_body: RequestBody | Json | None = None, *,
-                    csv: bool = False) -> type[Operation]:
+                    csv: bool = False, parameter_rules: Json | None = None) -> type[Operation]:
     """An ``Operation`` that adds what Litestar cannot see: raw query parameters, a body
-    read as bytes, the CSV rendering of a 200 and the headers every response carries."""
+    read as bytes, the CSV rendering of a 200, the headers every response carries and the
+    rules across parameters (``x-parameter-rules``: OpenAPI has no place for them)."""
 
     @dataclass
     class DeclaredOperation(Operation):
+        parameter_rules: Json | None = dataclass_field(
+            default=None, metadata={"alias": PARAMETER_RULES_KEY})
+
         def __post_init__(self) -> None:
+            self.parameter_rules = parameter_rules
             self.parameters = [*(self.parameters or ()), *parameters] or None
             if isinstance(request_body, dict):
                 self.request_body = RequestBody(
@@ -376,13 +408,14 @@ def operation_class(parameters: Sequence[Parameter | Reference] = (),
 
 def series_docs(domain: Domain, view: SeriesView) -> dict:
     """Route decorator arguments documenting a series view."""
-    return {"operation_class": operation_class(series_parameters(domain, view), csv=True),
+    return {"operation_class": operation_class(series_parameters(domain, view), csv=True,
+                                               parameter_rules=STATS_PARAMETER_RULES),
             "responses": error_responses(READ_ERRORS), "security": BEARER_ONLY}
 
 
 def breakdown_docs(domain: Domain, dimension: Dimension) -> dict:
     return {"operation_class": operation_class(breakdown_parameters(domain, dimension),
-                                               csv=True),
+                                               csv=True, parameter_rules=STATS_PARAMETER_RULES),
             "responses": error_responses(READ_ERRORS), "security": BEARER_ONLY}
 
 

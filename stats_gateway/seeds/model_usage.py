@@ -439,7 +439,16 @@ answer_errors_in_shape(PATH, seed_error)  # the router's 405 (http/errors.py)
 _ERROR_SPECS = error_responses((400, 401, 403, 429, 500, 503), ErrorBody, JSON, {
     400: "Invalid parameters (every problem listed)", 401: "Unauthorized Error",
     403: "Forbidden Error", 500: "Internal Server Error", 503: "Service Unavailable Error"})
-_DAY = {"type": "string", "format": "date"}
+_DAY = {"type": "string", "format": "date", "formatMinimum": "2000-01-01",
+        "formatMaximum": "2099-12-31"}
+_RULES = {  # across parameters (http/openapi.py: x-parameter-rules)
+    "description": "`period` or explicit dates, never both; `endDate` needs `startDate` "
+                   "and may not be before it.",
+    "type": "object",
+    "not": {"required": ["period"], "anyOf": [{"required": ["startDate"]},
+                                              {"required": ["endDate"]}]},
+    "dependentRequired": {"endDate": ["startDate"]},
+}
 _PARAMETERS = [  # documented only: parse_query reads them raw and reports every problem
     query_parameter("period", {"type": "string", "enum": list(PERIODS)},
                     f"A preset range (default {DEFAULT_PERIOD}); not with startDate/endDate."),
@@ -457,7 +466,8 @@ _PARAMETERS = [  # documented only: parse_query reads them raw and reports every
 @get(PATH, name="runtype-model-usage", operation_id="RuntypeModelUsage", tags=["model-usage"],
      summary="Get model usage statistics (Runtype)", description=__doc__,
      exception_handlers=EXCEPTION_HANDLERS, responses=_ERROR_SPECS,
-     operation_class=operation_class(_PARAMETERS), security=[{BEARER: []}, {BARE_KEY: []}])
+     operation_class=operation_class(_PARAMETERS, parameter_rules=_RULES),
+     security=[{BEARER: []}, {BARE_KEY: []}])
 async def model_usage(request: Request) -> Response[ModelUsageResponse]:
     async with authorized(request, "read", bare=True) as caller:
         query = parse_query(query_params(request), datetime.now(UTC))

@@ -17,8 +17,10 @@ the seed's snake_case shape. Choices where the Runflow seed is silent:
   ``ORGANIZATION_MEMBERSHIP_REQUIRED`` (an ``X-Organization-Id`` that is not the key's org;
   foreign and nonexistent ids answer alike; the same UUID in another spelling matches),
   422 ``VALIDATION_ERROR`` with ``errors: [{field, message}]`` naming every bad parameter.
-  A database outage is 503 ``SERVICE_UNAVAILABLE`` and anything unexpected 500
-  ``INTERNAL_ERROR`` whose message carries the request id; the traceback stays in the log.
+  A database outage or a query past the statement timeout is 503 ``SERVICE_UNAVAILABLE``
+  (with ``Retry-After``), another method than GET or HEAD 405 ``METHOD_NOT_ALLOWED`` (with
+  ``Allow``), and anything unexpected 500 ``INTERNAL_ERROR`` whose message carries the
+  request id; the traceback stays in the log.
 * **timeline**: one point per UTC day from the day of ``start`` to the day of ``end``,
   zero-filled, in order.
 * **spend** (timeline and by_flow) is an exact decimal string in plain notation: no
@@ -42,11 +44,14 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 import psycopg
 from litestar import Request, Response, get
 from litestar.exceptions import HTTPException
+from litestar.openapi.spec.enums import OpenAPIFormat
+from litestar.params import KwargDefinition
 from psycopg_pool import PoolTimeout
 
 from domains.runs import SOURCES
@@ -75,12 +80,20 @@ _CENT = Decimal("0.01")
 
 # --- the seed's wire shapes (field names exactly as in its OpenAPI) --------------------
 
+# the seed's own constraints, so the OpenAPI document carries them (issue 12)
+Spend = Annotated[str, msgspec.Meta(pattern=r"^(?!^[-+.]*$)[+-]?0*\d*\.?\d*$")]
+Day = Annotated[str, KwargDefinition(format=OpenAPIFormat.DATE)]  # Litestar reads this one
+RunTargetTypeCodeLiteral = Literal["model", "flow", "comfyui"]
+Source = Literal["api", "playground", "other"]
+assert set(get_args(Source)) == set(SOURCES), "the seed's sources are the domain's"
+
+
 class UsageDataPoint(msgspec.Struct, frozen=True, kw_only=True):
     """One UTC day in the timeline."""
 
-    date: str
+    date: Day
     runs: int
-    spend: str
+    spend: Spend
 
 
 class UsageByFlow(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,13 +102,13 @@ class UsageByFlow(msgspec.Struct, frozen=True, kw_only=True):
     flow_slug: str
     flow_name: str
     runs: int
-    spend: str
+    spend: Spend
     avg_duration_ms: float
-    target_type: str
+    target_type: RunTargetTypeCodeLiteral
 
 
 class UsageBySource(msgspec.Struct, frozen=True, kw_only=True):
-    source: str
+    source: Source
     runs: int
     pct: float
 
@@ -286,11 +299,14 @@ async def source_split(engine: StatsEngine, org_id: str, domain: Domain, plan: B
             for s in SOURCES]
 
 
-_RANGE_DOC = " bound (inclusive): ISO-8601 date-time, no offset means UTC."
+_RANGE_DOC = (" bound (inclusive): ISO-8601 date-time, no offset means UTC, a fraction of "
+              "any length; 2000-01-01 .. 2099-12-31 (UTC), at most 10,000 days apart.")
+_BOUNDED_INSTANT = {"type": "string", "format": "date-time",
+                    "formatMinimum": "2000-01-01T00:00:00Z",
+                    "formatExclusiveMaximum": "2100-01-01T00:00:00Z"}
 _PARAMETERS = [  # documented only: read_range reads them raw and reports every problem
-    query_parameter("start", {"type": "string", "format": "date-time"}, "Lower" + _RANGE_DOC,
-                    required=True),
-    query_parameter("end", {"type": "string", "format": "date-time"}, "Upper" + _RANGE_DOC,
+    query_parameter("start", _BOUNDED_INSTANT, "Lower" + _RANGE_DOC, required=True),
+    query_parameter("end", _BOUNDED_INSTANT, "Upper" + _RANGE_DOC + " Not before `start`.",
                     required=True),
     header_parameter("X-Organization-Id", {"type": "string"},
                      "Optional: must be the key's own org id (403 otherwise)."),

@@ -18,7 +18,8 @@ silent:
 * **Envelope.** Success is ``{"code": 0, "data": {"workflows": [...]}, "message":
   "successfully", "requestId": ...}``; ``requestId`` is the gateway's request id, also sent
   as the ``X-Request-Id`` header. Every error of this endpoint, unexpected ones included,
-  has the same four keys: ``code`` is the HTTP status (400, 401, 403, 404, 500, 503),
+  has the same four keys: ``code`` is the HTTP status (400, 401, 403, 404, 405 with
+  ``Allow``, 500, 503 with ``Retry-After``, a query timeout included),
   ``data`` is ``null`` and ``message`` says what is wrong; for a 400 it lists every problem
   (``invalid query parameters: from is required; to must be ...``), as the envelope has no
   field for a list. A 500 returns only the request id; the traceback stays in the log.
@@ -237,7 +238,8 @@ def _ms_param(name: str, doc: str):
     # Documented for OpenAPI only: the values are read raw by parse_range, which reports
     # every problem at once (and repeated values) in the seed's envelope.
     return QueryParameter(name=name, required=True, description=doc,
-                          schema_extra={"type": "integer", "format": "int64", "one_of": None})
+                          schema_extra={"type": "integer", "format": "int64", "one_of": None,
+                                        "minimum": EARLIEST_MS, "maximum": LATEST_MS})
 
 
 @get(PATH, name="workflow-cu-usage-by-workflow", operation_id="WorkflowCuUsageByWorkflow",

@@ -62,7 +62,8 @@ Choices where the seed is silent:
 * **Errors.** Weave is FastAPI, so every error is ``{"detail": ...}``: 422 with
   ``[{"loc": ["body", ...], "msg", "type"}]`` for a bad body (including invalid JSON,
   type ``json_invalid``), and ``{"detail": "<message>"}`` for 401 (with
-  ``WWW-Authenticate: Basic``), 403, 413, 503 and 500 (request id only).
+  ``WWW-Authenticate: Basic``), 403, 405 (with ``Allow: POST``), 413, 503 (with
+  ``Retry-After``; a query timeout too) and 500 (request id only).
 """
 
 from stats_gateway.seeds.call_stats.endpoint import route
