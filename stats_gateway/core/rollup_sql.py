@@ -52,21 +52,34 @@ def _merge_on_conflict(rollup: Rollup) -> str:
     return ", ".join(clause for m in rollup.metrics for clause in m.agg.upsert(m.name))
 
 
-def _insert_select(rollup: Rollup, source: str, where: str, p: Params) -> str:
-    """INSERT … SELECT of the rollup rows of the events ``source`` holds (a table, or the
-    inserted rows under the event table's name) that ``where`` selects."""
+def _names(rollup: Rollup) -> str:
+    """The rollup's columns: its key, then its parts."""
+    return ", ".join(["org_id", "slot_ts", *rollup.columns,
+                      *(f'"{name}"' for name, _ in part_types(rollup))])
+
+
+def _aggregate(rollup: Rollup, source: str, where: str, p: Params) -> str:
+    """SELECT of the rollup rows (``_names``' columns) of the events ``source`` holds (a
+    table, or the inserted rows under the event table's name) that ``where`` selects."""
     events = Table(rollup.domain.table)
     values = [term for m in rollup.metrics for term in metric_terms(m, events, p)]
     slot = f"date_bin({p(rollup.step, 'grain').get_sql()}, ts, {p(EPOCH, 'epoch').get_sql()})"
-    keys = ", ".join(rollup.columns)
-    names = ", ".join(["org_id", "slot_ts", *rollup.columns,
-                       *(f'"{name}"' for name, _ in part_types(rollup))])
     select = ", ".join(["org_id", f"{slot} AS slot_ts", *rollup.columns,
                         *(t.get_sql(quote_char='"', with_alias=False) for t in values)])
     group = ", ".join(["org_id", slot, *rollup.columns])
-    order = ", ".join([slot, *rollup.columns]) if keys else slot
-    return (f"INSERT INTO {rollup.table} AS r ({names}) SELECT {select} "
-            f"FROM {source} WHERE {where} GROUP BY {group} ORDER BY {order}")
+    return f"SELECT {select} FROM {source} WHERE {where} GROUP BY {group}"
+
+
+def _order(rollup: Rollup) -> str:
+    """Rows in key order: batches writing the same slots lock them in one order."""
+    return " ORDER BY " + ", ".join(["slot_ts", *rollup.columns])
+
+
+def _insert_select(rollup: Rollup, source: str, where: str, p: Params) -> str:
+    """INSERT … SELECT of the rollup rows of the events ``source`` holds that ``where``
+    selects."""
+    return (f"INSERT INTO {rollup.table} AS r ({_names(rollup)}) "
+            f"SELECT * FROM ({_aggregate(rollup, source, where, p)}) AS a{_order(rollup)}")
 
 
 def _upsert(rollup: Rollup) -> str:
@@ -77,11 +90,28 @@ def _upsert(rollup: Rollup) -> str:
 @lru_cache(maxsize=64)
 def _rollup_ctes(domain: Domain) -> tuple[str, dict]:
     """``, r0 AS (upsert), …`` adding the rows of the ``INSERTED`` CTE to every rollup and
-    histogram rollup of the domain; their constants."""
+    sketch twin of the domain; their constants.
+
+    Each cube's finest rollup aggregates the inserted events once (``a<i>``, materialized
+    because the cube's coarser rollups read it too); the coarser ones merge those rows,
+    as a rebuild does (exact for every mergeable part), instead of grouping every event
+    again: a 50,000-event ``load`` chunk grouped 50,000 rows per rollup, now a few hundred
+    or thousand for all but the finest."""
     p = Params()
     source = f'{INSERTED} AS "{domain.table}"'
-    ctes = [f"r{i} AS ({_insert_select(r, source, 'TRUE', p.scoped(f'r{i}_'))}{_upsert(r)})"
-            for i, r in enumerate(domain_rollups(domain))]
+    rollups = domain_rollups(domain)
+    ctes = []
+    for i, r in enumerate(rollups):
+        q = p.scoped(f"r{i}_")
+        finest = finest_rollup(r)
+        if finest == r:
+            ctes.append(f"a{i} ({_names(r)}) AS MATERIALIZED "
+                        f"({_aggregate(r, source, 'TRUE', q)})")
+            select = f"SELECT * FROM a{i}"
+        else:
+            select = _merge_select(r, f"a{rollups.index(finest)}", "TRUE", q)
+        ctes.append(f"r{i} AS (INSERT INTO {r.table} AS r ({_names(r)}) "
+                    f"SELECT * FROM ({select}) AS m{_order(r)}{_upsert(r)})")
     ctes += [f"s{i} AS ({twin.upsert_from(source, p.scoped(f's{i}_'))})"
              for i, twin in enumerate(sketch_rollups(domain))]
     return "".join(f", {cte}" for cte in ctes), dict(p.values)
@@ -96,19 +126,16 @@ def insert_with_rollups(domain: Domain, insert: str) -> tuple[str, dict]:
             constants)
 
 
-def _merge_select(rollup: Rollup, finer: Rollup, where: str, p: Params) -> str:
-    """Fill a coarse rollup from the finest one of its cube: slots merge exactly."""
+def _merge_select(rollup: Rollup, source: str, where: str, p: Params) -> str:
+    """SELECT of a coarse rollup's rows from the rows of a finer rollup of its cube (a
+    table, or a CTE of the same columns): slots merge exactly."""
     step, origin = p(rollup.step, "grain").get_sql(), p(EPOCH, "epoch").get_sql()
     slot = f"date_bin({step}, slot_ts, {origin})"
-    source = Table(finer.table)
-    merged = merge_terms(rollup.metrics, source)
-    names = ", ".join(["org_id", "slot_ts", *rollup.columns,
-                       *(f'"{name}"' for name, _ in part_types(rollup))])
+    merged = merge_terms(rollup.metrics, Table(source))
     select = ", ".join(["org_id", f"{slot} AS slot_ts", *rollup.columns,
                         *(t.get_sql(quote_char='"', with_alias=False) for t in merged)])
     group = ", ".join(["org_id", slot, *rollup.columns])
-    return (f"INSERT INTO {rollup.table} AS r ({names}) SELECT {select} "
-            f"FROM {finer.table} WHERE {where} GROUP BY {group}")
+    return f"SELECT {select} FROM {source} WHERE {where} GROUP BY {group}"
 
 
 def rebuild_sql(rollup: Rollup, org_id: str | None = None) -> list[Sql]:
@@ -120,7 +147,8 @@ def rebuild_sql(rollup: Rollup, org_id: str | None = None) -> list[Sql]:
     clear = (Sql(f"TRUNCATE {rollup.table}", {}) if org_id is None else
              Sql(f"DELETE FROM {rollup.table} WHERE {where}", dict(p.values)))
     fill = (_insert_select(rollup, rollup.domain.table, where, p) if rollup == finest
-            else _merge_select(rollup, finest, where, p))
+            else f"INSERT INTO {rollup.table} AS r ({_names(rollup)}) "
+                 f"{_merge_select(rollup, finest.table, where, p)}")
     return [clear, Sql(fill, p.values)]
 
 
