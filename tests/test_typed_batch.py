@@ -14,7 +14,7 @@ from support import GENERATORS, NEW_GENERATORS
 from domains import DOMAINS
 from stats_gateway.core.errors import ApiError
 from stats_gateway.core.ingest import MAX_INTEGER, decode_batch, validate_events
-from stats_gateway.core.typed_batch import fast_rows
+from stats_gateway.core.typed_batch import fast_lines, fast_rows
 
 NOW = datetime.now(UTC)
 MAKERS = {**GENERATORS, **NEW_GENERATORS}
@@ -87,3 +87,21 @@ def test_escapes_and_bad_shapes_go_to_the_validator():
                  _body([event] * 10_001), _body([dict(event, repoId="r1")])):
         assert fast_rows(domain, body, NOW) is None
     assert fast_rows(domain, _body([event]), NOW) == _slow(domain, _body([event]))
+
+
+@pytest.mark.parametrize("name", sorted(MAKERS))
+def test_ndjson_lines_give_the_validators_rows(name):
+    domain = BY_NAME[name]
+    events = _events(name, 200, seed=7)
+    lines = [msgspec.json.encode(e) + b"\n" for e in events]
+    assert fast_lines(domain, lines, NOW) == _slow(domain, _body(events))
+
+
+def test_ndjson_lines_that_are_not_one_event_each_go_to_the_validator():
+    domain = BY_NAME["storage"]
+    one = b'{"eventId": "a", "ts": 1785578400}'
+    two = b'{"eventId": "b", "ts": 1785578400}'
+    assert fast_lines(domain, [one, two], NOW) is not None
+    for lines in ([one + b"," + two], [one + b"," + two, b"[", b"]"], [one, b"5"],
+                  [one, b"{"], [one + b" " + two]):
+        assert fast_lines(domain, lines, NOW) is None, lines

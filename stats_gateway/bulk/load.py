@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,10 +21,11 @@ from itertools import islice
 import psycopg
 from psycopg import sql
 
-from stats_gateway.bulk.sources import Record
+from stats_gateway.bulk.sources import Record, decoded
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.errors import ApiError, Problem
 from stats_gateway.core.rollup_sql import insert_with_rollups
+from stats_gateway.core.typed_batch import fast_lines
 from stats_gateway.core.ingest import (
     REPO_PARENTS, UPSERT_ENTITIES, WRITE_LOCK, EventRow, claimed_repos, entity_params, entity_refs,
     out_of_range, repo_moves, validate_events,
@@ -120,13 +122,12 @@ def load_events(conn: psycopg.Connection, domain: Domain, org_id: str,
         conn.execute(WRITE_LOCK.format(mode=""), {"org": org_id, "table": domain.table})
         _create_stage(conn, domain)
         try:
-            for chunk in _chunks(records, chunk_rows):
-                report.read += len(chunk)
-                rows = _valid_rows(domain, chunk, now, report)
+            for read, rows in _validated(domain, records, chunk_rows, now, report):
+                report.read += read
                 if rows and (skip_invalid or not report.invalid):
                     _write_chunk(conn, domain, org_id, rows, report, skip_invalid)
                 if progress:
-                    progress.advance(len(chunk))
+                    progress.advance(read)
         except _OutOfRange as exc:  # no line to blame or skip: the whole load is refused
             report.reject([exc.problem])
             report.seconds = time.perf_counter() - started
@@ -141,6 +142,24 @@ def load_events(conn: psycopg.Connection, domain: Domain, org_id: str,
     return report
 
 
+def _validated(domain: Domain, records: Iterable[Record], size: int, now: datetime,
+               report: LoadReport) -> Iterator[tuple[int, list[Lined]]]:
+    """(records read, their valid rows) per chunk, read and validated one chunk ahead in
+    a thread: the next chunk's Python work overlaps the database's work on this one
+    (psycopg waits without the GIL). Problems go to ``report`` as they are found."""
+    chunks = _chunks(records, size)
+
+    def next_chunk() -> tuple[int, list[Lined]] | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else (len(chunk), _valid_rows(domain, chunk, now, report))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="load-read") as pool:
+        ahead = pool.submit(next_chunk)
+        while (done := ahead.result()) is not None:
+            ahead = pool.submit(next_chunk)
+            yield done
+
+
 def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
     iterator = iter(records)
     while chunk := list(islice(iterator, size)):
@@ -150,6 +169,12 @@ def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
 def _valid_rows(domain: Domain, chunk: list[Record], now: datetime,
                 report: LoadReport) -> list[Lined]:
     """The chunk's valid events (in line order); every problem goes to ``report``."""
+    raws = [r.raw for r in chunk]
+    if all(raw is not None for raw in raws):  # NDJSON: the whole chunk decoded at once
+        rows = fast_lines(domain, raws, now)
+        if rows is not None:
+            return [(r.line, row) for r, row in zip(chunk, rows)]
+    chunk = [decoded(r) for r in chunk]
     problems = [LineProblem(r.line, "", r.problem) for r in chunk if r.problem]
     readable = [r for r in chunk if not r.problem]
     positions = list(range(len(readable)))

@@ -32,6 +32,21 @@ class Record:
     line: int  # 1-based line the event starts on
     event: object  # the decoded event (an object, for a well-formed line)
     problem: str | None = None  # why the line could not be read as an event
+    raw: bytes | None = None  # an NDJSON line not decoded yet (``event`` is then None)
+
+
+def decoded(record: Record) -> Record:
+    """The record with its event decoded (or the reason its line is not JSON).
+
+    NDJSON lines are decoded late: ``load`` first decodes a whole chunk at once straight
+    into typed events (``typed_batch.fast_lines``) and only decodes line by line (here)
+    when that fast path does not vouch for the chunk."""
+    if record.raw is None:
+        return record
+    try:
+        return Record(record.line, _decoder.decode(record.raw))
+    except (msgspec.DecodeError, RecursionError) as exc:
+        return Record(record.line, None, f"not valid JSON: {exc}")
 
 
 class SourceError(Exception):
@@ -56,14 +71,11 @@ def count_records(stream: BinaryIO, fmt: str) -> int:
 
 
 def ndjson_records(stream: BinaryIO) -> Iterator[Record]:
-    """One JSON value per line; blank lines are skipped."""
+    """One JSON value per line, not decoded yet (see ``decoded``); blank lines are
+    skipped."""
     for number, raw in enumerate(stream, 1):
-        if raw.isspace():
-            continue
-        try:
-            yield Record(number, _decoder.decode(raw))
-        except (msgspec.DecodeError, RecursionError) as exc:
-            yield Record(number, None, f"not valid JSON: {exc}")
+        if not raw.isspace():
+            yield Record(number, None, raw=raw)
 
 
 def csv_records(stream: io.TextIOBase, domain: Domain) -> Iterator[Record]:
