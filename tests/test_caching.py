@@ -266,3 +266,28 @@ def test_the_readme_curl_example(database_url, client, past_org):
                                                 prefix="readme-"))
         first, revalidated = run(tag)
         assert first[0] == revalidated[0] == 200 and first[1] == revalidated[1] != tag
+
+
+def test_a_load_into_a_past_range_changes_the_etag(client, database_url, past_org, tmp_path):
+    """``stats-gateway load`` writes rows and rollups directly: the tag follows the answer."""
+    import psycopg
+
+    from domains import DOMAINS
+    from stats_gateway.bulk import load_events, read_records
+
+    org, events = past_org
+    path = "/v2/stats/storage"
+    before = get(client, org, path, series_params(), **IDENTITY)
+    tag = assert_cacheable(before)
+    late = generate("storage", 51, [START + timedelta(days=3, minutes=7)], prefix="load-")
+    file = tmp_path / "late.ndjson"
+    file.write_text("".join(json.dumps(e, default=str) + "\n" for e in late))
+    storage = next(d for d in DOMAINS if d.name == "storage")
+    with psycopg.connect(database_url, autocommit=True) as conn, open(file, "rb") as f:
+        load_events(conn, storage, org.id, read_records(f, "ndjson", storage))
+    after = get(client, org, path, series_params(), **{"If-None-Match": tag, **IDENTITY})
+    assert after.status_code == 200 and assert_cacheable(after) != tag
+    assert after.json()["summary"]["total"] == len(events) + 1
+    assert_not_modified(get(client, org, path, series_params(),
+                            **{"If-None-Match": after.headers["etag"], **IDENTITY}),
+                        after.headers["etag"])
