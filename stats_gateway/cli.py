@@ -13,7 +13,7 @@ import sys
 from domains import DOMAINS
 from stats_gateway.config import Settings
 from stats_gateway.db.connect import connect
-from stats_gateway.db.embedded import database_url
+from stats_gateway.db.embedded import announce_database, database_url
 from stats_gateway.db.migrate import migrate
 from stats_gateway.key_admin import RESOURCE_SCOPES
 from stats_gateway.key_cli import add_keys_parser, cmd_keys
@@ -92,11 +92,9 @@ def cmd_serve(args, settings: Settings) -> int:
 
     import uvicorn
 
-    from stats_gateway.db.embedded import describe_database
     from stats_gateway.http.app import create_app
 
-    url = settings.database_url or "dbname=postgres"  # the embedded server's database
-    print(f"stats-gateway: {describe_database(settings, url)}", file=sys.stderr, flush=True)
+    announce_database(settings)
     app = create_app(settings)
     # uvicorn re-raises the signal once its graceful shutdown is done, which would end the
     # process "killed by SIGTERM"; a completed shutdown is a success, so swallow it
@@ -117,6 +115,7 @@ def cmd_demo(args, settings: Settings) -> int:
 def cmd_load(args, settings: Settings) -> int:
     from stats_gateway.bulk.commands import load_command
 
+    announce_database(settings)
     return load_command(settings, args.domain, args.file, args.org, fmt=args.format,
                         skip_invalid=args.skip_invalid, max_errors=args.max_errors)
 
@@ -124,6 +123,7 @@ def cmd_load(args, settings: Settings) -> int:
 def cmd_rebuild(args, settings: Settings) -> int:
     from stats_gateway.bulk.commands import rebuild_command
 
+    announce_database(settings)
     return rebuild_command(settings, args.domain, args.org)
 
 

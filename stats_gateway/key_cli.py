@@ -102,7 +102,8 @@ def _run(conn, args) -> int:
         print(f"key:  {rotated.key}\nid:   {rotated.created.id}\n"
               f"old:  {rotated.rotated.id} works until {_ts(rotated.rotated.expires_at)}")
         return 0
-    print(_line(info, {}))
+    print(_line(info, dict(conn.execute("SELECT id::text, name FROM orgs WHERE id = "
+                                        "%(org)s::uuid", {"org": org_id}).fetchall())))
     return 0
 
 

@@ -164,6 +164,13 @@ def describe_database(settings: Settings, url: str) -> str:
             f"({DATA_DIR_ENV}; set {DATABASE_URL_ENV} to use another server)")
 
 
+def announce_database(settings: Settings, url: str | None = None) -> None:
+    """One stderr line naming the database a command uses (the embedded server's is its
+    ``postgres`` database, what ``get_uri()`` names)."""
+    url = url or settings.database_url or "dbname=postgres"
+    print(f"stats-gateway: {describe_database(settings, url)}", file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def database_url(settings: Settings, *, announce: bool = False) -> Iterator[str]:
     """The configured URL, or an embedded server's for as long as the block runs. With
@@ -176,8 +183,7 @@ def database_url(settings: Settings, *, announce: bool = False) -> Iterator[str]
         url = embedded.uri()
     try:
         if announce:
-            print(f"stats-gateway: {describe_database(settings, url)}", file=sys.stderr,
-                  flush=True)
+            announce_database(settings, url)
         yield url
     finally:
         if embedded is not None:
