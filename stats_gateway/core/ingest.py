@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 import msgspec
 import psycopg
@@ -44,8 +45,10 @@ _DECIMAL_TEXT = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
 
 
-@dataclass(frozen=True)
-class EventRow:
+class EventRow(NamedTuple):
+    """One validated event. A NamedTuple: a 50,000-event ``load`` chunk makes one per
+    event, and a frozen dataclass cost twice as much to build."""
+
     event_id: str
     ts: datetime
     values: dict[str, object]  # column -> value, stored fields only
