@@ -12,6 +12,7 @@ JSON shape, never a 5xx. (Sums of ingested values are the ingest tests' business
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -76,7 +77,9 @@ def baseline(method: str, path: str, org_id: str) -> tuple[str, dict, dict | Non
     if path.startswith("/v2/ingest/"):
         domain = path.rsplit("/", 1)[1]
         make = generate if domain in GENERATORS else generate_new
-        return path, {}, {"events": make(domain, 3, [now - timedelta(hours=1)])}
+        # two events: the value, and the sum of two of them (rollups add them up)
+        return path, {}, {"events": make(domain, 3, [now - timedelta(hours=1)] * 2,
+                                         prefix=uuid.uuid4().hex[:8])}
     return path, {}, None
 
 
@@ -118,7 +121,7 @@ def test_every_integer_body_field_at_its_boundaries(client, org_headers, documen
         body = body if body is not None else {}
         if template.startswith("/v2/ingest/"):
             fields = _resolve(document, schema["properties"]["events"]["items"])["properties"]
-            targets = [(name, lambda b, n, v: b["events"][0].__setitem__(n, v))
+            targets = [(name, lambda b, n, v: [e.__setitem__(n, v) for e in b["events"]])
                        for name, field in fields.items() if _is_integer(field)]
         else:
             targets = [(name, lambda b, n, v: b.__setitem__(n, v))
@@ -129,6 +132,8 @@ def test_every_integer_body_field_at_its_boundaries(client, org_headers, documen
                 changed = {**body, "events": [dict(e) for e in body["events"]]} \
                     if "events" in body else dict(body)
                 put(changed, name, value)
+                for event in changed.get("events", ()):  # new events each time, not duplicates
+                    event["eventId"] = uuid.uuid4().hex
                 r = client.request(method, path, params=query, headers=headers,
                                    content=encode(changed))
                 assert_clear_answer(r, f"{method} {template} {name}={value}")
