@@ -423,3 +423,25 @@ def test_runs_stats_documents_the_seeds_constraints(client):
     assert point["spend"]["pattern"] == spend and flow["spend"]["pattern"] == spend
     assert sorted(flow["target_type"]["enum"]) == ["comfyui", "flow", "model"]
     assert source["source"]["enum"] == ["api", "playground", "other"]
+
+
+def test_weave_call_stats_are_admitted_by_cost_in_weaves_shape(database_url, new_org):
+    org = new_org()
+    start = datetime(2025, 5, 1, tzinfo=UTC)
+    body = {"project_id": "p", "start": start.isoformat(),
+            "end": (start + timedelta(minutes=9_000)).isoformat(), "granularity": 60,
+            "call_metrics": [{"metric": "call_count", "aggregations": ["sum"]}]}
+    both = {**body, "usage_metrics": [{"metric": "input_tokens"}]}
+    with gateway(database_url, cost_budget="15000/min") as client:
+        def post(payload):
+            return client.post("/calls/stats", content=encode(payload),
+                               headers={**org.headers, "Content-Type": "application/json"})
+
+        r = post(both)  # 9,000 buckets x 2 lists = 18,000 points > the whole 15,000
+        assert r.status_code == 400 and list(r.json()) == ["detail"], r.text
+        assert "costs 18000 points" in r.json()["detail"]
+        r = post(body)  # 9,000 points
+        assert r.status_code == 200 and len(r.json()["call_buckets"]) == 9_000, r.text[:300]
+        r = post(body)  # 6,000 left
+        assert r.status_code == 429 and list(r.json()) == ["detail"], r.text
+        assert int(r.headers["retry-after"]) >= 1

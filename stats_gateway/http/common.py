@@ -48,6 +48,9 @@ def _pieces(value: object, out: list[bytes]) -> None:
         out.append(_encoder.encode(value))
         return
     head = _encoder.encode(msgspec.structs.replace(value, **{fields[-1]: []}))
+    if not head.endswith(b"[]}"):  # the list is not written last: one call after all
+        out.append(_encoder.encode(value))
+        return
     out.append(head[:-2])  # ...,"<last field>":[   (the head ends with []})
     if getattr(items[0], "__struct_fields__", None) and isinstance(
             getattr(items[0], items[0].__struct_fields__[-1]), list):  # nested lists

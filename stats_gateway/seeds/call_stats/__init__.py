@@ -59,6 +59,10 @@ Choices where the seed is silent:
   values (``input_refs``/``output_refs``: whose refs overlap it); an empty list
   constrains nothing (as in Weave). ``trace_roots_only: true`` keeps calls without a
   ``parentId``; false or absent keeps all.
+* **Cost.** Priced like the ``/v2`` endpoints, a point per bucket and list asked for: the
+  key's point budget and the expensive-request slots apply (README: admission by cost);
+  refusals are ``{"detail": ...}`` too (429 with ``Retry-After``, 400 over the whole
+  budget).
 * **Errors.** Weave is FastAPI, so every error is ``{"detail": ...}``: 422 with
   ``[{"loc": ["body", ...], "msg", "type"}]`` for a bad body (including invalid JSON,
   type ``json_invalid``), and ``{"detail": "<message>"}`` for 401 (with

@@ -12,11 +12,13 @@ from litestar import Request, Response, post
 
 from stats_gateway.core.domain import Dimension
 from stats_gateway.core.request import Filter, Scope, StatsRequest
-from stats_gateway.http.common import JSON, authorized, engine_of, json_response
+from stats_gateway.core.engine import StatsEngine
+from stats_gateway.http.admission import Cost
+from stats_gateway.http.common import JSON, admitted, authorized, json_response
 from stats_gateway.http.openapi import (
     BASIC, BEARER, error_responses, inline_json_schema, operation_class,
 )
-from stats_gateway.seeds.call_stats.buckets import granularity_of, resolve_plan
+from stats_gateway.seeds.call_stats.buckets import bucket_count, granularity_of, resolve_plan
 from stats_gateway.seeds.call_stats.errors import CALL_STATS_HANDLERS, ErrorDetail
 from stats_gateway.seeds.call_stats.metrics import Section, call_section, usage_section
 from stats_gateway.seeds.call_stats.wire import (
@@ -72,20 +74,18 @@ def local_text(instant: datetime, zone: ZoneInfo) -> str:
     return instant.astimezone(zone).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-async def _call_buckets(request: Request, org_id: str, stats: StatsRequest,
+async def _call_buckets(engine: StatsEngine, org_id: str, stats: StatsRequest,
                         section: Section, zone: ZoneInfo) -> list[dict]:
     if not section.outputs:
         return []
-    engine = engine_of(request)
     rows = await engine.series_values(org_id, engine.domain("calls"), stats, section.metrics)
     return [{"timestamp": local_text(ts, zone), **section.render(values)} for ts, values in rows]
 
 
-async def _usage_buckets(request: Request, org_id: str, stats: StatsRequest,
+async def _usage_buckets(engine: StatsEngine, org_id: str, stats: StatsRequest,
                          section: Section, zone: ZoneInfo) -> list[dict]:
     if not section.outputs:
         return []
-    engine = engine_of(request)
     rows = await engine.grouped_series_values(org_id, engine.domain("call-usage"), stats,
                                               section.metrics, BY_MODEL)
     return [{"timestamp": local_text(ts, zone), "model": model, **section.render(values)}
@@ -103,12 +103,19 @@ async def call_stats(request: Request) -> Response:
         calls = call_section(DEFAULT_CALL_METRICS if nothing_asked else body.call_metrics or ())
         usage = usage_section(body.usage_metrics or ())
         zone = ZoneInfo(body.timezone)
-        usage_buckets, call_buckets = await asyncio.gather(
-            _usage_buckets(request, caller.org_id, stats, usage, zone),
-            _call_buckets(request, caller.org_id, stats, calls, zone))
-    return json_response(CallStatsResponse(
-        start=utc_text(body.start), end=utc_text(body.end), granularity=granularity_of(plan),
-        timezone=body.timezone, usage_buckets=usage_buckets, call_buckets=call_buckets))
+        # priced like the /v2 endpoints (http/admission.py): a point per bucket and list
+        cost = Cost(bucket_count(plan) * (bool(calls.outputs) + bool(usage.outputs) or 1))
+
+        async def answer(engine: StatsEngine) -> Response:
+            usage_buckets, call_buckets = await asyncio.gather(
+                _usage_buckets(engine, caller.org_id, stats, usage, zone),
+                _call_buckets(engine, caller.org_id, stats, calls, zone))
+            return json_response(CallStatsResponse(
+                start=utc_text(body.start), end=utc_text(body.end),
+                granularity=granularity_of(plan), timezone=body.timezone,
+                usage_buckets=usage_buckets, call_buckets=call_buckets))
+
+        return await admitted(request, caller, cost, answer)
 
 
 call_stats.__annotations__["return"] = Response[CallStatsResponse]
@@ -129,6 +136,8 @@ route = post("/calls/stats", name="weave-call-stats", operation_id="WeaveCallSta
              status_code=200, exception_handlers=CALL_STATS_HANDLERS,
              operation_class=operation_class(request_body=_body_schema()),
              security=[{BEARER: []}, {BASIC: []}],
-             responses=error_responses((401, 403, 413, 422, 429, 500, 503), ErrorDetail, JSON, {
+             responses=error_responses((400, 401, 403, 413, 422, 429, 500, 503), ErrorDetail, JSON, {
+                 400: "Costs more than the key's whole point budget (README: admission by "
+                      "cost)",
                  422: "Invalid body: every problem as FastAPI's {loc, msg, type}",
                  500: "Internal error: the message carries only the request id"}))(call_stats)
