@@ -168,6 +168,26 @@ def test_gzip_when_accepted_and_its_own_tag(client, past_org):
     assert get(client, org, "/v2/stats/storage", params, **{"Accept-Encoding": "gzip",
                                                           "If-None-Match": tag}).status_code == 200
 
+    # the same answer gives the same gzip bytes (no timestamp), decoding to the identity ones
+    raws = []
+    for _ in range(2):
+        with client.stream("GET", "/v2/stats/storage", params=params,
+                           headers={**org.headers, "Accept-Encoding": "gzip"}) as r:
+            raws.append(b"".join(r.iter_raw()))
+    assert raws[0] == raws[1] and gzip.decompress(raws[0]) == plain.content
+
+    # a big answer (2,016 five-minute buckets) is hashed and compressed off the event loop
+    big_params = series_params(timeBucketSize="5m")
+    big = get(client, org, "/v2/stats/storage", big_params, **IDENTITY)
+    big_gz = get(client, org, "/v2/stats/storage", big_params, **{"Accept-Encoding": "gzip"})
+    assert len(big.content) > 64 * 1024 and big_gz.content == big.content
+    assert big_gz.headers["etag"] == assert_cacheable(big)[:-1] + '-gzip"'
+    assert int(big_gz.headers["content-length"]) < len(big.content) / 5
+    assert len(big.json()["series"]) == 7 * 24 * 12
+    assert_not_modified(get(client, org, "/v2/stats/storage", big_params,
+                            **{"Accept-Encoding": "gzip", "If-None-Match": big_gz.headers["etag"]}),
+                        big_gz.headers["etag"])
+
     for refused in ("gzip;q=0", "br", "identity, *;q=0"):
         r = get(client, org, "/v2/stats/storage", params, **{"Accept-Encoding": refused})
         assert "content-encoding" not in r.headers and r.headers["etag"] == tag, refused
