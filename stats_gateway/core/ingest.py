@@ -364,37 +364,47 @@ def out_of_range(exc: psycopg.Error) -> ApiError:
 
 @lru_cache(maxsize=64)
 def insert_sql(domain: Domain) -> tuple[str, dict]:
-    """INSERT … SELECT FROM json_array_elements(one JSON parameter): one statement for a
-    whole batch, which also adds exactly the rows it inserted to every rollup
-    (``insert_with_rollups``) and returns their ``event_id``s; with the rollups' constants.
+    """Columnar INSERT … SELECT FROM unnest(arrays): one statement for a whole batch,
+    which also adds exactly the rows it inserted to every rollup (``insert_with_rollups``)
+    and returns their ``event_id``s; with the rollups' constants.
 
-    The batch travels as one JSON array of rows (``batch_json``): encoded by msgspec in C
-    and parsed by PostgreSQL in C, 1,000 rows cost about 2 ms less than the 11 binary
-    arrays psycopg built element by element in Python. ``json`` (not ``jsonb``) keeps every
-    number's text as sent, so values are stored exactly as before (a float's shortest
-    text reads back as the same double; decimals travel as strings).
+    List columns travel as JSON text (arrays of arrays must be rectangular in PostgreSQL)
+    and are unpacked in the SELECT. (The whole batch as one JSON parameter cost the
+    client 4 ms less per 1,000 events and the server 6-8 ms more: measured in CPU time.)
     """
     columns = domain.stored_fields
     names = ", ".join(["org_id", "event_id", "ts"] + [f.column for f in columns])
-    values = ", ".join(["%(org)s::uuid", "e->>0", "(e->>1)::timestamptz"] + [
-        f"CASE WHEN e->>{i} IS NULL THEN NULL "
-        f"ELSE ARRAY(SELECT json_array_elements_text(e->{i})) END"
-        if f.type is FieldType.TEXT_LIST else f"(e->>{i})::{f.type.sql_type}"
-        for i, f in enumerate(columns, start=2)])
+    # binary parameters: psycopg dumps 1,000-element arrays about 3x faster than as text
+    arrays = ", ".join(["%(event_ids)b::text[]", "%(tss)b::timestamptz[]"]
+                       + [f"%(c{i})b::{_wire_type(f)}[]" for i, f in enumerate(columns)])
+    aliases = ", ".join(["event_id", "ts"] + [f"c{i}" for i in range(len(columns))])
+    values = ", ".join(["%(org)s::uuid", "u.event_id", "u.ts"] + [
+        f"CASE WHEN u.c{i} IS NULL THEN NULL "
+        f"ELSE ARRAY(SELECT jsonb_array_elements_text(u.c{i}::jsonb)) END"
+        if f.type is FieldType.TEXT_LIST else f"u.c{i}" for i, f in enumerate(columns)])
     return insert_with_rollups(domain, (
         f"INSERT INTO {domain.table} ({names}) SELECT {values} "
-        f"FROM json_array_elements(%(rows)s::json) AS e "
+        f"FROM unnest({arrays}) AS u({aliases}) "
         f"ON CONFLICT (org_id, event_id) DO NOTHING RETURNING *"))
 
 
+def _wire_type(f: EventField) -> str:
+    return "text" if f.type is FieldType.TEXT_LIST else f.type.sql_type
+
+
+def batch_params(domain: Domain, rows: list[EventRow]) -> dict:
+    """The batch's columns as ``insert_sql`` takes them (lists as JSON text)."""
+    params = {"event_ids": [r.event_id for r in rows], "tss": [r.ts for r in rows]}
+    values = [r.values for r in rows]
+    for i, f in enumerate(domain.stored_fields):
+        column = [v.get(f.column) for v in values]
+        if f.type is FieldType.TEXT_LIST:
+            column = [None if v is None else _encode(v).decode() for v in column]
+        params[f"c{i}"] = column
+    return params
+
+
 _encode = msgspec.json.Encoder().encode
-
-
-def batch_json(domain: Domain, rows: list[EventRow]) -> str:
-    """The rows as ``insert_sql`` reads them: ``[[eventId, ts, column values…], …]``."""
-    columns = [f.column for f in domain.stored_fields]
-    return _encode([[r.event_id, r.ts, *[r.values.get(c) for c in columns]]
-                    for r in rows]).decode()
 
 
 async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain,
@@ -403,7 +413,7 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
     # one key order for every batch, so concurrent overlapping batches cannot deadlock
     # (a stable sort: the first copy of a repeated id stays first)
     ordered = sorted(rows, key=lambda r: r.event_id)
-    params = {"org": org_id, "rows": batch_json(domain, ordered)}
+    params = {"org": org_id, **batch_params(domain, ordered)}
     text, constants = insert_sql(domain)
     async with conn.transaction():
         await conn.execute(WRITE_LOCK.format(mode="_shared"), {"org": org_id, "table": domain.table})
