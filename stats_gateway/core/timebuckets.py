@@ -146,15 +146,15 @@ def _year_offsets(zone: ZoneInfo, year: int) -> frozenset[int]:
 def even_grid(start: datetime, end: datetime, step: timedelta, zone: ZoneInfo) -> bool:
     """Whether every local midnight from the day holding ``start`` to ``end`` is a whole
     number of steps after the first, so ``date_bin`` from the first is the per-day rule."""
-    if not _per_day_step(step) or zone.key == "UTC":
+    if not _per_day_step(step) or zone.key == "UTC" or (end - start) > 2 * MAX_BUCKETS * step:
+        # past twice the bucket cap the request is refused whatever the grid, and the even
+        # grid's count is off by at most one a day (1/24 of it): no scan of a century
         return True
     first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
     step_s = int(step.total_seconds())
     offsets = set().union(*(_year_offsets(zone, y) for y in range(first.year, last.year + 1)))
     if len({o % step_s for o in offsets}) <= 1:
         return True  # the years around the range: enough, and cached per (zone, year)
-    if (end - start) > 2 * MAX_BUCKETS * step:
-        return False  # refused as too many buckets anyway; keep the scan short
     origin, day = _midnight_of(first, zone), first + _DAY
     while day <= last:
         if (_midnight_of(day, zone) - origin) % step:
@@ -218,10 +218,8 @@ def count_buckets(start: datetime, end: datetime, size: BucketSize, zone: ZoneIn
     if end <= start:
         return 0
     if size.per_day or (size.is_fixed and not even_grid(start, end, size.step, zone)):
-        if (end - start) <= 2 * MAX_BUCKETS * size.step:
-            return len(day_starts(start, end, size.step, zone))
-        # far past the cap: the even grid's count is off by at most one a day (<= 1/24)
-    if size.is_fixed or size.per_day:
+        return len(day_starts(start, end, size.step, zone))  # within twice the cap
+    if size.is_fixed:
         origin = local_midnight(start, zone)
         first = origin + math.floor((start - origin) / size.step) * size.step
         return math.ceil((end - first) / size.step)
