@@ -116,6 +116,19 @@ def _series(client, org, start, end, size, tz, raw: bool) -> dict[int, int]:
     return {p["ts"]: p["requests"] for p in body["series"]}
 
 
+def _breakdown(client, org, start, end, tz, raw: bool) -> list[dict]:
+    engine = client.app.state.engine
+    engine.use_rollups = not raw
+    try:
+        body = ok(client, "/v2/stats/storage/breakdown/workspaces", org.headers,
+                  {"scope": "org", "start": str(unix(start)), "end": str(unix(end)),
+                   "timeBucketSize": "1h", "timezone": tz, "includeSeries": "true",
+                   "limit": "10"})
+    finally:
+        engine.use_rollups = True
+    return body["entities"]
+
+
 @pytest.mark.parametrize("tz", [LORD_HOWE, NY])
 def test_series_follow_each_midnight_rollups_and_raw_agree(client, new_org, tz):
     """Over HTTP, for ranges starting on different days and hours around both shifts of
@@ -137,3 +150,8 @@ def test_series_follow_each_midnight_rollups_and_raw_agree(client, new_org, tz):
         want = Counter(unix(expected_bucket(t, step, tz)) for t in times if start <= t < end)
         assert {k: v for k, v in got.items() if v} == dict(want), (start, end)
         assert set(want) <= set(got)
+        grid = sorted(got)
+        entities = _breakdown(client, org, start, end, tz, raw=False)
+        assert entities == _breakdown(client, org, start, end, tz, raw=True), (start, end)
+        for entity in entities:
+            assert [p["ts"] for p in entity["series"]] == grid
