@@ -286,3 +286,17 @@ def test_keys_cli_lists_revokes_expires_and_rotates(run_cli, db, client, org):
     assert code == 2 and "no key has id" in err
     code, _, err = run_cli("keys", "rotate", kid(new_key))
     assert code == 2 and "revoked or expired" in err
+
+
+def test_the_admin_api_is_documented_with_its_errors(client):
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    expected = {("/v2/keys", "get"), ("/v2/keys/{keyId}", "get"),
+                ("/v2/keys/{keyId}", "delete"), ("/v2/keys/{keyId}/expire", "post"),
+                ("/v2/keys/{keyId}/rotate", "post")}
+    found = {(path, method) for path, item in paths.items() if path.startswith("/v2/keys")
+             for method in item}
+    assert found == expected
+    for path, method in expected:
+        responses = paths[path][method]["responses"]
+        assert {"200", "401", "403"} <= set(responses), (path, method)
+        assert "secret" not in str(responses["200"]).lower()

@@ -98,49 +98,49 @@ async def list_keys(request: Request) -> Response[KeyList]:
     return json_response(KeyList(keys=keys))
 
 
-@get("/v2/keys/{key_id:str}", name="keys-get", operation_id="GetKey",
+@get("/v2/keys/{keyId:str}", name="keys-get", operation_id="GetKey",
      summary="One API key of the org", **_docs((401, 403, 404, 429, 503)))
-async def get_key(request: Request, key_id: KeyId) -> Response[KeyInfo]:
+async def get_key(request: Request, keyId: KeyId) -> Response[KeyInfo]:
     async def operation(conn, org_id, _):
-        return await key_admin.aget_key(conn, org_id, _checked_id(key_id))
+        return await key_admin.aget_key(conn, org_id, _checked_id(keyId))
 
     return json_response(await _run(request, operation))
 
 
-@delete("/v2/keys/{key_id:str}", name="keys-revoke", operation_id="RevokeKey",
+@delete("/v2/keys/{keyId:str}", name="keys-revoke", operation_id="RevokeKey",
         status_code=200, summary="Revoke an API key: refused from its next request on, by "
         "every replica", **_docs((401, 403, 404, 429, 503)))
-async def revoke_key(request: Request, key_id: KeyId) -> Response[KeyInfo]:
+async def revoke_key(request: Request, keyId: KeyId) -> Response[KeyInfo]:
     async def operation(conn, org_id, _):
-        return await key_admin.arevoke_key(conn, org_id, _checked_id(key_id))
+        return await key_admin.arevoke_key(conn, org_id, _checked_id(keyId))
 
     return json_response(await _run(request, operation))
 
 
-@post("/v2/keys/{key_id:str}/expire", name="keys-expire", operation_id="ExpireKey",
+@post("/v2/keys/{keyId:str}/expire", name="keys-expire", operation_id="ExpireKey",
       status_code=200, summary="Set when a live API key stops working",
       **_docs((400, 401, 403, 404, 409, 422, 429, 503), ExpireRequest))
-async def expire_key(request: Request, key_id: KeyId) -> Response[KeyInfo]:
+async def expire_key(request: Request, keyId: KeyId) -> Response[KeyInfo]:
     async def operation(conn, org_id, body: ExpireRequest):
         if body.expires_at.tzinfo is None:
             raise ApiError(422, "invalid_body", "the body is not a valid request",
                            [Problem("expiresAt", "must carry a UTC offset, e.g. Z")])
-        return await key_admin.aexpire_key(conn, org_id, _checked_id(key_id),
+        return await key_admin.aexpire_key(conn, org_id, _checked_id(keyId),
                                            body.expires_at)
 
     return json_response(await _run(request, operation, ExpireRequest))
 
 
-@post("/v2/keys/{key_id:str}/rotate", name="keys-rotate", operation_id="RotateKey",
+@post("/v2/keys/{keyId:str}/rotate", name="keys-rotate", operation_id="RotateKey",
       status_code=200, summary="A new key with the same grants; the old one keeps working "
       "for the grace period", **_docs((400, 401, 403, 404, 409, 422, 429, 503), RotateRequest))
-async def rotate_key(request: Request, key_id: KeyId) -> Response[RotatedKey]:
+async def rotate_key(request: Request, keyId: KeyId) -> Response[RotatedKey]:
     async def operation(conn, org_id, body: RotateRequest):
         grace = body.grace_seconds
         if not 0 <= grace <= key_admin.MAX_ROTATION_GRACE.total_seconds():
             raise ApiError(422, "invalid_body", "the body is not a valid request",
                            [Problem("graceSeconds", "must be between 0 and 2592000 (30 days)")])
-        return await key_admin.arotate_key(conn, org_id, _checked_id(key_id),
+        return await key_admin.arotate_key(conn, org_id, _checked_id(keyId),
                                            timedelta(seconds=grace))
 
     return json_response(await _run(request, operation, RotateRequest))
