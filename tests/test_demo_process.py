@@ -141,6 +141,12 @@ def test_demo_then_create_key_reads_the_demo_org_and_sigterm_stops_postgres(data
         expected = requests_in_database(data_dir, org_id, start, end)
         assert expected > 0
         assert ai_requests(port, key) == expected
+        # revoked by another process: the serving process refuses it on the next request
+        revoked = run(data_dir, "keys", "revoke", key.split("_")[1])
+        assert revoked.returncode == 0 and " revoked " in revoked.stdout, revoked.stderr
+        r = httpx.get(f"http://127.0.0.1:{port}/v2/stats/ai", params={"window": "30d"},
+                      headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        assert r.status_code == 401, r.text
         assert postgres_processes(data_dir / "pgdata")  # still up for the demo
         assert demo.stop(signal.SIGTERM) == 0, demo.output
     finally:
