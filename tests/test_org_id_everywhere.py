@@ -471,6 +471,14 @@ def _org_source_problem(insert: str, params: dict, org: str, ctes: dict[str, str
         return None if str(given) == org else f"org_id set from {given!r}, not the caller's org"
     if not re.fullmatch(r'(?:"?\w+"?\.)?org_id', value):
         return f"org_id set from {value!r}"
+    return _sources_problem(value, tail, params, org, ctes, tenants, depth)
+
+
+def _sources_problem(value: str, tail: str, params: dict, org: str, ctes: dict[str, str],
+                     tenants: set[str], depth: int) -> str | None:
+    """Why the rows a SELECT copies org_id from (``tail``: after SELECT) may hold another
+    org's id, or None. A WITH query may be an INSERT … RETURNING (checked as above) or a
+    SELECT passing org_id through from such rows (ingest's per-cube aggregate ``a<i>``)."""
     sources = from_sources(tail)
     if not sources:
         return f"org_id copied from {value!r} without a FROM"
@@ -482,9 +490,17 @@ def _org_source_problem(insert: str, params: dict, org: str, ctes: dict[str, str
         if source not in ctes or depth > 3:
             return f"org_id copied from {source!r}, not from rows inserted for the caller's org"
         body = ctes[source]
-        if not re.search(r"\bRETURNING\s+(\*|.*\borg_id\b)", body, re.I | re.S):
+        query = re.match(r"\s*SELECT\s+(.*)$", body, re.I | re.S)
+        if query:
+            items = [item.strip() for item in _split_top_level(query.group(1))]
+            if not any(re.fullmatch(r'(?:"?\w+"?\.)?org_id', item) for item in items):
+                return f"org_id copied from {source!r}, which does not pass org_id through"
+            inner = _sources_problem("org_id", query.group(1), params, org, ctes, tenants,
+                                     depth + 1)
+        elif not re.search(r"\bRETURNING\s+(\*|.*\borg_id\b)", body, re.I | re.S):
             return f"org_id copied from {source!r}, which returns no inserted org_id"
-        inner = _org_source_problem(body, params, org, ctes, tenants, depth + 1)
+        else:
+            inner = _org_source_problem(body, params, org, ctes, tenants, depth + 1)
         if inner:
             return f"org_id copied from {source!r}, whose {inner}"
     return None
@@ -636,8 +652,23 @@ def test_the_checker_reads_inserts_that_copy_rows_a_with_query_inserted(db, gate
     assert bad[-1].text[:300] not in failures
     assert [p for p in failures[bad[0].text[:300]] if p.startswith("insert into entities")], \
         failures
-    assert any("returns no inserted org_id" in p for p in failures[bad[1].text[:300]]), \
-        failures[bad[1].text[:300]]
+    # (read as a query passing org_id through, its unpinned scan is what gives it away)
+    assert any("returns no inserted org_id" in p or "without org_id = <org>" in p
+               for p in failures[bad[1].text[:300]]), failures[bad[1].text[:300]]
+    # a SELECT between the inserted rows and the copy (ingest's per-cube aggregate a<i>)
+    # passes org_id through; one that makes up its own org_id does not
+    entity = ("r0 AS (INSERT INTO entities AS e (org_id, kind, id) SELECT org_id, 'x', 'y' "
+              "FROM a0 ON CONFLICT (org_id, kind, id) DO NOTHING)")
+    through = Statement(f"WITH inserted AS ({events}), a0 AS MATERIALIZED (SELECT org_id, "
+                        f"count(*) AS n FROM inserted GROUP BY org_id), {entity} SELECT 1",
+                        {"o": org, "org": org})
+    assert _check(db, [through], org) == (1, {})
+    made_up = Statement(f"WITH inserted AS ({events}), a0 AS MATERIALIZED (SELECT "
+                        f"%(other)s::uuid AS org_id FROM inserted), {entity} SELECT 1",
+                        {"o": org, "org": org, "other": other})
+    _, failures = _check(db, [made_up], org)
+    assert any("does not pass org_id through" in p
+               for p in failures.get(made_up.text[:300], [])), failures
 
 
 def test_a_load_pins_the_org_in_every_statement(db, database_url, gateway_statements):

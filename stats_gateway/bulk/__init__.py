@@ -27,9 +27,9 @@ Choices where the issue is silent:
 * **Cost.** Each chunk's inserted rows are aggregated and merged into the rollups in the
   very statement that inserts them (as an ingest batch is), so a load costs in
   proportion to what it loads, whatever the size of the org.
-* **Memory.** The file is read in chunks of 50,000 events, and only one chunk at a time
-  is held (in memory and in the TEMP staging table), so memory stays flat whatever the
-  file size.
+* **Memory.** The file is read in chunks of 50,000 events; one chunk is written (through
+  the TEMP staging table) while a thread reads and validates the next, so at most two
+  are held and memory stays flat whatever the file size.
 * **Output.** A progress bar with events/s on stderr; then a summary on stdout (read,
   inserted, duplicates, skipped, rebuild time, elapsed, events/s). ``ANALYZE`` of the
   event table follows the commit. Exit status 0, 1 (invalid lines, nothing written) or 2

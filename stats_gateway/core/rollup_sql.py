@@ -59,19 +59,23 @@ def _names(rollup: Rollup) -> str:
 
 
 def _aggregate(rollup: Rollup, source: str, where: str, p: Params) -> str:
-    """SELECT of the rollup rows (``_names``' columns) of the events ``source`` holds (a
-    table, or the inserted rows under the event table's name) that ``where`` selects."""
+    """SELECT of the rollup rows (``_names``' columns, by name) of the events ``source``
+    holds (a table, or the inserted rows under the event table's name) that ``where``
+    selects."""
     events = Table(rollup.domain.table)
     values = [term for m in rollup.metrics for term in metric_terms(m, events, p)]
     slot = f"date_bin({p(rollup.step, 'grain').get_sql()}, ts, {p(EPOCH, 'epoch').get_sql()})"
-    select = ", ".join(["org_id", f"{slot} AS slot_ts", *rollup.columns,
-                        *(t.get_sql(quote_char='"', with_alias=False) for t in values)])
+    names = [name for name, _ in part_types(rollup)]
+    assert [t.alias for t in values] == names, (rollup.table, names)  # each term is its part
+    parts = [t.get_sql(quote_char='"', with_alias=True) for t in values]
+    select = ", ".join(["org_id", f"{slot} AS slot_ts", *rollup.columns, *parts])
     group = ", ".join(["org_id", slot, *rollup.columns])
     return f"SELECT {select} FROM {source} WHERE {where} GROUP BY {group}"
 
 
 def _order(rollup: Rollup) -> str:
-    """Rows in key order: batches writing the same slots lock them in one order."""
+    """Rows in key order (the output's ``slot_ts``): batches writing the same slots lock
+    them in one order."""
     return " ORDER BY " + ", ".join(["slot_ts", *rollup.columns])
 
 
@@ -79,7 +83,7 @@ def _insert_select(rollup: Rollup, source: str, where: str, p: Params) -> str:
     """INSERT … SELECT of the rollup rows of the events ``source`` holds that ``where``
     selects."""
     return (f"INSERT INTO {rollup.table} AS r ({_names(rollup)}) "
-            f"SELECT * FROM ({_aggregate(rollup, source, where, p)}) AS a{_order(rollup)}")
+            f"{_aggregate(rollup, source, where, p)}{_order(rollup)}")
 
 
 def _upsert(rollup: Rollup) -> str:
@@ -105,13 +109,12 @@ def _rollup_ctes(domain: Domain) -> tuple[str, dict]:
         q = p.scoped(f"r{i}_")
         finest = finest_rollup(r)
         if finest == r:
-            ctes.append(f"a{i} ({_names(r)}) AS MATERIALIZED "
-                        f"({_aggregate(r, source, 'TRUE', q)})")
-            select = f"SELECT * FROM a{i}"
+            ctes.append(f"a{i} AS MATERIALIZED ({_aggregate(r, source, 'TRUE', q)})")
+            select = f"SELECT {_names(r)} FROM a{i}"
         else:
             select = _merge_select(r, f"a{rollups.index(finest)}", "TRUE", q)
         ctes.append(f"r{i} AS (INSERT INTO {r.table} AS r ({_names(r)}) "
-                    f"SELECT * FROM ({select}) AS m{_order(r)}{_upsert(r)})")
+                    f"{select}{_order(r)}{_upsert(r)})")
     ctes += [f"s{i} AS ({twin.upsert_from(source, p.scoped(f's{i}_'))})"
              for i, twin in enumerate(sketch_rollups(domain))]
     return "".join(f", {cte}" for cte in ctes), dict(p.values)
