@@ -220,6 +220,9 @@ def test_every_405_carries_allow_in_the_endpoints_own_shape(client, org):
         allow = {m.strip() for m in r.headers.get("allow", "").split(",")}
         assert methods <= allow, (path, r.headers.get("allow"))
         assert ("HEAD" in allow) == ("GET" in methods), (path, allow)
+        options = client.options(path, headers=org.headers)  # the same list
+        assert options.status_code == 204, (path, options.status_code)
+        assert {m.strip() for m in options.headers["allow"].split(",")} == allow, path
         assert seed_shape(path, r.json(), 405), (path, r.text)
         assert not r.headers["content-type"].startswith("application/problem+json") \
             or not path.startswith(("/v1/", "/calls/")), (path, r.headers["content-type"])

@@ -635,7 +635,7 @@ def test_other_methods_are_refused_without_a_500(client, org):
     for method in ("post", "put", "patch", "delete"):
         r = getattr(client, method)(PATH, headers=org.headers)
         body = error(r, 405, "method_not_allowed")
-        assert r.headers["allow"] == "GET, HEAD" and body["error"]["details"] == []
+        assert r.headers["allow"] == "GET, HEAD, OPTIONS" and body["error"]["details"] == []
 
 
 def test_the_endpoint_is_in_the_openapi_schema(client):

@@ -2,7 +2,9 @@
 
 ``HEAD`` is answered as the ``GET`` it stands for, without the body: the same status and
 headers, so a client can probe an endpoint cheaply. A path without ``GET`` answers ``HEAD``
-with that path's 405, whose ``Allow`` lists what it does take.
+with that path's 405, whose ``Allow`` lists what it does take. ``OPTIONS`` lists the same
+methods as the 405 (Litestar's own answer names only the methods of one route handler:
+``GET`` without the ``DELETE`` of the same path).
 
 Litestar's router puts the methods a path takes into its 405 exception's headers; the error
 handlers (``http/errors.py`` and each seed's) copy them with :func:`allow_headers`, adding
@@ -12,6 +14,8 @@ handlers (``http/errors.py`` and each seed's) copy them with :func:`allow_header
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from litestar.exceptions import HTTPException, MethodNotAllowedException
 
 
 def allow_headers(exc: Exception) -> dict[str, str]:
@@ -26,8 +30,20 @@ def allow_headers(exc: Exception) -> dict[str, str]:
     return {"Allow": ", ".join(methods)}
 
 
+def allowed_methods(app, path: str) -> dict[str, str]:
+    """``{"Allow": ...}`` for ``path`` as its 405 would say, or nothing (no such path)."""
+    try:
+        app.asgi_router.handle_routing(path, "PROBE")  # a method no route takes
+    except MethodNotAllowedException as exc:
+        return allow_headers(exc)
+    except HTTPException:  # no such path
+        return {}
+    return {}  # a mounted app (static files) answers any method itself
+
+
 class HeadAsGet:
-    """Raw ASGI middleware: a ``HEAD`` request runs as ``GET`` and its body is dropped.
+    """Raw ASGI middleware: a ``HEAD`` request runs as ``GET`` and its body is dropped;
+    an ``OPTIONS`` answer's ``Allow`` is the path's (see the module doc).
 
     The scope is copied, not changed in place: the server still sees ``HEAD`` (uvicorn
     then sends no body of its own accord), the application sees ``GET``."""
@@ -36,6 +52,8 @@ class HeadAsGet:
         self.app = app
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            return await self._options(scope, receive, send)
         if scope["type"] != "http" or scope["method"] != "HEAD":
             return await self.app(scope, receive, send)
 
@@ -47,3 +65,14 @@ class HeadAsGet:
             await send(message)
 
         await self.app({**scope, "method": "GET"}, receive, without_body)
+
+    async def _options(self, scope, receive, send):
+        allow = allowed_methods(scope["app"], scope["path"]).get("Allow")
+
+        async def with_allow(message):
+            if allow and message["type"] == "http.response.start":
+                message["headers"] = [(k, v) for k, v in message.get("headers", [])
+                                      if k.lower() != b"allow"] + [(b"allow", allow.encode())]
+            await send(message)
+
+        await self.app(scope, receive, with_allow)

@@ -56,10 +56,11 @@ Errors. Every error of this endpoint, 400 included, is ``application/json``::
 ``code`` is ``invalid_parameters`` (400; ``details`` lists every problem at once),
 ``unauthorized`` (401; the same body for a missing, malformed, unknown, revoked or
 expired key), ``forbidden`` (403: the key lacks ``read``), ``service_unavailable`` (503:
-the database is unreachable) or ``internal_error`` (500: no traceback; quote the
-``X-Request-Id`` response header); ``method_not_allowed`` (405, with ``Allow: GET, HEAD``) for
-POST, PUT, PATCH and DELETE. ``details`` is empty except for 400. The body carries
-no request id, so equal errors have equal bodies; the id is in ``X-Request-Id``.
+the database is unreachable, or a query ran past the statement timeout; with
+``Retry-After``) or ``internal_error`` (500: no traceback; quote the ``X-Request-Id``
+response header); ``method_not_allowed`` (405, with ``Allow: GET, HEAD, OPTIONS``) for
+any other method. ``details`` is empty except for 400. The body carries no request id,
+so equal errors have equal bodies; the id is in ``X-Request-Id``.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 import psycopg
-from litestar import HttpMethod, Request, Response, get, route
+from litestar import Request, Response, get
 from litestar.exceptions import HTTPException
 from psycopg_pool import PoolTimeout
 
@@ -477,14 +478,4 @@ async def model_usage(request: Request) -> Response[ModelUsageResponse]:
     return json_response(body)
 
 
-@route(PATH, http_method=[HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE],
-       name="runtype-model-usage-methods", include_in_schema=False,
-       exception_handlers=EXCEPTION_HANDLERS)
-async def other_methods(request: Request) -> Response:
-    """405 in this endpoint's envelope rather than the gateway's problem+json."""
-    response = error_response(405, "method_not_allowed", "use GET for this endpoint")
-    response.headers["Allow"] = "GET, HEAD"  # HEAD: as GET (http/methods.py)
-    return response
-
-
-route_handlers: list = [model_usage, other_methods]
+route_handlers: list = [model_usage]  # other methods: the router's 405, in this shape
