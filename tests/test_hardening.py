@@ -448,3 +448,16 @@ def test_weave_call_stats_are_admitted_by_cost_in_weaves_shape(database_url, new
         r = post(body)  # 6,000 left
         assert r.status_code == 429 and list(r.json()) == ["detail"], r.text
         assert int(r.headers["retry-after"]) >= 1
+
+
+def test_a_cached_key_revoked_meanwhile_gets_401_from_the_lane_too(database_url, db, new_org):
+    """The lane runs the request's queries with the request's context, so the liveness
+    check a cached key rides on (db/tenant.py) happens there too."""
+    org = new_org()
+    params = {"scope": "org", "window": "24h", "timeBucketSize": "5m", "includeSeries": "true"}
+    with gateway(database_url, expensive_points=100) as client:
+        assert client.get(BREAKDOWN, params=params, headers=org.headers).status_code == 200
+        db.execute("UPDATE api_keys SET revoked_at = now() WHERE key_id = %s",
+                   (org.key.split("_")[1],))
+        assert_problem(client.get(BREAKDOWN, params=params, headers=org.headers), 401,
+                       "unauthorized")
