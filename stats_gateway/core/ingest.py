@@ -319,8 +319,13 @@ async def _moved_repos(conn: psycopg.AsyncConnection, org_id: str,
 UPSERT_ENTITIES = """
 INSERT INTO entities AS e (org_id, kind, id, parent_id, name, name_ts)
 SELECT %(org)s, k, i, p, n, CASE WHEN n IS NULL THEN NULL ELSE t END
-FROM unnest(%(kinds)s::text[], %(ids)s::text[], %(parents)s::text[], %(names)s::text[],
-            %(tss)s::timestamptz[]) AS u(k, i, p, n, t)
+FROM unnest(%(kinds)b::text[], %(ids)b::text[], %(parents)b::text[], %(names)b::text[],
+            %(tss)b::timestamptz[]) AS u(k, i, p, n, t)
+WHERE NOT EXISTS (
+    SELECT FROM entities x WHERE x.org_id = %(org)s AND x.kind = u.k AND x.id = u.i
+        AND (x.parent_id IS NOT NULL OR u.p IS NULL)
+        AND (u.n IS NULL OR (x.name_ts IS NOT NULL AND u.t < x.name_ts)
+             OR (x.name IS NOT DISTINCT FROM u.n AND x.name_ts IS NOT DISTINCT FROM u.t)))
 ON CONFLICT (org_id, kind, id) DO UPDATE SET
     parent_id = COALESCE(e.parent_id, EXCLUDED.parent_id),
     name = CASE WHEN EXCLUDED.name IS NOT NULL
@@ -333,8 +338,12 @@ WHERE (e.parent_id IS NULL AND EXCLUDED.parent_id IS NOT NULL)
    OR (EXCLUDED.name IS NOT NULL AND (e.name_ts IS NULL OR EXCLUDED.name_ts >= e.name_ts)
        AND (e.name IS DISTINCT FROM EXCLUDED.name OR e.name_ts IS DISTINCT FROM EXCLUDED.name_ts))
 """
-"""The ``WHERE`` skips references that change nothing (most of them: an id seen before,
-without a newer name), which would otherwise write a new row version each."""
+"""References that would change nothing (most of them: an id seen before, without a newer
+name) are skipped: before the upsert, by ``NOT EXISTS`` over the rows this statement sees,
+so they neither lock nor write (a row only ever gains a parent and newer names, so what
+changes nothing now changes nothing later); and by the upsert's ``WHERE``, for rows
+committed meanwhile. Measured on 1,000-event batches of private-chat: the upsert had
+cost about 7 ms of the server's CPU and 4 ms of the client's (its arrays went as text)."""
 
 
 def entity_params(org_id: str, refs: list[EntityRef]) -> dict:
