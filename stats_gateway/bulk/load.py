@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
+from operator import itemgetter
 
 import psycopg
 from psycopg import sql
@@ -231,9 +232,9 @@ def _insert_chunk(conn: psycopg.Connection, domain: Domain, org_id: str,
         with cur.copy(copy_statement(STAGE, ["line", "event_id", "ts", *columns],
                                      binary=True)) as copy:
             copy.set_types(["bigint", *event_types(domain)[1:]])
+            stored = itemgetter(*columns)  # validated rows hold every stored column
             for line, row in rows:
-                copy.write_row((line, row.event_id, row.ts,
-                                *[row.values.get(c) for c in columns]))
+                copy.write_row((line, row.event_id, row.ts, *stored(row.values)))
         text, constants = insert_with_rollups(domain, _insert_from_stage(domain).as_string(conn))
         cur.execute(text, {**constants, "org": org_id})
         ids = {event_id for (event_id,) in cur.fetchall()}

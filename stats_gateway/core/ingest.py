@@ -264,22 +264,24 @@ class EntityRef:
 
 def entity_refs(domain: Domain, rows: Iterable[EventRow]) -> list[EntityRef]:
     """One reference per (kind, id), carrying the name of the newest event that had one."""
-    id_fields = [f for f in domain.all_fields if f.names_kind]
+    id_fields = [(f.names_kind, f.column, f.name_field, f.names_kind == "repo")
+                 for f in domain.all_fields if f.names_kind]
     best: dict[tuple[str, str], EntityRef] = {}
     for row in rows:
-        for f in id_fields:
-            entity_id = row.values.get(f.column)
+        values, names, ts = row.values, row.names, row.ts
+        for kind, column, name_field, is_repo in id_fields:
+            entity_id = values.get(column)
             if entity_id is None:
                 continue
-            parent = row.values.get("workspace_id") if f.names_kind == "repo" else None
-            name = row.names.get(f.name_field) if f.name_field else None
-            key = (f.names_kind, entity_id)
+            name = names.get(name_field) if names and name_field else None
+            key = (kind, entity_id)
             old = best.get(key)
             if old is None:
-                best[key] = EntityRef(f.names_kind, entity_id, parent, name, row.ts)
-            elif name is not None and (old.name is None or row.ts >= old.ts):
-                best[key] = EntityRef(f.names_kind, entity_id, old.parent_id or parent, name,
-                                      row.ts)
+                parent = values.get("workspace_id") if is_repo else None
+                best[key] = EntityRef(kind, entity_id, parent, name, ts)
+            elif name is not None and (old.name is None or ts >= old.ts):
+                parent = values.get("workspace_id") if is_repo else None
+                best[key] = EntityRef(kind, entity_id, old.parent_id or parent, name, ts)
     return sorted(best.values(), key=lambda r: (r.kind, r.id))  # fixed lock order
 
 
