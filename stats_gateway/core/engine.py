@@ -7,7 +7,8 @@ values, for adapters that answer in another API's shape (the seed-compatible end
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -35,6 +36,20 @@ from stats_gateway.db.tenant import tenant_fetch
 
 
 Finalizer = Callable[[Mapping[str, object]], object]
+
+
+async def gather_all(awaitables: Sequence[Awaitable], at_once: bool = True) -> list:
+    """Await all, at once if ``at_once`` (each query on a pool connection of its own) or
+    one after the other; the first failure cancels the others and is raised as itself,
+    as a single query's would be."""
+    if not at_once or len(awaitables) <= 1:
+        return [await a for a in awaitables]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(a) for a in awaitables]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 def finalizer(domain: Domain, metric: Metric) -> Finalizer:
@@ -117,6 +132,17 @@ class StatsEngine:
         self.domains = {d.name: d for d in domains}
         self.use_rollups = use_rollups  # off: every answer from raw events (tests, bench)
 
+    async def _gather(self, awaitables: Sequence[Awaitable]) -> list:
+        """A request's independent queries (its metrics, each kind of sketch, a page's
+        series): at once when the pool has room (idle connections, or room to open more)
+        for each and one more left for the next request, so a request only borrows spare
+        capacity; one after the other otherwise, never queueing for a second connection."""
+        stats = self.pool.get_stats()
+        room = (stats.get("pool_available", 0)
+                + self.pool.max_size - stats.get("pool_size", self.pool.max_size))
+        spare = room > len(awaitables) and not stats.get("requests_waiting", 0)
+        return await gather_all(awaitables, at_once=spare)
+
     def domain(self, name: str) -> Domain:
         domain = self.domains.get(name)
         if domain is None:
@@ -149,15 +175,17 @@ class StatsEngine:
                            metrics: Sequence[Metric], grouping: Grouping) -> dict[tuple, dict]:
         """The sketched metrics (approximate percentiles, distinct counts) per group key,
         each kind of sketch from a query of its own (the metric query has no parts for
-        them)."""
-        found: dict[tuple, dict] = {}
-        for sketch in SKETCHES:
-            chosen = [m for m in metrics if sketch.picks(m)]
-            if not chosen:
-                continue
+        them); the kinds' queries run at once, on connections of their own."""
+        async def one(sketch, chosen) -> dict[tuple, dict]:
             rows = await self._fetch(org_id, sketch.sql(domain, request, chosen, org_id,
                                                         grouping, self.use_rollups))
-            for key, values in sketch.values(rows, chosen, grouping).items():
+            return sketch.values(rows, chosen, grouping)
+
+        queries = [one(sketch, chosen) for sketch in SKETCHES
+                   if (chosen := [m for m in metrics if sketch.picks(m)])]
+        found: dict[tuple, dict] = {}
+        for values_by_key in await self._gather(queries):
+            for key, values in values_by_key.items():
                 found.setdefault(key, {}).update(values)
         return found
 
@@ -172,6 +200,16 @@ class StatsEngine:
         return [(datetime.fromtimestamp(row[0], UTC), dict(zip(names, row[1:])))
                 for row in rows]
 
+    async def _series_parts(self, org_id: str, domain: Domain, request: StatsRequest,
+                            parts: Sequence[Metric]) -> tuple[list[tuple], bool]:
+        """The metric query's rows, and whether they are narrow (bigint sums)."""
+        try:
+            return await self._fetch(org_id, series_parts_sql(
+                domain, request, parts, org_id, self.use_rollups)), True
+        except NumericValueOutOfRange:  # a sum past bigint: ask for it as numeric
+            return await self._fetch(org_id, series_parts_sql(
+                domain, request, parts, org_id, self.use_rollups, narrow=False)), False
+
     async def _bucket_rows(self, org_id: str, domain: Domain, request: StatsRequest,
                            metrics: Sequence[Metric]) -> list[tuple]:
         """``(bucket start in unix seconds, each metric's value...)`` for every bucket in
@@ -179,14 +217,14 @@ class StatsEngine:
         sums final (``series_parts_sql``), so when every metric is one, a row is already
         the answer; otherwise the finalizers read the parts."""
         parts = _parts(metrics)
-        narrow = True
-        try:
-            rows = await self._fetch(org_id, series_parts_sql(domain, request, parts, org_id,
-                                                              self.use_rollups))
-        except NumericValueOutOfRange:  # a sum past bigint: ask for it as numeric
-            narrow = False
-            rows = await self._fetch(org_id, series_parts_sql(domain, request, parts, org_id,
-                                                              self.use_rollups, narrow=False))
+        sketches = (self._percentiles(org_id, domain, request, metrics, Grouping(by_bucket=True))
+                    if any(map(sketched, metrics)) else None)
+        if sketches is None:
+            rows, narrow = await self._series_parts(org_id, domain, request, parts)
+            sketch_values: dict[tuple, dict] = {}
+        else:
+            (rows, narrow), sketch_values = await self._gather(
+                [self._series_parts(org_id, domain, request, parts), sketches])
         found = {row[0]: row for row in rows}
         keys = bucket_keys(request.plan)
         finalizers = _finalizers(domain, metrics)
@@ -194,9 +232,7 @@ class StatsEngine:
         if narrow and len(parts) == len(metrics) and all(
                 integral_in_sql(domain, m) for m in metrics):
             return [found.get(key) or (key, *empty) for key in keys]
-        percentiles = {_ts(bucket): values for (bucket,), values in (
-            await self._percentiles(org_id, domain, request, metrics,
-                                    Grouping(by_bucket=True))).items()}
+        percentiles = {_ts(bucket): values for (bucket,), values in sketch_values.items()}
         columns = series_parts_columns(domain, parts, narrow)
         out = []
         for key in keys:
@@ -211,11 +247,15 @@ class StatsEngine:
         """Each metric over the whole range."""
         request = restriction.apply(request)
         parts = _parts(metrics)
-        row = {}
-        if parts:  # a SELECT of nothing is not SQL
+        async def metric_row() -> dict:
+            if not parts:  # a SELECT of nothing is not SQL
+                return {}
             (row,) = await self._fetch(org_id, totals_sql(domain, request, parts, org_id,
-                                                  self.use_rollups))
-        found = await self._percentiles(org_id, domain, request, metrics, Grouping())
+                                                          self.use_rollups))
+            return row
+
+        row, found = await self._gather(
+            [metric_row(), self._percentiles(org_id, domain, request, metrics, Grouping())])
         return _values(_finalizers(domain, metrics), row, found.get(()))
 
     async def grouped_series_values(self, org_id: str, domain: Domain, request: StatsRequest,
@@ -224,10 +264,11 @@ class StatsEngine:
                                     ) -> list[tuple[datetime, str, dict]]:
         """(bucket, entity id, values) only where events exist, by bucket then entity."""
         request = restriction.apply(request)
-        rows = await self._fetch(org_id, grouped_series_sql(
-            domain, request, _parts(metrics), dimension, org_id, self.use_rollups))
-        found = await self._percentiles(org_id, domain, request, metrics,
-                                        Grouping(by_bucket=True, dimension=dimension))
+        rows, found = await self._gather([
+            self._fetch(org_id, grouped_series_sql(
+                domain, request, _parts(metrics), dimension, org_id, self.use_rollups)),
+            self._percentiles(org_id, domain, request, metrics,
+                              Grouping(by_bucket=True, dimension=dimension))])
         finalizers = _finalizers(domain, metrics)
         return [(row[BUCKET], row[ENTITY],
                  _values(finalizers, row, found.get((row[BUCKET], row[ENTITY]))))
@@ -246,18 +287,22 @@ class StatsEngine:
                                                        in_sql))
         finalizers = _finalizers(domain, metrics)
         ids = [row[ENTITY] for row in rows]
-        found = await self._percentiles(org_id, domain, request, on_the_side if ids else [],
-                                        Grouping(dimension=dim, entity_ids=ids))
+        side = self._percentiles(org_id, domain, request, on_the_side if ids else [],
+                                 Grouping(dimension=dim, entity_ids=ids))
         series: dict[str, list] = {}
-        if request.include_series and rows:
+        if request.include_series and rows:  # the page's series, beside its side metrics
             by_bucket = Grouping(by_bucket=True, dimension=dim, entity_ids=ids)
-            found_series = await self._percentiles(org_id, domain, request, metrics, by_bucket)
-            for row in await self._fetch(org_id, entity_series_sql(
-                    domain, request, org_id, ids, self.use_rollups,
-                    [m.name for m in _parts(metrics)])):
+            found, found_series, series_rows = await self._gather([
+                side, self._percentiles(org_id, domain, request, metrics, by_bucket),
+                self._fetch(org_id, entity_series_sql(domain, request, org_id, ids,
+                                                      self.use_rollups,
+                                                      [m.name for m in _parts(metrics)]))])
+            for row in series_rows:
                 key = (row[BUCKET], row[ENTITY])
                 series.setdefault(row[ENTITY], []).append(
                     (row[BUCKET], _values(finalizers, row, found_series.get(key))))
+        else:
+            found = await side
         share = request.dimension.share_of and domain.metric(request.dimension.share_of)
         entities = []
         for row in rows:
