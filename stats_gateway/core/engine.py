@@ -22,6 +22,7 @@ from stats_gateway.core.envelopes import (
     series_types,
 )
 from stats_gateway.core.errors import ApiError, not_found
+from stats_gateway.core.filters import Filter
 from stats_gateway.core.sketches import SKETCHES, sketched
 from stats_gateway.core.request import (
     BreakdownRequest, StatsRequest, parse_breakdown, parse_series,
@@ -90,13 +91,24 @@ def _filter_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value))
+        return ",".join(map(_filter_text, value))
     return str(value)
+
+
+def _filter_meta(flt: Filter) -> ResourceFilterMeta:
+    """A filter as the response's meta echoes it: one equality as Flashback has it, any
+    other with its operator and values."""
+    if flt.operator.pins:
+        return ResourceFilterMeta(type=flt.param, id=_filter_text(flt.value))
+    values = flt.value if isinstance(flt.value, (list, tuple)) else [flt.value]
+    return ResourceFilterMeta(type=flt.param, id=_filter_text(values),
+                              operator=flt.operator.meta_name,
+                              ids=[_filter_text(v) for v in values])
 
 
 def _meta_fields(request: StatsRequest, scope_id: str) -> dict:
     """The StatsMeta fields shared by both envelopes."""
-    filters = [ResourceFilterMeta(type=f.param, id=_filter_text(f.value)) for f in request.filters]
+    filters = [_filter_meta(f) for f in request.filters]
     return dict(start=_ts(request.plan.start), end=_ts(request.plan.end),
                 scope=request.scope.kind, scope_id=scope_id, window=request.window,
                 time_bucket_size=request.plan.size.name, timezone=request.plan.timezone,

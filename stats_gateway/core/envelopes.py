@@ -22,8 +22,22 @@ Number = int | float | Decimal
 
 
 class ResourceFilterMeta(Model):
+    """A filter as asked. A single equality stays ``{type, id}`` as Flashback has it;
+    any other filter adds its ``operator`` (``in``, ``nin``) and its ``ids``, with ``id``
+    their comma-joined text (absent fields are left out, not null: UNSET)."""
+
     type: str
     id: str
+    operator: str | msgspec.UnsetType = msgspec.UNSET
+    ids: list[str] | msgspec.UnsetType = msgspec.UNSET
+
+
+class MetaWarning(Model):
+    """Something the gateway changed or noticed in a request, said instead of done
+    silently: a stable ``code`` and a sentence for people."""
+
+    code: str
+    message: str
 
 
 class Summary(Model):
@@ -49,13 +63,14 @@ class StatsMeta(Model):
     timezone: str
     resource_filter: ResourceFilterMeta | None
     resource_filters: list[ResourceFilterMeta]
+    warnings: list[MetaWarning] | msgspec.UnsetType = msgspec.UNSET  # absent when none
 
 
-class SeriesMeta(StatsMeta):
+class SeriesMeta(StatsMeta, kw_only=True):
     metric: str
 
 
-class BreakdownMeta(StatsMeta):
+class BreakdownMeta(StatsMeta, kw_only=True):
     breakdown_by: str
     includes_series: bool
     limit: int

@@ -178,6 +178,8 @@ def group_percentiles(rows: Iterable[Mapping], metrics: Sequence[Metric],
     column_qs = _column_qs(metrics)
     found: dict[tuple, dict[tuple[str, float], float]] = {}
     for row in rows:
+        if row[HIST_TOTAL] is None:  # the one row of an ungrouped query over no values
+            continue
         column, total = row[HIST_COLUMN], int(row[HIST_TOTAL])
         values = found.setdefault(tuple(row[name] for name in names), {})
         for q, low, high in zip(column_qs[column], row[HIST_LOW], row[HIST_HIGH]):

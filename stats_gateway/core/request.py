@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stats_gateway.core.domain import Dimension, Domain, FieldType, SeriesView, sortable
 from stats_gateway.core.errors import Problem, bad_request
+from stats_gateway.core.filters import Filter
 from stats_gateway.core.timebuckets import (
     BUCKET_SIZES, MAX_BUCKETS, WINDOWS, BucketPlan, auto_bucket_size, count_buckets,
     local_midnight, sizes_that_fit,
@@ -24,6 +25,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000
 MAX_FILTER_VALUE = 200
+MAX_FILTER_VALUES = 100  # values of one repeated filter parameter (an IN list)
 # a breakdown with includeSeries returns up to limit x buckets points: bounded, so one
 # request cannot ask for limit 500 x 10,000 buckets (five million points)
 MAX_SERIES_POINTS = 100_000
@@ -34,17 +36,6 @@ _TZ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")
 COMMON_PARAMS = ("scope", "id", "window", "start", "end", "timeBucketSize", "timezone")
 SERIES_PARAMS = COMMON_PARAMS + ("metric",)
 BREAKDOWN_PARAMS = COMMON_PARAMS + ("includeSeries", "limit", "offset", "sort", "order")
-
-
-@dataclass(frozen=True)
-class Filter:
-    """Keep events whose ``column`` matches: ``eq`` a value, ``any`` of a list, ``overlaps``
-    a list (list columns), or ``is_null`` (value True) / is not null (value False)."""
-
-    param: str
-    column: str
-    value: object
-    op: str = "eq"
 
 
 @dataclass(frozen=True)
@@ -96,6 +87,10 @@ class ParamReader:
         if len(values) > 1:
             self.fail(name, "give this parameter once")
         return values[0]
+
+    def values(self, name: str) -> list[str]:
+        """Every value of a parameter that may repeat."""
+        return list(self.params.get(name) or ())
 
     def fail(self, name: str, message: str) -> None:
         self.problems.append(Problem(name, message))
@@ -173,6 +168,53 @@ def parse_timezone(value: str | None) -> tuple[str, str | None]:
     return value, None
 
 
+def filter_params(domain: Domain) -> tuple[str, ...]:
+    """The query parameters of a domain's filters: ``param`` and its negation ``param!``."""
+    return tuple(name for f in domain.filters for name in (f.param, f"{f.param}!"))
+
+
+def _read_filters(r: ParamReader, domain: Domain) -> tuple[Filter, ...]:
+    """Each resource filter given (``core/filters.py`` states the rule): once -> ``eq``,
+    repeated -> any of the values, ``param!=`` (repeatable) -> none of them."""
+    types = {f.column: f.type for f in domain.stored_fields}
+    found = []
+    for flt in domain.filters:
+        kind = types[flt.column]
+        for name, negated in ((flt.param, False), (f"{flt.param}!", True)):
+            given = r.values(name)
+            if not given:
+                continue
+            values = list(dict.fromkeys(v for v in given if _filter_value_ok(r, name, kind, v)))
+            if len(given) > MAX_FILTER_VALUES:
+                r.fail(name, f"give at most {MAX_FILTER_VALUES} values")
+            if kind is FieldType.BOOL:
+                values = [v == "true" for v in values]
+            if not values:
+                continue
+            if kind is FieldType.TEXT_LIST:
+                op, value = ("overlaps_none" if negated else "overlaps"), values
+            elif negated:
+                op, value = "none", values
+            elif len(values) == 1:
+                op, value = "eq", values[0]
+            else:
+                op, value = "any", values
+            found.append(Filter(flt.param, flt.column, value, op))
+    return tuple(found)
+
+
+def _filter_value_ok(r: ParamReader, name: str, kind: FieldType, value: str) -> bool:
+    if kind is FieldType.BOOL:
+        if value not in ("true", "false"):
+            r.fail(name, "must be true or false")
+            return False
+        return True
+    if problem := storable_text(value):
+        r.fail(name, problem)
+        return False
+    return True
+
+
 def _read_common(r: ParamReader, domain: Domain, now: datetime):
     scope_kind = r.choice("scope", SCOPES)
     if scope_kind is None and "scope" not in r.params:
@@ -207,21 +249,7 @@ def _read_common(r: ParamReader, domain: Domain, now: datetime):
         r.fail("timezone", tz_problem)
     size_name = r.choice("timeBucketSize", tuple(BUCKET_SIZES))
 
-    filters = []
-    types = {f.column: f.type for f in domain.stored_fields}
-    for flt in domain.filters:
-        value = r.get(flt.param)
-        if value is None:
-            continue
-        if types[flt.column] is FieldType.BOOL:
-            if value not in ("true", "false"):
-                r.fail(flt.param, "must be true or false")
-            filters.append(Filter(flt.param, flt.column, value == "true"))
-            continue
-        if problem := storable_text(value):
-            r.fail(flt.param, problem)
-        op = "overlaps" if types[flt.column] is FieldType.TEXT_LIST else "eq"
-        filters.append(Filter(flt.param, flt.column, [value] if op == "overlaps" else value, op))
+    filters = _read_filters(r, domain)
 
     plan = None
     in_bounds = start is not None and end is not None and _EARLIEST <= start < end <= _LATEST
@@ -241,7 +269,7 @@ def _read_common(r: ParamReader, domain: Domain, now: datetime):
 
 def parse_series(domain: Domain, view: SeriesView, params: Mapping[str, Sequence[str]],
                  now: datetime) -> SeriesRequest:
-    allowed = SERIES_PARAMS + tuple(f.param for f in domain.filters)
+    allowed = SERIES_PARAMS + filter_params(domain)
     r = ParamReader(params, allowed)
     scope, window, plan, filters = _read_common(r, domain, now)
     metric = r.choice("metric", view.metrics, view.primary)
@@ -267,7 +295,7 @@ def _read_sort(r: ParamReader, domain: Domain, metrics: tuple[str, ...]) -> str:
 
 def parse_breakdown(domain: Domain, dimension: Dimension,
                     params: Mapping[str, Sequence[str]], now: datetime) -> BreakdownRequest:
-    allowed = BREAKDOWN_PARAMS + tuple(f.param for f in domain.filters)
+    allowed = BREAKDOWN_PARAMS + filter_params(domain)
     r = ParamReader(params, allowed)
     scope, window, plan, filters = _read_common(r, domain, now)
     metrics = domain.breakdown_metrics(dimension)

@@ -200,14 +200,14 @@ def _grid_fits(plan: BucketPlan, step: timedelta) -> bool:
 
 
 def needed_columns(request: StatsRequest, dimension: Dimension | None) -> set[str] | None:
-    """Columns a query reads besides time; None if a filter is not a plain equality."""
+    """Columns a query reads besides time; None if a filter is one no cube answers."""
     columns = set(dimension.columns) if dimension else set()
     if request.scope.kind == "workspace":
         columns.add("workspace_id")
     elif request.scope.kind == "repo":
         columns.add("repo_id")
     for flt in request.filters:
-        if flt.op not in ("eq", "any"):
+        if not flt.operator.rollable:
             return None
         columns.add(flt.column)
     return columns

@@ -25,6 +25,7 @@ from pypika import Field, Order, Parameter, PostgreSQLQuery, Table
 from pypika.terms import Criterion, Term
 
 from stats_gateway.core.domain import Dimension, Domain, Metric
+from stats_gateway.core.filters import OPERATORS
 from stats_gateway.core.request import BreakdownRequest, StatsRequest
 from stats_gateway.core.sqlterms import AnyOf, Params, Raw, Sql, ref
 from stats_gateway.core.rollups import Rollup, Segment, plan_segments
@@ -142,27 +143,15 @@ def where_values(request: StatsRequest, org_id: str) -> dict[str, object]:
     if request.scope.kind in ("workspace", "repo"):
         values["scope_id"] = request.scope.id
     for i, flt in enumerate(request.filters):
-        if flt.op == "eq":
-            values[f"filter{i}"] = flt.value
-        elif flt.op in ("any", "overlaps"):
-            values[f"filter{i}"] = list(flt.value)
-        elif flt.op != "is_null":
-            raise ValueError(flt.op)
+        value = flt.operator.placeholder_value(flt.value)
+        if value is not None:
+            values[f"filter{i}"] = value
     return values
 
 
-def filter_criterion(flt: FilterShape, table: Table, value: Parameter) -> Criterion:
-    """One filter: equality, membership (``any``), list overlap, or ``is_null``."""
-    column = table.field(flt.column)
-    if flt.op == "eq":
-        return column == value
-    if flt.op == "any":
-        return AnyOf(column, value)
-    if flt.op == "overlaps":
-        return Raw("({0} && {1}::text[])", column, value)
-    if flt.op == "is_null":
-        return column.isnull() if flt.is_null else column.notnull()
-    raise ValueError(flt.op)
+def filter_criterion(flt: FilterShape, table: Table, value: Parameter) -> Term:
+    """One filter's condition (``core/filters.py``)."""
+    return OPERATORS[flt.op].criterion(table.field(flt.column), value, flt.is_null)
 
 
 def _source(table: Table, time: Field, where: Where, start: str, end: str):
@@ -286,7 +275,7 @@ def cut_values(request: StatsRequest, segments: Sequence[Segment]) -> dict[str, 
 
 def _equal_columns(request: StatsRequest) -> set[str]:
     """Columns the request pins to one value."""
-    pinned = {f.column for f in request.filters if f.op == "eq"}
+    pinned = {f.column for f in request.filters if f.operator.pins}
     if request.scope.kind in ("workspace", "repo"):
         pinned.add(f"{request.scope.kind}_id")
     return pinned

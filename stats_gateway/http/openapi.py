@@ -60,7 +60,7 @@ from stats_gateway.core.domain import Dimension, Domain, EventField, FieldType, 
 from stats_gateway.core.envelopes import ErrorResponse
 from stats_gateway.core.ingest import MAX_BIGINT, MAX_EVENTS, MAX_LIST, MAX_TEXT
 from stats_gateway.core.request import (
-    DEFAULT_LIMIT, MAX_FILTER_VALUE, MAX_LIMIT, MAX_OFFSET, SCOPES,
+    DEFAULT_LIMIT, MAX_FILTER_VALUE, MAX_FILTER_VALUES, MAX_LIMIT, MAX_OFFSET, SCOPES,
 )
 from stats_gateway.core.timebuckets import BUCKET_SIZES, MAX_BUCKETS, WINDOWS
 
@@ -219,16 +219,24 @@ def _filter_schema(field: EventField) -> Json:
 
 
 def filter_parameters(domain: Domain) -> list[Parameter]:
-    """One parameter per declared filter: keep only events whose field equals the value."""
+    """Two parameters per declared filter, each repeatable: ``param`` keeps events whose
+    field is any of the values, ``param!`` those whose field is none of them (or absent)."""
     by_column = {f.column: f for f in domain.stored_fields}
     params = []
     for flt in domain.filters:
         field = by_column[flt.column]
-        what = "include" if field.type is FieldType.TEXT_LIST else "equal"
         about = f" ({field.doc})" if field.doc else ""
-        params.append(query_parameter(flt.param, _filter_schema(field),
-                                      f"Only events whose `{field.name}`{about} {what}s "
-                                      "this value."))
+        listed = field.type is FieldType.TEXT_LIST
+        array = {"type": "array", "items": _filter_schema(field), "minItems": 1,
+                 "maxItems": MAX_FILTER_VALUES}
+        keep = ("holds any of these values" if listed else
+                "equals this value (repeat the parameter for any of several)")
+        drop = ("holds none of these values, or has none" if listed else
+                "is none of these values, or is absent")
+        for name, what in ((flt.param, keep), (f"{flt.param}!", drop)):
+            param = query_parameter(name, array, f"Only events whose `{field.name}`{about} "
+                                    f"{what}.")
+            params.append(param)
     return params
 
 
