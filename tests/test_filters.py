@@ -196,3 +196,21 @@ def test_bad_filter_lists_answer_400_with_every_problem(client, loaded):
     r = client.get("/v2/stats/workflow-cu", headers=org.headers,
                    params=[*RANGE.items(), ("nope!", "x")])
     assert [e["field"] for e in assert_problem(r, 400)["errors"]] == ["nope!"]
+
+
+def test_a_comma_in_a_filter_value_is_one_value_and_the_answer_says_so(client, loaded):
+    """``model=a,b`` matches the model named "a,b" (none here: zeros), and meta.warnings
+    says how to ask for either; requests without such a value carry no warnings at all."""
+    org, events = loaded["private-chat"]
+    a, b = values_of(events, "model")[:2]
+    body = ok(client, "/v2/stats/private-chat", org.headers, {**RANGE, "model": f"{a},{b}"})
+    assert body["summary"]["total"] == 0
+    assert body["meta"]["warnings"] == [{
+        "code": "filter_value_with_comma",
+        "message": f"model '{a},{b}' is one value, not a list; for any of several repeat "
+                   f"the parameter: model={a}&model={b}"}]
+    body = ok(client, "/v2/stats/private-chat", org.headers, [*RANGE.items(), ("model", a),
+                                                             ("model", b)])
+    assert "warnings" not in body["meta"]
+    assert body["summary"]["total"] == sum(
+        1 for e in in_range(events, START, END) if e.get("model") in (a, b))

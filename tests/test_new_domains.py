@@ -344,9 +344,9 @@ def test_boolean_filter(client, new_org):
 
 
 @pytest.mark.parametrize("domain", ["calls", "call-usage"])
-def test_call_filters_are_single_valued_equality(client, new_org, domain):
-    """Every calls filter is one value, compared for equality; list fields (refs) and the
-    error flag are not filters at all."""
+def test_call_filters_compare_for_equality(client, new_org, domain):
+    """Every calls filter compares for equality (repeated: any of the values, in
+    test_filters.py); list fields (refs) and the error flag are not filters at all."""
     org = new_org()
     events = scenario(domain, seed=7)
     ingest(client, org, domain, events)
@@ -364,8 +364,8 @@ def test_call_filters_are_single_valued_equality(client, new_org, domain):
                    {**RANGE, "timeBucketSize": "1h", **params})
         assert error_fields(assert_problem(r, 400, "invalid_parameters")) == set(params)
     r = client.get(f"/v2/stats/{domain}?scope=org&start=2026-03-02T05:20:00Z"
-                   "&projectId=acme/chatbot&projectId=acme/evals", headers=org.headers)
-    assert error_fields(assert_problem(r, 400, "invalid_parameters")) == {"projectId"}
+                   "&projectId=acme/chatbot&projectId!=acme/chatbot", headers=org.headers)
+    assert r.status_code == 200 and r.json()["summary"]["total"] in (0, None), r.text
 
 
 def test_total_tokens_and_cost_are_exact_sums_of_both_parts(client, new_org):

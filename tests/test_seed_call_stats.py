@@ -7,6 +7,8 @@ and percentiles by linear interpolation (numpy's default, PostgreSQL's percentil
 
 from __future__ import annotations
 
+import json
+
 import base64
 import bisect
 import math
@@ -489,10 +491,18 @@ def widened_expected(start, end, seconds) -> int:
 ])
 def test_granularity_widens_past_ten_thousand_buckets(client, world, start, end, asked, want):
     assert widened_expected(start, end, asked) == want
-    body = stats(client, world.org.headers, {
-        "project_id": PROJECT, "start": rfc(start), "end": rfc(end), "granularity": asked,
-        "call_metrics": specs(["call_count", "latency_ms"], aggs=["sum", "max"], pcts=[])})
+    query = {"project_id": PROJECT, "start": rfc(start), "end": rfc(end), "granularity": asked,
+             "call_metrics": specs(["call_count", "latency_ms"], aggs=["sum", "max"], pcts=[])}
+    r = client.post("/calls/stats", headers=world.org.headers, json=query)
+    assert r.status_code == 200, r.text
+    body = loads(r.text)
     assert body["granularity"] == want
+    # a widened granularity is said, in a header (the body keeps Weave's shape)
+    said = json.loads(r.headers["stats-warnings"]) if "stats-warnings" in r.headers else []
+    assert said == ([] if want == asked else [{
+        "code": "granularity_widened",
+        "message": f"granularity {asked} s would give more than 10,000 buckets over this "
+                   f"range; answered with {want} s"}])
     assert len(body["call_buckets"]) <= 10_000
     assert_buckets(body["call_buckets"], expected_call_buckets(
         world.calls, start, end, want, "UTC", metrics=["call_count", "latency_ms"],

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from msgspec import UNSET
 from psycopg.errors import NumericValueOutOfRange
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
@@ -23,6 +24,7 @@ from stats_gateway.core.envelopes import (
 )
 from stats_gateway.core.errors import ApiError, not_found
 from stats_gateway.core.filters import Filter
+from stats_gateway.core.warnings import request_warnings
 from stats_gateway.core.sketches import SKETCHES, sketched
 from stats_gateway.core.request import (
     BreakdownRequest, StatsRequest, parse_breakdown, parse_series,
@@ -113,7 +115,7 @@ def _meta_fields(request: StatsRequest, scope_id: str) -> dict:
                 scope=request.scope.kind, scope_id=scope_id, window=request.window,
                 time_bucket_size=request.plan.size.name, timezone=request.plan.timezone,
                 resource_filter=filters[0] if len(filters) == 1 else None,
-                resource_filters=filters)
+                resource_filters=filters, warnings=request_warnings(request) or UNSET)
 
 
 def breakdown_sql_metrics(domain: Domain, request: BreakdownRequest) -> list[str]:

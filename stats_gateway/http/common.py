@@ -23,9 +23,15 @@ JSON = "application/json"
 _encoder = msgspec.json.Encoder(decimal_format="number")  # exact decimals as JSON numbers
 
 
-def json_response(body: object, status: int = 200) -> Response:
-    """JSON with exact decimals as numbers (Litestar's own encoder writes them as strings)."""
-    return Response(content=encode_in_pieces(body), status_code=status, media_type=JSON)
+WARNINGS_HEADER = "Stats-Warnings"  # a seed endpoint's warnings: its body keeps the seed's shape
+
+
+def json_response(body: object, status: int = 200, warnings: list | None = None) -> Response:
+    """JSON with exact decimals as numbers (Litestar's own encoder writes them as strings);
+    ``warnings`` (``MetaWarning``s) go to the ``Stats-Warnings`` header as a JSON array."""
+    headers = {WARNINGS_HEADER: _encoder.encode(warnings).decode()} if warnings else None
+    return Response(content=encode_in_pieces(body), status_code=status, media_type=JSON,
+                    headers=headers)
 
 
 _LEAF_SLICE = 1_000  # points encoded per call
@@ -41,19 +47,27 @@ def encode_in_pieces(body: object) -> bytes:
     return b"".join(out)
 
 
+def _written_last(value: object) -> str | None:
+    """The last field a Struct writes: UNSET fields (an envelope's optional parts, e.g.
+    ``previous`` when not asked) are left out of the JSON."""
+    fields = getattr(value, "__struct_fields__", None) or ()
+    written = [f for f in fields if getattr(value, f) is not msgspec.UNSET]
+    return written[-1] if written else None
+
+
 def _pieces(value: object, out: list[bytes]) -> None:
-    fields = getattr(value, "__struct_fields__", None)
-    items = getattr(value, fields[-1]) if fields else None
+    last = _written_last(value)
+    items = getattr(value, last) if last else None
     if not isinstance(items, list) or len(items) <= _LEAF_SLICE // 10:
         out.append(_encoder.encode(value))
         return
-    head = _encoder.encode(msgspec.structs.replace(value, **{fields[-1]: []}))
+    head = _encoder.encode(msgspec.structs.replace(value, **{last: []}))
     if not head.endswith(b"[]}"):  # the list is not written last: one call after all
         out.append(_encoder.encode(value))
         return
     out.append(head[:-2])  # ...,"<last field>":[   (the head ends with []})
-    if getattr(items[0], "__struct_fields__", None) and isinstance(
-            getattr(items[0], items[0].__struct_fields__[-1]), list):  # nested lists
+    if (inner := _written_last(items[0])) and isinstance(
+            getattr(items[0], inner), list):  # nested lists
         for i, item in enumerate(items):
             if i:
                 out.append(b",")

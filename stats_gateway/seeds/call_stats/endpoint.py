@@ -11,6 +11,7 @@ import msgspec
 from litestar import Request, Response, post
 
 from stats_gateway.core.domain import Dimension
+from stats_gateway.core.envelopes import MetaWarning
 from stats_gateway.core.request import Filter, Scope, StatsRequest
 from stats_gateway.core.engine import StatsEngine
 from stats_gateway.http.admission import Cost
@@ -105,6 +106,11 @@ async def call_stats(request: Request) -> Response:
         zone = ZoneInfo(body.timezone)
         # priced like the /v2 endpoints (http/admission.py): a point per bucket and list
         cost = Cost(bucket_count(plan) * (bool(calls.outputs) + bool(usage.outputs) or 1))
+        granularity = granularity_of(plan)
+        warnings = [] if body.granularity in (None, granularity) else [MetaWarning(
+            code="granularity_widened",
+            message=f"granularity {body.granularity} s would give more than 10,000 buckets "
+                    f"over this range; answered with {granularity} s")]
 
         async def answer(engine: StatsEngine) -> Response:
             usage_buckets, call_buckets = await asyncio.gather(
@@ -112,8 +118,8 @@ async def call_stats(request: Request) -> Response:
                 _call_buckets(engine, caller.org_id, stats, calls, zone))
             return json_response(CallStatsResponse(
                 start=utc_text(body.start), end=utc_text(body.end),
-                granularity=granularity_of(plan), timezone=body.timezone,
-                usage_buckets=usage_buckets, call_buckets=call_buckets))
+                granularity=granularity, timezone=body.timezone,
+                usage_buckets=usage_buckets, call_buckets=call_buckets), warnings=warnings)
 
         return await admitted(request, caller, cost, answer)
 
