@@ -393,5 +393,33 @@ class StatsEngine:
             includes_series=request.include_series, limit=request.limit,
             offset=request.offset, total_entities=total, sort=request.sort,
             order="desc" if request.descending else "asc")
+        rest = {}
+        if request.include_other:
+            other, unattributed = await self.rest_values(
+                org_id, domain, request, [e.entity_id for e in entities], restriction)
+            rest = {"other": types.rest(entities=total - len(entities),
+                                        totals=types.totals(**other)),
+                    "unattributed": types.rest(entities=0,
+                                               totals=types.totals(**unattributed))}
         return types.response(success=True, meta=meta, summary=BreakdownSummary(total=total),
-                              entities=shaped)
+                              entities=shaped, **rest)
+
+    async def rest_values(self, org_id: str, domain: Domain, request: BreakdownRequest,
+                          page_ids: Sequence[str], restriction: Restriction = UNRESTRICTED,
+                          ) -> tuple[dict, dict]:
+        """The totals a page leaves out: ``other``, the events of every entity not on the
+        page (before it or after it), and ``unattributed``, the events without the
+        dimension. With the page they add up to the whole range's totals, each metric
+        computed over its own events (so means and distinct counts too are exact for
+        their part, not differences)."""
+        dim = request.dimension
+        metrics = [domain.metric(name) for name in request.metrics]
+        key = dim.columns if len(dim.columns) > 1 else dim.columns[0]
+        other = replace(request, filters=(*request.filters,
+                                          Filter(dim.by, key, False, "is_null"),
+                                          Filter(dim.by, key, list(page_ids), "none")))
+        unattributed = replace(request, filters=(*request.filters,
+                                                 Filter(dim.by, key, True, "is_null")))
+        return tuple(await self._gather([
+            self.total_values(org_id, domain, other, metrics, restriction),
+            self.total_values(org_id, domain, unattributed, metrics, restriction)]))

@@ -132,6 +132,7 @@ class BreakdownTypes:
     point: type
     entity: type
     response: type
+    rest: type  # ``other`` and ``unattributed``: an entity count and totals
 
 
 def _metric_fields(domain: Domain, names) -> list[tuple[str, type]]:
@@ -168,9 +169,14 @@ def breakdown_types(domain: Domain, by: str) -> BreakdownTypes:
         + ([("pct", float | None)] if dim.share_of else [])
         + [("totals", totals), ("series", list[point] | None)],
         bases=(Model,), module=__name__)
+    rest = msgspec.defstruct(f"{prefix}Rest", [("entities", int), ("totals", totals)],
+                             bases=(Model,), module=__name__)
     response = msgspec.defstruct(
         f"{prefix}BreakdownResponse",
         [("success", bool), ("meta", BreakdownMeta), ("summary", BreakdownSummary),
-         ("entities", list[entity])],
+         ("entities", list[entity]),
+         # includeOther=true only (UNSET: left out): what the page's entities leave out
+         ("other", rest | msgspec.UnsetType, msgspec.UNSET),
+         ("unattributed", rest | msgspec.UnsetType, msgspec.UNSET)],
         bases=(Model,), module=__name__)
-    return BreakdownTypes(totals, point, entity, response)
+    return BreakdownTypes(totals, point, entity, response, rest)

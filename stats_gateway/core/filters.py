@@ -13,6 +13,7 @@ directly (``any``, ``is_null``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,16 +25,30 @@ from stats_gateway.core.sqlterms import AnyOf, Raw
 
 @dataclass(frozen=True)
 class Filter:
-    """Keep events whose ``column`` passes ``op`` (an ``OPERATORS`` key) with ``value``."""
+    """Keep events whose ``column`` passes ``op`` (an ``OPERATORS`` key) with ``value``.
+    A tuple of columns is an entity's composite key (``entity_key``): a breakdown's
+    ``other`` and ``unattributed`` filter by it."""
 
     param: str
-    column: str
+    column: str | tuple[str, ...]
     value: object
     op: str = "eq"
 
     @property
     def operator(self) -> FilterOperator:
         return OPERATORS[self.op]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,) if isinstance(self.column, str) else self.column
+
+
+def entity_key(fields: Sequence[Field]) -> Term:
+    """An entity's id: the column, or a composite key's values joined with ':'."""
+    if len(fields) == 1:
+        return fields[0]
+    return Raw("concat_ws(':', " + ", ".join("{%d}" % i for i in range(len(fields))) + ")",
+               *fields)
 
 
 class FilterOperator:
@@ -43,8 +58,12 @@ class FilterOperator:
     rollable: ClassVar[bool] = True  # a cube holding the column answers it exactly
     pins: ClassVar[bool] = False  # leaves one value of the column (an equality)
 
-    def criterion(self, column: Field, value: Parameter, flag: bool | None) -> Term:
-        """The SQL condition; ``value`` is the placeholder, ``flag`` an ``is_null``'s."""
+    def criterion(self, fields: Sequence[Field], value: Parameter, flag: bool | None) -> Term:
+        """The SQL condition on the key of ``fields`` (one column, or a composite key);
+        ``value`` is the placeholder, ``flag`` an ``is_null``'s."""
+        return self.key_criterion(entity_key(fields), value)
+
+    def key_criterion(self, key: Term, value: Parameter) -> Term:
         raise NotImplementedError
 
     def placeholder_value(self, value: object) -> object | None:
@@ -56,8 +75,8 @@ class Equal(FilterOperator):
     meta_name = "eq"
     pins = True
 
-    def criterion(self, column, value, flag):
-        return column == value
+    def key_criterion(self, key, value):
+        return key == value
 
     def placeholder_value(self, value):
         return value
@@ -66,8 +85,8 @@ class Equal(FilterOperator):
 class AnyValue(FilterOperator):
     meta_name = "in"
 
-    def criterion(self, column, value, flag):
-        return AnyOf(column, value)
+    def key_criterion(self, key, value):
+        return AnyOf(key, value)
 
 
 class NoValue(FilterOperator):
@@ -75,34 +94,39 @@ class NoValue(FilterOperator):
 
     meta_name = "nin"
 
-    def criterion(self, column, value, flag):
-        return Raw("({0} IS NULL OR {0} <> ALL({1}))", column, value)
+    def key_criterion(self, key, value):
+        return Raw("({0} IS NULL OR {0} <> ALL({1}))", key, value)
 
 
 class Overlaps(FilterOperator):
     meta_name = "in"
     rollable = False  # list columns are kept in no cube
 
-    def criterion(self, column, value, flag):
-        return Raw("({0} && {1}::text[])", column, value)
+    def key_criterion(self, key, value):
+        return Raw("({0} && {1}::text[])", key, value)
 
 
 class OverlapsNone(FilterOperator):
     meta_name = "nin"
     rollable = False
 
-    def criterion(self, column, value, flag):
-        return Raw("({0} IS NULL OR NOT ({0} && {1}::text[]))", column, value)
+    def key_criterion(self, key, value):
+        return Raw("({0} IS NULL OR NOT ({0} && {1}::text[]))", key, value)
 
 
 class IsNull(FilterOperator):
-    """``value`` True: the field is absent; False: present. The flag is in the text."""
+    """``value`` True: the field (any part of a composite key) is absent; False: present
+    (every part). The flag is in the text. A cube keeps absent values as a group of
+    their own, so it answers this exactly."""
 
     meta_name = "null"
-    rollable = False
 
-    def criterion(self, column, value, flag):
-        return column.isnull() if flag else column.notnull()
+    def criterion(self, fields, value, flag):
+        if flag:
+            return Raw("(" + " OR ".join("{%d} IS NULL" % i for i in range(len(fields))) + ")",
+                       *fields)
+        return Raw("(" + " AND ".join("{%d} IS NOT NULL" % i for i in range(len(fields)))
+                   + ")", *fields)
 
     def placeholder_value(self, value):
         return None

@@ -35,7 +35,8 @@ _TZ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")
 
 COMMON_PARAMS = ("scope", "id", "window", "start", "end", "timeBucketSize", "timezone")
 SERIES_PARAMS = COMMON_PARAMS + ("metric",)
-BREAKDOWN_PARAMS = COMMON_PARAMS + ("includeSeries", "limit", "offset", "sort", "order")
+BREAKDOWN_PARAMS = COMMON_PARAMS + ("includeSeries", "includeOther", "limit", "offset", "sort",
+                                   "order")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class BreakdownRequest(StatsRequest):
     sort: str
     descending: bool
     then_by: tuple[str, ...] = ()  # tie-breaking metrics (same direction), before entityId
+    include_other: bool = False  # add ``other`` and ``unattributed``: the page reconciles
 
 
 class ParamReader:
@@ -300,6 +302,7 @@ def parse_breakdown(domain: Domain, dimension: Dimension,
     scope, window, plan, filters = _read_common(r, domain, now)
     metrics = domain.breakdown_metrics(dimension)
     include = r.choice("includeSeries", ("true", "false"), "false") == "true"
+    include_other = r.choice("includeOther", ("true", "false"), "false") == "true"
     limit = r.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = r.integer("offset", 0, 0, MAX_OFFSET)
     sort = _read_sort(r, domain, metrics)
@@ -315,4 +318,5 @@ def parse_breakdown(domain: Domain, dimension: Dimension,
         raise bad_request(r.problems)
     return BreakdownRequest(scope=scope, window=window, plan=plan, filters=filters,
                             dimension=dimension, metrics=metrics, include_series=include,
-                            limit=limit, offset=offset, sort=sort, descending=order == "desc")
+                            limit=limit, offset=offset, sort=sort, descending=order == "desc",
+                            include_other=include_other)

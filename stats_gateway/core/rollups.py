@@ -209,7 +209,7 @@ def needed_columns(request: StatsRequest, dimension: Dimension | None) -> set[st
     for flt in request.filters:
         if not flt.operator.rollable:
             return None
-        columns.add(flt.column)
+        columns.update(flt.columns)
     return columns
 
 

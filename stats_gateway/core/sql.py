@@ -25,7 +25,7 @@ from pypika import Field, Order, Parameter, PostgreSQLQuery, Table
 from pypika.terms import Criterion, Term
 
 from stats_gateway.core.domain import Dimension, Domain, Metric
-from stats_gateway.core.filters import OPERATORS
+from stats_gateway.core.filters import OPERATORS, entity_key
 from stats_gateway.core.request import BreakdownRequest, StatsRequest
 from stats_gateway.core.sqlterms import AnyOf, Params, Raw, Sql, ref
 from stats_gateway.core.rollups import Rollup, Segment, plan_segments
@@ -53,11 +53,7 @@ def sort_term(metric: Metric) -> Term:
 
 def key_term(dimension: Dimension, table: Table) -> Term:
     """The entity id: the column, or a composite key's values joined with ':'."""
-    fields = [table.field(c) for c in dimension.columns]
-    if len(fields) == 1:
-        return fields[0]
-    return Raw("concat_ws(':', " + ", ".join("{%d}" % i for i in range(len(fields))) + ")",
-               *fields)
+    return entity_key([table.field(c) for c in dimension.columns])
 
 
 def bucket_term(fixed: bool, time: Term) -> Term:
@@ -118,7 +114,7 @@ def bucket_keys(plan: BucketPlan) -> list[int]:
 
 @dataclass(frozen=True)
 class FilterShape:
-    column: str
+    column: str | tuple[str, ...]
     op: str
     is_null: bool | None = None  # only ``is_null`` filters: their value is in the text
 
@@ -151,7 +147,8 @@ def where_values(request: StatsRequest, org_id: str) -> dict[str, object]:
 
 def filter_criterion(flt: FilterShape, table: Table, value: Parameter) -> Term:
     """One filter's condition (``core/filters.py``)."""
-    return OPERATORS[flt.op].criterion(table.field(flt.column), value, flt.is_null)
+    columns = (flt.column,) if isinstance(flt.column, str) else flt.column
+    return OPERATORS[flt.op].criterion([table.field(c) for c in columns], value, flt.is_null)
 
 
 def _source(table: Table, time: Field, where: Where, start: str, end: str):

@@ -199,6 +199,10 @@ SHARED_PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
     _q("includeSeries", {"type": "boolean", "default": False},
        "Also return each entity's time series (limit x buckets is bounded: 400 says how "
        "far)."),
+    _q("includeOther", {"type": "boolean", "default": False},
+       "Add `other` (the entities not on this page, counted and totalled) and "
+       "`unattributed` (the events without this dimension): with the page's entities they "
+       "add up to the whole range's totals."),
 )}
 """Parameters every stats route shares, once in ``components/parameters``."""
 
@@ -256,7 +260,7 @@ def breakdown_parameters(domain: Domain, dimension: Dimension,
         "The metric entities are ranked by (approximate percentiles cannot sort); ties by "
         "entityId.")
     return [*_shared(*_COMMON), *filter_parameters(domain), *_shared("limit", "offset"), sort,
-            *_shared("order", "includeSeries")]
+            *_shared("order", "includeSeries", "includeOther")]
 
 
 # --- ingest body ---------------------------------------------------------------------
