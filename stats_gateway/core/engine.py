@@ -19,7 +19,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from stats_gateway.core.domain import Dimension, Domain, Metric
 from stats_gateway.core.envelopes import (
-    BreakdownMeta, BreakdownSummary, ResourceFilterMeta, SeriesMeta, breakdown_types,
+    BreakdownMeta, BreakdownSummary, PreviousRange, ResourceFilterMeta, SeriesMeta, Summary,
+    breakdown_types,
     series_types,
 )
 from stats_gateway.core.errors import ApiError, not_found
@@ -27,7 +28,7 @@ from stats_gateway.core.filters import Filter
 from stats_gateway.core.warnings import request_warnings
 from stats_gateway.core.sketches import SKETCHES, sketched
 from stats_gateway.core.request import (
-    BreakdownRequest, StatsRequest, parse_breakdown, parse_series,
+    BreakdownRequest, SeriesRequest, StatsRequest, parse_breakdown, parse_series,
 )
 from stats_gateway.core.sql import (
     BUCKET, ENTITY, Grouping, Sql, breakdown_sql, bucket_keys, entity_series_sql,
@@ -351,10 +352,28 @@ class StatsEngine:
             raise not_found("endpoint")
         request = parse_series(domain, view, params, now or datetime.now(UTC))
         scope_id = await self.check_scope(org_id, request, restriction)
+        types = series_types(domain, view.path)
+        asked = [self._series_body(org_id, domain, request, restriction)]
+        if request.compare:
+            asked.append(self._series_body(org_id, domain, request.previous(), restriction))
+        (points, summary), *before = await self._gather(asked)
+        previous = UNSET
+        if before:
+            previous_request = request.previous()
+            previous = types.previous(start=_ts(previous_request.plan.start),
+                                      end=_ts(previous_request.plan.end),
+                                      summary=before[0][1], series=before[0][0])
+        meta = SeriesMeta(**_meta_fields(request, scope_id), metric=request.metric)
+        return types.response(success=True, meta=meta, summary=summary, series=points,
+                              previous=previous)
+
+    async def _series_body(self, org_id: str, domain: Domain, request: SeriesRequest,
+                           restriction: Restriction) -> tuple[list, Summary]:
+        """A series' points and summary."""
+        view = request.view
         metrics = [domain.metric(name) for name in view.metrics]
         rows = await self._bucket_rows(org_id, domain, restriction.apply(request), metrics)
-        types = series_types(domain, view.path)
-        point = types.point  # positional fields: (ts, *view.metrics), a row's very order
+        point = series_types(domain, view.path).point  # positional: (ts, *view.metrics)
         points = [point(*row) for row in rows]
         summary_metric = domain.metric(request.metric)
         at = 1 + view.metrics.index(request.metric)
@@ -364,9 +383,7 @@ class StatsEngine:
         else:
             total = (await self.total_values(org_id, domain, request, [summary_metric],
                                              restriction))[summary_metric.name]
-        meta = SeriesMeta(**_meta_fields(request, scope_id), metric=request.metric)
-        return types.response(success=True, meta=meta, summary=summarize(bucket_values, total),
-                              series=points)
+        return points, summarize(bucket_values, total)
 
     async def breakdown(self, org_id: str, domain_name: str, by: str,
                         params: Mapping[str, Sequence[str]], now: datetime | None = None,
@@ -380,13 +397,21 @@ class StatsEngine:
         scope_id = await self.check_scope(org_id, request, restriction)
         entities, total = await self.breakdown_values(org_id, domain, request, restriction)
         types = breakdown_types(domain, by)
+        before: dict[str, object] = {}
+        previous = UNSET
+        if request.compare:
+            before = await self.previous_totals(org_id, domain, request,
+                                                [e.entity_id for e in entities], restriction)
+            previous = PreviousRange(start=_ts(request.previous().plan.start),
+                                     end=_ts(request.previous().plan.end))
         shaped = [
             types.entity(
                 entityId=e.entity_id, entityName=e.name, **e.attributes,
                 **({"pct": e.share_pct} if dimension.share_of else {}),
                 totals=types.totals(**e.totals),
                 series=None if e.series is None else
-                [types.point(ts=_ts(bucket), **vals) for bucket, vals in e.series])
+                [types.point(ts=_ts(bucket), **vals) for bucket, vals in e.series],
+                previousTotals=types.totals(**before[e.entity_id]) if before else UNSET)
             for e in entities]
         meta = BreakdownMeta(
             **_meta_fields(request, scope_id), breakdown_by=by,
@@ -402,7 +427,23 @@ class StatsEngine:
                     "unattributed": types.rest(entities=0,
                                                totals=types.totals(**unattributed))}
         return types.response(success=True, meta=meta, summary=BreakdownSummary(total=total),
-                              entities=shaped, **rest)
+                              entities=shaped, previous=previous, **rest)
+
+    async def previous_totals(self, org_id: str, domain: Domain, request: BreakdownRequest,
+                              ids: Sequence[str], restriction: Restriction = UNRESTRICTED,
+                              ) -> dict[str, dict]:
+        """Per entity of ``ids``: its totals over the range before (``compare=previous``),
+        the empty totals (zeros, nulls) where it had no events then."""
+        dim = request.dimension
+        key = dim.columns if len(dim.columns) > 1 else dim.columns[0]
+        earlier = replace(request.previous(), offset=0, limit=max(len(ids), 1),
+                          include_series=False, include_other=False,
+                          filters=(*request.filters, Filter(dim.by, key, list(ids), "any")))
+        found, _ = await self.breakdown_values(org_id, domain, earlier, restriction)
+        by_id = {e.entity_id: e.totals for e in found}
+        metrics = [domain.metric(name) for name in request.metrics]
+        empty = _values(_finalizers(domain, metrics), {}, None)
+        return {entity_id: by_id.get(entity_id, empty) for entity_id in ids}
 
     async def rest_values(self, org_id: str, domain: Domain, request: BreakdownRequest,
                           page_ids: Sequence[str], restriction: Restriction = UNRESTRICTED,

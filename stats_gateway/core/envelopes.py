@@ -80,6 +80,13 @@ class BreakdownMeta(StatsMeta, kw_only=True):
     order: str
 
 
+class PreviousRange(Model):
+    """compare=previous on a breakdown: the range its entities' ``previousTotals`` cover."""
+
+    start: int
+    end: int
+
+
 class BreakdownSummary(Model):
     total: int  # number of entities, as in Flashback's example
 
@@ -124,6 +131,7 @@ def _pascal(text: str) -> str:
 class SeriesTypes:
     point: type
     response: type
+    previous: type  # compare=previous: the range before, summarised and bucketed
 
 
 @dataclass(frozen=True)
@@ -147,11 +155,17 @@ def series_types(domain: Domain, view_path: str) -> SeriesTypes:
     # straight from row tuples (ts, metrics in view order)
     point = msgspec.defstruct(f"{prefix}Point", [("ts", int)] + _metric_fields(domain, view.metrics),
                               bases=(Model,), module=__name__, kw_only=False)
+    previous = msgspec.defstruct(
+        f"{prefix}Previous",
+        [("start", int), ("end", int), ("summary", Summary), ("series", list[point])],
+        bases=(Model,), module=__name__)
     response = msgspec.defstruct(
         f"{prefix}TimeSeriesResponse",
-        [("success", bool), ("meta", SeriesMeta), ("summary", Summary), ("series", list[point])],
+        [("success", bool), ("meta", SeriesMeta), ("summary", Summary), ("series", list[point]),
+         # compare=previous only (UNSET: left out): the range of equal length before
+         ("previous", previous | msgspec.UnsetType, msgspec.UNSET)],
         bases=(Model,), module=__name__)
-    return SeriesTypes(point, response)
+    return SeriesTypes(point, response, previous)
 
 
 @cache
@@ -167,7 +181,9 @@ def breakdown_types(domain: Domain, by: str) -> BreakdownTypes:
         [("entityId", str), ("entityName", str | None)]
         + [(a.name, column_type(domain, a.column) | None) for a in dim.attributes]
         + ([("pct", float | None)] if dim.share_of else [])
-        + [("totals", totals), ("series", list[point] | None)],
+        + [("totals", totals), ("series", list[point] | None),
+           # compare=previous only: the entity's totals over the range before
+           ("previousTotals", totals | msgspec.UnsetType, msgspec.UNSET)],
         bases=(Model,), module=__name__)
     rest = msgspec.defstruct(f"{prefix}Rest", [("entities", int), ("totals", totals)],
                              bases=(Model,), module=__name__)
@@ -177,6 +193,7 @@ def breakdown_types(domain: Domain, by: str) -> BreakdownTypes:
          ("entities", list[entity]),
          # includeOther=true only (UNSET: left out): what the page's entities leave out
          ("other", rest | msgspec.UnsetType, msgspec.UNSET),
-         ("unattributed", rest | msgspec.UnsetType, msgspec.UNSET)],
+         ("unattributed", rest | msgspec.UnsetType, msgspec.UNSET),
+         ("previous", PreviousRange | msgspec.UnsetType, msgspec.UNSET)],
         bases=(Model,), module=__name__)
     return BreakdownTypes(totals, point, entity, response, rest)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,7 +33,9 @@ _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _TZ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")
 
-COMMON_PARAMS = ("scope", "id", "window", "start", "end", "timeBucketSize", "timezone")
+COMMON_PARAMS = ("scope", "id", "window", "start", "end", "timeBucketSize", "timezone",
+                 "compare")
+COMPARES = ("previous",)
 SERIES_PARAMS = COMMON_PARAMS + ("metric",)
 BREAKDOWN_PARAMS = COMMON_PARAMS + ("includeSeries", "includeOther", "limit", "offset", "sort",
                                    "order")
@@ -51,6 +53,16 @@ class StatsRequest:
     window: str | None
     plan: BucketPlan
     filters: tuple[Filter, ...]
+    compare: str | None = field(default=None, kw_only=True)  # "previous": add that range
+
+    def previous(self) -> StatsRequest:
+        """The same request over the range of equal length just before this one, bucketed
+        from its own start (``compare=previous``: point i answers point i)."""
+        plan = self.plan
+        start = plan.start - (plan.end - plan.start)
+        return replace(self, window=None, compare=None,
+                       plan=replace(plan, start=start, end=plan.start,
+                                    origin=local_midnight(start, ZoneInfo(plan.timezone))))
 
 
 @dataclass(frozen=True)
@@ -266,19 +278,22 @@ def _read_common(r: ParamReader, domain: Domain, now: datetime):
         plan = BucketPlan(start=start, end=end, size=size, timezone=tz_name,
                           origin=local_midnight(start, zone))
     scope = Scope(scope_kind or "org", scope_id)
-    return scope, window, plan, tuple(filters)
+    compare = r.choice("compare", COMPARES)
+    if compare and start is not None and end is not None and start - (end - start) < _EARLIEST:
+        r.fail("compare", "the previous range would start before 2000-01-01")
+    return scope, window, plan, tuple(filters), compare
 
 
 def parse_series(domain: Domain, view: SeriesView, params: Mapping[str, Sequence[str]],
                  now: datetime) -> SeriesRequest:
     allowed = SERIES_PARAMS + filter_params(domain)
     r = ParamReader(params, allowed)
-    scope, window, plan, filters = _read_common(r, domain, now)
+    scope, window, plan, filters, compare = _read_common(r, domain, now)
     metric = r.choice("metric", view.metrics, view.primary)
     if r.problems:
         raise bad_request(r.problems)
     return SeriesRequest(scope=scope, window=window, plan=plan, filters=filters,
-                         view=view, metric=metric)
+                         view=view, metric=metric, compare=compare)
 
 
 def _read_sort(r: ParamReader, domain: Domain, metrics: tuple[str, ...]) -> str:
@@ -299,7 +314,7 @@ def parse_breakdown(domain: Domain, dimension: Dimension,
                     params: Mapping[str, Sequence[str]], now: datetime) -> BreakdownRequest:
     allowed = BREAKDOWN_PARAMS + filter_params(domain)
     r = ParamReader(params, allowed)
-    scope, window, plan, filters = _read_common(r, domain, now)
+    scope, window, plan, filters, compare = _read_common(r, domain, now)
     metrics = domain.breakdown_metrics(dimension)
     include = r.choice("includeSeries", ("true", "false"), "false") == "true"
     include_other = r.choice("includeOther", ("true", "false"), "false") == "true"
@@ -319,4 +334,4 @@ def parse_breakdown(domain: Domain, dimension: Dimension,
     return BreakdownRequest(scope=scope, window=window, plan=plan, filters=filters,
                             dimension=dimension, metrics=metrics, include_series=include,
                             limit=limit, offset=offset, sort=sort, descending=order == "desc",
-                            include_other=include_other)
+                            include_other=include_other, compare=compare)

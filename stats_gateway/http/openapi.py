@@ -60,7 +60,7 @@ from stats_gateway.core.domain import Dimension, Domain, EventField, FieldType, 
 from stats_gateway.core.envelopes import ErrorResponse
 from stats_gateway.core.ingest import MAX_BIGINT, MAX_EVENTS, MAX_LIST, MAX_TEXT
 from stats_gateway.core.request import (
-    DEFAULT_LIMIT, MAX_FILTER_VALUE, MAX_FILTER_VALUES, MAX_LIMIT, MAX_OFFSET, SCOPES,
+    COMPARES, DEFAULT_LIMIT, MAX_FILTER_VALUE, MAX_FILTER_VALUES, MAX_LIMIT, MAX_OFFSET, SCOPES,
 )
 from stats_gateway.core.timebuckets import BUCKET_SIZES, MAX_BUCKETS, WINDOWS
 
@@ -199,6 +199,10 @@ SHARED_PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
     _q("includeSeries", {"type": "boolean", "default": False},
        "Also return each entity's time series (limit x buckets is bounded: 400 says how "
        "far)."),
+    _q("compare", {"type": "string", "enum": list(COMPARES)},
+       "`previous`: also answer the range of equal length just before (a series adds "
+       "`previous` with its summary and points, point i beside point i; a breakdown adds "
+       "each entity's `previousTotals`)."),
     _q("includeOther", {"type": "boolean", "default": False},
        "Add `other` (the entities not on this page, counted and totalled) and "
        "`unattributed` (the events without this dimension): with the page's entities they "
@@ -211,7 +215,7 @@ def _shared(*names: str) -> list[Reference]:
     return [Reference(ref=f"#/components/parameters/{name}") for name in names]
 
 
-_COMMON = ("scope", "id", "window", "start", "end", "timeBucketSize", "timezone")
+_COMMON = ("scope", "id", "window", "start", "end", "timeBucketSize", "timezone", "compare")
 
 
 def _filter_schema(field: EventField) -> Json:
