@@ -716,16 +716,17 @@ def share_pcts(totals: dict[str, dict], metric: str) -> dict[str, float]:
 
 def expected_new_entities(domain: str, by: str, counted, org_events) -> dict[str, dict]:
     """Per entity id: ``entityName``, attributes, ``pct`` (if shared) and ``totals``, from the
-    counted events (range, scope and filters applied) and, for catalogue names, all the
-    org's events."""
+    counted events (range, scope and filters applied) and, for names (a catalogue's or a
+    name column's: the newest ever sent), all the org's events the key may see."""
     dim = NEW_DIMENSIONS[(domain, by)]
     groups = group_entities(counted, dim.key)
     metrics = BREAKDOWN_METRICS[domain][0]
     totals = {k: compute(domain, metrics, g) for k, g in groups.items()}
     if dim.catalogue:
         names = latest_names(org_events, dim.key[0], dim.catalogue)
-    elif dim.column:
-        names = {k: newest(named)[dim.column] for k, g in groups.items()
+    elif dim.column:  # the newest name ever sent with the id, as a catalogue's
+        everywhere = group_entities(org_events, dim.key)
+        names = {k: newest(named)[dim.column] for k, g in everywhere.items()
                  if (named := [e for e in g if e.get(dim.column) is not None])}
     else:
         names = {}

@@ -28,7 +28,8 @@ from stats_gateway.core.filters import Filter
 from stats_gateway.core.warnings import request_warnings
 from stats_gateway.core.sketches import SKETCHES, sketched
 from stats_gateway.core.request import (
-    BreakdownRequest, SeriesRequest, StatsRequest, parse_breakdown, parse_series,
+    EARLIEST, LATEST, BreakdownRequest, Scope, SeriesRequest, StatsRequest, parse_breakdown,
+    parse_series,
 )
 from stats_gateway.core.sql import (
     BUCKET, ENTITY, Grouping, Sql, breakdown_sql, bucket_keys, entity_series_sql,
@@ -396,6 +397,8 @@ class StatsEngine:
         request = parse_breakdown(domain, dimension, params, now or datetime.now(UTC))
         scope_id = await self.check_scope(org_id, request, restriction)
         entities, total = await self.breakdown_values(org_id, domain, request, restriction)
+        if dimension.name_column and entities:
+            entities = await self._newest_names(org_id, domain, request, entities, restriction)
         types = breakdown_types(domain, by)
         before: dict[str, object] = {}
         previous = UNSET
@@ -428,6 +431,25 @@ class StatsEngine:
                                                totals=types.totals(**unattributed))}
         return types.response(success=True, meta=meta, summary=BreakdownSummary(total=total),
                               entities=shaped, previous=previous, **rest)
+
+    async def _newest_names(self, org_id: str, domain: Domain, request: BreakdownRequest,
+                            entities: list[EntityValues], restriction: Restriction,
+                            ) -> list[EntityValues]:
+        """The page's entities named by the newest name each was ever sent with (in any
+        range, scope or filter the key may see), as the catalogue names every other
+        dimension's entities: a name read from an event column (``name_column``) would
+        otherwise be the newest *in the range*, and null where no event in range had one.
+        The seed endpoints keep their own rule (the range's newest)."""
+        dim = request.dimension
+        key = dim.columns if len(dim.columns) > 1 else dim.columns[0]
+        ids = [e.entity_id for e in entities]
+        ever = replace(request, scope=Scope("org", None), window=None, compare=None,
+                       plan=replace(request.plan, start=EARLIEST, end=LATEST),
+                       filters=(Filter(dim.by, key, ids, "any"),), offset=0,
+                       limit=len(ids), include_series=False, include_other=False)
+        found, _ = await self.breakdown_values(org_id, domain, ever, restriction)
+        names = {e.entity_id: e.name for e in found}
+        return [replace(e, name=names.get(e.entity_id, e.name)) for e in entities]
 
     async def previous_totals(self, org_id: str, domain: Domain, request: BreakdownRequest,
                               ids: Sequence[str], restriction: Restriction = UNRESTRICTED,

@@ -29,8 +29,8 @@ MAX_FILTER_VALUES = 100  # values of one repeated filter parameter (an IN list)
 # a breakdown with includeSeries returns up to limit x buckets points: bounded, so one
 # request cannot ask for limit 500 x 10,000 buckets (five million points)
 MAX_SERIES_POINTS = 100_000
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _TZ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")
 
 COMMON_PARAMS = ("scope", "id", "window", "start", "end", "timeBucketSize", "timezone",
@@ -251,9 +251,9 @@ def _read_common(r: ParamReader, domain: Domain, now: datetime):
             r.fail("window", f"is required unless start is given: {', '.join(WINDOWS)}")
         end = end or now
     if start is not None and end is not None:
-        if start < _EARLIEST:
+        if start < EARLIEST:
             r.fail("start", "must not be before 2000-01-01")
-        if end > _LATEST:
+        if end > LATEST:
             r.fail("end", "must not be after 2100-01-01")
         if end <= start:
             r.fail("end", "must be after start")
@@ -266,7 +266,7 @@ def _read_common(r: ParamReader, domain: Domain, now: datetime):
     filters = _read_filters(r, domain)
 
     plan = None
-    in_bounds = start is not None and end is not None and _EARLIEST <= start < end <= _LATEST
+    in_bounds = start is not None and end is not None and EARLIEST <= start < end <= LATEST
     if in_bounds and not tz_problem:
         zone = ZoneInfo(tz_name)
         size = BUCKET_SIZES[size_name] if size_name else auto_bucket_size(start, end, zone)
@@ -279,7 +279,7 @@ def _read_common(r: ParamReader, domain: Domain, now: datetime):
                           origin=local_midnight(start, zone))
     scope = Scope(scope_kind or "org", scope_id)
     compare = r.choice("compare", COMPARES)
-    if compare and start is not None and end is not None and start - (end - start) < _EARLIEST:
+    if compare and start is not None and end is not None and start - (end - start) < EARLIEST:
         r.fail("compare", "the previous range would start before 2000-01-01")
     return scope, window, plan, tuple(filters), compare
 
