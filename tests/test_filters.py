@@ -6,6 +6,7 @@ Python over the generated events (``expected``), on the rollup path and on raw e
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -56,8 +57,9 @@ def loaded(client, db):
     """Per domain: an org holding its events (one org per domain keeps them apart)."""
     from conftest import Org
     found = {}
+    run = uuid.uuid4().hex[:8]  # each module using the fixture gets orgs of its own
     for domain in ALL:
-        org = Org(db, f"filters-{domain}")
+        org = Org(db, f"filters-{domain}-{run}")
         events = events_of(domain)
         ingest(client, org, domain, events)
         found[domain] = (org, reference(domain, events))
