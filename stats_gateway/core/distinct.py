@@ -126,7 +126,8 @@ def distinct_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric
     ``d_nonzero``/``d_harmonic`` of the sketch rollups plus the raw ends."""
     p = Params()
     chosen = [m for m in metrics if is_distinct(m)]
-    segments = (plan_segments(domain, request, chosen, grouping.dimension, grouping.by_bucket,
+    segments = (plan_segments(domain, request, chosen, grouping.planned_dimension,
+                              grouping.by_bucket,
                               sketches=True) if use_rollups else [])
     sketched = any(seg.rollup is not None for seg in segments)
     key_sql = [k.get_sql(quote_char='"') for k in grouping.key_fields]

@@ -25,6 +25,10 @@ from stats_gateway.core.envelopes import (
 )
 from stats_gateway.core.errors import ApiError, not_found
 from stats_gateway.core.filters import Filter
+from stats_gateway.core.query import (
+    MAX_GROUPS, TIME, QueryBody, QueryMeta, QueryOrderMeta, QueryResponse, parse_query,
+    row_order_key,
+)
 from stats_gateway.core.warnings import request_warnings
 from stats_gateway.core.sketches import SKETCHES, sketched
 from stats_gateway.core.request import (
@@ -33,7 +37,8 @@ from stats_gateway.core.request import (
 )
 from stats_gateway.core.sql import (
     BUCKET, ENTITY, Grouping, Sql, breakdown_sql, bucket_keys, entity_series_sql,
-    grouped_series_sql, integral_in_sql, series_parts_columns, series_parts_sql, totals_sql,
+    group_key, grouped_series_sql, integral_in_sql, query_sql, series_parts_columns,
+    series_parts_sql, totals_sql,
 )
 from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 from stats_gateway.core.summary import additive_total, summarize
@@ -450,6 +455,62 @@ class StatsEngine:
         found, _ = await self.breakdown_values(org_id, domain, ever, restriction)
         names = {e.entity_id: e.name for e in found}
         return [replace(e, name=names.get(e.entity_id, e.name)) for e in entities]
+
+    async def query(self, org_id: str, domain_name: str, body: QueryBody, offset: int = 0,
+                    now: datetime | None = None, restriction: Restriction = UNRESTRICTED,
+                    ) -> tuple[QueryResponse, int | None]:
+        """``POST /v2/query/<domain>`` (``core/query.py``): one page of rows from
+        ``offset``, and the offset of the next page (None: this is the last)."""
+        domain = self.domain(domain_name)
+        request = parse_query(domain, body, now or datetime.now(UTC))
+        scope_id = await self.check_scope(org_id, request, restriction)
+        limited = restriction.apply(request)
+        metrics = list(request.metrics)
+        grouping = Grouping(by_bucket=request.by_bucket, group_by=request.group_by)
+        parts = _parts(metrics)
+
+        async def part_rows() -> list[dict]:
+            if not parts:
+                return []
+            return await self._fetch(org_id, query_sql(domain, limited, parts, grouping,
+                                                       org_id, self.use_rollups))
+
+        rows, sketched = await self._gather(
+            [part_rows(), self._percentiles(org_id, domain, limited, metrics, grouping)])
+        names = grouping.key_names
+        if not parts:  # only sketched metrics: their groups are the rows
+            rows = [dict(zip(names, key)) for key in sketched]
+        if len(rows) > MAX_GROUPS:
+            raise ApiError(400, "too_many_groups", f"{len(rows)} groups, more than the "
+                           f"{MAX_GROUPS} a query may have: group by fewer dimensions, use "
+                           "coarser buckets, a shorter range or filters")
+        finalizers = _finalizers(domain, metrics)
+        out = []
+        for row in rows:
+            item: dict[str, object] = {}
+            if request.by_bucket:
+                item[TIME] = _ts(row[BUCKET])
+            for i, dim in enumerate(request.group_by):
+                item[dim.by] = row[group_key(i)]
+            key = tuple(row[name] for name in names)
+            item.update(_values(finalizers, row, sketched.get(key)))
+            out.append(item)
+        tiebreak = [d.by for d in request.group_by] + ([TIME] if request.by_bucket else [])
+        out.sort(key=row_order_key(request.order, tiebreak))
+        page = out[offset:offset + request.limit]
+        following = offset + request.limit if offset + request.limit < len(out) else None
+        meta = QueryMeta(
+            domain=domain.name, start=_ts(request.plan.start), end=_ts(request.plan.end),
+            scope=request.scope.kind, scope_id=scope_id, window=request.window,
+            time_bucket_size=request.plan.size.name if request.by_bucket else None,
+            timezone=request.plan.timezone, group_by=[d.by for d in request.group_by],
+            metrics=[m.name for m in metrics],
+            resource_filters=[_filter_meta(f) for f in request.filters],
+            order_by=[QueryOrderMeta(by=by, direction="desc" if desc else "asc")
+                      for by, desc in request.order],
+            limit=request.limit, total_rows=len(out),
+            warnings=request_warnings(request) or UNSET)
+        return QueryResponse(success=True, meta=meta, rows=page, next_cursor=None), following
 
     async def previous_totals(self, org_id: str, domain: Domain, request: BreakdownRequest,
                               ids: Sequence[str], restriction: Restriction = UNRESTRICTED,

@@ -141,7 +141,8 @@ def histogram_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metri
     rollups would be exact; undeclared ones read raw events."""
     p = Params()
     chosen = [m for m in metrics if is_histogram(m)]
-    segments = (plan_segments(domain, request, chosen, grouping.dimension, grouping.by_bucket,
+    segments = (plan_segments(domain, request, chosen, grouping.planned_dimension,
+                              grouping.by_bucket,
                               sketches=True) if use_rollups else [])
     if not segments:
         segments = [Segment(request.plan.start, request.plan.end, None)]

@@ -175,6 +175,11 @@ def merge_terms(metrics: Sequence[Metric], rows: Table) -> list[Term]:
     return [term for metric in metrics for term in metric.agg.merge_terms(metric.name, rows)]
 
 
+def group_key(i: int) -> str:
+    """The column of a /v2/query group's ``i``-th grouped dimension."""
+    return f"g{i}"
+
+
 @dataclass(frozen=True)
 class Grouping:
     """What one aggregate query groups by and adds."""
@@ -182,12 +187,25 @@ class Grouping:
     by_bucket: bool = False
     dimension: Dimension | None = None
     entity_ids: list[str] | None = None
+    # /v2/query: several dimensions at once, keys ``g0``, ``g1``… (absent values kept as a
+    # group of their own, where a breakdown's ``dimension`` leaves them out)
+    group_by: tuple[Dimension, ...] = ()
 
     @property
     def key_names(self) -> list[str]:
-        """The columns of a group's key, in order: the bucket, then the entity."""
+        """The columns of a group's key, in order: the bucket, the entity, the groups."""
         return ([BUCKET] if self.by_bucket else []) + (
-            [ENTITY] if self.dimension is not None else [])
+            [ENTITY] if self.dimension is not None else []) + [
+            group_key(i) for i in range(len(self.group_by))]
+
+    @property
+    def planned_dimension(self) -> Dimension | None:
+        """What the planner must find in a cube: the dimension's columns, or every
+        grouped dimension's."""
+        if not self.group_by:
+            return self.dimension
+        columns = tuple(dict.fromkeys(c for d in self.group_by for c in d.columns))
+        return Dimension(by="+".join(d.by for d in self.group_by), column=columns)
 
     @property
     def key_fields(self) -> list[Field]:
@@ -214,6 +232,10 @@ def _grouped_select(table: Table, time: Field, values: list[Term], where: Where,
             q = q.where(AnyOf(key, ref("entities")))
         select.append(key.as_(ENTITY))
         group += [table.field(c) for c in grouping.dimension.columns]
+    for i, dimension in enumerate(grouping.group_by):
+        key = key_term(dimension, table)
+        select.append(key.as_(group_key(i)))
+        group += [table.field(c) for c in dimension.columns]
     select += extra_keys
     group += extra_keys
     q = q.select(*select, *values)
@@ -258,7 +280,7 @@ def _planned(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
     """The rollup segments of the range; [] when raw events answer it in one pass."""
     if not use_rollups:
         return []
-    segments = plan_segments(domain, request, list(metrics), grouping.dimension,
+    segments = plan_segments(domain, request, list(metrics), grouping.planned_dimension,
                              grouping.by_bucket)
     return [] if all(seg.rollup is None for seg in segments) else segments
 
@@ -516,3 +538,14 @@ def entity_series_sql(domain: Domain, request: BreakdownRequest, org_id: str,
                                           tuple(Cut(seg.rollup) for seg in segments))
     return Sql(text, {**constants, **_values(request, org_id, segments, True),
                       "entities": entity_ids})
+
+
+def query_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
+              grouping: Grouping, org_id: str, use_rollups: bool = True) -> Sql:
+    """/v2/query: one row per group (bucket and grouped dimensions) with metric parts,
+    from the smallest cube holding every grouped and filtered column, else raw events."""
+    segments = _planned(domain, request, metrics, grouping, use_rollups)
+    p = Params()
+    text = _aggregate_text(domain, metrics, where_of(request), request.plan.size.is_fixed,
+                           grouping, tuple(Cut(seg.rollup) for seg in segments), p)
+    return Sql(text, {**p.values, **_values(request, org_id, segments, grouping.by_bucket)})

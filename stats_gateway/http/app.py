@@ -39,6 +39,7 @@ from stats_gateway.http.home import home
 from stats_gateway.http.keys import KEY_ROUTES
 from stats_gateway.http.logging import AccessLogMiddleware, configure_logging
 from stats_gateway.http.methods import HeadAsGet
+from stats_gateway.http.query import query_route
 from stats_gateway.http.metrics import Metrics, metrics_endpoint, metrics_of
 from stats_gateway.http.openapi import (
     ExactNumbers, breakdown_docs, ingest_docs, openapi_config, series_docs,
@@ -126,6 +127,7 @@ def routes_for(domains: Sequence[Domain]) -> list:
         handlers += [_series_route(domain, view.path) for view in domain.series]
         handlers += [_breakdown_route(domain, d.by) for d in domain.dimensions]
         handlers.append(_ingest_route(domain))
+        handlers.append(query_route(domain))
     return handlers
 
 
