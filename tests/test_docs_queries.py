@@ -47,13 +47,13 @@ def run(example: str, url: str, key: str) -> dict:
 
 
 def test_the_doc_has_its_examples():
-    assert len(EXAMPLES) == 6
+    assert len(EXAMPLES) == 7
 
 
 def test_each_example_answers_as_documented(gateway):
     url, key = gateway
     answers = [run(example, url, key) for example in EXAMPLES]
-    in_list, negated, other, compared, compared_breakdown, warned = answers
+    in_list, negated, other, compared, compared_breakdown, warned, query = answers
     # model=gpt-4o&model=gpt-4o-mini: 3 events of gpt-4o and 1 of gpt-4o-mini, twice
     assert in_list["summary"]["total"] == 8
     assert in_list["meta"]["resourceFilters"] == [
@@ -77,3 +77,8 @@ def test_each_example_answers_as_documented(gateway):
     assert by_model == {"gpt-4o": (3, 3), "gpt-4o-mini": (1, 1), "claude": (2, 2)}
     assert warned["summary"]["total"] == 0
     assert [w["code"] for w in warned["meta"]["warnings"]] == ["filter_value_with_comma"]
+    # the query: (model, user) groups of gpt-4o and claude, by requests then model, user
+    assert query["meta"]["totalRows"] == 5
+    assert [(r["models"], r["users"], r["requests"], r["tokensIn"]) for r in query["rows"]] == [
+        ("claude", "u2", 2, 80), ("claude", "u3", 2, 100), ("gpt-4o", "u1", 2, 20)]
+    assert query["nextCursor"]

@@ -279,7 +279,7 @@ def _read_common(r: ParamReader, domain: Domain, now: datetime):
                           origin=local_midnight(start, zone))
     scope = Scope(scope_kind or "org", scope_id)
     compare = r.choice("compare", COMPARES)
-    if compare and start is not None and end is not None and start - (end - start) < EARLIEST:
+    if compare and plan is not None and start - (end - start) < EARLIEST:
         r.fail("compare", "the previous range would start before 2000-01-01")
     return scope, window, plan, tuple(filters), compare
 

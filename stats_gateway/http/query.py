@@ -23,7 +23,11 @@ from stats_gateway.auth import key_from_header, split_key
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.engine import StatsEngine
 from stats_gateway.core.errors import ApiError, Problem
-from stats_gateway.core.query import QueryBody, QueryResponse, fingerprint, parse_query
+from stats_gateway.core.query import (
+    MAX_QUERY_LIMIT, QueryBody, QueryResponse, fingerprint, parse_query,
+)
+from stats_gateway.core.request import MAX_FILTER_VALUE, MAX_FILTER_VALUES, SCOPES
+from stats_gateway.core.timebuckets import BUCKET_SIZES, WINDOWS
 from stats_gateway.http.admission import Cost
 from stats_gateway.http.common import admitted, authorized, json_response
 from stats_gateway.http.openapi import error_responses, inline_json_schema, operation_class
@@ -67,6 +71,31 @@ def decode_body(raw: bytes) -> QueryBody:
                        [Problem("body", str(exc))]) from None
 
 
+def body_schema(domain: Domain) -> dict:
+    """The body's JSON Schema with the domain's own names and the reader's bounds."""
+    schema = inline_json_schema(QueryBody)
+    props = schema["properties"]
+    props["metrics"].update(minItems=1, items={"enum": [m.name for m in domain.metrics]})
+    props["groupBy"]["items"] = {"enum": [d.by for d in domain.dimensions]}
+    props["groupBy"]["uniqueItems"] = True
+    flt = props["filters"]["items"]["properties"]
+    flt["field"] = {"enum": [f.param for f in domain.filters]}
+    flt["values"].update(minItems=1, maxItems=MAX_FILTER_VALUES,
+                         items={"type": "string", "minLength": 1,
+                                "maxLength": MAX_FILTER_VALUE})
+    props["scope"] = {"enum": list(SCOPES), "default": "org"}
+    props["window"] = {"anyOf": [{"enum": list(WINDOWS)}, {"type": "null"}], "default": None}
+    props["timeBucketSize"] = {"anyOf": [{"enum": list(BUCKET_SIZES)}, {"type": "null"}],
+                               "default": None}
+    for name in ("start", "end"):
+        props[name] = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
+                       "default": None}
+    props["limit"].update(minimum=1, maximum=MAX_QUERY_LIMIT)
+    schema["description"] = ("Rules: docs/queries.md. Give `window`, or `start` (and "
+                             "optionally `end`); `id` with scope workspace or repo.")
+    return schema
+
+
 def query_route(domain: Domain):
     async def handler(request: Request) -> Response:
         async with authorized(request, "read") as caller:
@@ -91,5 +120,5 @@ def query_route(domain: Domain):
                 operation_id=f"{domain.title}Query", tags=[domain.name],
                 summary=f"{domain.title}: any metrics grouped by any dimensions",
                 description="Rules: docs/queries.md and core/query.py.", status_code=200,
-                operation_class=operation_class(request_body=inline_json_schema(QueryBody)),
+                operation_class=operation_class(request_body=body_schema(domain)),
                 responses=error_responses((400, 401, 403, 413, 429, 500, 503)))(handler)
