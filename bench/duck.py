@@ -31,6 +31,7 @@ COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
     "events_ai": {
         "org_id": ("org_id", "UUID"), "ts": ("ts AT TIME ZONE 'UTC'", "TIMESTAMP"),
         "conversation_id": ("conversation_id", "VARCHAR"),
+        "model": ("model", "VARCHAR"), "workspace_id": ("workspace_id", "VARCHAR"),
         "tokens_in": ("tokens_in", "BIGINT"), "tokens_out": ("tokens_out", "BIGINT"),
         "policy_tokens_in": ("policy_tokens_in", "BIGINT"),
         "policy_tokens_out": ("policy_tokens_out", "BIGINT"),

@@ -25,7 +25,7 @@ count). Values are compared by kind (``Shape.kinds``):
 
 The shapes (``--shapes`` keys): ``series``, ``models``, ``users``, ``users-offset``,
 ``include-series``, ``workspace``, ``runs-stats``, ``calls-series``, ``call-stats``,
-``unaligned-5m``, ``ai-series``.
+``unaligned-5m``, ``ai-series``, ``query``.
 """
 
 from __future__ import annotations
@@ -423,6 +423,54 @@ ORDER BY 7, 2 NULLS FIRST""")
         return Answer(keys, values, (rows[0][5] if rows else 0,))
 
 
+QUERY_MODELS = ("gpt-4o", "claude-sonnet-4")  # the query shape's IN filter
+QUERY_LIMIT = 1000
+
+
+@dataclass
+class GroupedQuery(Shape):
+    """``POST /v2/query/ai``: tokens and requests per (model, workspace) and day over 365
+    days, for two models (an IN filter); the first page of 1,000 rows in the gateway's
+    order (tokensIn descending, then model, workspace and day ascending) and the count of
+    all rows. Keys: ``(day, model, workspace)``."""
+
+    def _body(self) -> dict:
+        return {"metrics": ["tokensIn", "tokensOut", "requests"],
+                "groupBy": ["models", "workspaces"], "window": "365d",
+                "timeBucketSize": "1d", "limit": QUERY_LIMIT,
+                "filters": [{"field": "model", "op": "in", "values": list(QUERY_MODELS)}]}
+
+    def request(self, ctx: Context, now: datetime) -> Request:
+        return Request("POST", "/v2/query/ai", json.dumps(self._body()).encode())
+
+    def from_body(self, body: dict) -> Answer:
+        rows = body["rows"]
+        keys = [(r["time"], r["models"], r["workspaces"]) for r in rows]
+        return Answer(keys, {k: (r["tokensIn"], r["tokensOut"], r["requests"])
+                             for k, r in zip(keys, rows)}, (body["meta"]["totalRows"],))
+
+    def params(self, ctx: Context, start: datetime, end: datetime) -> dict:
+        return {"org": ctx.org_id, "start": start, "end": end, "origin": ORIGIN,
+                "models": list(QUERY_MODELS), "limit": QUERY_LIMIT}
+
+    def sql(self, d: Dialect) -> str:
+        models = "model = ANY(@models)" if d.pg else "list_contains(@models, model)"
+        return d.text(f"""
+SELECT {d.epoch(d.bin(86400, "ts"))} AS day, model, workspace_id,
+       coalesce(sum(tokens_in), 0) AS tokens_in, coalesce(sum(tokens_out), 0) AS tokens_out,
+       count(*) AS requests, count(*) OVER () AS all_rows
+FROM events_ai
+WHERE org_id = @org AND ts >= @start AND ts < @end AND {models}
+GROUP BY 1, 2, 3
+ORDER BY tokens_in DESC, {d.c("model")}, {d.c("workspace_id")} NULLS LAST, 1
+LIMIT @limit""")
+
+    def from_rows(self, rows: list[tuple]) -> Answer:
+        keys = [(int(r[0]), r[1], r[2]) for r in rows]
+        return Answer(keys, {k: (int(r[3]), int(r[4]), r[5]) for k, r in zip(keys, rows)},
+                      (rows[0][6] if rows else 0,))
+
+
 def runflow_text(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -650,6 +698,8 @@ SHAPES: tuple[Shape, ...] = (
            step="300", table="events_private_chat",
            columns=("tokensIn", "tokensOut", "requests"), select=tuple(PC_SERIES),
            unaligned=timedelta(days=7), primary="requests", explicit_range=True),
+    GroupedQuery("query", "POST /v2/query: ai by model x workspace x day, 365d, IN filter",
+                 "ai", "xxx"),
     AiSeries("ai-series", "ai series 365d (1w), activeConversations", "ai", "xxxxxdfpppp",
              path="/v2/stats/ai", query={"scope": "org", "window": "365d"}, step="1w",
              table="events_ai",

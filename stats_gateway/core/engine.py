@@ -26,8 +26,7 @@ from stats_gateway.core.envelopes import (
 from stats_gateway.core.errors import ApiError, not_found
 from stats_gateway.core.filters import Filter
 from stats_gateway.core.query import (
-    MAX_GROUPS, TIME, QueryBody, QueryMeta, QueryOrderMeta, QueryResponse, parse_query,
-    row_order_key,
+    QueryBody, QueryMeta, QueryOrderMeta, QueryResponse, parse_query,
 )
 from stats_gateway.core.warnings import request_warnings
 from stats_gateway.core.sketches import SKETCHES, sketched
@@ -37,8 +36,8 @@ from stats_gateway.core.request import (
 )
 from stats_gateway.core.sql import (
     BUCKET, ENTITY, Grouping, Sql, breakdown_sql, bucket_keys, entity_series_sql,
-    group_key, grouped_series_sql, integral_in_sql, query_sql, series_parts_columns,
-    series_parts_sql, totals_sql,
+    QUERY_TOTAL, TIME, group_key, grouped_series_sql, integral_in_sql, query_sql,
+    series_parts_columns, series_parts_sql, totals_sql,
 )
 from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 from stats_gateway.core.summary import additive_total, summarize
@@ -469,23 +468,23 @@ class StatsEngine:
         grouping = Grouping(by_bucket=request.by_bucket, group_by=request.group_by)
         parts = _parts(metrics)
 
-        async def part_rows() -> list[dict]:
-            if not parts:
-                return []
-            return await self._fetch(org_id, query_sql(domain, limited, parts, grouping,
-                                                       org_id, self.use_rollups))
+        def page_sql(limit: int, at: int) -> Sql:
+            return query_sql(domain, limited, parts, grouping, request.order, org_id, limit,
+                             at, self.use_rollups)
 
-        rows, sketched = await self._gather(
-            [part_rows(), self._percentiles(org_id, domain, limited, metrics, grouping)])
+        rows, sketched_values = await self._gather(
+            [self._fetch(org_id, page_sql(request.limit, offset)),
+             self._percentiles(org_id, domain, limited, metrics, grouping)])
+        if rows:
+            total = rows[0][QUERY_TOTAL]
+        elif offset:  # past the end: count on the first page
+            first = await self._fetch(org_id, page_sql(1, 0))
+            total = first[0][QUERY_TOTAL] if first else 0
+        else:
+            total = 0
         names = grouping.key_names
-        if not parts:  # only sketched metrics: their groups are the rows
-            rows = [dict(zip(names, key)) for key in sketched]
-        if len(rows) > MAX_GROUPS:
-            raise ApiError(400, "too_many_groups", f"{len(rows)} groups, more than the "
-                           f"{MAX_GROUPS} a query may have: group by fewer dimensions, use "
-                           "coarser buckets, a shorter range or filters")
         finalizers = _finalizers(domain, metrics)
-        out = []
+        page = []
         for row in rows:
             item: dict[str, object] = {}
             if request.by_bucket:
@@ -493,12 +492,9 @@ class StatsEngine:
             for i, dim in enumerate(request.group_by):
                 item[dim.by] = row[group_key(i)]
             key = tuple(row[name] for name in names)
-            item.update(_values(finalizers, row, sketched.get(key)))
-            out.append(item)
-        tiebreak = [d.by for d in request.group_by] + ([TIME] if request.by_bucket else [])
-        out.sort(key=row_order_key(request.order, tiebreak))
-        page = out[offset:offset + request.limit]
-        following = offset + request.limit if offset + request.limit < len(out) else None
+            item.update(_values(finalizers, row, sketched_values.get(key)))
+            page.append(item)
+        following = offset + len(rows) if offset + len(rows) < total else None
         meta = QueryMeta(
             domain=domain.name, start=_ts(request.plan.start), end=_ts(request.plan.end),
             scope=request.scope.kind, scope_id=scope_id, window=request.window,
@@ -508,7 +504,7 @@ class StatsEngine:
             resource_filters=[_filter_meta(f) for f in request.filters],
             order_by=[QueryOrderMeta(by=by, direction="desc" if desc else "asc")
                       for by, desc in request.order],
-            limit=request.limit, total_rows=len(out),
+            limit=request.limit, total_rows=total,
             warnings=request_warnings(request) or UNSET)
         return QueryResponse(success=True, meta=meta, rows=page, next_cursor=None), following
 

@@ -15,13 +15,14 @@ Rules (written here because the issue leaves them open):
 * Rows are ordered by ``orderBy`` (metrics or grouped dimensions, or ``time``), then by
   every grouped dimension and the time, ascending, so the order is total and pages never
   lose or repeat a row. Default: the first metric, descending. Absent values sort last.
+  The database sorts and pages (``sql.query_sql``); a sketched metric (a percentile, a
+  distinct count) cannot order rows.
 * Every combination is answered from the rollups when a cube holds every grouped and
   filtered column (the planner picks the smallest, as for breakdowns), else from raw
   events; a query grouping by two high-cardinality dimensions at once reads raw events
   (no cube holds both), at the cost of a scan of the range.
 * ``cursor`` is opaque and signed (``http/query.py``): a cursor from another org, another
   key or another query is refused (400).
-* At most ``MAX_GROUPS`` groups per query (400 says how to narrow).
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ import msgspec
 from stats_gateway.core.domain import Dimension, Domain, Metric, sortable
 from stats_gateway.core.envelopes import MetaWarning, ResourceFilterMeta
 from stats_gateway.core.errors import Problem, bad_request
+from stats_gateway.core.sketches import sketched
+from stats_gateway.core.sql import TIME
 from stats_gateway.model import Model
 from stats_gateway.core.request import (
     COMMON_PARAMS, ParamReader, StatsRequest, _read_common, filter_params,
 )
 
-MAX_GROUPS = 100_000
 MAX_QUERY_LIMIT = 1_000
-TIME = "time"
 
 
 class QueryModel(Model, forbid_unknown_fields=True):
@@ -144,7 +145,8 @@ def parse_query(domain: Domain, body: QueryBody, now: datetime) -> QueryRequest:
         else:
             dims.append(dim)
     by_bucket = body.time_bucket_size is not None
-    orderable = {m.name for m in metrics if sortable(m)} | {d.by for d in dims} | (
+    orderable = {m.name for m in metrics if sortable(m) and not sketched(m)} | {
+        d.by for d in dims} | (
         {TIME} if by_bucket else set())
     order = []
     for i, item in enumerate(body.order_by):
@@ -199,34 +201,3 @@ def fingerprint(domain: Domain, body: QueryBody) -> str:
     """What a cursor is bound to: the query without its cursor and page size."""
     same = msgspec.structs.replace(body, cursor=None, limit=0)
     return domain.name + ":" + msgspec.json.encode(same).decode()
-
-
-def row_order_key(order: Sequence[tuple[str, bool]], tiebreak: Sequence[str]):
-    """A sort key for result rows: each (name, descending), then ``tiebreak`` ascending;
-    absent values last either way."""
-    def value_key(value, descending: bool):
-        if value is None:
-            return (1, 0)
-        if descending:
-            return (0, _Desc(value))
-        return (0, value)
-
-    def key(row: dict):
-        return tuple(value_key(row.get(name), desc) for name, desc in order) + tuple(
-            value_key(row.get(name), False) for name in tiebreak)
-    return key
-
-
-class _Desc:
-    """Reverses the order of one value inside an ascending tuple sort."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value):
-        self.value = value
-
-    def __lt__(self, other: _Desc) -> bool:
-        return other.value < self.value
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, _Desc) and other.value == self.value

@@ -175,6 +175,9 @@ def merge_terms(metrics: Sequence[Metric], rows: Table) -> list[Term]:
     return [term for metric in metrics for term in metric.agg.merge_terms(metric.name, rows)]
 
 
+TIME = "time"  # a /v2/query row's bucket, and its name in orderBy
+
+
 def group_key(i: int) -> str:
     """The column of a /v2/query group's ``i``-th grouped dimension."""
     return f"g{i}"
@@ -540,12 +543,43 @@ def entity_series_sql(domain: Domain, request: BreakdownRequest, org_id: str,
                       "entities": entity_ids})
 
 
+QUERY_TOTAL = "query_total_rows"
+
+
+def _text_columns(domain: Domain) -> set[str]:
+    return {f.column for f in domain.stored_fields
+            if f.type.sql_type.startswith(("text", "varchar"))}
+
+
 def query_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
-              grouping: Grouping, org_id: str, use_rollups: bool = True) -> Sql:
-    """/v2/query: one row per group (bucket and grouped dimensions) with metric parts,
-    from the smallest cube holding every grouped and filtered column, else raw events."""
+              grouping: Grouping, order: Sequence[tuple[str, bool]], org_id: str,
+              limit: int, offset: int, use_rollups: bool = True) -> Sql:
+    """/v2/query: one page of groups (bucket and grouped dimensions) with their metric
+    parts and the count of all groups (``query_total_rows``), ordered by ``order`` (a
+    metric, a grouped dimension's ``by`` or ``time``; descending?), then by every grouped
+    dimension and the bucket, ascending, absent values last: a total order, so pages
+    neither lose nor repeat a group. Read from the smallest cube holding every grouped and
+    filtered column, else raw events."""
     segments = _planned(domain, request, metrics, grouping, use_rollups)
     p = Params()
-    text = _aggregate_text(domain, metrics, where_of(request), request.plan.size.is_fixed,
-                           grouping, tuple(Cut(seg.rollup) for seg in segments), p)
-    return Sql(text, {**p.values, **_values(request, org_id, segments, grouping.by_bucket)})
+    agg = _aggregate_text(domain, metrics, where_of(request), request.plan.size.is_fixed,
+                          grouping, tuple(Cut(seg.rollup) for seg in segments), p)
+    texts = _text_columns(domain)
+    keys = {TIME: f'"{BUCKET}"'}
+    for i, dim in enumerate(grouping.group_by):
+        text = len(dim.columns) > 1 or dim.columns[0] in texts
+        keys[dim.by] = f'"{group_key(i)}"' + (' COLLATE "C"' if text else "")
+    by_metric = {m.name: m for m in metrics}
+    ordering = []
+    for name, descending in order:
+        term = (sort_term(by_metric[name]).get_sql(quote_char='"') if name in by_metric
+                else keys[name])
+        ordering.append(f"{term} {'DESC' if descending else 'ASC'} NULLS LAST")
+    ordering += [f"{keys[d.by]} ASC NULLS LAST" for d in grouping.group_by]
+    if grouping.by_bucket:
+        ordering.append(f'"{BUCKET}" ASC')
+    text = (f"SELECT agg.*, count(*) OVER () AS {QUERY_TOTAL} FROM ({agg}) AS agg "
+            f"ORDER BY {', '.join(ordering) or 'NULL'} "
+            f"LIMIT %(query_limit)s OFFSET %(query_offset)s")
+    return Sql(text, {**p.values, **_values(request, org_id, segments, grouping.by_bucket),
+                      "query_limit": limit, "query_offset": offset})
