@@ -91,10 +91,23 @@ class BucketPlan:
         if self.size.is_fixed and not even_grid(self.start, self.end, self.size.step,
                                                 ZoneInfo(self.timezone)):
             object.__setattr__(self, "size", replace(self.size, per_day=True))
+        # in a zone without offset changes a day (or 6h, 12h from midnight) is a fixed
+        # step from the first midnight: date_bin, and rollup slots read whole, instead of
+        # width_bucket over a list of calendar starts
+        elif (self.size.calendar_unit == "day" or self.size.calendar_bin is not None) \
+                and fixed_offset(self.timezone):
+            object.__setattr__(self, "size", replace(self.size, calendar_unit=None,
+                                                     calendar_bin=None))
 
     @cached_property
     def calendar_starts(self) -> list[datetime]:
         return calendar_starts(self.start, self.end, self.size, ZoneInfo(self.timezone))
+
+
+def fixed_offset(timezone: str) -> bool:
+    """Whether the zone's offset never changes (UTC and the Etc/GMT±n zones)."""
+    return timezone in ("UTC", "Etc/UTC", "GMT", "Etc/GMT", "Zulu", "Etc/Zulu") or \
+        timezone.startswith("Etc/GMT")
 
 
 def fixed_size(seconds: int) -> BucketSize:
