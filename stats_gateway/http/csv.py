@@ -40,7 +40,7 @@ from stats_gateway.core.errors import Problem, bad_request
 
 CSV = "text/csv"  # Litestar appends "; charset=utf-8" to text/* types
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_ENTITY_TAIL = ("totals", "series")  # entity fields that are not leading columns
+_ENTITY_TAIL = ("totals", "series", "previousTotals")  # entity fields that lead no column
 
 
 def _quality(accept: str, kind: str, subtype: str) -> float:
@@ -134,9 +134,14 @@ def breakdown_csv(body) -> str:
     entity = _element_type(type(body), "entities")
     leading = _columns(entity, skip=_ENTITY_TAIL)
     totals = _columns(next(f.type for f in msgspec.structs.fields(entity) if f.name == "totals"))
+    compared = body.previous is not msgspec.UNSET  # compare=previous: previous.<metric>
+    before = totals if compared else []
     rows = ([cell(getattr(e, name)) for name, _ in leading]
-            + [cell(getattr(e.totals, name)) for name, _ in totals] for e in body.entities)
-    return _write([wire for _, wire in leading] + [wire for _, wire in totals], rows)
+            + [cell(getattr(e.totals, name)) for name, _ in totals]
+            + [cell(getattr(e.previousTotals, name)) for name, _ in before]
+            for e in body.entities)
+    return _write([wire for _, wire in leading] + [wire for _, wire in totals]
+                  + [f"previous.{wire}" for _, wire in before], rows)
 
 
 def envelope_csv(body) -> str:
