@@ -24,15 +24,12 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
 import msgspec
-import psycopg
-from psycopg.conninfo import make_conninfo
 
 from bench.gateway import Gateway
 from domains import DOMAINS
@@ -41,6 +38,7 @@ from stats_gateway.config import DATABASE_URL_ENV
 from stats_gateway.db.connect import connect
 from stats_gateway.db.embedded import EmbeddedPostgres
 from stats_gateway.db.migrate import migrate
+from stats_gateway.db.throwaway import throwaway_database
 
 TARGET_P99_MS = 250.0
 MODELS = 10
@@ -57,14 +55,7 @@ def database():
             embedded = EmbeddedPostgres(Path(data), delete=True)
             stack.callback(embedded.stop)
             server = embedded.uri()
-        name = f"sg_fairness_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_conninfo(server, dbname=name)
-        finally:
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield stack.enter_context(throwaway_database(server, "sg_fairness"))
 
 
 def ai_events(count: int, now: datetime, seed: int) -> list[dict]:

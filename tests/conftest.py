@@ -6,7 +6,6 @@ so runs against a shared server never see each other's rows.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,11 +14,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from litestar.testing import TestClient
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from stats_gateway.auth import create_key, ensure_org
 from stats_gateway.config import DATABASE_URL_ENV, Settings
 from stats_gateway.db.embedded import EmbeddedPostgres
+from stats_gateway.db.throwaway import throwaway_database  # noqa: F401 - tests import it here
 from stats_gateway.http.app import create_app
 
 
@@ -42,19 +42,6 @@ def database_url(server_url) -> Iterator[str]:
     """A fresh, empty database on the server under test, dropped afterwards."""
     with throwaway_database(server_url, "sg_test") as url:
         yield url
-
-
-@contextlib.contextmanager
-def throwaway_database(server_url: str, prefix: str) -> Iterator[str]:
-    """A new empty database named ``<prefix>_<random>``: its URL, dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -46,24 +46,34 @@ from stats_gateway.http.openapi import (
 )
 from stats_gateway.seeds import SEED_ROUTES
 
+def _priced_stats_handler(parse, answer_of, csv_filename: str):
+    """A /v2 stats GET: the caller's key, the request priced before any SQL (the engine
+    parses again: the same 400s either way), then answered as JSON or CSV."""
+    async def handler(request: Request) -> Response:
+        async with authorized(request, "read") as caller:
+            params = query_params(request)
+            cost = Cost.of(parse(params))
+
+            async def answer(engine: StatsEngine) -> Response:
+                body = await answer_of(engine, caller, params)
+                return respond(request, body, csv_filename)
+
+            return await admitted(request, caller, cost, answer)
+
+    return handler
+
+
 def _series_route(domain: Domain, view_path: str):
     path = f"/v2/stats/{domain.name}" + (f"/{view_path}" if view_path else "")
     response_type = series_types(domain, view_path).response
 
     view = domain.series_view(view_path)
 
-    async def handler(request: Request) -> Response:
-        async with authorized(request, "read") as caller:
-            params = query_params(request)
-            # priced before any SQL (the engine parses again: the same 400s either way)
-            cost = Cost.of(parse_series(domain, view, params, datetime.now(UTC)))
-
-            async def answer(engine: StatsEngine) -> Response:
-                body = await engine.series(caller.org_id, domain.name, view_path, params,
-                                           restriction=caller.restriction)
-                return respond(request, body, f"{domain.name}-{view_path or 'series'}.csv")
-
-            return await admitted(request, caller, cost, answer)
+    handler = _priced_stats_handler(
+        lambda params: parse_series(domain, view, params, datetime.now(UTC)),
+        lambda engine, caller, params: engine.series(
+            caller.org_id, domain.name, view_path, params, restriction=caller.restriction),
+        f"{domain.name}-{view_path or 'series'}.csv")
 
     handler.__annotations__["return"] = Response[response_type]
     return get(path, name=f"{domain.name}-series-{view_path or 'main'}",
@@ -77,17 +87,11 @@ def _breakdown_route(domain: Domain, by: str):
 
     dimension = domain.dimension(by)
 
-    async def handler(request: Request) -> Response:
-        async with authorized(request, "read") as caller:
-            params = query_params(request)
-            cost = Cost.of(parse_breakdown(domain, dimension, params, datetime.now(UTC)))
-
-            async def answer(engine: StatsEngine) -> Response:
-                body = await engine.breakdown(caller.org_id, domain.name, by, params,
-                                              restriction=caller.restriction)
-                return respond(request, body, f"{domain.name}-breakdown-{by}.csv")
-
-            return await admitted(request, caller, cost, answer)
+    handler = _priced_stats_handler(
+        lambda params: parse_breakdown(domain, dimension, params, datetime.now(UTC)),
+        lambda engine, caller, params: engine.breakdown(
+            caller.org_id, domain.name, by, params, restriction=caller.restriction),
+        f"{domain.name}-breakdown-{by}.csv")
 
     handler.__annotations__["return"] = Response[response_type]
     return get(f"/v2/stats/{domain.name}/breakdown/{by}", name=f"{domain.name}-breakdown-{by}",

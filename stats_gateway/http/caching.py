@@ -42,6 +42,8 @@ from litestar.config.compression import CompressionConfig
 from litestar.enums import CompressionEncoding
 from litestar.middleware.compression import CompressionMiddleware
 
+from stats_gateway.http.negotiation import quality
+
 CACHE_CONTROL = b"private, no-cache"
 VARY = b"Authorization, Accept, Accept-Encoding"
 MINIMUM_SIZE = 500  # Litestar's default: below it gzip saves little
@@ -79,15 +81,7 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
         coding, *params = (p.strip() for p in part.split(";"))
         if not coding:
             continue
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        listed[coding.lower()] = q
+        listed[coding.lower()] = quality(params)
     for name in ("gzip", "x-gzip"):
         if name in listed:
             return listed[name] > 0

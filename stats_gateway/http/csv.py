@@ -37,6 +37,7 @@ import msgspec
 from litestar import Response
 
 from stats_gateway.core.errors import Problem, bad_request
+from stats_gateway.http.negotiation import quality
 
 CSV = "text/csv"  # Litestar appends "; charset=utf-8" to text/* types
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -57,14 +58,7 @@ def _quality(accept: str, kind: str, subtype: str) -> float:
             specificity = 2
         else:
             continue
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
+        q = quality(params)
         if specificity > best[0] or (specificity == best[0] and q > best[1]):
             best = (specificity, q)
     return max(best[1], 0.0)
