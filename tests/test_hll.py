@@ -218,3 +218,37 @@ def test_grouped_pattern_refuses_odd_names():
         hll.grouped_estimate_sql("t", "t.s", {'x"; DROP': "t.x"})
     with pytest.raises(ValueError):
         hll.grouped_estimate_sql("t", "t.s", estimate="hll_rank")
+
+
+def test_stored_sketches_are_hll_agg_of_their_events(client, db, new_org):
+    """Ingest builds each sketch by register (``DistinctRollup._by_register``) and merges
+    with an inlined union: every stored sketch equals ``hll_agg`` (the reference) over the
+    raw events of its slot and cube row, after two batches that hit the same rows."""
+    from domains import DOMAINS
+    from stats_gateway.core.distinct import distinct_rollups, sketch_column
+    from support import ingest
+
+    org = new_org()
+    rng = random.Random(7)
+    batches = [[{"eventId": f"sk-{b}-{i}", "ts": f"2026-07-0{1 + i % 3}T{i % 24:02d}:10:00Z",
+                 "userId": f"u{i % 5}", "model": "m",
+                 **({"conversationId": f"c{rng.randrange(400)}"} if i % 7 else {})}
+                for i in range(600)] for b in range(2)]
+    for batch in batches:
+        ingest(client, org, "private-chat", batch)
+    domain = next(d for d in DOMAINS if d.name == "private-chat")
+    twins = distinct_rollups(domain)
+    assert twins
+    for twin in twins:
+        (column,) = twin.columns
+        cube = ", ".join(twin.rollup.columns)
+        slot = f"date_bin(%(grain)s, ts, '2000-01-01T00:00:00Z'::timestamptz)"
+        want = db.execute(
+            f"SELECT {slot}, {cube}, hll_agg(hll_code({column})) FILTER "
+            f"(WHERE {column} IS NOT NULL) FROM {domain.table} WHERE org_id = %(org)s "
+            f"GROUP BY {slot}, {cube}", {"grain": twin.rollup.step, "org": org.id}).fetchall()
+        got = db.execute(
+            f'SELECT slot_ts, {cube}, "{sketch_column(column)}" FROM {twin.table} '
+            f"WHERE org_id = %(org)s", {"org": org.id}).fetchall()
+        assert sorted(map(tuple, got), key=repr) == sorted(map(tuple, want), key=repr), \
+            twin.table

@@ -406,9 +406,12 @@ def _flatten(text: str) -> tuple[str, list[str]]:
     return "".join(out), groups
 
 
-def from_sources(select_tail: str) -> list[str] | None:
+def from_sources(select_tail: str, subqueries: dict[str, str] | None = None,
+                 ) -> list[str] | None:
     """The relations an INSERT's SELECT reads (names as written, ``VALUES`` for a VALUES
-    list, ``SUBQUERY`` for any other parenthesised source); None without a FROM."""
+    list, ``SUBQUERY`` for any other parenthesised source, or with ``subqueries`` a name
+    of its own under which its text is put there, to be followed like a WITH query);
+    None without a FROM."""
     flat, groups = _flatten(select_tail)
     m = re.search(r"\sFROM\s", flat, re.I)
     if not m:
@@ -420,7 +423,14 @@ def from_sources(select_tail: str) -> list[str] | None:
                           re.I):
         if ref.startswith("(#"):
             inner = groups[int(ref[2:-1])]
-            sources.append("VALUES" if re.match(r"\s*VALUES\b", inner, re.I) else "SUBQUERY")
+            if re.match(r"\s*VALUES\b", inner, re.I):
+                sources.append("VALUES")
+            elif subqueries is not None:
+                name = f"(subquery {len(subqueries)})"
+                subqueries[name] = inner
+                sources.append(name)
+            else:
+                sources.append("SUBQUERY")
         else:
             sources.append(ref.strip('"'))
     return sources
@@ -479,7 +489,9 @@ def _sources_problem(value: str, tail: str, params: dict, org: str, ctes: dict[s
     """Why the rows a SELECT copies org_id from (``tail``: after SELECT) may hold another
     org's id, or None. A WITH query may be an INSERT … RETURNING (checked as above) or a
     SELECT passing org_id through from such rows (ingest's per-cube aggregate ``a<i>``)."""
-    sources = from_sources(tail)
+    derived: dict[str, str] = {}  # FROM (SELECT …) AS g: followed like a WITH query
+    sources = from_sources(tail, derived)
+    ctes = {**ctes, **derived}
     if not sources:
         return f"org_id copied from {value!r} without a FROM"
     for source in sources:
@@ -493,7 +505,8 @@ def _sources_problem(value: str, tail: str, params: dict, org: str, ctes: dict[s
         query = re.match(r"\s*SELECT\s+(.*)$", body, re.I | re.S)
         if query:
             items = [item.strip() for item in _split_top_level(query.group(1))]
-            if not any(re.fullmatch(r'(?:"?\w+"?\.)?org_id', item) for item in items):
+            if not any(re.fullmatch(r'(?:"?\w+"?\.)?org_id(?:\s+AS\s+"?org_id"?)?', item,
+                                    re.I) for item in items):
                 return f"org_id copied from {source!r}, which does not pass org_id through"
             inner = _sources_problem("org_id", query.group(1), params, org, ctes, tenants,
                                      depth + 1)
