@@ -31,7 +31,7 @@ class Settings:
     # admission by cost (http/admission.py): a per-key token bucket of points (values in
     # an answer: buckets x entities), "<n>/<period>" or "off"
     cost_budget: str = "3000000/min"
-    expensive_points: int = 20_000  # from this many points a request is expensive:
+    expensive_points: int = 50_000  # from this many points a request is expensive:
     expensive_per_key: int = 1  # at most this many at a time per key,
     expensive_per_org: int = 2  # and per org,
     expensive_pool: int = 2  # in the expensive lane with its own connections (http/lane.py)
@@ -52,7 +52,7 @@ class Settings:
             readiness_timeout_s=float(os.environ.get("STATS_GATEWAY_READINESS_TIMEOUT_S", "1")),
             shutdown_grace_s=float(os.environ.get("STATS_GATEWAY_SHUTDOWN_GRACE_S", "20")),
             cost_budget=os.environ.get("STATS_GATEWAY_COST_BUDGET", "3000000/min"),
-            expensive_points=int(os.environ.get("STATS_GATEWAY_EXPENSIVE_POINTS", "20000")),
+            expensive_points=int(os.environ.get("STATS_GATEWAY_EXPENSIVE_POINTS", "50000")),
             expensive_per_key=int(os.environ.get("STATS_GATEWAY_EXPENSIVE_PER_KEY", "1")),
             expensive_per_org=int(os.environ.get("STATS_GATEWAY_EXPENSIVE_PER_ORG", "2")),
             expensive_pool=int(os.environ.get("STATS_GATEWAY_EXPENSIVE_POOL", "2")),
