@@ -358,15 +358,14 @@ class StatsEngine:
         request = parse_series(domain, view, params, now or datetime.now(UTC))
         scope_id = await self.check_scope(org_id, request, restriction)
         types = series_types(domain, view.path)
+        earlier = request.previous() if request.compare else None
         asked = [self._series_body(org_id, domain, request, restriction)]
-        if request.compare:
-            asked.append(self._series_body(org_id, domain, request.previous(), restriction))
+        if earlier is not None:
+            asked.append(self._series_body(org_id, domain, earlier, restriction))
         (points, summary), *before = await self._gather(asked)
         previous = UNSET
-        if before:
-            previous_request = request.previous()
-            previous = types.previous(start=_ts(previous_request.plan.start),
-                                      end=_ts(previous_request.plan.end),
+        if earlier is not None:
+            previous = types.previous(start=_ts(earlier.plan.start), end=_ts(earlier.plan.end),
                                       summary=before[0][1], series=before[0][0])
         meta = SeriesMeta(**_meta_fields(request, scope_id), metric=request.metric)
         return types.response(success=True, meta=meta, summary=summary, series=points,
@@ -407,10 +406,10 @@ class StatsEngine:
         before: dict[str, object] = {}
         previous = UNSET
         if request.compare:
-            before = await self.previous_totals(org_id, domain, request,
+            earlier = request.previous()
+            before = await self.previous_totals(org_id, domain, earlier,
                                                 [e.entity_id for e in entities], restriction)
-            previous = PreviousRange(start=_ts(request.previous().plan.start),
-                                     end=_ts(request.previous().plan.end))
+            previous = PreviousRange(start=_ts(earlier.plan.start), end=_ts(earlier.plan.end))
         shaped = [
             types.entity(
                 entityId=e.entity_id, entityName=e.name, **e.attributes,
@@ -445,11 +444,10 @@ class StatsEngine:
         otherwise be the newest *in the range*, and null where no event in range had one.
         The seed endpoints keep their own rule (the range's newest)."""
         dim = request.dimension
-        key = dim.columns if len(dim.columns) > 1 else dim.columns[0]
         ids = [e.entity_id for e in entities]
         ever = replace(request, scope=Scope("org", None), window=None, compare=None,
                        plan=replace(request.plan, start=EARLIEST, end=LATEST),
-                       filters=(Filter(dim.by, key, ids, "any"),), offset=0,
+                       filters=(Filter(dim.by, dim.columns, ids, "any"),), offset=0,
                        limit=len(ids), include_series=False, include_other=False)
         found, _ = await self.breakdown_values(org_id, domain, ever, restriction)
         names = {e.entity_id: e.name for e in found}
@@ -508,19 +506,20 @@ class StatsEngine:
             warnings=request_warnings(request) or UNSET)
         return QueryResponse(success=True, meta=meta, rows=page, next_cursor=None), following
 
-    async def previous_totals(self, org_id: str, domain: Domain, request: BreakdownRequest,
+    async def previous_totals(self, org_id: str, domain: Domain, earlier: BreakdownRequest,
                               ids: Sequence[str], restriction: Restriction = UNRESTRICTED,
                               ) -> dict[str, dict]:
-        """Per entity of ``ids``: its totals over the range before (``compare=previous``),
-        the empty totals (zeros, nulls) where it had no events then."""
-        dim = request.dimension
-        key = dim.columns if len(dim.columns) > 1 else dim.columns[0]
-        earlier = replace(request.previous(), offset=0, limit=max(len(ids), 1),
+        """Per entity of ``ids``: its totals over ``earlier`` (the request's
+        ``previous()``, for ``compare=previous``), the empty totals (zeros, nulls) where it
+        had no events then."""
+        dim = earlier.dimension
+        earlier = replace(earlier, offset=0, limit=max(len(ids), 1),
                           include_series=False, include_other=False,
-                          filters=(*request.filters, Filter(dim.by, key, list(ids), "any")))
+                          filters=(*earlier.filters, Filter(dim.by, dim.columns, list(ids),
+                                                            "any")))
         found, _ = await self.breakdown_values(org_id, domain, earlier, restriction)
         by_id = {e.entity_id: e.totals for e in found}
-        metrics = [domain.metric(name) for name in request.metrics]
+        metrics = [domain.metric(name) for name in earlier.metrics]
         empty = _values(_finalizers(domain, metrics), {}, None)
         return {entity_id: by_id.get(entity_id, empty) for entity_id in ids}
 
@@ -534,12 +533,11 @@ class StatsEngine:
         their part, not differences)."""
         dim = request.dimension
         metrics = [domain.metric(name) for name in request.metrics]
-        key = dim.columns if len(dim.columns) > 1 else dim.columns[0]
         other = replace(request, filters=(*request.filters,
-                                          Filter(dim.by, key, False, "is_null"),
-                                          Filter(dim.by, key, list(page_ids), "none")))
+                                          Filter(dim.by, dim.columns, False, "is_null"),
+                                          Filter(dim.by, dim.columns, list(page_ids), "none")))
         unattributed = replace(request, filters=(*request.filters,
-                                                 Filter(dim.by, key, True, "is_null")))
+                                                 Filter(dim.by, dim.columns, True, "is_null")))
         return tuple(await self._gather([
             self.total_values(org_id, domain, other, metrics, restriction),
             self.total_values(org_id, domain, unattributed, metrics, restriction)]))

@@ -114,7 +114,7 @@ def bucket_keys(plan: BucketPlan) -> list[int]:
 
 @dataclass(frozen=True)
 class FilterShape:
-    column: str | tuple[str, ...]
+    columns: tuple[str, ...]  # one column, or an entity's composite key
     op: str
     is_null: bool | None = None  # only ``is_null`` filters: their value is in the text
 
@@ -129,7 +129,7 @@ class Where:
 
 def where_of(request: StatsRequest) -> Where:
     return Where(request.scope.kind, tuple(
-        FilterShape(f.column, f.op, bool(f.value) if f.op == "is_null" else None)
+        FilterShape(f.columns, f.op, bool(f.value) if f.op == "is_null" else None)
         for f in request.filters))
 
 
@@ -147,8 +147,8 @@ def where_values(request: StatsRequest, org_id: str) -> dict[str, object]:
 
 def filter_criterion(flt: FilterShape, table: Table, value: Parameter) -> Term:
     """One filter's condition (``core/filters.py``)."""
-    columns = (flt.column,) if isinstance(flt.column, str) else flt.column
-    return OPERATORS[flt.op].criterion([table.field(c) for c in columns], value, flt.is_null)
+    return OPERATORS[flt.op].criterion([table.field(c) for c in flt.columns], value,
+                                       flt.is_null)
 
 
 def _source(table: Table, time: Field, where: Where, start: str, end: str):
@@ -546,11 +546,6 @@ def entity_series_sql(domain: Domain, request: BreakdownRequest, org_id: str,
 QUERY_TOTAL = "query_total_rows"
 
 
-def _text_columns(domain: Domain) -> set[str]:
-    return {f.column for f in domain.stored_fields
-            if f.type.sql_type.startswith(("text", "varchar"))}
-
-
 def query_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
               grouping: Grouping, order: Sequence[tuple[str, bool]], org_id: str,
               limit: int, offset: int, use_rollups: bool = True) -> Sql:
@@ -564,11 +559,8 @@ def query_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
     p = Params()
     agg = _aggregate_text(domain, metrics, where_of(request), request.plan.size.is_fixed,
                           grouping, tuple(Cut(seg.rollup) for seg in segments), p)
-    texts = _text_columns(domain)
-    keys = {TIME: f'"{BUCKET}"'}
-    for i, dim in enumerate(grouping.group_by):
-        text = len(dim.columns) > 1 or dim.columns[0] in texts
-        keys[dim.by] = f'"{group_key(i)}"' + (' COLLATE "C"' if text else "")
+    keys = {TIME: f'"{BUCKET}"'}  # entity ids in code-point order, as a breakdown's
+    keys.update((d.by, f'"{group_key(i)}" COLLATE "C"') for i, d in enumerate(grouping.group_by))
     by_metric = {m.name: m for m in metrics}
     ordering = []
     for name, descending in order:
