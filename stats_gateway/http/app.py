@@ -46,7 +46,9 @@ from stats_gateway.http.openapi import (
 )
 from stats_gateway.seeds import SEED_ROUTES
 
-def _priced_stats_handler(parse, answer_of, csv_filename: str):
+
+def _stats_route(domain: Domain, path: str, response_type: type, parse, answer_of,
+                 csv_filename: str, docs: dict, **route):
     """A /v2 stats GET: the caller's key, the request priced before any SQL (the engine
     parses again: the same 400s either way), then answered as JSON or CSV."""
     async def handler(request: Request) -> Response:
@@ -60,44 +62,36 @@ def _priced_stats_handler(parse, answer_of, csv_filename: str):
 
             return await admitted(request, caller, cost, answer)
 
-    return handler
+    handler.__annotations__["return"] = Response[response_type]
+    return get(path, tags=[domain.name], description=domain.doc, **docs, **route)(handler)
 
 
 def _series_route(domain: Domain, view_path: str):
-    path = f"/v2/stats/{domain.name}" + (f"/{view_path}" if view_path else "")
-    response_type = series_types(domain, view_path).response
-
     view = domain.series_view(view_path)
-
-    handler = _priced_stats_handler(
+    return _stats_route(
+        domain, f"/v2/stats/{domain.name}" + (f"/{view_path}" if view_path else ""),
+        series_types(domain, view_path).response,
         lambda params: parse_series(domain, view, params, datetime.now(UTC)),
         lambda engine, caller, params: engine.series(
             caller.org_id, domain.name, view_path, params, restriction=caller.restriction),
-        f"{domain.name}-{view_path or 'series'}.csv")
-
-    handler.__annotations__["return"] = Response[response_type]
-    return get(path, name=f"{domain.name}-series-{view_path or 'main'}",
-               operation_id=f"{domain.title}{view_path.title()}Series",
-               tags=[domain.name], summary=f"{domain.title} time series",
-               description=domain.doc, **series_docs(domain, domain.series_view(view_path)))(handler)
+        f"{domain.name}-{view_path or 'series'}.csv", series_docs(domain, view),
+        name=f"{domain.name}-series-{view_path or 'main'}",
+        operation_id=f"{domain.title}{view_path.title()}Series",
+        summary=f"{domain.title} time series")
 
 
 def _breakdown_route(domain: Domain, by: str):
-    response_type = breakdown_types(domain, by).response
-
     dimension = domain.dimension(by)
-
-    handler = _priced_stats_handler(
+    return _stats_route(
+        domain, f"/v2/stats/{domain.name}/breakdown/{by}",
+        breakdown_types(domain, by).response,
         lambda params: parse_breakdown(domain, dimension, params, datetime.now(UTC)),
         lambda engine, caller, params: engine.breakdown(
             caller.org_id, domain.name, by, params, restriction=caller.restriction),
-        f"{domain.name}-breakdown-{by}.csv")
-
-    handler.__annotations__["return"] = Response[response_type]
-    return get(f"/v2/stats/{domain.name}/breakdown/{by}", name=f"{domain.name}-breakdown-{by}",
-               operation_id=f"{domain.title}Breakdown{by[:1].upper()}{by[1:]}",
-               tags=[domain.name], summary=f"{domain.title} breakdown by {by}",
-               description=domain.doc, **breakdown_docs(domain, domain.dimension(by)))(handler)
+        f"{domain.name}-breakdown-{by}.csv", breakdown_docs(domain, dimension),
+        name=f"{domain.name}-breakdown-{by}",
+        operation_id=f"{domain.title}Breakdown{by[:1].upper()}{by[1:]}",
+        summary=f"{domain.title} breakdown by {by}")
 
 
 def _ingest_route(domain: Domain):
