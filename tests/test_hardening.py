@@ -294,7 +294,17 @@ def test_a_repo_of_another_workspace_is_outside_a_limited_key_and_not_named(clie
         "message": "1 event(s) are outside this API key's workspaces or repos; nothing was "
                    "written",
         "errors": [{"field": "repoId", "index": 1,
-                    "message": "this API key may not write events outside its repos"}]}
+                    "message": "this API key may write events only to repos its workspaces "
+                               "already hold (a new repo's first events need a key without "
+                               "workspace limits)"}]}
+    # a repo that exists nowhere answers exactly the same, byte for byte
+    unknown = post_events(client, limited, "storage", [
+        {"eventId": "a", "ts": t, "workspaceId": "w1", "uplBytes": 1},
+        {"eventId": "b", "ts": t, "workspaceId": "w1", "repoId": "r-none", "uplBytes": 2}])
+    assert unknown.status_code == hidden.status_code == 403
+    assert without_request_id(unknown.json()) == without_request_id(body)
+    assert {k: v for k, v in unknown.headers.items() if k not in ("x-request-id", "date")} \
+        == {k: v for k, v in hidden.headers.items() if k not in ("x-request-id", "date")}
     # as the repo's own scope answers it: the 404 of a repo that does not exist
     missing = client.get("/v2/stats/storage", params={"scope": "repo", "id": "r-none",
                                                       "window": "24h"}, headers=limited)

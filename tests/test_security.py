@@ -246,11 +246,23 @@ def test_restricted_ingest_refuses_events_outside_with_403(client, db, new_org):
     (n,) = db.execute("SELECT count(*) FROM events_storage WHERE org_id = %s",
                       (org.id,)).fetchone()
     assert n == 0  # all or nothing
+    # a repo its workspace does not hold yet is outside the key too (README, Security)
+    r = post_events(client, key.headers, "storage", [batch[0], batch[3]])
+    body = assert_problem(r, 403, "forbidden")
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [(1, "repoId")]
+    # once an unlimited key has put r1 and r2 in w1, both limited keys write there
+    r = post_events(client, org.headers, "storage", [
+        {"eventId": "r1-first", "ts": t, "workspaceId": "w1", "repoId": "r1", "uplBytes": 10},
+        {"eventId": "r2-first", "ts": t, "workspaceId": "w1", "repoId": "r2", "uplBytes": 20}])
+    assert r.status_code == 200 and r.json()["inserted"] == 2, r.text
     r = post_events(client, key.headers, "storage", [batch[0], batch[3]])
     assert r.status_code == 200 and r.json()["inserted"] == 2, r.text
     r = post_events(client, both.headers, "storage",
                     [{**batch[0], "eventId": "e", "repoId": "r1"}])
     assert r.status_code == 200 and r.json()["inserted"] == 1, r.text
+    (total,) = db.execute("SELECT sum(upl_bytes) FROM events_storage WHERE org_id = %s",
+                          (org.id,)).fetchone()
+    assert total == 10 + 20 + 1 + 4 + 1
 
 
 def test_create_key_cli_flags(db, database_url, monkeypatch, capsys):
