@@ -1,4 +1,5 @@
-"""``stats-gateway``: demo | serve | migrate | create-key | keys | load | rebuild | citus-sql.
+"""``stats-gateway``: demo | serve | migrate | create-key | keys | load | rebuild | citus-sql |
+explain.
 
 Every command uses one database: ``STATS_GATEWAY_DATABASE_URL``, or else the embedded
 server's ``postgres`` database in ``STATS_GATEWAY_DATA_DIR``, and says which on stderr.
@@ -127,6 +128,51 @@ def cmd_rebuild(args, settings: Settings) -> int:
     return rebuild_command(settings, args.domain, args.org)
 
 
+def cmd_explain(args, settings: Settings) -> int:
+    """The statements a /v2 URL would run for an org, planned by the engine and not run
+    (``StatsEngine.explain``): readable SQL, or the JSON the ``?explain=true`` API gives."""
+    import asyncio
+    from urllib.parse import parse_qs, urlsplit
+
+    import msgspec
+    from psycopg_pool import AsyncConnectionPool
+
+    from stats_gateway.bulk.load import find_org
+    from stats_gateway.core.engine import StatsEngine
+    from stats_gateway.core.errors import ApiError
+    from stats_gateway.core.explain import explain_text
+    from stats_gateway.db.tenant import configure_app_role
+
+    url = urlsplit(args.url)
+    params = parse_qs(url.query, keep_blank_values=True)
+    params.pop("explain", None)
+    body = args.body.encode() if args.body else None
+    with database_url(settings, announce=True) as db_url:
+        with connect(db_url, autocommit=True) as conn:
+            migrate(conn, DOMAINS)
+            org_id = find_org(conn, args.org)
+        if org_id is None:
+            print(f"stats-gateway: no org has the id or name {args.org!r}", file=sys.stderr)
+            return 2
+
+        async def explain():
+            async with AsyncConnectionPool(db_url, min_size=1, max_size=1, open=False,
+                                           configure=configure_app_role,
+                                           kwargs={"autocommit": True}) as pool:
+                engine = StatsEngine(pool, DOMAINS, use_rollups=settings.use_rollups)
+                return await engine.explain_url(org_id, url.path, params, body)
+
+        try:
+            found = asyncio.run(explain())
+        except ApiError as exc:
+            problems = "".join(f"\n  {p.field}: {p.message}" for p in exc.problems)
+            print(f"stats-gateway: {exc.status} {exc.message}{problems}", file=sys.stderr)
+            return 2
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(found)).decode() + "\n"
+                     if args.json else explain_text(found))
+    return 0
+
+
 def cmd_citus_sql(args, settings: Settings) -> int:
     from stats_gateway.db.citus import distribution_sql
 
@@ -189,10 +235,18 @@ def main(argv: list[str] | None = None) -> int:
     rebuild.add_argument("--org", help="org name or id; default: every org")
     sub.add_parser("citus-sql", help="print the Citus distribution SQL for the current "
                    "domains (see sql/citus/)")
+    explain = sub.add_parser("explain", help="the SQL a /v2 URL would run for an org, and "
+                             "the rollups or raw events it reads (nothing is run)")
+    explain.add_argument("url", help="a /v2 path and query string, e.g. "
+                         "'/v2/stats/storage?window=30d&timeBucketSize=1h'")
+    explain.add_argument("--org", required=True, help="org name or id (must exist)")
+    explain.add_argument("--body", help="the JSON body of a /v2/query/<domain> request")
+    explain.add_argument("--json", action="store_true",
+                         help="the JSON of the ?explain=true API instead of annotated SQL")
     args = parser.parse_args(argv)
     commands = {"demo": cmd_demo, "serve": cmd_serve, "migrate": cmd_migrate,
                 "create-key": cmd_create_key, "keys": cmd_keys, "load": cmd_load,
-                "rebuild": cmd_rebuild, "citus-sql": cmd_citus_sql}
+                "rebuild": cmd_rebuild, "citus-sql": cmd_citus_sql, "explain": cmd_explain}
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return commands[args.command](args, Settings.from_env())

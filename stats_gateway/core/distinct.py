@@ -26,7 +26,7 @@ from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.rollups import EPOCH, Rollup, Segment, plan_segments
 from stats_gateway.core.sketch_twins import SketchTwin, twin_table
-from stats_gateway.core.sql import Grouping, Params, Raw, Sql, _aggregate_from
+from stats_gateway.core.sql import Grouping, Params, Raw, Sql, _aggregate_from, reads
 
 D_COLUMN, NONZERO, HARMONIC, EXACT = "d_column", "d_nonzero", "d_harmonic", "d_exact"
 
@@ -170,7 +170,8 @@ def distinct_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric
                  f'sum(power(2::float8, -"rank")) AS {HARMONIC}']
         group = f" GROUP BY {', '.join(key_sql)}" if key_sql else ""
         selects.append(f"SELECT {', '.join(outer)} FROM ({per_register}) AS r{group}")
-    return Sql(" UNION ALL ".join(f"({s})" for s in selects), p.values)
+    return Sql(" UNION ALL ".join(f"({s})" for s in selects), p.values,
+               purpose="distinct counts", segments=reads(request, segments if sketched else []))
 
 
 def group_distincts(rows: Iterable[Mapping], metrics: Sequence[Metric],

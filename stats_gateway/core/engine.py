@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import msgspec
 from msgspec import UNSET
 from psycopg.errors import NumericValueOutOfRange
 from psycopg.rows import dict_row, tuple_row
@@ -23,7 +24,8 @@ from stats_gateway.core.envelopes import (
     breakdown_types,
     series_types,
 )
-from stats_gateway.core.errors import ApiError, not_found
+from stats_gateway.core.errors import ApiError, Problem, bad_request, not_found
+from stats_gateway.core.explain import PAGE_IDS, Explanation, explanation
 from stats_gateway.core.filters import Filter
 from stats_gateway.core.query import (
     QueryBody, QueryMeta, QueryOrderMeta, QueryResponse, parse_query,
@@ -174,6 +176,48 @@ class StatsEngine:
         return await tenant_fetch(self.pool, org_id, sql.text, sql.params,
                                   tuple_row if sql.tuples else dict_row)
 
+    def _page_ids(self, rows: Sequence[Mapping]) -> list[str]:
+        """A breakdown page's entity ids, which its follow-up queries (series, sketched
+        metrics) ask about."""
+        return [row[ENTITY] for row in rows]
+
+    # --- explain: the same path, recorded instead of run --------------------------------
+
+    async def explain(self, org_id: str,
+                      answer: Callable[[StatsEngine], Awaitable[object]]) -> Explanation:
+        """The statements ``answer`` (any use of an engine: a /v2 envelope, a seed
+        endpoint's values) would send, with the planner's segments, without running a
+        data query (``core/explain.py``)."""
+        recording = _RecordingEngine(self)
+        await answer(recording)
+        return explanation(recording.recorded)
+
+    async def explain_url(self, org_id: str, path: str, params: Mapping[str, Sequence[str]],
+                          body: bytes | None = None, now: datetime | None = None,
+                          restriction: Restriction = UNRESTRICTED) -> Explanation:
+        """``explain`` for a /v2 request given as its path and query parameters (and a
+        /v2/query body): ``stats-gateway explain <url>``."""
+        parts = path.strip("/").split("/")
+        if parts[:2] == ["v2", "stats"] and len(parts) in (3, 4):
+            view = parts[3] if len(parts) == 4 else ""
+            return await self.explain(org_id, lambda e: e.series(
+                org_id, parts[2], view, params, now, restriction))
+        if parts[:2] == ["v2", "stats"] and len(parts) == 5 and parts[3] == "breakdown":
+            return await self.explain(org_id, lambda e: e.breakdown(
+                org_id, parts[2], parts[4], params, now, restriction))
+        if parts[:2] == ["v2", "query"] and len(parts) == 3:
+            if not body:
+                raise bad_request([Problem("body", "a /v2/query request needs its JSON body")],
+                                  "no query body")
+            try:
+                query = msgspec.json.decode(body, type=QueryBody)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise bad_request([Problem("body", str(exc))], "not a query") from None
+            return await self.explain(org_id, lambda e: e.query(
+                org_id, parts[2], query, 0, now, restriction))
+        raise ApiError(404, "not_found", f"cannot explain {path!r}: give a /v2/stats/<domain>"
+                       "[/<view>], /v2/stats/<domain>/breakdown/<by> or /v2/query/<domain> path")
+
     async def check_scope(self, org_id: str, request: StatsRequest,
                           restriction: Restriction = UNRESTRICTED) -> str:
         """The scope id to report; 404 (the same for foreign, missing and, for a restricted
@@ -270,9 +314,9 @@ class StatsEngine:
         async def metric_row() -> dict:
             if not parts:  # a SELECT of nothing is not SQL
                 return {}
-            (row,) = await self._fetch(org_id, totals_sql(domain, request, parts, org_id,
-                                                          self.use_rollups))
-            return row
+            rows = await self._fetch(org_id, totals_sql(domain, request, parts, org_id,
+                                                        self.use_rollups))
+            return rows[0] if rows else {}  # one row always (none only when explaining)
 
         row, found = await self._gather(
             [metric_row(), self._percentiles(org_id, domain, request, metrics, Grouping())])
@@ -306,11 +350,11 @@ class StatsEngine:
         rows = await self._fetch(org_id, breakdown_sql(domain, request, org_id, self.use_rollups,
                                                        in_sql))
         finalizers = _finalizers(domain, metrics)
-        ids = [row[ENTITY] for row in rows]
+        ids = self._page_ids(rows)
         side = self._percentiles(org_id, domain, request, on_the_side if ids else [],
                                  Grouping(dimension=dim, entity_ids=ids))
         series: dict[str, list] = {}
-        if request.include_series and rows:  # the page's series, beside its side metrics
+        if request.include_series and ids:  # the page's series, beside its side metrics
             by_bucket = Grouping(by_bucket=True, dimension=dim, entity_ids=ids)
             found, found_series, series_rows = await self._gather([
                 side, self._percentiles(org_id, domain, request, metrics, by_bucket),
@@ -541,3 +585,31 @@ class StatsEngine:
         return tuple(await self._gather([
             self.total_values(org_id, domain, other, metrics, restriction),
             self.total_values(org_id, domain, unattributed, metrics, restriction)]))
+
+
+class _RecordingEngine(StatsEngine):
+    """An engine whose data door records each statement and finds no rows: ``explain``.
+    Scope checks still run (``check_scope`` is not a data query)."""
+
+    def __init__(self, engine: StatsEngine):
+        super().__init__(engine.pool, list(engine.domains.values()),
+                         use_rollups=engine.use_rollups)
+        self.recorded: list[tuple[Sql, str]] = []
+        self._current_table = ""
+
+    async def _gather(self, awaitables: Sequence[Awaitable]) -> list:
+        return await gather_all(awaitables, at_once=False)  # in order: a stable listing
+
+    async def _fetch(self, org_id: str, sql: Sql) -> list[dict]:
+        self.recorded.append((sql, self._events_table(sql)))
+        return []
+
+    def _events_table(self, sql: Sql) -> str:
+        """The events table a raw segment reads: the domain whose table the text names."""
+        for domain in self.domains.values():
+            if f'"{domain.table}"' in sql.text:
+                return domain.table
+        return "events"
+
+    def _page_ids(self, rows: Sequence[Mapping]) -> list[str]:
+        return [PAGE_IDS]

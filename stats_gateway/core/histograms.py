@@ -160,7 +160,8 @@ def histogram_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metri
                   .groupby(*keys, Field(HIST_BIN)))
         bins = summed.get_sql().replace('FROM "partials"', f"FROM ({union}) AS partials", 1)
         selects.append(_ranks_select(column, qs, bins, key_sql, p))
-    return Sql(" UNION ALL ".join(f"({s})" for s in selects), p.values)
+    return Sql(" UNION ALL ".join(f"({s})" for s in selects), p.values,
+               purpose="percentiles", segments=tuple(segments))
 
 
 def _interpolated(low_bin: int, high_bin: int, total: int, q: float) -> float:

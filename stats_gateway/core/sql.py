@@ -288,6 +288,12 @@ def _planned(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
     return [] if all(seg.rollup is None for seg in segments) else segments
 
 
+def reads(request: StatsRequest, segments: Sequence[Segment]) -> tuple[Segment, ...]:
+    """What a statement reads, for ``Sql.segments``: the planned segments, or the whole
+    range from raw events when the planner found no rollup (``_planned`` gives [])."""
+    return tuple(segments) or (Segment(request.plan.start, request.plan.end, None),)
+
+
 def cut_values(request: StatsRequest, segments: Sequence[Segment]) -> dict[str, object]:
     values: dict[str, object] = {"start": request.plan.start, "end": request.plan.end}
     for i, seg in enumerate(segments[1:], 1):
@@ -424,7 +430,8 @@ def series_parts_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Me
     text, constants = _series_parts_text(domain, tuple(metrics), where_of(request),
                                          request.plan.size.is_fixed,
                                          _series_cuts(request, segments), narrow)
-    return Sql(text, {**constants, **_values(request, org_id, segments, True)}, tuples=True)
+    return Sql(text, {**constants, **_values(request, org_id, segments, True)}, tuples=True,
+               purpose="series metrics", segments=reads(request, segments))
 
 
 @lru_cache(maxsize=_CACHE)
@@ -441,7 +448,8 @@ def totals_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
     text, constants = _totals_text(domain, tuple(metrics), where_of(request),
                                    request.plan.size.is_fixed,
                                    tuple(Cut(seg.rollup) for seg in segments))
-    return Sql(text, {**constants, **_values(request, org_id, segments, False)})
+    return Sql(text, {**constants, **_values(request, org_id, segments, False)},
+               purpose="totals", segments=reads(request, segments))
 
 
 @lru_cache(maxsize=_CACHE)
@@ -463,7 +471,8 @@ def grouped_series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[
     text, constants = _grouped_series_text(domain, tuple(metrics), dimension, where_of(request),
                                            request.plan.size.is_fixed,
                                            tuple(Cut(seg.rollup) for seg in segments))
-    return Sql(text, {**constants, **_values(request, org_id, segments, True)})
+    return Sql(text, {**constants, **_values(request, org_id, segments, True)},
+               purpose="grouped series", segments=reads(request, segments))
 
 
 @lru_cache(maxsize=_CACHE)
@@ -512,7 +521,8 @@ def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
         tuple(request.then_by), where_of(request), request.plan.size.is_fixed,
         tuple(Cut(seg.rollup) for seg in segments))
     return Sql(text, {**constants, **_values(request, org_id, segments, False),
-                      "limit": request.limit, "offset": request.offset})
+                      "limit": request.limit, "offset": request.offset},
+               purpose="breakdown page", segments=reads(request, segments))
 
 
 @lru_cache(maxsize=_CACHE)
@@ -540,7 +550,8 @@ def entity_series_sql(domain: Domain, request: BreakdownRequest, org_id: str,
                                           where_of(request), request.plan.size.is_fixed,
                                           tuple(Cut(seg.rollup) for seg in segments))
     return Sql(text, {**constants, **_values(request, org_id, segments, True),
-                      "entities": entity_ids})
+                      "entities": entity_ids},
+               purpose="page series", segments=reads(request, segments))
 
 
 QUERY_TOTAL = "query_total_rows"
@@ -574,4 +585,5 @@ def query_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
             f"ORDER BY {', '.join(ordering) or 'NULL'} "
             f"LIMIT %(query_limit)s OFFSET %(query_offset)s")
     return Sql(text, {**p.values, **_values(request, org_id, segments, grouping.by_bucket),
-                      "query_limit": limit, "query_offset": offset})
+                      "query_limit": limit, "query_offset": offset},
+               purpose="query page", segments=reads(request, segments))

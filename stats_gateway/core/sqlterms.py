@@ -8,9 +8,13 @@ to functions and paste time-zone names unescaped, so nothing it renders comes fr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pypika import Field, Parameter
 from pypika.terms import Criterion, Term
+
+if TYPE_CHECKING:
+    from stats_gateway.core.rollups import Segment
 
 
 @dataclass
@@ -61,6 +65,11 @@ class AnyOf(Criterion):
 
 @dataclass(frozen=True)
 class Sql:
+    """One statement as the planner decided it: what the engine runs and what
+    ``StatsEngine.explain`` shows (``purpose`` and ``segments`` are for the latter)."""
+
     text: str
     params: dict[str, object]
     tuples: bool = False  # rows as tuples (in SELECT order) rather than dicts
+    purpose: str = ""  # what the engine asks it for ("series metrics", "breakdown page"...)
+    segments: tuple[Segment, ...] = ()  # the planned reads: a rollup or raw events, each range

@@ -39,7 +39,9 @@ from stats_gateway.http.home import home
 from stats_gateway.http.keys import KEY_ROUTES
 from stats_gateway.http.logging import AccessLogMiddleware, configure_logging
 from stats_gateway.http.methods import HeadAsGet
-from stats_gateway.http.query import query_route
+from stats_gateway.http.query import (
+    EXPLAIN, explain_asked, explained, permission_for, query_route,
+)
 from stats_gateway.http.metrics import Metrics, metrics_endpoint, metrics_of
 from stats_gateway.http.openapi import (
     ExactNumbers, breakdown_docs, ingest_docs, openapi_config, series_docs,
@@ -52,9 +54,14 @@ def _stats_route(domain: Domain, path: str, response_type: type, parse, answer_o
     """A /v2 stats GET: the caller's key, the request priced before any SQL (the engine
     parses again: the same 400s either way), then answered as JSON or CSV."""
     async def handler(request: Request) -> Response:
-        async with authorized(request, "read") as caller:
+        explain = explain_asked(request)
+        async with authorized(request, permission_for(explain)) as caller:
             params = query_params(request)
+            params.pop(EXPLAIN, None)
             cost = Cost.of(parse(params))
+            if explain:  # the planned statements, nothing run: http/query.py
+                return explained(await engine_of(request).explain(
+                    caller.org_id, lambda engine: answer_of(engine, caller, params)))
 
             async def answer(engine: StatsEngine) -> Response:
                 body = await answer_of(engine, caller, params)

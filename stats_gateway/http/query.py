@@ -29,7 +29,8 @@ from stats_gateway.core.query import (
 from stats_gateway.core.request import MAX_FILTER_VALUE, MAX_FILTER_VALUES, SCOPES
 from stats_gateway.core.timebuckets import BUCKET_SIZES, WINDOWS
 from stats_gateway.http.admission import Cost
-from stats_gateway.http.common import admitted, authorized, json_response
+from stats_gateway.core.explain import ExplainResponse
+from stats_gateway.http.common import admitted, authorized, engine_of, json_response
 from stats_gateway.http.openapi import error_responses, inline_json_schema, operation_class
 
 _CURSOR_LABEL = b"stats-gateway query cursor\0"
@@ -96,11 +97,41 @@ def body_schema(domain: Domain) -> dict:
     return schema
 
 
+EXPLAIN = "explain"  # ?explain=true: the planned statements, not the answer (admin keys)
+
+
+def explain_asked(request: Request) -> bool:
+    """Whether ``?explain=true`` asks for the plan (``StatsEngine.explain``) instead of
+    the answer; 400 for a value other than true or false."""
+    values = request.query_params.getall(EXPLAIN, [])
+    if not values:
+        return False
+    if len(values) == 1 and values[0] in ("true", "false"):
+        return values[0] == "true"
+    raise ApiError(400, "invalid_parameters", "explain takes true or false, once",
+                   [Problem(EXPLAIN, "must be true or false")])
+
+
+def permission_for(explain: bool) -> str:
+    """An explanation shows the rendered SQL and the schema's tables: admin keys only
+    (``create-key --admin``); any other key asking for one gets 403."""
+    return "admin" if explain else "read"
+
+
+def explained(explanation) -> Response:
+    return json_response(ExplainResponse(success=True, explain=explanation))
+
+
 def query_route(domain: Domain):
     async def handler(request: Request) -> Response:
-        async with authorized(request, "read") as caller:
+        explain = explain_asked(request)
+        async with authorized(request, permission_for(explain)) as caller:
             body = decode_body(await request.body())
             parsed = parse_query(domain, body, datetime.now(UTC))
+            if explain:  # the first page's statements, nothing run
+                return explained(await engine_of(request).explain(
+                    caller.org_id, lambda engine: engine.query(
+                        caller.org_id, domain.name, body, restriction=caller.restriction)))
             _, secret = split_key(key_from_header(request.headers.get("authorization")))
             print_ = fingerprint(domain, body)
             offset = read_cursor(secret, body.cursor, print_) if body.cursor else 0

@@ -1,0 +1,148 @@
+-- 1. series metrics
+--    2026-04-17T13:27:41+00:00 .. 2026-04-17T13:30:00+00:00: events_ai (raw)
+--    2026-04-17T13:30:00+00:00 .. 2026-04-17T14:00:00+00:00: ru_ai_scope_5m_d19622 (5m)
+--    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:25:00+00:00: ru_ai_scope_5m_d19622 (5m)
+--    2026-05-17T13:25:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
+SELECT floor(extract(epoch
+FROM "bucket_ts"))::int8 AS "bucket_ts", COALESCE("tokensIn", 0)::int8 AS "tokensIn", COALESCE("tokensOut", 0)::int8 AS "tokensOut", COALESCE("policyTokensIn", 0)::int8 AS "policyTokensIn", COALESCE("policyTokensOut", 0)::int8 AS "policyTokensOut", COALESCE("requests", 0)::int8 AS "requests", "latencyMs__sum", "latencyMs__n"
+FROM ((SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_scope_1d_408785"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+UNION ALL (SELECT "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",SUM("policy_tokens_in") "policyTokensIn",SUM("policy_tokens_out") "policyTokensOut",COUNT(*) "requests",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s
+GROUP BY date_bin(%(step)s, "ts", %(origin)s))
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_scope_5m_d19622"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_scope_1h_dd3f13"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_scope_1h_dd3f13"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t4)s AND "slot_ts"<%(t5)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_scope_5m_d19622"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t5)s AND "slot_ts"<%(t6)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",SUM("policy_tokens_in") "policyTokensIn",SUM("policy_tokens_out") "policyTokensOut",COUNT(*) "requests",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(t6)s AND "ts"<%(end)s
+GROUP BY date_bin(%(step)s, "ts", %(origin)s))) AS partials
+GROUP BY "bucket_ts")) AS parts;
+-- params: {"end": "2026-05-17T13:27:41+00:00", "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "start": "2026-04-17T13:27:41+00:00", "step": 86400.0, "t1": "2026-04-17T13:30:00+00:00", "t2": "2026-04-17T14:00:00+00:00", "t3": "2026-04-18T00:00:00+00:00", "t4": "2026-05-17T00:00:00+00:00", "t5": "2026-05-17T13:00:00+00:00", "t6": "2026-05-17T13:25:00+00:00"}
+
+-- 2. percentiles
+--    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
+--    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
+(SELECT %(p22)s::text AS hist_column, "bucket_ts", ARRAY[min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_0)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_1)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_2)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_3)s::float8 * (total - 1)))] AS hist_low, ARRAY[min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_0)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_1)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_2)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_3)s::float8 * (total - 1)))] AS hist_high, max(total)::bigint AS hist_total
+FROM (SELECT "bucket_ts", hist_bin, sum(hist_n) OVER (PARTITION BY "bucket_ts"
+ORDER BY hist_bin ROWS UNBOUNDED PRECEDING) AS cum, sum(hist_n) OVER (PARTITION BY "bucket_ts") AS total
+FROM (SELECT "bucket_ts","hist_bin",sum("hist_n")::float8 "hist_n"
+FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin",SUM("hist_n") "hist_n"
+FROM "rh_ai_scope_1h_dd3f13"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "hist_column"=%(p9)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"hist_bin")
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin",SUM("hist_n") "hist_n"
+FROM "rh_ai_scope_1d_408785"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s AND "hist_column"=%(p12)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"hist_bin")
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin",SUM("hist_n") "hist_n"
+FROM "rh_ai_scope_1h_dd3f13"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p13)s AND "slot_ts"<%(p14)s AND "hist_column"=%(p15)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"hist_bin")
+UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(p16)s AND "ts"<%(p17)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")) AS partials
+GROUP BY "bucket_ts","hist_bin") AS b
+WHERE hist_n > 0) AS h
+GROUP BY "bucket_ts");
+-- params: {"gamma": 1.1, "hq_latency_ms_0": 0.5, "hq_latency_ms_1": 0.9, "hq_latency_ms_2": 0.95, "hq_latency_ms_3": 0.99, "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p10": "2026-04-18T00:00:00+00:00", "p11": "2026-05-17T00:00:00+00:00", "p12": "latency_ms", "p13": "2026-05-17T00:00:00+00:00", "p14": "2026-05-17T13:00:00+00:00", "p15": "latency_ms", "p16": "2026-05-17T13:00:00+00:00", "p17": "2026-05-17T13:27:41+00:00", "p22": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "2026-04-17T14:00:00+00:00", "p8": "2026-04-18T00:00:00+00:00", "p9": "latency_ms", "step": 86400.0, "zero_bin": -2147483648}
+
+-- 3. distinct counts
+--    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
+--    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
+(SELECT %(p0)s::text AS d_column, "bucket_ts", count(*) AS d_nonzero, sum(power(2::float8, -"rank")) AS d_harmonic
+FROM (SELECT "bucket_ts", "reg", max("rank") AS "rank"
+FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s AND NOT "conversation_id" IS NULL
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"reg")
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+FROM "rd_ai_scope_1h_dd3f13"
+CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"reg")
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+FROM "rd_ai_scope_1d_408785"
+CROSS JOIN LATERAL unnest("rd_ai_scope_1d_408785"."d__conversation_id") AS "c"("code")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"reg")
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+FROM "rd_ai_scope_1h_dd3f13"
+CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"reg")
+UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(p12)s AND "ts"<%(p13)s AND NOT "conversation_id" IS NULL
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"reg")) AS u
+GROUP BY "bucket_ts", "reg") AS r
+GROUP BY "bucket_ts");
+-- params: {"org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p0": "conversation_id", "p10": "2026-05-17T00:00:00+00:00", "p11": "2026-05-17T13:00:00+00:00", "p12": "2026-05-17T13:00:00+00:00", "p13": "2026-05-17T13:27:41+00:00", "p4": "2026-04-17T13:27:41+00:00", "p5": "2026-04-17T14:00:00+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "2026-04-18T00:00:00+00:00", "p8": "2026-04-18T00:00:00+00:00", "p9": "2026-05-17T00:00:00+00:00", "step": 86400.0}
+
+-- 4. distinct counts
+--    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
+--    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
+(SELECT %(p0)s::text AS d_column, count(*) AS d_nonzero, sum(power(2::float8, -"rank")) AS d_harmonic
+FROM (SELECT "reg", max("rank") AS "rank"
+FROM ((SELECT (hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(p2)s AND "ts"<%(p3)s AND NOT "conversation_id" IS NULL
+GROUP BY "reg")
+UNION ALL (SELECT ("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+FROM "rd_ai_scope_1h_dd3f13"
+CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p4)s AND "slot_ts"<%(p5)s
+GROUP BY "reg")
+UNION ALL (SELECT ("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+FROM "rd_ai_scope_1d_408785"
+CROSS JOIN LATERAL unnest("rd_ai_scope_1d_408785"."d__conversation_id") AS "c"("code")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s
+GROUP BY "reg")
+UNION ALL (SELECT ("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+FROM "rd_ai_scope_1h_dd3f13"
+CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s
+GROUP BY "reg")
+UNION ALL (SELECT (hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND NOT "conversation_id" IS NULL
+GROUP BY "reg")) AS u
+GROUP BY "reg") AS r);
+-- params: {"org": "<org>", "p0": "conversation_id", "p10": "2026-05-17T13:00:00+00:00", "p11": "2026-05-17T13:27:41+00:00", "p2": "2026-04-17T13:27:41+00:00", "p3": "2026-04-17T14:00:00+00:00", "p4": "2026-04-17T14:00:00+00:00", "p5": "2026-04-18T00:00:00+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-05-17T00:00:00+00:00", "p8": "2026-05-17T00:00:00+00:00", "p9": "2026-05-17T13:00:00+00:00"}
+
+-- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
+-- note: Statements that depend on a breakdown's page show '<page entity ids>' for its entity ids.

@@ -1,0 +1,59 @@
+-- 1. series metrics
+--    2026-04-17T13:27:41+00:00 .. 2026-04-17T13:30:00+00:00: events_storage (raw)
+--    2026-04-17T13:30:00+00:00 .. 2026-04-17T14:00:00+00:00: ru_storage_scope_5m_99b90d (5m)
+--    2026-04-17T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_storage_scope_1h_acd0d3 (1h)
+--    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:25:00+00:00: ru_storage_scope_5m_99b90d (5m)
+--    2026-05-17T13:25:00+00:00 .. 2026-05-17T13:27:41+00:00: events_storage (raw)
+SELECT floor(extract(epoch
+FROM "bucket_ts"))::int8 AS "bucket_ts", COALESCE("uplBytes", 0)::int8 AS "uplBytes", COALESCE("dwlBytes", 0)::int8 AS "dwlBytes", COALESCE("sizeChange", 0)::int8 AS "sizeChange", "latencyMs__sum", "latencyMs__n", COALESCE("requests", 0)::int8 AS "requests"
+FROM ((SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("uplBytes") "uplBytes",SUM("dwlBytes") "dwlBytes",SUM("sizeChange") "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
+FROM "ru_storage_scope_1h_acd0d3"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+UNION ALL (SELECT "bucket_ts",SUM("uplBytes") "uplBytes",SUM("dwlBytes") "dwlBytes",SUM("sizeChange") "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
+FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("upl_bytes") "uplBytes",SUM("dwl_bytes") "dwlBytes",SUM("size_change") "sizeChange",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n",COUNT(*) "requests"
+FROM "events_storage"
+WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s
+GROUP BY date_bin(%(step)s, "ts", %(origin)s))
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("uplBytes") "uplBytes",SUM("dwlBytes") "dwlBytes",SUM("sizeChange") "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
+FROM "ru_storage_scope_5m_99b90d"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("uplBytes") "uplBytes",SUM("dwlBytes") "dwlBytes",SUM("sizeChange") "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
+FROM "ru_storage_scope_5m_99b90d"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("upl_bytes") "uplBytes",SUM("dwl_bytes") "dwlBytes",SUM("size_change") "sizeChange",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n",COUNT(*) "requests"
+FROM "events_storage"
+WHERE "org_id"=%(org)s AND "ts">=%(t4)s AND "ts"<%(end)s
+GROUP BY date_bin(%(step)s, "ts", %(origin)s))) AS partials
+GROUP BY "bucket_ts")) AS parts;
+-- params: {"end": "2026-05-17T13:27:41+00:00", "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "start": "2026-04-17T13:27:41+00:00", "step": 3600.0, "t1": "2026-04-17T13:30:00+00:00", "t2": "2026-04-17T14:00:00+00:00", "t3": "2026-05-17T13:00:00+00:00", "t4": "2026-05-17T13:25:00+00:00"}
+
+-- 2. percentiles
+--    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_storage (raw)
+--    2026-04-17T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_storage_scope_1h_acd0d3 (1h)
+--    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_storage (raw)
+(SELECT %(p16)s::text AS hist_column, "bucket_ts", ARRAY[min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_0)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_1)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_2)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_3)s::float8 * (total - 1)))] AS hist_low, ARRAY[min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_0)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_1)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_2)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_3)s::float8 * (total - 1)))] AS hist_high, max(total)::bigint AS hist_total
+FROM (SELECT "bucket_ts", hist_bin, sum(hist_n) OVER (PARTITION BY "bucket_ts"
+ORDER BY hist_bin ROWS UNBOUNDED PRECEDING) AS cum, sum(hist_n) OVER (PARTITION BY "bucket_ts") AS total
+FROM (SELECT "bucket_ts","hist_bin",sum("hist_n")::float8 "hist_n"
+FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+FROM "events_storage"
+WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin",SUM("hist_n") "hist_n"
+FROM "rh_storage_scope_1h_acd0d3"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "hist_column"=%(p9)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"hist_bin")
+UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+FROM "events_storage"
+WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")) AS partials
+GROUP BY "bucket_ts","hist_bin") AS b
+WHERE hist_n > 0) AS h
+GROUP BY "bucket_ts");
+-- params: {"gamma": 1.1, "hq_latency_ms_0": 0.5, "hq_latency_ms_1": 0.9, "hq_latency_ms_2": 0.95, "hq_latency_ms_3": 0.99, "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p10": "2026-05-17T13:00:00+00:00", "p11": "2026-05-17T13:27:41+00:00", "p16": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "2026-04-17T14:00:00+00:00", "p8": "2026-05-17T13:00:00+00:00", "p9": "latency_ms", "step": 3600.0, "zero_bin": -2147483648}
+
+-- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
+-- note: Statements that depend on a breakdown's page show '<page entity ids>' for its entity ids.

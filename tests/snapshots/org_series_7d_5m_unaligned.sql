@@ -1,0 +1,46 @@
+-- 1. series metrics
+--    2026-05-10T13:27:41+00:00 .. 2026-05-10T13:30:00+00:00: events_ai (raw)
+--    2026-05-10T13:30:00+00:00 .. 2026-05-17T13:25:00+00:00: ru_ai_scope_5m_d19622 (5m)
+--    2026-05-17T13:25:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
+SELECT floor(extract(epoch
+FROM "bucket_ts"))::int8 AS "bucket_ts", COALESCE("tokensIn", 0)::int8 AS "tokensIn", COALESCE("tokensOut", 0)::int8 AS "tokensOut", COALESCE("policyTokensIn", 0)::int8 AS "policyTokensIn", COALESCE("policyTokensOut", 0)::int8 AS "policyTokensOut", COALESCE("requests", 0)::int8 AS "requests", "latencyMs__sum", "latencyMs__n"
+FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",SUM("policy_tokens_in") "policyTokensIn",SUM("policy_tokens_out") "policyTokensOut",COUNT(*) "requests",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s
+GROUP BY date_bin(%(step)s, "ts", %(origin)s))
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_scope_5m_d19622"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s
+GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",SUM("policy_tokens_in") "policyTokensIn",SUM("policy_tokens_out") "policyTokensOut",COUNT(*) "requests",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(t2)s AND "ts"<%(end)s
+GROUP BY date_bin(%(step)s, "ts", %(origin)s))) AS parts;
+-- params: {"end": "2026-05-17T13:27:41+00:00", "org": "<org>", "origin": "2026-05-10T00:00:00+00:00", "start": "2026-05-10T13:27:41+00:00", "step": 300.0, "t1": "2026-05-10T13:30:00+00:00", "t2": "2026-05-17T13:25:00+00:00"}
+
+-- 2. percentiles
+--    2026-05-10T13:27:41+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
+(SELECT %(p11)s::text AS hist_column, "bucket_ts", ARRAY[min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_0)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_1)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_2)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_3)s::float8 * (total - 1)))] AS hist_low, ARRAY[min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_0)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_1)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_2)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_3)s::float8 * (total - 1)))] AS hist_high, max(total)::bigint AS hist_total
+FROM (SELECT "bucket_ts", hist_bin, sum(hist_n) OVER (PARTITION BY "bucket_ts"
+ORDER BY hist_bin ROWS UNBOUNDED PRECEDING) AS cum, sum(hist_n) OVER (PARTITION BY "bucket_ts") AS total
+FROM (SELECT "bucket_ts","hist_bin",sum("hist_n")::float8 "hist_n"
+FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")) AS partials
+GROUP BY "bucket_ts","hist_bin") AS b
+WHERE hist_n > 0) AS h
+GROUP BY "bucket_ts");
+-- params: {"gamma": 1.1, "hq_latency_ms_0": 0.5, "hq_latency_ms_1": 0.9, "hq_latency_ms_2": 0.95, "hq_latency_ms_3": 0.99, "org": "<org>", "origin": "2026-05-10T00:00:00+00:00", "p11": "latency_ms", "p5": "2026-05-10T13:27:41+00:00", "p6": "2026-05-17T13:27:41+00:00", "step": 300.0, "zero_bin": -2147483648}
+
+-- 3. distinct counts
+--    2026-05-10T13:27:41+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
+(SELECT %(p0)s::text AS d_column, "bucket_ts", d_exact
+FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",count(DISTINCT "conversation_id") "d_exact"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s
+GROUP BY date_bin(%(step)s, "ts", %(origin)s)) AS e);
+-- params: {"org": "<org>", "origin": "2026-05-10T00:00:00+00:00", "p0": "conversation_id", "p4": "2026-05-10T13:27:41+00:00", "p5": "2026-05-17T13:27:41+00:00", "step": 300.0}
+
+-- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
+-- note: Statements that depend on a breakdown's page show '<page entity ids>' for its entity ids.

@@ -1,0 +1,86 @@
+-- 1. breakdown page
+--    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
+--    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_main_1h_ad51a8 (1h)
+--    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_main_1d_fd4224 (1d)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_main_1h_ad51a8 (1h)
+--    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
+WITH agg AS (SELECT "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM ((SELECT "model" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",SUM("policy_tokens_in") "policyTokensIn",SUM("policy_tokens_out") "policyTokensOut",COUNT(*) "requests",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
+GROUP BY "model")
+UNION ALL (SELECT "model" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_main_1h_ad51a8"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
+GROUP BY "model")
+UNION ALL (SELECT "model" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_main_1d_fd4224"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
+GROUP BY "model")
+UNION ALL (SELECT "model" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_main_1h_ad51a8"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
+GROUP BY "model")
+UNION ALL (SELECT "model" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",SUM("policy_tokens_in") "policyTokensIn",SUM("policy_tokens_out") "policyTokensOut",COUNT(*) "requests",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(t4)s AND "ts"<%(end)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
+GROUP BY "model")) AS partials
+GROUP BY "entity_id"), page AS (SELECT agg.*, count(*) OVER () AS total_entities
+FROM agg
+ORDER BY "requests" DESC NULLS LAST, "entity_id" COLLATE "C"
+LIMIT %(limit)s OFFSET %(offset)s)
+SELECT page.*, NULL::text AS entity_name
+FROM page
+ORDER BY "requests" DESC NULLS LAST, "entity_id" COLLATE "C";
+-- params: {"end": "2026-05-17T13:27:41+00:00", "limit": 50, "offset": 0, "org": "<org>", "scope_id": "w-snap", "start": "2026-04-17T13:27:41+00:00", "t1": "2026-04-17T14:00:00+00:00", "t2": "2026-04-18T00:00:00+00:00", "t3": "2026-05-17T00:00:00+00:00", "t4": "2026-05-17T13:00:00+00:00"}
+
+-- 2. percentiles
+--    2026-04-17T13:27:41+00:00 .. 2026-04-18T00:00:00+00:00: events_ai (raw)
+--    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_main_1d_fd4224 (1d)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
+(SELECT %(p16)s::text AS hist_column, "entity_id", ARRAY[min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_0)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_1)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_2)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_3)s::float8 * (total - 1)))] AS hist_low, ARRAY[min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_0)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_1)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_2)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_3)s::float8 * (total - 1)))] AS hist_high, max(total)::bigint AS hist_total
+FROM (SELECT "entity_id", hist_bin, sum(hist_n) OVER (PARTITION BY "entity_id"
+ORDER BY hist_bin ROWS UNBOUNDED PRECEDING) AS cum, sum(hist_n) OVER (PARTITION BY "entity_id") AS total
+FROM (SELECT "entity_id","hist_bin",sum("hist_n")::float8 "hist_n"
+FROM ((SELECT "model" "entity_id",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+GROUP BY "model","hist_bin")
+UNION ALL (SELECT "model" "entity_id","hist_bin",SUM("hist_n") "hist_n"
+FROM "rh_ai_main_1d_fd4224"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND "hist_column"=%(p9)s
+GROUP BY "model","hist_bin")
+UNION ALL (SELECT "model" "entity_id",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+GROUP BY "model","hist_bin")) AS partials
+GROUP BY "entity_id","hist_bin") AS b
+WHERE hist_n > 0) AS h
+GROUP BY "entity_id");
+-- params: {"entities": ["<page entity ids>"], "gamma": 1.1, "hq_latency_ms_0": 0.5, "hq_latency_ms_1": 0.9, "hq_latency_ms_2": 0.95, "hq_latency_ms_3": 0.99, "org": "<org>", "p10": "2026-05-17T00:00:00+00:00", "p11": "2026-05-17T13:27:41+00:00", "p16": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-04-18T00:00:00+00:00", "p8": "2026-05-17T00:00:00+00:00", "p9": "latency_ms", "scope_id": "w-snap", "zero_bin": -2147483648}
+
+-- 3. distinct counts
+--    2026-04-17T13:27:41+00:00 .. 2026-04-18T00:00:00+00:00: events_ai (raw)
+--    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_main_1d_fd4224 (1d)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
+(SELECT %(p0)s::text AS d_column, "entity_id", count(*) AS d_nonzero, sum(power(2::float8, -"rank")) AS d_harmonic
+FROM (SELECT "entity_id", "reg", max("rank") AS "rank"
+FROM ((SELECT "model" "entity_id",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
+GROUP BY "model","reg")
+UNION ALL (SELECT "model" "entity_id",("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+FROM "rd_ai_main_1d_fd4224"
+CROSS JOIN LATERAL unnest("rd_ai_main_1d_fd4224"."d__conversation_id") AS "c"("code")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s)
+GROUP BY "model","reg")
+UNION ALL (SELECT "model" "entity_id",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
+FROM "events_ai"
+WHERE "org_id"=%(org)s AND "ts">=%(p8)s AND "ts"<%(p9)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
+GROUP BY "model","reg")) AS u
+GROUP BY "entity_id", "reg") AS r
+GROUP BY "entity_id");
+-- params: {"entities": ["<page entity ids>"], "org": "<org>", "p0": "conversation_id", "p4": "2026-04-17T13:27:41+00:00", "p5": "2026-04-18T00:00:00+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-05-17T00:00:00+00:00", "p8": "2026-05-17T00:00:00+00:00", "p9": "2026-05-17T13:27:41+00:00", "scope_id": "w-snap"}
+
+-- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
+-- note: Statements that depend on a breakdown's page show '<page entity ids>' for its entity ids.
