@@ -7,7 +7,7 @@ every SQL query and every envelope type; nothing here knows about HTTP.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from stats_gateway.core.aggregations import (  # noqa: F401 (the declarations' vocabulary)
@@ -237,107 +237,154 @@ _RESERVED_PARAMS = frozenset({
 })
 
 
-def _domain_problems(domain: Domain) -> list[str]:
-    """Every inconsistency in one domain declaration."""
-    problems: list[str] = []
-    where = f"domain {domain.name!r}"
+def _duplicates(names: list[str]) -> list[str]:
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def _columns(domain: Domain) -> set[str]:
+    return {f.column for f in domain.stored_fields}
+
+
+def _identity_problems(domain: Domain) -> Iterator[str]:
+    """The domain's URL name and table."""
     if not _SEGMENT.match(domain.name):
-        problems.append(f"{where}: name must be a lowercase URL segment")
+        yield "name must be a lowercase URL segment"
     if not _IDENT.match(domain.table):
-        problems.append(f"{where}: table {domain.table!r} is not a plain identifier")
+        yield f"table {domain.table!r} is not a plain identifier"
+
+
+def _field_problems(domain: Domain) -> Iterator[str]:
     field_names = [f.name for f in domain.all_fields]
-    columns = {f.column for f in domain.stored_fields}
-    for dup in sorted({n for n in field_names if field_names.count(n) > 1}):
-        problems.append(f"{where}: field {dup!r} declared twice")
+    for dup in _duplicates(field_names):
+        yield f"field {dup!r} declared twice"
     for f in domain.all_fields:
         if not _CAMEL.match(f.name):
-            problems.append(f"{where}: field {f.name!r} is not camelCase")
+            yield f"field {f.name!r} is not camelCase"
         if not _IDENT.match(f.column) or f.column in {"org_id", "event_id", "ts"}:
-            problems.append(f"{where}: field {f.name!r} has a bad column {f.column!r}")
+            yield f"field {f.name!r} has a bad column {f.column!r}"
         if (f.type is FieldType.CHOICE) != bool(f.choices):
-            problems.append(f"{where}: field {f.name!r}: choices go with CHOICE and only with it")
+            yield f"field {f.name!r}: choices go with CHOICE and only with it"
         if f.name_field and f.name_field not in field_names:
-            problems.append(f"{where}: field {f.name!r} names missing field {f.name_field!r}")
-    metric_names = [m.name for m in domain.metrics]
-    for dup in sorted({n for n in metric_names if metric_names.count(n) > 1}):
-        problems.append(f"{where}: metric {dup!r} declared twice")
+            yield f"field {f.name!r} names missing field {f.name_field!r}"
+
+
+def _metric_problems(domain: Domain) -> Iterator[str]:
+    columns = _columns(domain)
+    for dup in _duplicates([m.name for m in domain.metrics]):
+        yield f"metric {dup!r} declared twice"
     for m in domain.metrics:
         if not _CAMEL.match(m.name) or m.name in {"ts", "entityId"}:
-            problems.append(f"{where}: metric name {m.name!r} is not allowed")
+            yield f"metric name {m.name!r} is not allowed"
         for column in aggregation_columns(m.agg):
             if column not in columns:
-                problems.append(f"{where}: metric {m.name!r} reads unknown column {column!r}")
-        problems += [f"{where}: metric {m.name!r}: {problem}"
-                     for problem in m.agg.declaration_problems(domain.stored_fields)]
-    known = set(metric_names)
+                yield f"metric {m.name!r} reads unknown column {column!r}"
+        for problem in m.agg.declaration_problems(domain.stored_fields):
+            yield f"metric {m.name!r}: {problem}"
+
+
+def _series_view_problems(domain: Domain) -> Iterator[str]:
+    known = {m.name for m in domain.metrics}
+    routes = {d.by for d in domain.dimensions} | {"breakdown"}
     for view in domain.series:
         for name in view.metrics:
             if name not in known:
-                problems.append(f"{where}: series view {view.path!r} lists unknown metric {name!r}")
+                yield f"series view {view.path!r} lists unknown metric {name!r}"
         if view.primary not in view.metrics:
-            problems.append(f"{where}: series view {view.path!r} primary is not among its metrics")
+            yield f"series view {view.path!r} primary is not among its metrics"
+        if view.path and view.path in routes:
+            yield f"series view path {view.path!r} collides with a route"
     if [v.path for v in domain.series].count("") != 1:
-        problems.append(f"{where}: needs exactly one series view with path ''")
+        yield "needs exactly one series view with path ''"
+
+
+def _breakdown_problems(domain: Domain) -> Iterator[str]:
+    """The breakdown view every dimension shares."""
+    known = {m.name for m in domain.metrics}
     for name in domain.breakdown.metrics:
         if name not in known:
-            problems.append(f"{where}: breakdown lists unknown metric {name!r}")
+            yield f"breakdown lists unknown metric {name!r}"
     if domain.breakdown.primary not in domain.breakdown.metrics:
-        problems.append(f"{where}: breakdown primary is not among its metrics")
+        yield "breakdown primary is not among its metrics"
     elif not sortable(domain.metric(domain.breakdown.primary)):
-        problems.append(f"{where}: breakdown primary cannot sort (an approximate percentile)")
-    bys = [d.by for d in domain.dimensions]
-    for dup in sorted({b for b in bys if bys.count(b) > 1}):
-        problems.append(f"{where}: breakdown {dup!r} declared twice")
-    for view in domain.series:
-        if view.path and (view.path in bys or view.path == "breakdown"):
-            problems.append(f"{where}: series view path {view.path!r} collides with a route")
-    for d in domain.dimensions:
-        if not _SEGMENT.match(d.by.lower()):
-            problems.append(f"{where}: breakdown {d.by!r} is not a URL segment")
-        for column in d.columns:
-            if column not in columns:
-                problems.append(f"{where}: breakdown {d.by!r} groups by unknown column {column!r}")
-        if d.name_column is not None and d.name_column not in columns:
-            problems.append(f"{where}: breakdown {d.by!r} names from unknown column")
-        if d.name_column is not None and d.names_kind is not None:
-            problems.append(f"{where}: breakdown {d.by!r} has two sources of names")
-        for attr in d.attributes:
-            if attr.column not in columns:
-                problems.append(f"{where}: breakdown {d.by!r} attribute {attr.name!r} reads "
-                                "unknown column")
-        if d.share_of is not None and d.share_of not in domain.breakdown_metrics(d):
-            problems.append(f"{where}: breakdown {d.by!r} shares an unknown metric")
-        elif d.share_of is not None and not sortable(domain.metric(d.share_of)):
-            problems.append(f"{where}: breakdown {d.by!r} shares a percentile")
-        for name in d.extra_metrics:
-            if name not in known:
-                problems.append(f"{where}: breakdown {d.by!r} adds unknown metric {name!r}")
+        yield "breakdown primary cannot sort (an approximate percentile)"
+    for dup in _duplicates([d.by for d in domain.dimensions]):
+        yield f"breakdown {dup!r} declared twice"
+
+
+def _dimension_problems(domain: Domain, d: Dimension) -> Iterator[str]:
+    columns = _columns(domain)
+    if not _SEGMENT.match(d.by.lower()):
+        yield f"breakdown {d.by!r} is not a URL segment"
+    for column in d.columns:
+        if column not in columns:
+            yield f"breakdown {d.by!r} groups by unknown column {column!r}"
+    if d.name_column is not None and d.name_column not in columns:
+        yield f"breakdown {d.by!r} names from unknown column"
+    if d.name_column is not None and d.names_kind is not None:
+        yield f"breakdown {d.by!r} has two sources of names"
+    for attr in d.attributes:
+        if attr.column not in columns:
+            yield f"breakdown {d.by!r} attribute {attr.name!r} reads unknown column"
+    if d.share_of is not None and d.share_of not in domain.breakdown_metrics(d):
+        yield f"breakdown {d.by!r} shares an unknown metric"
+    elif d.share_of is not None and not sortable(domain.metric(d.share_of)):
+        yield f"breakdown {d.by!r} shares a percentile"
+    known = {m.name for m in domain.metrics}
+    for name in d.extra_metrics:
+        if name not in known:
+            yield f"breakdown {d.by!r} adds unknown metric {name!r}"
+
+
+def _cube_problems(domain: Domain, cube: Cube) -> Iterator[str]:
+    columns = _columns(domain)
+    if not _IDENT.match(cube.name):
+        yield f"rollup {cube.name!r} is not a plain identifier"
+    for column in cube.columns:
+        if column not in columns:
+            yield f"rollup {cube.name!r} reads unknown column {column!r}"
+    for grain in cube.grains:
+        if grain not in GRAIN_NAMES:
+            yield (f"rollup {cube.name!r} has unknown grain {grain!r}; "
+                   f"known: {', '.join(GRAIN_NAMES)}")
+    if not cube.grains:
+        yield f"rollup {cube.name!r} has no grain"
+    for grain in cube.sketch_grains or ():
+        if grain not in cube.grains:
+            yield (f"rollup {cube.name!r} keeps sketches at {grain!r}, "
+                   "which is not one of its grains")
+
+
+def _rollup_problems(domain: Domain) -> Iterator[str]:
     for cube in domain.rollups or ():
-        if not _IDENT.match(cube.name):
-            problems.append(f"{where}: rollup {cube.name!r} is not a plain identifier")
-        for column in cube.columns:
-            if column not in columns:
-                problems.append(f"{where}: rollup {cube.name!r} reads unknown column {column!r}")
-        for grain in cube.grains:
-            if grain not in GRAIN_NAMES:
-                problems.append(f"{where}: rollup {cube.name!r} has unknown grain {grain!r}; "
-                                f"known: {', '.join(GRAIN_NAMES)}")
-        if not cube.grains:
-            problems.append(f"{where}: rollup {cube.name!r} has no grain")
-        for grain in cube.sketch_grains or ():
-            if grain not in cube.grains:
-                problems.append(f"{where}: rollup {cube.name!r} keeps sketches at {grain!r}, "
-                                "which is not one of its grains")
-    cube_names = [c.name for c in domain.rollups or ()]
-    for dup in sorted({n for n in cube_names if cube_names.count(n) > 1}):
-        problems.append(f"{where}: rollup {dup!r} declared twice")
+        yield from _cube_problems(domain, cube)
+    for dup in _duplicates([c.name for c in domain.rollups or ()]):
+        yield f"rollup {dup!r} declared twice"
+
+
+def _filter_problems(domain: Domain) -> Iterator[str]:
+    columns = _columns(domain)
     params = [f.param for f in domain.filters]
     for flt in domain.filters:
         if flt.column not in columns:
-            problems.append(f"{where}: filter {flt.param!r} reads unknown column {flt.column!r}")
+            yield f"filter {flt.param!r} reads unknown column {flt.column!r}"
         if flt.param in _RESERVED_PARAMS or params.count(flt.param) > 1:
-            problems.append(f"{where}: filter parameter {flt.param!r} is reserved or repeated")
-    return problems
+            yield f"filter parameter {flt.param!r} is reserved or repeated"
+
+
+def _all_dimension_problems(domain: Domain) -> Iterator[str]:
+    for d in domain.dimensions:
+        yield from _dimension_problems(domain, d)
+
+
+_VALIDATORS: tuple[Callable[[Domain], Iterator[str]], ...] = (
+    _identity_problems, _field_problems, _metric_problems, _series_view_problems,
+    _breakdown_problems, _all_dimension_problems, _rollup_problems, _filter_problems)
+
+
+def _domain_problems(domain: Domain) -> list[str]:
+    """Every inconsistency in one domain declaration: one validator per section."""
+    where = f"domain {domain.name!r}"
+    return [f"{where}: {problem}" for check in _VALIDATORS for problem in check(domain)]
 
 
 def sortable(metric: Metric) -> bool:

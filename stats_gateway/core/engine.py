@@ -595,7 +595,6 @@ class _RecordingEngine(StatsEngine):
         super().__init__(engine.pool, list(engine.domains.values()),
                          use_rollups=engine.use_rollups)
         self.recorded: list[tuple[Sql, str]] = []
-        self._current_table = ""
 
     async def _gather(self, awaitables: Sequence[Awaitable]) -> list:
         return await gather_all(awaitables, at_once=False)  # in order: a stable listing
