@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -175,6 +176,12 @@ def create_app(settings: Settings | None = None,
         try:
             if lane is not None:
                 await lane.start()
+            # Everything alive now (the app, its routes and types, pypika, psycopg) lives
+            # as long as the process: keep it out of the cyclic collector's full passes.
+            # Measured on a 720-bucket calls series with percentiles: one full pass per
+            # ~20 requests took 0.2 s of a loaded machine (90,000 tracked objects), and
+            # 15% of the requests' CPU went to collections; frozen, 2% (no full pass).
+            gc.freeze()
             yield
         finally:
             if lane is not None:
