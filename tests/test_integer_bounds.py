@@ -151,3 +151,29 @@ def test_an_overflow_in_the_database_refuses_the_whole_load(database_url, new_or
     (problem,) = refused.value.report.problems
     assert "out of range" in problem.message and "lines 1-2" in problem.message
     assert _stored(db, "call-usage", org) == 0
+
+
+def test_a_page_series_past_bigint_is_exact_and_its_zero_buckets_stay_zero(client, new_org):
+    """includeSeries reads bigint points from the database, and parts where a sum passes
+    2^63: 1,100 events of the bound in one hour of one workspace, and one small event."""
+    org = new_org()
+    big = [{"eventId": f"big{i}", "ts": (T + timedelta(seconds=i)).isoformat(),
+            "workspaceId": "w-big", "uplBytes": MAX_INTEGER} for i in range(1_100)]
+    small = [{"eventId": "small", "ts": (T + timedelta(hours=2)).isoformat(),
+              "workspaceId": "w-small", "uplBytes": 7}]
+    ingest(client, org, "storage", big + small, chunk=1_000)
+    params = {"scope": "org", "start": str(unix(T)), "end": str(unix(T + timedelta(hours=3))),
+              "timeBucketSize": "1h", "includeSeries": "true", "sort": "uplBytes"}
+    body = ok(client, "/v2/stats/storage/breakdown/workspaces", org.headers, params)
+    hours = [unix(T + timedelta(hours=h)) for h in range(3)]
+    series = {e["entityId"]: [(p["ts"], p["uplBytes"], p["requests"]) for p in e["series"]]
+              for e in body["entities"]}
+    assert 1_100 * MAX_INTEGER > 2**63
+    assert series == {
+        "w-big": [(hours[0], 1_100 * MAX_INTEGER, 1_100), (hours[1], 0, 0), (hours[2], 0, 0)],
+        "w-small": [(hours[0], 0, 0), (hours[1], 0, 0), (hours[2], 7, 1)]}
+    # a page of ordinary sums takes the narrow path: the same points, as integers
+    small_only = ok(client, "/v2/stats/storage/breakdown/workspaces", org.headers,
+                    {**params, "scope": "workspace", "id": "w-small"})
+    assert [(p["ts"], p["uplBytes"], p["requests"])
+            for p in small_only["entities"][0]["series"]] == series["w-small"]

@@ -174,8 +174,9 @@ def breakdown_types(domain: Domain, by: str) -> BreakdownTypes:
     prefix = domain.title + _pascal(by)
     fields = _metric_fields(domain, domain.breakdown_metrics(dim))
     totals = msgspec.defstruct(f"{prefix}Totals", fields, bases=(Model,), module=__name__)
+    # positional too, as the series point: built from (ts, metrics in breakdown order)
     point = msgspec.defstruct(f"{prefix}Point", [("ts", int)] + fields, bases=(Model,),
-                              module=__name__)
+                              module=__name__, kw_only=False)
     entity = msgspec.defstruct(
         f"{prefix}Entity",
         [("entityId", str), ("entityName", str | None)]

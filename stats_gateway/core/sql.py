@@ -527,30 +527,41 @@ def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
 
 @lru_cache(maxsize=_CACHE)
 def _entity_series_text(domain: Domain, metric_names: tuple[str, ...], dim: Dimension,
-                        where: Where, fixed: bool, cuts: tuple[Cut, ...]) -> tuple[str, dict]:
+                        where: Where, fixed: bool, cuts: tuple[Cut, ...],
+                        narrow: bool = False) -> tuple[str, dict]:
     p = Params()
     metrics = [domain.metric(name) for name in metric_names]
     grouping = Grouping(by_bucket=True, dimension=dim, entity_ids=[])
     agg = _aggregate_text(domain, metrics, where, fixed, grouping, cuts, p)
+    columns = "*"
+    if narrow:
+        columns = ", ".join(
+            [f'"{ENTITY}"', f'floor(extract(epoch FROM "{BUCKET}"))::int8 AS "{BUCKET}"']
+            + [metric.agg.final_sql(metric.name) for metric in metrics])
     text = (f"WITH grid AS ({grid_sql(fixed)}), agg AS ({agg}) "
-            f"SELECT * FROM unnest(%(entities)s::text[]) AS k({ENTITY}) CROSS JOIN grid "
-            f"LEFT JOIN agg USING ({ENTITY}, {BUCKET}) ORDER BY {ENTITY}, {BUCKET}")
+            f"SELECT {columns} FROM unnest(%(entities)s::text[]) AS k({ENTITY}) CROSS JOIN "
+            f"grid LEFT JOIN agg USING ({ENTITY}, {BUCKET}) ORDER BY {ENTITY}, {BUCKET}")
     return text, p.values
 
 
 def entity_series_sql(domain: Domain, request: BreakdownRequest, org_id: str,
                       entity_ids: list[str], use_rollups: bool = True,
-                      metric_names: Sequence[str] | None = None) -> Sql:
-    """Zero-fillable per-entity series for the listed entities: (entity, bucket) rows."""
+                      metric_names: Sequence[str] | None = None, narrow: bool = False) -> Sql:
+    """Zero-filled per-entity series for the listed entities: (entity, bucket) rows.
+
+    ``narrow`` (every metric ``integral_in_sql``): tuples ``(entity, bucket start in unix
+    seconds, each metric's final value as a bigint)``, a point as it is sent, so Python
+    neither finalizes nor converts a value (a value past bigint fails with
+    NumericValueOutOfRange: ask again without ``narrow``); otherwise rows of parts."""
     names = tuple(request.metrics if metric_names is None else metric_names)
     metrics = [domain.metric(name) for name in names]
     grouping = Grouping(by_bucket=True, dimension=request.dimension, entity_ids=entity_ids)
     segments = _planned(domain, request, metrics, grouping, use_rollups)
     text, constants = _entity_series_text(domain, names, request.dimension,
                                           where_of(request), request.plan.size.is_fixed,
-                                          tuple(Cut(seg.rollup) for seg in segments))
+                                          tuple(Cut(seg.rollup) for seg in segments), narrow)
     return Sql(text, {**constants, **_values(request, org_id, segments, True),
-                      "entities": entity_ids},
+                      "entities": entity_ids}, tuples=narrow,
                purpose="page series", segments=reads(request, segments))
 
 
