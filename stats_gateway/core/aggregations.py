@@ -21,11 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, ClassVar
+from types import UnionType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pypika import Field, Table
 from pypika import functions as fn
-from pypika.terms import Term
+from pypika.terms import AggregateFunction, Term
 
 from stats_gateway.core.fields import VALUE_TYPES, FieldType
 from stats_gateway.core.sqlterms import AnyOf, Params, Raw
@@ -33,7 +34,8 @@ from stats_gateway.core.sqlterms import AnyOf, Params, Raw
 if TYPE_CHECKING:
     from stats_gateway.core.domain import Domain, EventField
 
-Finalizer = Callable[[Mapping[str, object]], object]
+ValueType = type | UnionType  # a metric value's Python type: ``int``, ``float | None``...
+Finalizer = Callable[[Mapping[str, Any]], Any]  # a row's database values: any type
 Types = Mapping[str, str]  # column -> SQL type
 
 
@@ -53,7 +55,7 @@ def column_field_type(domain: Domain, column: str) -> FieldType:
     return next(f.type for f in domain.stored_fields if f.column == column)
 
 
-def _converter(kind: type) -> Callable[[object], object]:
+def _converter(kind: ValueType) -> Callable[[Any], object]:
     kinds = getattr(kind, "__args__", (kind,))
     if Decimal in kinds:
         return lambda v: exact_decimal(Decimal(v))
@@ -97,7 +99,7 @@ class Aggregation:
     def sort_term(self, name: str) -> Term:
         return Field(name)
 
-    def value_type(self, domain: Domain) -> type:
+    def value_type(self, domain: Domain) -> ValueType:
         raise NotImplementedError
 
     def finalizer(self, domain: Domain, name: str) -> Finalizer:
@@ -122,7 +124,7 @@ class _OfColumn(Aggregation):
         return (self.column, *self.plus)
 
     def value(self, table: Table) -> Term:
-        added = table.field(self.column)
+        added: Term = table.field(self.column)
         for column in self.plus:
             added = added + table.field(column)
         return added
@@ -131,7 +133,7 @@ class _OfColumn(Aggregation):
 class _Counted(Aggregation):
     """A whole number of events or values: 0 without any."""
 
-    def value_type(self, domain: Domain) -> type:
+    def value_type(self, domain: Domain) -> ValueType:
         return int
 
     def finalizer(self, domain: Domain, name: str) -> Finalizer:
@@ -159,7 +161,7 @@ class Count(_Counted):
     def terms(self, name: str, table: Table, p: Params) -> list[Term]:
         if self.column and not self.values:
             return [fn.Count(table.field(self.column)).as_(name)]  # non-null values
-        term = fn.Count("*")
+        term: AggregateFunction = fn.Count("*")
         if self.column:
             term = term.filter(AnyOf(table.field(self.column), p(list(self.values))))
         return [term.as_(name)]
@@ -187,7 +189,7 @@ class Sum(_OfColumn):
         return []
 
     def terms(self, name: str, table: Table, p: Params) -> list[Term]:
-        term = fn.Sum(self.value(table))
+        term: AggregateFunction = fn.Sum(self.value(table))
         if self.where_column:
             term = term.filter(AnyOf(table.field(self.where_column), p(list(self.values))))
         return [term.as_(name)]
@@ -195,7 +197,7 @@ class Sum(_OfColumn):
     def sort_term(self, name: str) -> Term:
         return Raw(f'COALESCE("{name}", 0)')  # a filtered sum over no matching rows is 0
 
-    def value_type(self, domain: Domain) -> type:
+    def value_type(self, domain: Domain) -> ValueType:
         return column_type(domain, self.column)
 
     def finalizer(self, domain: Domain, name: str) -> Finalizer:
@@ -219,13 +221,13 @@ class _Quotient(Aggregation):
         top, bottom = self.part_names(name)
         return Raw(f'("{top}"::float8 / NULLIF("{bottom}", 0))')
 
-    def value_type(self, domain: Domain) -> type:
+    def value_type(self, domain: Domain) -> ValueType:
         return float | None
 
     def finalizer(self, domain: Domain, name: str) -> Finalizer:
         top, bottom = self.part_names(name)
         scale = self.scale
-        return lambda row: (float(row.get(top)) / float(n) * scale
+        return lambda row: (float(row[top]) / float(n) * scale
                             if (n := row.get(bottom)) else None)
 
 
@@ -283,7 +285,7 @@ class _Extremum(_OfColumn):
     def upsert(self, name: str) -> list[str]:
         return [f'"{name}" = {self.keep}(r."{name}", EXCLUDED."{name}")']
 
-    def value_type(self, domain: Domain) -> type:
+    def value_type(self, domain: Domain) -> ValueType:
         return column_type(domain, self.column) | None
 
     def finalizer(self, domain: Domain, name: str) -> Finalizer:
@@ -331,7 +333,7 @@ class Percentile(_OfColumn):
         return [Raw("percentile_cont({0}) WITHIN GROUP (ORDER BY {1})", p(self.q),
                     self.value(table), alias=name)]
 
-    def value_type(self, domain: Domain) -> type:
+    def value_type(self, domain: Domain) -> ValueType:
         return float | None
 
     def finalizer(self, domain: Domain, name: str) -> Finalizer:
@@ -406,7 +408,7 @@ class LatestTime(Aggregation):
     def upsert(self, name: str) -> list[str]:
         return [f'"{name}" = GREATEST(r."{name}", EXCLUDED."{name}")']
 
-    def value_type(self, domain: Domain) -> type:
+    def value_type(self, domain: Domain) -> ValueType:
         return int | None
 
     def finalizer(self, domain: Domain, name: str) -> Finalizer:
@@ -456,7 +458,7 @@ class LatestValue(Aggregation):
         return [f'"{part}" = CASE WHEN {newer} THEN EXCLUDED."{part}" ELSE r."{part}" END'
                 for part in (value, at, eid)]
 
-    def value_type(self, domain: Domain) -> type:
+    def value_type(self, domain: Domain) -> ValueType:
         return column_type(domain, self.column) | None
 
     def finalizer(self, domain: Domain, name: str) -> Finalizer:

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from pypika import Table
 
 from stats_gateway.core import hll
+from stats_gateway.core.aggregations import DistinctCount
 from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.rollups import EPOCH, Rollup, Segment, plan_segments
@@ -37,7 +39,12 @@ def is_distinct(metric: Metric) -> bool:
 
 def distinct_columns(metrics: Iterable[Metric]) -> tuple[str, ...]:
     """The columns the distinct-count metrics read, each once, in order."""
-    return tuple(dict.fromkeys(m.agg.column for m in metrics if is_distinct(m)))
+    return tuple(dict.fromkeys(counted_column(m) for m in metrics if is_distinct(m)))
+
+
+def counted_column(metric: Metric) -> str:
+    """The column a distinct-count metric counts (``is_distinct``: a DistinctCount)."""
+    return cast(DistinctCount, metric.agg).column
 
 
 def sketch_column(column: str) -> str:
@@ -187,5 +194,5 @@ def group_distincts(rows: Iterable[Mapping], metrics: Sequence[Metric],
                  else hll.estimate(int(row[NONZERO] or 0), float(row[HARMONIC] or 0)))
         found.setdefault(key, {})[row[D_COLUMN]] = value
     chosen = [m for m in metrics if is_distinct(m)]
-    return {key: {m.name: by_column.get(m.agg.column, 0) for m in chosen}
+    return {key: {m.name: by_column.get(counted_column(m), 0) for m in chosen}
             for key, by_column in found.items()}

@@ -224,6 +224,19 @@ class Domain:
     def series_view(self, path: str) -> SeriesView | None:
         return next((v for v in self.series if v.path == path), None)
 
+    def declared_dimension(self, by: str) -> Dimension:
+        """A dimension the caller knows is declared (routes, seed endpoints): KeyError
+        otherwise, as ``metric``; ``dimension`` is for names a request brings."""
+        if (found := self.dimension(by)) is None:
+            raise KeyError(by)
+        return found
+
+    def declared_view(self, path: str) -> SeriesView:
+        """A series view the caller knows is declared: KeyError otherwise."""
+        if (found := self.series_view(path)) is None:
+            raise KeyError(path)
+        return found
+
     def breakdown_metrics(self, dimension: Dimension) -> tuple[str, ...]:
         return self.breakdown.metrics + dimension.extra_metrics
 

@@ -8,12 +8,13 @@ values, for adapters that answer in another API's shape (the seed-compatible end
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 from psycopg.errors import NumericValueOutOfRange
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
@@ -46,10 +47,11 @@ from stats_gateway.core.summary import additive_total, summarize
 from stats_gateway.db.tenant import tenant_fetch
 
 
-Finalizer = Callable[[Mapping[str, object]], object]
+Finalizer = Callable[[Mapping[str, Any]], Any]
 
 
-async def gather_all(awaitables: Sequence[Awaitable], at_once: bool = True) -> list:
+async def gather_all(awaitables: Sequence[Coroutine[Any, Any, Any]], at_once: bool = True,
+                     ) -> list:
     """Await all, at once if ``at_once`` (each query on a pool connection of its own) or
     one after the other; the first failure cancels the others and is raised as itself,
     as a single query's would be."""
@@ -85,7 +87,7 @@ def _finalizers(domain: Domain, metrics: Sequence[Metric]) -> list[tuple[str, Fi
 
 
 def _values(finalizers: list[tuple[str, Finalizer]], row: Mapping[str, object],
-            percentiles: Mapping[str, object] | None = None) -> dict[str, object]:
+            percentiles: Mapping[str, object] | None = None) -> dict[str, Any]:
     """Each metric's value from an aggregated row plus the group's approximate percentiles
     (absent: no values in the group, so null)."""
     merged = {**row, **percentiles} if percentiles else row
@@ -141,8 +143,8 @@ class EntityValues:
 
     entity_id: str
     name: str | None
-    attributes: dict[str, object]
-    totals: dict[str, object]
+    attributes: dict[str, Any]  # values of the declared types (text, numbers, times)
+    totals: dict[str, Any]  # each metric's value: int, Decimal, float or None
     share_pct: float | None  # percentage of the dimension's share_of metric, if declared
     series: list[tuple] | None  # points: (ts, each metric's value...) in request order
 
@@ -154,7 +156,7 @@ class StatsEngine:
         self.domains = {d.name: d for d in domains}
         self.use_rollups = use_rollups  # off: every answer from raw events (tests, bench)
 
-    async def _gather(self, awaitables: Sequence[Awaitable]) -> list:
+    async def _gather(self, awaitables: Sequence[Coroutine[Any, Any, Any]]) -> list:
         """A request's independent queries (its metrics, each kind of sketch, a page's
         series): at once when the pool has room (idle connections, or room to open more)
         for each and one more left for the next request, so a request only borrows spare
@@ -171,7 +173,7 @@ class StatsEngine:
             raise not_found("domain")
         return domain
 
-    async def _fetch(self, org_id: str, sql: Sql) -> list[dict]:
+    async def _fetch(self, org_id: str, sql: Sql) -> list[Any]:
         """Rows of one query, run as ``org_id`` (row-level security: db/tenant.py)."""
         return await tenant_fetch(self.pool, org_id, sql.text, sql.params,
                                   tuple_row if sql.tuples else dict_row)
@@ -227,6 +229,8 @@ class StatsEngine:
             if scope.id is not None and scope.id != org_id:
                 raise not_found("org")
             return org_id
+        if scope.id is None:  # the parser requires one for a workspace or repo scope
+            raise not_found(scope.kind)
         possible, condition, params = restriction.scope_condition(scope.kind, scope.id)
         if not possible or not await tenant_fetch(
                 self.pool, org_id, "SELECT 1 FROM entities e WHERE e.org_id = %(org)s "
@@ -474,8 +478,8 @@ class StatsEngine:
         if dimension.name_column and entities:
             entities = await self._newest_names(org_id, domain, request, entities, restriction)
         types = breakdown_types(domain, by)
-        before: dict[str, object] = {}
-        previous = UNSET
+        before: dict[str, dict] = {}
+        previous: PreviousRange | UnsetType = UNSET
         if request.compare:
             earlier = request.previous()
             before = await self.previous_totals(org_id, domain, earlier,
@@ -623,10 +627,10 @@ class _RecordingEngine(StatsEngine):
                          use_rollups=engine.use_rollups)
         self.recorded: list[tuple[Sql, str]] = []
 
-    async def _gather(self, awaitables: Sequence[Awaitable]) -> list:
+    async def _gather(self, awaitables: Sequence[Coroutine[Any, Any, Any]]) -> list:
         return await gather_all(awaitables, at_once=False)  # in order: a stable listing
 
-    async def _fetch(self, org_id: str, sql: Sql) -> list[dict]:
+    async def _fetch(self, org_id: str, sql: Sql) -> list[Any]:
         self.recorded.append((sql, self._events_table(sql)))
         return []
 

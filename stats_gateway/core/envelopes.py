@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
+from typing import Any
 
 import msgspec
 
 from stats_gateway.core.domain import Domain, Metric
-from stats_gateway.core.aggregations import column_type
+from stats_gateway.core.aggregations import ValueType, column_type
 from stats_gateway.model import Model
 
 Number = int | float | Decimal
@@ -118,7 +119,7 @@ class IngestResponse(Model):
     duplicates: int
 
 
-def metric_type(domain: Domain, metric: Metric) -> type:
+def metric_type(domain: Domain, metric: Metric) -> ValueType:
     """The Python type of the metric's value in the envelopes."""
     return metric.agg.value_type(domain)
 
@@ -143,13 +144,13 @@ class BreakdownTypes:
     rest: type  # ``other`` and ``unattributed``: an entity count and totals
 
 
-def _metric_fields(domain: Domain, names) -> list[tuple[str, type]]:
+def _metric_fields(domain: Domain, names) -> list[tuple[str, Any]]:
     return [(name, metric_type(domain, domain.metric(name))) for name in names]
 
 
 @cache
 def series_types(domain: Domain, view_path: str) -> SeriesTypes:
-    view = domain.series_view(view_path)
+    view = domain.declared_view(view_path)
     prefix = domain.title + _pascal(view_path)
     # positional too (``kw_only=False``): the engine builds hundreds of points per answer
     # straight from row tuples (ts, metrics in view order)
@@ -157,11 +158,11 @@ def series_types(domain: Domain, view_path: str) -> SeriesTypes:
                               bases=(Model,), module=__name__, kw_only=False)
     previous = msgspec.defstruct(
         f"{prefix}Previous",
-        [("start", int), ("end", int), ("summary", Summary), ("series", list[point])],
+        [("start", int), ("end", int), ("summary", Summary), ("series", list[point])],  # type: ignore[valid-type]
         bases=(Model,), module=__name__)
     response = msgspec.defstruct(
         f"{prefix}TimeSeriesResponse",
-        [("success", bool), ("meta", SeriesMeta), ("summary", Summary), ("series", list[point]),
+        [("success", bool), ("meta", SeriesMeta), ("summary", Summary), ("series", list[point]),  # type: ignore[valid-type]
          # compare=previous only (UNSET: left out): the range of equal length before
          ("previous", previous | msgspec.UnsetType, msgspec.UNSET)],
         bases=(Model,), module=__name__)
@@ -170,7 +171,7 @@ def series_types(domain: Domain, view_path: str) -> SeriesTypes:
 
 @cache
 def breakdown_types(domain: Domain, by: str) -> BreakdownTypes:
-    dim = domain.dimension(by)
+    dim = domain.declared_dimension(by)
     prefix = domain.title + _pascal(by)
     fields = _metric_fields(domain, domain.breakdown_metrics(dim))
     totals = msgspec.defstruct(f"{prefix}Totals", fields, bases=(Model,), module=__name__)
@@ -182,7 +183,7 @@ def breakdown_types(domain: Domain, by: str) -> BreakdownTypes:
         [("entityId", str), ("entityName", str | None)]
         + [(a.name, column_type(domain, a.column) | None) for a in dim.attributes]
         + ([("pct", float | None)] if dim.share_of else [])
-        + [("totals", totals), ("series", list[point] | None),
+        + [("totals", totals), ("series", list[point] | None),  # type: ignore[valid-type]
            # compare=previous only: the entity's totals over the range before
            ("previousTotals", totals | msgspec.UnsetType, msgspec.UNSET)],
         bases=(Model,), module=__name__)
@@ -191,7 +192,7 @@ def breakdown_types(domain: Domain, by: str) -> BreakdownTypes:
     response = msgspec.defstruct(
         f"{prefix}BreakdownResponse",
         [("success", bool), ("meta", BreakdownMeta), ("summary", BreakdownSummary),
-         ("entities", list[entity]),
+         ("entities", list[entity]),  # type: ignore[valid-type]
          # includeOther=true only (UNSET: left out): what the page's entities leave out
          ("other", rest | msgspec.UnsetType, msgspec.UNSET),
          ("unattributed", rest | msgspec.UnsetType, msgspec.UNSET),

@@ -23,11 +23,13 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 from pypika import Field, PostgreSQLQuery, Table
 from pypika import functions as fn
 from pypika.terms import Term
 
+from stats_gateway.core.aggregations import ApproxPercentile
 from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.rollups import Rollup, Segment, plan_segments
@@ -46,9 +48,15 @@ def is_histogram(metric: Metric) -> bool:
     return metric.agg.sketch == "histogram"
 
 
+def percentile_of(metric: Metric) -> ApproxPercentile:
+    """A histogram metric's aggregation (``is_histogram``: only ApproxPercentile has that
+    sketch), typed as such."""
+    return cast(ApproxPercentile, metric.agg)
+
+
 def histogram_columns(metrics: Iterable[Metric]) -> tuple[str, ...]:
     """The columns the histogram metrics read, each once, in order."""
-    return tuple(dict.fromkeys(m.agg.column for m in metrics if is_histogram(m)))
+    return tuple(dict.fromkeys(percentile_of(m).column for m in metrics if is_histogram(m)))
 
 
 def histogram_table(rollup: Rollup) -> str:
@@ -99,8 +107,11 @@ def _column_qs(metrics: Sequence[Metric]) -> dict[str, list[float]]:
     """Per histogrammed column, the distinct percentiles ``metrics`` ask of it, in order."""
     found: dict[str, list[float]] = {}
     for m in metrics:
-        if is_histogram(m) and float(m.agg.q) not in found.setdefault(m.agg.column, []):
-            found[m.agg.column].append(float(m.agg.q))
+        if not is_histogram(m):
+            continue
+        agg = percentile_of(m)
+        if float(agg.q) not in found.setdefault(agg.column, []):
+            found[agg.column].append(float(agg.q))
     return found
 
 
@@ -187,5 +198,6 @@ def group_percentiles(rows: Iterable[Mapping], metrics: Sequence[Metric],
         for q, low, high in zip(column_qs[column], row[HIST_LOW], row[HIST_HIGH]):
             values[(column, q)] = _interpolated(low, high, total, q)
     chosen = [m for m in metrics if is_histogram(m)]
-    return {key: {m.name: values.get((m.agg.column, float(m.agg.q))) for m in chosen}
+    return {key: {m.name: values.get((percentile_of(m).column, float(percentile_of(m).q)))
+                  for m in chosen}
             for key, values in found.items()}

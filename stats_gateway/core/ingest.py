@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import msgspec
 import psycopg
@@ -51,7 +51,7 @@ class EventRow(NamedTuple):
 
     event_id: str
     ts: datetime
-    values: dict[str, object]  # column -> value, stored fields only
+    values: dict[str, Any]  # column -> value (of the field's type), stored fields only
     names: dict[str, str]  # field name -> display name carried by the event
 
 
@@ -109,7 +109,7 @@ def _check_value(f: EventField, value: object) -> tuple[object, str | None]:
             return None, "must be a whole number"
         if abs(value) > MAX_INTEGER:
             return None, f"is out of range: at most {MAX_INTEGER} (2^53 - 1) in absolute value"
-        number = value
+        number: int | float | Decimal = value
     elif t is FieldType.DOUBLE:
         if not isinstance(value, (int, Decimal)) or not Decimal(value).is_finite():
             return None, "must be a number"
@@ -125,10 +125,10 @@ def _check_value(f: EventField, value: object) -> tuple[object, str | None]:
         if not isinstance(value, (int, Decimal)):
             return None, "must be a decimal number or decimal string"
         try:
-            number = Decimal(value)
-            if not number.is_finite() or abs(number) >= MAX_DECIMAL:
+            exact = number = Decimal(value)
+            if not exact.is_finite() or abs(exact) >= MAX_DECIMAL:
                 return None, "is out of range"
-            if number != number.quantize(Decimal("0.000001")):
+            if exact != exact.quantize(Decimal("0.000001")):
                 return None, "has more than 6 decimal places"
         except InvalidOperation:
             return None, "must be a decimal number"
@@ -191,11 +191,11 @@ def validate_events(domain: Domain, events: list, now: datetime) -> list[EventRo
     rows: list[EventRow] = []
     for index, event in enumerate(events):
         if not isinstance(event, dict):
-            mine = [Problem("", "must be an object", index)]
+            mine: list[Problem] = [Problem("", "must be an object", index)]
             invalid, found = invalid + 1, found + 1
             problems.extend(mine[:max(0, MAX_PROBLEMS - len(problems))])
             continue
-        mine: list[Problem] = []
+        mine = []
         if not known.issuperset(event):
             mine += [Problem(key, "unknown field", index) for key in event if key not in known]
         event_id = event.get("eventId")
@@ -206,7 +206,7 @@ def validate_events(domain: Domain, events: list, now: datetime) -> list[EventRo
         ts, ts_problem = _check_ts(event.get("ts"), now)
         if ts_problem:
             mine.append(Problem("ts", ts_problem if "ts" in event else "is required", index))
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         names: dict[str, str] = {}
         decoded: dict[str, object] = {}
         for plan in plans:
@@ -240,7 +240,8 @@ def validate_events(domain: Domain, events: list, now: datetime) -> list[EventRo
             invalid, found = invalid + 1, found + len(mine)
             problems.extend(mine[:max(0, MAX_PROBLEMS - len(problems))])
         else:
-            rows.append(EventRow(event_id, ts, values, names))
+            # no problems: the id is valid text and the time was read
+            rows.append(EventRow(cast(str, event_id), cast(datetime, ts), values, names))
     if invalid:
         capped = (f"; errors lists the first {MAX_PROBLEMS} of {found} problems"
                   if found > MAX_PROBLEMS else "")

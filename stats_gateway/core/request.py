@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, Self, overload
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -55,7 +56,7 @@ class StatsRequest:
     filters: tuple[Filter, ...]
     compare: str | None = field(default=None, kw_only=True)  # "previous": add that range
 
-    def previous(self) -> StatsRequest:
+    def previous(self) -> Self:
         """The same request over the range of equal length just before this one, bucketed
         from its own start (``compare=previous``: point i answers point i)."""
         plan = self.plan
@@ -108,6 +109,11 @@ class ParamReader:
 
     def fail(self, name: str, message: str) -> None:
         self.problems.append(Problem(name, message))
+
+    @overload
+    def choice(self, name: str, options: Sequence[str], default: str) -> str: ...
+    @overload
+    def choice(self, name: str, options: Sequence[str], default: None = None) -> str | None: ...
 
     def choice(self, name: str, options: Sequence[str], default: str | None = None) -> str | None:
         value = self.get(name)
@@ -198,13 +204,15 @@ def _read_filters(r: ParamReader, domain: Domain) -> tuple[Filter, ...]:
             given = r.values(name)
             if not given:
                 continue
-            values = list(dict.fromkeys(v for v in given if _filter_value_ok(r, name, kind, v)))
+            values: list[Any] = list(dict.fromkeys(
+                v for v in given if _filter_value_ok(r, name, kind, v)))
             if len(given) > MAX_FILTER_VALUES:
                 r.fail(name, f"give at most {MAX_FILTER_VALUES} values")
             if kind is FieldType.BOOL:
                 values = [v == "true" for v in values]
             if not values:
                 continue
+            value: Any
             if kind is FieldType.TEXT_LIST:
                 op, value = ("overlaps_none" if negated else "overlaps"), values
             elif negated:
@@ -266,8 +274,8 @@ def _read_common(r: ParamReader, domain: Domain, now: datetime):
     filters = _read_filters(r, domain)
 
     plan = None
-    in_bounds = start is not None and end is not None and EARLIEST <= start < end <= LATEST
-    if in_bounds and not tz_problem:
+    if (start is not None and end is not None and EARLIEST <= start < end <= LATEST
+            and not tz_problem):
         zone = ZoneInfo(tz_name)
         size = BUCKET_SIZES[size_name] if size_name else auto_bucket_size(start, end, zone)
         if count_buckets(start, end, size, zone) > MAX_BUCKETS:
@@ -279,7 +287,7 @@ def _read_common(r: ParamReader, domain: Domain, now: datetime):
                           origin=local_midnight(start, zone))
     scope = Scope(scope_kind or "org", scope_id)
     compare = r.choice("compare", COMPARES)
-    if compare and plan is not None and start - (end - start) < EARLIEST:
+    if compare and plan is not None and plan.start - (plan.end - plan.start) < EARLIEST:
         r.fail("compare", "the previous range would start before 2000-01-01")
     return scope, window, plan, tuple(filters), compare
 

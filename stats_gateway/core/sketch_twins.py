@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.rollups import Rollup, cube_sketched, domain_rollups
@@ -80,7 +80,7 @@ class SketchTwin:
 
     @classmethod
     def of_domain(cls, domain: Domain, columns_of: Callable[[Sequence[Metric]], tuple[str, ...]],
-                  ) -> list[SketchTwin]:
+                  ) -> list[Self]:
         """One twin per metric rollup with sketches whose cube keeps metrics that
         ``columns_of`` finds columns to sketch for (``cube_sketched``)."""
         found = []

@@ -16,7 +16,7 @@ of them share a bucket, and counts and integral sums answered as bigints (see th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -303,7 +303,8 @@ def cut_values(request: StatsRequest, segments: Sequence[Segment]) -> dict[str, 
 
 def _equal_columns(request: StatsRequest) -> set[str]:
     """Columns the request pins to one value."""
-    pinned = {f.column for f in request.filters if f.operator.pins}
+    # (a composite key's equality is not counted, as before: its columns were one tuple)
+    pinned = {f.columns[0] for f in request.filters if f.operator.pins and len(f.columns) == 1}
     if request.scope.kind in ("workspace", "repo"):
         pinned.add(f"{request.scope.kind}_id")
     return pinned
@@ -312,12 +313,12 @@ def _equal_columns(request: StatsRequest) -> set[str]:
 def _series_cuts(request: StatsRequest, segments: Sequence[Segment]) -> tuple[Cut, ...]:
     """Segments for a zero-filled series: which read whole slots, which stand alone."""
     plan = request.plan
+    boundary: Callable[[datetime], bool]
     if plan.size.is_fixed:
         def boundary(t: datetime) -> bool:
             return (t - plan.origin) % plan.size.step == timedelta(0)
     else:
-        starts = set(plan.calendar_starts)
-        boundary = starts.__contains__
+        boundary = set(plan.calendar_starts).__contains__
     pinned = _equal_columns(request)
     cuts = []
     for i, seg in enumerate(segments):
@@ -404,7 +405,8 @@ def _series_parts_text(domain: Domain, metrics: tuple[Metric, ...], where: Where
     if not cuts:
         selects = [_aggregate_text(domain, metrics, where, fixed, grouping, (), p)]
     else:
-        alone, shared = [], []
+        alone: list[str] = []
+        shared: list[str] = []
         for i, cut in enumerate(cuts):
             sql = _segment_select(domain, metrics, where, fixed, grouping, cut,
                                   _bound(i, len(cuts)), _bound(i + 1, len(cuts)), p).get_sql()

@@ -55,7 +55,7 @@ class Raw(Term):
 class AnyOf(Criterion):
     """``column = ANY(%(p)s)``: one array placeholder instead of inlined IN lists."""
 
-    def __init__(self, column: Field, values: Parameter):
+    def __init__(self, column: Term, values: Parameter):
         super().__init__()
         self.column, self.values = column, values
 

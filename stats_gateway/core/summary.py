@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from operator import mul
+from typing import Any
 
 from stats_gateway.core.envelopes import Number, Summary
 
@@ -22,7 +23,7 @@ def percentile(ordered: list[float], q: float) -> float:
 
 
 def summarize(values: list[Number | None], total: Number | None) -> Summary:
-    present = [v for v in values if v is not None] if None in values else values
+    present: list[Any] = [v for v in values if v is not None] if None in values else values
     if not present:
         return Summary(total=total, avg=None, std_dev=None, min=None, max=None,
                        p10=None, p50=None, p90=None)

@@ -150,8 +150,9 @@ def _year_offsets(zone: ZoneInfo, year: int) -> frozenset[int]:
     """The UTC offsets (seconds) in force at the local midnights of one year."""
     day, offsets = date(year, 1, 1), set()
     while day.year == year:
-        offsets.add(int(datetime(day.year, day.month, day.day, tzinfo=zone)
-                        .utcoffset().total_seconds()))
+        offset = datetime(day.year, day.month, day.day, tzinfo=zone).utcoffset()
+        assert offset is not None  # aware: a ZoneInfo always gives one
+        offsets.add(int(offset.total_seconds()))
         day += _DAY
     return frozenset(offsets)
 

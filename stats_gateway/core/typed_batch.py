@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 from msgspec import Meta
@@ -37,7 +37,7 @@ _SAME_AS_SENT = (FieldType.TEXT, FieldType.CHOICE, FieldType.BOOL, FieldType.BIG
                  FieldType.DOUBLE, FieldType.TEXT_LIST)
 
 
-def _type(f: EventField, max_integer: int) -> object:
+def _type(f: EventField, max_integer: int) -> Any:  # a type form for msgspec
     """The field's values as a msgspec type: the validator's rules, or Raw (checked after)."""
     low = None if f.min_value is None else f.min_value
     if f.type is FieldType.TEXT:
@@ -57,7 +57,7 @@ def _type(f: EventField, max_integer: int) -> object:
     return msgspec.Raw  # DECIMAL: the validator decides, from the exact JSON text
 
 
-def _optional(kind: object, required: bool) -> object:
+def _optional(kind: Any, required: bool) -> Any:
     """Absent or null is the same to the validator; Raw keeps a null as text (checked)."""
     return kind if required or kind is msgspec.Raw else kind | None
 
@@ -67,17 +67,18 @@ def _decoder(domain: Domain, max_integer: int) -> msgspec.json.Decoder:
     """A decoder of ``{"events": [...]}`` for the domain (and the current integer bound)."""
     stored = {f.name for f in domain.stored_fields}
     ordered = [*domain.stored_fields, *(f for f in domain.all_fields if f.name not in stored)]
-    fields = [("eventId", _Text), ("ts", str | int | float)]
+    fields: list[tuple[Any, ...]] = [("eventId", _Text), ("ts", str | int | float)]
     fields += [(f.name, _optional(_type(f, max_integer), f.required),
                 msgspec.NODEFAULT if f.required else None) for f in ordered]
     event = msgspec.defstruct(f"{domain.title}Event", fields, kw_only=True,
                               forbid_unknown_fields=True)
-    batch = msgspec.defstruct(f"{domain.title}Batch", [("events", list[event])],
+    batch = msgspec.defstruct(f"{domain.title}Batch", [("events", list[event])],  # type: ignore[valid-type]
                               forbid_unknown_fields=True)
     return msgspec.json.Decoder(batch)
 
 
 def _ts(value: object, now: datetime) -> datetime | None:
+    ts: datetime | None
     if type(value) is str and _PLAIN_TS.fullmatch(value):
         try:
             ts = datetime.fromisoformat(value).astimezone(UTC)
@@ -91,11 +92,11 @@ def _ts(value: object, now: datetime) -> datetime | None:
     else:
         ts, problem = ingest._check_ts(value, now)
         return None if problem else ts
-    return ts if EARLIEST <= ts <= now + FUTURE_SLACK else None
+    return ts if ts is not None and EARLIEST <= ts <= now + FUTURE_SLACK else None
 
 
 _exact = msgspec.json.Decoder(float_hook=Decimal)  # as ingest decodes bodies
-_ABSENT = ()  # a Raw field sent as null: absent, as the validator reads it
+_ABSENT: tuple[Any, ...] = ()  # a Raw field sent as null: absent, as the validator reads it
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,8 @@ def fast_rows(domain: Domain, body: bytes, now: datetime) -> list[EventRow] | No
 @lru_cache(maxsize=64)
 def _list_decoder(domain: Domain, max_integer: int) -> msgspec.json.Decoder:
     """A decoder of a JSON array of the domain's events (``load``'s NDJSON chunks)."""
-    (events,) = msgspec.structs.fields(_decoder(domain, max_integer).type)
+    (events,) = msgspec.structs.fields(cast(type[msgspec.Struct],
+                                            _decoder(domain, max_integer).type))
     return msgspec.json.Decoder(events.type)
 
 
