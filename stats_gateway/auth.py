@@ -77,6 +77,7 @@ def ensure_org(conn: psycopg.Connection, org: str, *, report: bool = False):
     row = conn.execute(
         "INSERT INTO orgs (id, name) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
         "SET name = EXCLUDED.name RETURNING id", (new_id, org)).fetchone()
+    assert row is not None  # RETURNING: a row, inserted or updated
     return (str(row[0]), row[0] == new_id) if report else str(row[0])
 
 

@@ -61,7 +61,8 @@ def connect_options(conninfo: str = "", options: str | None = None) -> str:
     """The libpq ``options`` for a connection to ``conninfo``: the plan setting, then the
     URL's own ``options`` (or ``PGOPTIONS`` when it has none, which libpq would otherwise
     have used), then the caller's ``options``. A later ``-c`` of the same setting wins."""
-    own = conninfo_to_dict(conninfo).get("options") if conninfo else None
+    given = conninfo_to_dict(conninfo).get("options") if conninfo else None
+    own = None if given is None else str(given)
     if own is None:
         own = os.environ.get("PGOPTIONS")
     parts = [PLAN_CACHE_OPTION, own, options]

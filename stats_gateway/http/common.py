@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from typing import Any
+
 import msgspec
 import psycopg
 from litestar import Request, Response
@@ -55,10 +57,10 @@ def _written_last(value: object) -> str | None:
     return written[-1] if written else None
 
 
-def _pieces(value: object, out: list[bytes]) -> None:
+def _pieces(value: Any, out: list[bytes]) -> None:
     last = _written_last(value)
     items = getattr(value, last) if last else None
-    if not isinstance(items, list) or len(items) <= _LEAF_SLICE // 10:
+    if last is None or not isinstance(items, list) or len(items) <= _LEAF_SLICE // 10:
         out.append(_encoder.encode(value))
         return
     head = _encoder.encode(msgspec.structs.replace(value, **{last: []}))

@@ -16,6 +16,7 @@ import psycopg
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
 from psycopg_pool import PoolTimeout
 
 from stats_gateway.core.envelopes import ErrorDetail, ErrorResponse
@@ -130,7 +131,7 @@ def handle_unexpected(request: Request, exc: Exception) -> Response:
                                      "internal error; quote the request id when reporting it"))
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ApiError: handle_api_error,
     HTTPException: handle_http_exception,
     PoolTimeout: handle_pool_timeout,
@@ -139,4 +140,4 @@ EXCEPTION_HANDLERS = {
     Exception: handle_unexpected,
 }
 # what the app installs: the same, with seed paths' errors in their own shapes
-APP_EXCEPTION_HANDLERS = {**EXCEPTION_HANDLERS, HTTPException: handle_http_exception_in_shape}
+APP_EXCEPTION_HANDLERS: ExceptionHandlersMap = {**EXCEPTION_HANDLERS, HTTPException: handle_http_exception_in_shape}

@@ -62,7 +62,7 @@ class GatewayPool(AsyncConnectionPool):
         self._sweep: asyncio.Task | None = None
 
     async def putconn(self, conn: psycopg.AsyncConnection) -> None:
-        conn._returned_at = time.monotonic()  # read by the next checkout's check
+        conn._returned_at = time.monotonic()  # type: ignore[attr-defined]  # read by the next checkout's check
         await super().putconn(conn)
 
     async def _check_or_sweep(self, conn: psycopg.AsyncConnection) -> None:

@@ -40,7 +40,7 @@ async def refuse_hidden_repos(conn: psycopg.AsyncConnection, org_id: str,
     if not claimed:
         return
     cur = await conn.execute(REPO_PARENTS, {"org": org_id, "ids": claimed})
-    parents = dict(await cur.fetchall())
+    parents: dict[str, str] = dict(await cur.fetchall())
     hidden = [Problem("repoId", OUTSIDE_REPOS, index) for index, row in indexed
               if (repo := row.values.get("repo_id")) is not None
               and parents.get(repo) not in restriction.workspaces]

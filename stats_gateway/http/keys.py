@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post
@@ -76,7 +76,7 @@ async def _body(request: Request, tp: type):
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
 
 
-async def _run(request: Request, operation, body_type: type | None = None) -> object:
+async def _run(request: Request, operation, body_type: type | None = None) -> Any:
     """``operation(conn, org_id, body)`` as the admin key's org, with its errors answered:
     the key is checked first, so a caller without one learns nothing from the body."""
     async with authorized(request, "admin") as caller:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from stats_gateway.core.engine import StatsEngine
 
@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 
 class ExpensiveLane:
-    def __init__(self, make_pool: Callable[[], object], make_engine: Callable[[object], StatsEngine]):
+    def __init__(self, make_pool: Callable[[], Any], make_engine: Callable[[Any], StatsEngine]):
         self._make_pool, self._make_engine = make_pool, make_engine
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -32,13 +32,13 @@ class ExpensiveLane:
     async def start(self) -> None:
         """Start the thread and open its pool (from the main loop)."""
         ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
+        loop = self._loop = asyncio.new_event_loop()
 
         def serve() -> None:
-            asyncio.set_event_loop(self._loop)
-            self._loop.call_soon(ready.set)
-            self._loop.run_forever()
-            self._loop.close()
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+            loop.close()
 
         # the GIL passes between threads every switch interval: 1 ms rather than 5 ms, so
         # the main loop's many short turns wait less while the lane computes
@@ -53,13 +53,15 @@ class ExpensiveLane:
         await pool.open(wait=True, timeout=30)
         return pool
 
-    async def _in_lane(self, coroutine: Awaitable[T]) -> T:
+    async def _in_lane(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        assert self._loop is not None, "the lane is not started"
         # the callback is scheduled with a copy of the caller's context, so context
         # variables (the cached key's liveness check, db/tenant.py) carry over
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))
 
-    async def run(self, work: Callable[[StatsEngine], Awaitable[T]]) -> T:
+    async def run(self, work: Callable[[StatsEngine], Coroutine[Any, Any, T]]) -> T:
         """``work(engine)`` in the lane, with the lane's engine; its result or exception."""
+        assert self.engine is not None, "the lane is not started"
         return await self._in_lane(work(self.engine))
 
     async def stop(self) -> None:
@@ -68,5 +70,6 @@ class ExpensiveLane:
         if self.engine is not None:
             await self._in_lane(self.engine.pool.close())
         self._loop.call_soon_threadsafe(self._loop.stop)
-        await asyncio.to_thread(self._thread.join, 10)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10)
         self._loop = None

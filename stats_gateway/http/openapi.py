@@ -74,7 +74,7 @@ Json = dict[str, Any]
 
 # --- security ------------------------------------------------------------------------
 
-SECURITY_SCHEMES = {
+SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
     BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="sgk_<keyId>_<secret>",
                            description="An API key: `Authorization: Bearer <key>`."),
     BASIC: SecurityScheme(type="http", scheme="basic",
@@ -84,7 +84,7 @@ SECURITY_SCHEMES = {
                              description="The API key alone as the Authorization header; "
                                          "`GET /v1/model-usage` only, as Runtype."),
 }
-BEARER_ONLY = [{BEARER: []}]
+BEARER_ONLY: list[dict[str, list[str]]] = [{BEARER: []}]
 
 
 # --- numbers -------------------------------------------------------------------------
@@ -133,12 +133,12 @@ class GatewayOpenAPIConfig(OpenAPIConfig):
 
 def query_parameter(name: str, schema: Json, description: str,
                     required: bool = False) -> Parameter:
-    return Parameter(name=name, param_in="query", schema=schema, description=description,
+    return Parameter(name=name, param_in="query", schema=schema, description=description,  # type: ignore[arg-type]  # a JSON Schema dict: written as it is
                      required=required)
 
 
 def header_parameter(name: str, schema: Json, description: str) -> Parameter:
-    return Parameter(name=name, param_in="header", schema=schema, description=description)
+    return Parameter(name=name, param_in="header", schema=schema, description=description)  # type: ignore[arg-type]  # a JSON Schema dict: written as it is
 
 
 def _text(max_length: int = MAX_FILTER_VALUE) -> Json:
@@ -169,7 +169,7 @@ STATS_PARAMETER_RULES: Json = {
     "then": {"required": ["id"]},
 }
 _q = query_parameter
-SHARED_PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
+SHARED_PARAMETERS: dict[str, Parameter | Reference] = {p.name: p for p in (
     _q("scope", {"type": "string", "enum": list(SCOPES)},
        "What the numbers cover: the key's whole org, one workspace or one repo.",
        required=True),
@@ -316,7 +316,7 @@ def ingest_body(domain: Domain) -> RequestBody:
               "properties": {"events": {"type": "array", "minItems": 1,
                                         "maxItems": MAX_EVENTS, "items": event_schema(domain)}},
               "required": ["events"], "additionalProperties": False}
-    return RequestBody(required=True, content={"application/json": OpenAPIMediaType(schema=schema)},
+    return RequestBody(required=True, content={"application/json": OpenAPIMediaType(schema=schema)},  # type: ignore[arg-type]  # a JSON Schema dict: written as it is
                        description="A batch, all or nothing: one invalid event refuses it "
                                    "(422 lists every problem).")
 
@@ -367,10 +367,10 @@ def error_responses(statuses: Iterable[int], container: type = ErrorResponse,
 
 
 def _header(description: str, schema: Json, required: bool = True) -> OpenAPIHeader:
-    return OpenAPIHeader(description=description, schema=schema, required=required)
+    return OpenAPIHeader(description=description, schema=schema, required=required)  # type: ignore[arg-type]  # a JSON Schema dict: written as it is
 
 
-SHARED_HEADERS = {
+SHARED_HEADERS: dict[str, OpenAPIHeader | Reference] = {
     "X-Request-Id": _header("The request id, also in the server log (an incoming valid "
                             "X-Request-Id is kept).", {"type": "string", "minLength": 1}),
     "WWW-Authenticate": _header("The auth scheme to use.", {"type": "string"}),
@@ -386,7 +386,7 @@ def _header_refs(status: str) -> dict[str, Reference]:
     return {name: Reference(ref=f"#/components/headers/{name}") for name in names}
 
 
-_CSV = {"text/csv": OpenAPIMediaType(schema={
+_CSV = {"text/csv": OpenAPIMediaType(schema={  # type: ignore[arg-type]  # a JSON Schema dict: written as it is
     "type": "string", "description": "The same answer as CSV, with `Accept: text/csv` "
                                      "(see the README); errors stay problem+json."})}
 
@@ -409,7 +409,7 @@ def operation_class(parameters: Sequence[Parameter | Reference] = (),
             if isinstance(request_body, dict):
                 self.request_body = RequestBody(
                     required=True, content={"application/json": OpenAPIMediaType(
-                        schema=request_body)})
+                        schema=request_body)})  # type: ignore[arg-type]  # a JSON Schema dict: written as it is
             elif request_body is not None:
                 self.request_body = request_body
             for status, response in (self.responses or {}).items():
