@@ -67,15 +67,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 import psycopg
 from litestar import Request, Response, get
 from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
 from psycopg_pool import PoolTimeout
 
 from domains.model_usage import DOMAIN
@@ -288,6 +291,7 @@ def parse_query(params: dict[str, list[str]], now: datetime) -> UsageQuery:
         plan = make_plan(first, after, size, tz_name)
     if r.problems:
         raise bad_request(r.problems)
+    assert start is not None and end is not None and plan is not None  # else a problem
     return UsageQuery(start_date=start, end_date=end, period=period, granularity=granularity,
                       timezone=tz_name, plan=plan, filters=tuple(filters))
 
@@ -337,7 +341,7 @@ async def model_usage_response(engine: StatsEngine, org_id: str, query: UsageQue
                         filters=query.filters)
     by_model = BreakdownRequest(
         scope=base.scope, window=None, plan=base.plan, filters=base.filters,
-        dimension=domain.dimension("models"), metrics=("requests", "tokens", "cost"),
+        dimension=domain.declared_dimension("models"), metrics=("requests", "tokens", "cost"),
         include_series=False, limit=MODELS_PAGE, offset=0, sort="requests", descending=True)
     series, totals, models = await all_of(
         engine.series_values(org_id, domain, base,
@@ -417,7 +421,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
                           "response header when reporting it")
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[Request, Any], Response]] = {
     ApiError: _api_error,
     HTTPException: _http_error,
     PoolTimeout: _database_down,
@@ -435,7 +439,7 @@ def seed_error(request: Request, exc: Exception) -> Response:
 # every class the app maps too: Litestar picks the most specific class across the app's and
 # the route's handlers, so a class only the app named (a query timeout) would answer in
 # problem+json
-EXCEPTION_HANDLERS = {cls: seed_error for cls in (*APP_HANDLERS, *_HANDLERS)}
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {cls: seed_error for cls in (*APP_HANDLERS, *_HANDLERS)}
 answer_errors_in_shape(PATH, seed_error)  # the router's 405 (http/errors.py)
 _ERROR_SPECS = error_responses((400, 401, 403, 429, 500, 503), ErrorBody, JSON, {
     400: "Invalid parameters (every problem listed)", 401: "Unauthorized Error",

@@ -44,12 +44,14 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal, get_args
+from collections.abc import Sequence
+from typing import Annotated, Literal, cast, get_args
 
 import msgspec
 import psycopg
 from litestar import Request, Response, get
 from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
 from litestar.openapi.spec.enums import OpenAPIFormat
 from litestar.params import KwargDefinition
 from psycopg_pool import PoolTimeout
@@ -143,7 +145,7 @@ _STATUS_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "PERMISSION_DENIE
                  429: "RATE_LIMITED"}
 
 
-def _error(status: int, code: str, message: str, problems: list[Problem] = (),
+def _error(status: int, code: str, message: str, problems: Sequence[Problem] = (),
            headers: dict | None = None) -> Response:
     errors = [{"field": p.field, "message": p.message} for p in problems] or None
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else headers
@@ -173,7 +175,7 @@ def seed_error(request: Request, exc: Exception) -> Response:
 
 
 # every class the app maps (its handlers would win by MRO), and anything else
-SEED_EXCEPTION_HANDLERS = {cls: seed_error for cls in (*EXCEPTION_HANDLERS, Exception)}
+SEED_EXCEPTION_HANDLERS: ExceptionHandlersMap = {cls: seed_error for cls in (*EXCEPTION_HANDLERS, Exception)}
 answer_errors_in_shape("/v1/runs-stats", seed_error)  # the router's 405 (http/errors.py)
 
 
@@ -221,6 +223,7 @@ def read_range(params: dict[str, list[str]]) -> tuple[datetime, datetime]:
             problems.append(Problem("end", f"the range spans {days} days; at most {MAX_BUCKETS}"))
     if problems:
         raise ApiError(422, "VALIDATION_ERROR", "invalid query parameters", problems)
+    assert start is not None and end is not None  # else a problem was listed
     return start, end
 
 
@@ -263,7 +266,7 @@ async def timeline(engine: StatsEngine, org_id: str, domain: Domain, plan: Bucke
 def _breakdown(domain: Domain, by: str, plan: BucketPlan, metrics: tuple[str, ...], limit: int,
                filters: tuple[Filter, ...] = (), then_by: tuple[str, ...] = ()):
     return BreakdownRequest(scope=Scope("org", None), window=None, plan=plan, filters=filters,
-                            dimension=domain.dimension(by), metrics=metrics,
+                            dimension=domain.declared_dimension(by), metrics=metrics,
                             include_series=False, limit=limit, offset=0, sort="runs",
                             descending=True, then_by=then_by)
 
@@ -295,7 +298,7 @@ async def source_split(engine: StatsEngine, org_id: str, domain: Domain, plan: B
     entities, _ = await engine.breakdown_values(org_id, domain, request, restriction)
     runs = {e.entity_id: e.totals["runs"] for e in entities}
     whole = sum(runs.values())
-    return [UsageBySource(source=s, runs=runs.get(s, 0), pct=percent(runs.get(s, 0), whole))
+    return [UsageBySource(source=cast(Source, s), runs=runs.get(s, 0), pct=percent(runs.get(s, 0), whole))
             for s in SOURCES]
 
 

@@ -148,6 +148,7 @@ def parse_range(params: Mapping[str, Sequence[str]]) -> tuple[datetime, datetime
         problems.append(Problem("to", "must be after from"))
     if problems:
         raise bad_request(problems)
+    assert start is not None and end is not None  # else _millis listed a problem
     return _EPOCH + timedelta(milliseconds=start), _EPOCH + timedelta(milliseconds=end)
 
 
@@ -162,7 +163,7 @@ async def workflow_entities(engine: StatsEngine, org_id: str, start: datetime,
     request = BreakdownRequest(
         scope=Scope("org", None), window=None,
         plan=make_plan(start, end, fixed_size(86_400)),  # no series: the size is unused
-        filters=(), dimension=domain.dimension("workflows"), metrics=METRICS,
+        filters=(), dimension=domain.declared_dimension("workflows"), metrics=METRICS,
         include_series=False, limit=PAGE_SIZE, offset=0, sort="totalCu", descending=True)
     found: dict[str, EntityValues] = {}
     while True:
@@ -211,9 +212,10 @@ def seed_error(request: Request, exc: Exception) -> Response:
     message = body["message"]
     if body["errors"]:
         message += ": " + "; ".join(f"{e['field']} {e['message']}" for e in body["errors"])
-    error = UsageByWorkflowError(code=problem.status_code, data=None, message=message,
+    status = problem.status_code or 500  # the gateway's handlers always set one
+    error = UsageByWorkflowError(code=status, data=None, message=message,
                                  requestId=request_id(request) or "")
-    response = json_response(error, problem.status_code)
+    response = json_response(error, status)
     response.headers.update(problem.headers)
     return response
 

@@ -96,14 +96,16 @@ async def _usage_buckets(engine: StatsEngine, org_id: str, stats: StatsRequest,
 async def call_stats(request: Request) -> Response:
     async with authorized(request, "read", basic=True) as caller:
         body = read_body(await request.body(), datetime.now(UTC).replace(microsecond=0))
-        plan = resolve_plan(body.start, body.end, body.granularity, body.timezone)
+        end, timezone = body.end, body.timezone
+        assert end is not None and timezone is not None  # read_body resolves both
+        plan = resolve_plan(body.start, end, body.granularity, timezone)
         stats = caller.restriction.apply(  # a key limited to workspaces/repos sees only those
             StatsRequest(scope=Scope("org", None), window=None, plan=plan,
                          filters=engine_filters(body)))
         nothing_asked = body.usage_metrics is None and body.call_metrics is None
         calls = call_section(DEFAULT_CALL_METRICS if nothing_asked else body.call_metrics or ())
         usage = usage_section(body.usage_metrics or ())
-        zone = ZoneInfo(body.timezone)
+        zone = ZoneInfo(timezone)
         # priced like the /v2 endpoints (http/admission.py): a point per bucket and list
         cost = Cost(bucket_count(plan) * (bool(calls.outputs) + bool(usage.outputs) or 1))
         granularity = granularity_of(plan)
@@ -117,8 +119,8 @@ async def call_stats(request: Request) -> Response:
                 _usage_buckets(engine, caller.org_id, stats, usage, zone),
                 _call_buckets(engine, caller.org_id, stats, calls, zone))
             return json_response(CallStatsResponse(
-                start=utc_text(body.start), end=utc_text(body.end),
-                granularity=granularity, timezone=body.timezone,
+                start=utc_text(body.start), end=utc_text(end),
+                granularity=granularity, timezone=timezone,
                 usage_buckets=usage_buckets, call_buckets=call_buckets), warnings=warnings)
 
         return await admitted(request, caller, cost, answer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
 
 from stats_gateway.core.errors import ApiError
 from stats_gateway.http.common import json_response
@@ -48,7 +49,7 @@ def fastapi_error(request: Request, exc: Exception) -> Response:
                        else "request refused")
     logged = (handle_database_down if isinstance(exc, tuple(_DATABASE_DOWN))
               else handle_unexpected)(request, exc)  # logs it the gateway's way
-    status = logged.status_code
+    status = logged.status_code or 500  # the gateway's handlers always set one
     message = ("the database is unavailable; retry shortly" if status == 503
                else f"Internal Server Error (request id {request_id(request)})")
     retry = {k: v for k, v in logged.headers.items() if k.lower() == "retry-after"}
@@ -56,10 +57,10 @@ def fastapi_error(request: Request, exc: Exception) -> Response:
 
 
 _DATABASE_DOWN = [key for key, handler in EXCEPTION_HANDLERS.items()
-                  if handler is handle_database_down]
+                  if handler is handle_database_down and isinstance(key, type)]
 
 answer_errors_in_shape("/calls/stats", fastapi_error)  # the router's 405 (http/errors.py)
 
-CALL_STATS_HANDLERS = {key: fastapi_error for key in EXCEPTION_HANDLERS} | {
+CALL_STATS_HANDLERS: ExceptionHandlersMap = {key: fastapi_error for key in EXCEPTION_HANDLERS} | {
     BodyInvalid: fastapi_error}
 """Every exception the app maps, and ours, rendered in this endpoint's envelope."""

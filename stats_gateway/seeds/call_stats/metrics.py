@@ -71,7 +71,10 @@ class Output:
     derive: Callable[[dict], object] | None = None
 
     def value(self, values: dict) -> object:
-        return values[self.metric.name] if self.metric else self.derive(values)
+        if self.metric:
+            return values[self.metric.name]
+        assert self.derive is not None  # an output reads a metric or derives from counts
+        return self.derive(values)
 
 
 def _column_agg(agg: str, column: str, plus: tuple[str, ...], q: float | None = None):
@@ -107,6 +110,7 @@ def _derived(metric: str, agg: str, q: float | None) -> Callable[[dict], object]
         return lambda v: int(v[ERRORS] == v[ROWS]) if v[ROWS] else None
     if agg == "max":
         return lambda v: int(v[ERRORS] > 0) if v[ROWS] else None
+    assert q is not None  # what remains is a percentile, which has one
     return lambda v: _zero_one_percentile(v[ROWS], v[ERRORS], q / 100)
 
 
@@ -147,7 +151,8 @@ def _section(wanted: Sequence[Wanted], make) -> Section:
     """Outputs in request order; engine metrics get short SQL-safe names (m0, m1, ...)."""
     outputs: list[Output] = []
     for w in wanted:
-        asked = [(f"{agg}_{w.metric}", agg, None) for agg in w.aggregations]
+        asked: list[tuple[str, str | None, float | None]] = [
+            (f"{agg}_{w.metric}", agg, None) for agg in w.aggregations]
         asked += [(f"p{percentile_label(q)}_{w.metric}", None, q) for q in w.percentiles]
         outputs += [make(key, f"m{len(outputs) + i}", w.metric, agg, q)
                     for i, (key, agg, q) in enumerate(asked)]

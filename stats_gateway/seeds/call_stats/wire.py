@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Union, get_args, get_origin
+from typing import Annotated, Literal, Union, dataclass_transform, get_args, get_origin
 
 import msgspec
 from msgspec import Meta
@@ -29,6 +29,8 @@ Percent = Annotated[float, Meta(ge=0, le=100)]  # as Weave: 0 <= p <= 100
 Text = Annotated[str, Meta(min_length=1, max_length=200, pattern="^[^\x00]*$")]
 
 
+# for type checkers: subclasses inherit frozen and kw_only (msgspec applies them at run time)
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(msgspec.field,))
 class Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Base of the wire Structs: field names exactly as Weave spells them."""
 
