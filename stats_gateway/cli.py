@@ -102,7 +102,7 @@ def cmd_serve(args, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning",
-                timeout_graceful_shutdown=settings.shutdown_grace_s)
+                timeout_graceful_shutdown=settings.shutdown_grace_s)  # type: ignore[arg-type]  # any seconds
     return 0
 
 
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         return commands[args.command](args, Settings.from_env())
     except Terminated as exc:
         print("stats-gateway: terminated", file=sys.stderr)
-        return exc.code
+        return exc.code if isinstance(exc.code, int) else 1
 
 
 if __name__ == "__main__":

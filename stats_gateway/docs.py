@@ -70,7 +70,7 @@ def render_seeds() -> str:
 
     lines = [SEEDS_BEGIN, ""]
     for module in SEED_MODULES:
-        title, _, body = inspect.getdoc(module).partition("\n")
+        title, _, body = (inspect.getdoc(module) or "").partition("\n")
         lines += [f"### {title}", "", body.strip(), ""]
     return "\n".join(lines + [SEEDS_END])
 

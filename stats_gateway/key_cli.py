@@ -109,7 +109,7 @@ def _run(conn, args) -> int:
 
 def _list(conn, args) -> int:
     names = dict(conn.execute("SELECT id::text, name FROM orgs").fetchall())
-    org_ids = [_org_id(conn, args.org)] if args.org else sorted(names, key=names.get)
+    org_ids = [_org_id(conn, args.org)] if args.org else sorted(names, key=lambda org: names[org])
     for org_id in org_ids:
         for info in key_admin.list_keys(conn, org_id):
             if args.json:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from operator import itemgetter
+from typing import cast
 
 import psycopg
 from psycopg import sql
@@ -170,11 +171,11 @@ def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
 def _valid_rows(domain: Domain, chunk: list[Record], now: datetime,
                 report: LoadReport) -> list[Lined]:
     """The chunk's valid events (in line order); every problem goes to ``report``."""
-    raws = [r.raw for r in chunk]
-    if all(raw is not None for raw in raws):  # NDJSON: the whole chunk decoded at once
-        rows = fast_lines(domain, raws, now)
-        if rows is not None:
-            return [(r.line, row) for r, row in zip(chunk, rows)]
+    raws = [r.raw for r in chunk if r.raw is not None]
+    if len(raws) == len(chunk):  # NDJSON: the whole chunk decoded at once
+        fast = fast_lines(domain, raws, now)
+        if fast is not None:
+            return [(r.line, row) for r, row in zip(chunk, fast)]
     chunk = [decoded(r) for r in chunk]
     problems = [LineProblem(r.line, "", r.problem) for r in chunk if r.problem]
     readable = [r for r in chunk if not r.problem]
@@ -184,9 +185,10 @@ def _valid_rows(domain: Domain, chunk: list[Record], now: datetime,
         try:
             checked = validate_events(domain, [readable[i].event for i in positions], now)
         except ApiError as exc:
-            bad = {positions[p.index] for p in exc.problems}
-            problems += [LineProblem(readable[positions[p.index]].line, p.field, p.message)
-                         for p in exc.problems]
+            # validate_events numbers every problem with its event's index
+            listed = [(positions[cast(int, p.index)], p) for p in exc.problems]
+            bad = {i for i, _ in listed}
+            problems += [LineProblem(readable[i].line, p.field, p.message) for i, p in listed]
             positions = [i for i in positions if i not in bad]
             continue
         rows = [(readable[i].line, row) for i, row in zip(positions, checked)]
@@ -212,7 +214,8 @@ def _write_chunk(conn: psycopg.Connection, domain: Domain, org_id: str, rows: li
             raise _OutOfRange(LineProblem(first, "", f"{out_of_range(exc).message} (lines "
                                                      f"{first}-{last})")) from None
         except _RepoMoves as exc:
-            report.reject([LineProblem(p.index, p.field, p.message) for p in exc.problems])
+            report.reject([LineProblem(cast(int, p.index), p.field, p.message)  # line numbers
+                           for p in exc.problems])
             if not skip_invalid:
                 return
             moved = {p.index for p in exc.problems}
@@ -253,7 +256,7 @@ def _moved_repos(conn: psycopg.Connection, org_id: str, rows: list[Lined]) -> li
     claimed = claimed_repos(rows)
     if not claimed:
         return []
-    parents = dict(conn.execute(REPO_PARENTS, {"org": org_id, "ids": claimed}).fetchall())
+    parents: dict[str, str] = dict(conn.execute(REPO_PARENTS, {"org": org_id, "ids": claimed}).fetchall())
     return repo_moves(parents, rows)
 
 

@@ -106,7 +106,7 @@ def csv_records(stream: io.TextIOBase, domain: Domain) -> Iterator[Record]:
 def _converters(domain: Domain, header: list[str]) -> list[Callable[[str], object]]:
     """How each column's text becomes a JSON-like value; refuses unknown or repeated
     columns once, at the header, rather than on every line."""
-    by_type = {"eventId": str, "ts": _ts}
+    by_type: dict[str, Callable[[str], object]] = {"eventId": str, "ts": _ts}
     by_type |= {f.name: _CONVERT.get(f.type, str) for f in domain.all_fields}
     unknown = [name for name in header if name not in by_type]
     repeated = sorted({name for name in header if header.count(name) > 1})

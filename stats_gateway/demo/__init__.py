@@ -79,7 +79,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
                                                                     signal.SIGINT)}
     try:
         uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning",
-                    timeout_graceful_shutdown=settings.shutdown_grace_s)
+                    timeout_graceful_shutdown=settings.shutdown_grace_s)  # type: ignore[arg-type]  # any seconds
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)

@@ -224,6 +224,7 @@ def policies_columns(org: Org, rng: random.Random, times: list[float], now: date
     who = Picker(users, zipf(len(users), 1.1)).take(rng, n)
     rules = [RULES[r] for r in org.rules]
     evaluated = Picker(rules, [1.0] * len(rules)).take(rng, n)
+    severities: list[str | None]
     actions, severities, pin, pout = [], [], [], []
     for rule in evaluated:
         if uniform() < rule.violation_rate:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -42,6 +43,14 @@ class LoadedOrg:
     id: str
     key: str  # read + ingest, in clear
     events: dict[str, int] = field(default_factory=dict)  # domain name -> rows written
+
+
+
+def _scalar(cursor: psycopg.Cursor) -> Any:
+    """The value of an aggregate's one row (no GROUP BY: always a row)."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row[0]
 
 
 def prepare_database(server_url: str, name: str = DEMO_DATABASE) -> str:
@@ -161,9 +170,9 @@ def loaded_demo(conn: psycopg.Connection, prefix: str = "") -> list[LoadedOrg] |
     for org in ORGS:
         if org.key not in ids:
             continue
-        counts = {d.name: conn.execute(
+        counts = {d.name: _scalar(conn.execute(
             sql.SQL("SELECT count(*) FROM {} WHERE org_id = %(org)s").format(
-                sql.Identifier(d.table)), {"org": ids[org.key]}).fetchone()[0]
+                sql.Identifier(d.table)), {"org": ids[org.key]}))
             for d in DOMAINS}
         loaded.append(LoadedOrg(org=org, name=prefix + org.name, id=ids[org.key], key="",
                                 events={n: c for n, c in counts.items() if c}))
@@ -179,10 +188,10 @@ def newest_event(conn: psycopg.Connection, loaded: list[LoadedOrg]) -> datetime 
     newest = None
     for item in loaded:
         for domain in DOMAINS:
-            row = conn.execute(sql.SQL("SELECT max(ts) FROM {} WHERE org_id = %(org)s").format(
-                sql.Identifier(domain.table)), {"org": item.id}).fetchone()
-            if row[0] is not None and (newest is None or row[0] > newest):
-                newest = row[0]
+            last = _scalar(conn.execute(sql.SQL("SELECT max(ts) FROM {} WHERE org_id = %(org)s")
+                                        .format(sql.Identifier(domain.table)), {"org": item.id}))
+            if last is not None and (newest is None or last > newest):
+                newest = last
     return newest
 
 
@@ -201,15 +210,14 @@ def clear_demo(conn: psycopg.Connection, prefix: str = "") -> int:
         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
           AND NOT c.relispartition AND c.relname <> 'api_keys'
         ORDER BY c.relname""").fetchall()]
-    others = conn.execute("SELECT count(*) FROM orgs WHERE NOT id = ANY(%(ids)s::uuid[])",
-                          {"ids": ids}).fetchone()[0]
+    others = _scalar(conn.execute("SELECT count(*) FROM orgs WHERE NOT id = ANY(%(ids)s::uuid[])",
+                                  {"ids": ids}))
     removed = 0
     with conn.transaction():
         for table in tables:
             name = sql.Identifier(table)
             if others == 0:
-                removed += conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)
-                                        ).fetchone()[0]
+                removed += _scalar(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)))
                 conn.execute(sql.SQL("TRUNCATE {}").format(name))
             else:
                 removed += conn.execute(

@@ -44,7 +44,8 @@ def zipf(n: int, s: float = 1.0) -> list[float]:
 
 def placements(org: Org) -> Picker:
     """(workspace id, repo id or None): a repo always comes with its own workspace."""
-    items, weights = [], []
+    items: list[tuple[str, str | None]] = []
+    weights: list[float] = []
     for ws in org.workspaces:
         repo_weights = zipf(len(ws.repos), 0.8)
         total = sum(repo_weights)

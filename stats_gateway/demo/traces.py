@@ -96,6 +96,7 @@ def _calls(org: Org, rng: random.Random, n_calls: int, cumulative: list[float],
         retrieved: list[str] = []  # what the trace's retrieval steps returned so far
         failed_child = False
         for step, offset, ms in members[1:]:
+            assert step is not None  # only the root (members[0]) has no step
             failed = uniform() < (0.025 if step.models else 0.007)
             failed_child |= failed
             inputs = outputs = None
@@ -105,7 +106,7 @@ def _calls(org: Org, rng: random.Random, n_calls: int, cumulative: list[float],
                 outputs = [f"weave:///{project.id}/object/{step.refs_out}-{randrange(1, 400)}:v1"
                            for _ in range(randint(1, 3))]
                 retrieved = retrieved + outputs
-            fields = place + (_uuid(rng), step.op, trace_id, root_id, thread, turn, user, run,
+            fields: tuple = place + (_uuid(rng), step.op, trace_id, root_id, thread, turn, user, run,
                               inputs, outputs)
             calls.append(Call(min(t + offset / 1000, latest), step, fields,
                               round(ms, 1), failed))
@@ -138,7 +139,7 @@ def _usage_per_call(org: Org, rng: random.Random, calls: list[Call], n_usage: in
         for i in rng.sample(llm, -extra):
             per_call[i] = 0
         return per_call
-    fallback = [i for i in llm if calls[i].step.fallback]
+    fallback = [i for i in llm if (s := calls[i].step) is not None and s.fallback]
     retried = rng.sample(fallback, min(extra, len(fallback)))
     for i in retried:
         per_call[i] += 1
@@ -172,7 +173,9 @@ def calls_with_usage(org: Org, rng: random.Random, n_calls: int, n_usage: int,
     for i, k in per_call.items():
         if not k:
             continue
-        models = _models(calls[i].step, k, rng)
+        step = calls[i].step
+        assert step is not None  # calls with usage are LLM steps
+        models = _models(step, k, rng)
         for j, model_id in enumerate(models):
             model = MODELS[model_id]
             tokens_in = int(model.tokens_in * lognorm(0.0, 0.8))
