@@ -217,10 +217,12 @@ class Grouping:
 
 def _grouped_select(table: Table, time: Field, values: list[Term], where: Where, fixed: bool,
                     grouping: Grouping, start: str, end: str, extra_keys: Sequence[Term] = (),
-                    whole_slots: bool = False):
+                    whole_slots: bool = False, grouped: bool = True):
     """One grouped SELECT over ``table`` for ``[start, end)``; ``extra_keys`` are further
     terms to select and group by (a histogram's bin). ``whole_slots``: a rollup whose slots
-    are the buckets themselves, one row each, read as they are (no GROUP BY)."""
+    are the buckets themselves, one row each, read as they are (no GROUP BY).
+    ``grouped=False``: each row with its keys, no GROUP BY, for a caller that groups the
+    rows of every segment together once (``values`` must then be plain columns)."""
     q = _source(table, time, where, start, end)
     select, group = [], []
     if grouping.by_bucket:
@@ -242,12 +244,12 @@ def _grouped_select(table: Table, time: Field, values: list[Term], where: Where,
     select += extra_keys
     group += extra_keys
     q = q.select(*select, *values)
-    return q.groupby(*group) if group and not whole_slots else q
+    return q.groupby(*group) if group and grouped and not whole_slots else q
 
 
 def _aggregate_from(table: Table, time: Field, values: list[Term], request: StatsRequest,
                     org_id: str, p: Params, start, end, grouping: Grouping,
-                    extra_keys: Sequence[Term] = ()):
+                    extra_keys: Sequence[Term] = (), grouped: bool = True):
     """``_grouped_select`` with the request's values put in ``p`` (for queries built per
     request, such as the histogram counts)."""
     p.values.update(where_values(request, org_id))
@@ -258,7 +260,7 @@ def _aggregate_from(table: Table, time: Field, values: list[Term], request: Stat
     low, high = f"p{len(p.values)}", f"p{len(p.values) + 1}"
     p(start, low), p(end, high)
     return _grouped_select(table, time, values, where_of(request), request.plan.size.is_fixed,
-                           grouping, low, high, extra_keys)
+                           grouping, low, high, extra_keys, grouped=grouped)
 
 
 # --- rollup segments as a shape ----------------------------------------------------------

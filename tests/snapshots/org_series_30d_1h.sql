@@ -42,10 +42,9 @@ FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("laten
 FROM "events_storage"
 WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin",SUM("hist_n") "hist_n"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin","hist_n"
 FROM "rh_storage_scope_1h_acd0d3"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "hist_column"=%(p9)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"hist_bin")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "hist_column"=%(p9)s)
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_storage"
 WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
