@@ -121,8 +121,8 @@ def distinct_rollups(domain: Domain) -> list[DistinctRollup]:
 
 def _register_rows(domain: Domain, request: StatsRequest, column: str, org_id: str, p: Params,
                    grouping: Grouping, seg: Segment) -> str:
-    """One segment's (keys, reg, rank) rows: hashed from raw events, or unpacked from a
-    sketch rollup's sketches."""
+    """One segment's (keys, reg, rank) rows: hashed from raw events (the largest rank per
+    register), or every code unpacked from a sketch rollup's sketches."""
     if seg.rollup is None:
         events = Table(domain.table)
         code = Raw("hll_code({0})", events.field(column))
@@ -132,9 +132,11 @@ def _register_rows(domain: Domain, request: StatsRequest, column: str, org_id: s
         return q.where(events.field(column).notnull()).get_sql()
     name = distinct_table(seg.rollup)
     table = Table(name)
-    q = _aggregate_from(table, table.slot_ts, [Raw('max("c"."code" & 63)', alias="rank")],
+    # each stored code as it is: distinct_sql takes the largest rank per register once,
+    # over every segment (a second GROUP BY here cost a pass over every unpacked code)
+    q = _aggregate_from(table, table.slot_ts, [Raw('("c"."code" & 63)', alias="rank")],
                         request, org_id, p, seg.start, seg.end, grouping,
-                        extra_keys=[Raw('("c"."code" >> 6)', alias="reg")])
+                        extra_keys=[Raw('("c"."code" >> 6)', alias="reg")], grouped=False)
     lateral = (f'FROM "{name}" CROSS JOIN LATERAL '
                f'unnest("{name}"."{sketch_column(column)}") AS "c"("code")')
     return q.get_sql().replace(f'FROM "{name}"', lateral, 1)

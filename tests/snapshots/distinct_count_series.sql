@@ -84,21 +84,18 @@ FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",(hll_code("conver
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s AND NOT "conversation_id" IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s),"reg")
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_ai_scope_1h_dd3f13"
 CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"reg")
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s)
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_ai_scope_1d_408785"
 CROSS JOIN LATERAL unnest("rd_ai_scope_1d_408785"."d__conversation_id") AS "c"("code")
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"reg")
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s)
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_ai_scope_1h_dd3f13"
 CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"reg")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s)
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p12)s AND "ts"<%(p13)s AND NOT "conversation_id" IS NULL
@@ -119,21 +116,18 @@ FROM ((SELECT (hll_code("conversation_id") >> 6) "reg",max(hll_code("conversatio
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p2)s AND "ts"<%(p3)s AND NOT "conversation_id" IS NULL
 GROUP BY "reg")
-UNION ALL (SELECT ("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+UNION ALL (SELECT ("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_ai_scope_1h_dd3f13"
 CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p4)s AND "slot_ts"<%(p5)s
-GROUP BY "reg")
-UNION ALL (SELECT ("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p4)s AND "slot_ts"<%(p5)s)
+UNION ALL (SELECT ("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_ai_scope_1d_408785"
 CROSS JOIN LATERAL unnest("rd_ai_scope_1d_408785"."d__conversation_id") AS "c"("code")
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s
-GROUP BY "reg")
-UNION ALL (SELECT ("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s)
+UNION ALL (SELECT ("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_ai_scope_1h_dd3f13"
 CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s
-GROUP BY "reg")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s)
 UNION ALL (SELECT (hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND NOT "conversation_id" IS NULL

@@ -47,21 +47,18 @@ FROM ((SELECT "user_id" "entity_id",(hll_code("conversation_id") >> 6) "reg",max
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(p3)s AND "ts"<%(p4)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
 GROUP BY "user_id","reg")
-UNION ALL (SELECT "user_id" "entity_id",("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+UNION ALL (SELECT "user_id" "entity_id",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_private_chat_users_1d_d86402"
 CROSS JOIN LATERAL unnest("rd_private_chat_users_1d_d86402"."d__conversation_id") AS "c"("code")
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p5)s AND "slot_ts"<%(p6)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s)
-GROUP BY "user_id","reg")
-UNION ALL (SELECT "user_id" "entity_id",("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p5)s AND "slot_ts"<%(p6)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s))
+UNION ALL (SELECT "user_id" "entity_id",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_private_chat_users_30d_f5bf75"
 CROSS JOIN LATERAL unnest("rd_private_chat_users_30d_f5bf75"."d__conversation_id") AS "c"("code")
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s)
-GROUP BY "user_id","reg")
-UNION ALL (SELECT "user_id" "entity_id",("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s))
+UNION ALL (SELECT "user_id" "entity_id",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_private_chat_users_1d_d86402"
 CROSS JOIN LATERAL unnest("rd_private_chat_users_1d_d86402"."d__conversation_id") AS "c"("code")
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p9)s AND "slot_ts"<%(p10)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s)
-GROUP BY "user_id","reg")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p9)s AND "slot_ts"<%(p10)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s))
 UNION ALL (SELECT "user_id" "entity_id",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(p11)s AND "ts"<%(p12)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL

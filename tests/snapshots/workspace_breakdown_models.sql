@@ -68,11 +68,10 @@ FROM ((SELECT "model" "entity_id",(hll_code("conversation_id") >> 6) "reg",max(h
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
 GROUP BY "model","reg")
-UNION ALL (SELECT "model" "entity_id",("c"."code" >> 6) "reg",max("c"."code" & 63) "rank"
+UNION ALL (SELECT "model" "entity_id",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_ai_main_1d_fd4224"
 CROSS JOIN LATERAL unnest("rd_ai_main_1d_fd4224"."d__conversation_id") AS "c"("code")
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s)
-GROUP BY "model","reg")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s))
 UNION ALL (SELECT "model" "entity_id",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p8)s AND "ts"<%(p9)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
