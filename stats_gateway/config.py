@@ -18,8 +18,9 @@ class Settings:
     pool_max: int = 10
     statement_timeout_ms: int = 15_000
     use_rollups: bool = True  # STATS_GATEWAY_ROLLUPS=off answers everything from raw events
-    # per-key token bucket (http/ratelimit.py): "<n>/<period>" or "off"; a key's own
-    # api_keys.rate_limit overrides it
+    # per-key token bucket, one per key across replicas (kept in PostgreSQL:
+    # http/ratelimit.py, docs/rate-limits.md): "<n>/<period>" or "off"; a key's own
+    # api_keys.rate_limit overrides it. Give every replica the same value.
     rate_limit: str = "600/min"
     # faults (README "Faults and health"): wait this long for a pooled connection, then 503
     pool_timeout_s: float = 2.0

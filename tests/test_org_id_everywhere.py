@@ -54,6 +54,7 @@ NOT_TENANT_TABLES = {
     "api_keys": "reference table: a key is looked up by its id before its org is known",
     "schema_migrations": "coordinator-only migration bookkeeping",
     "rollup_tables": "coordinator-only rollup-definition checksums",
+    "rate_limit_buckets": "coordinator-only per-key rate-limit state (keyed by key id)",
 }
 SCAN_CONDITIONS = ("Filter", "Index Cond", "Recheck Cond")
 

@@ -18,7 +18,7 @@ from stats_gateway.config import DATABASE_URL_ENV
 from stats_gateway.core.rollups import domain_rollups, rollup_table_names
 from stats_gateway.core.histogram_rollups import histogram_rollups
 from stats_gateway.db.tenant import APP_ROLE, tenant_connection, tenant_fetch
-from stats_gateway.http.ratelimit import RateLimited, RateLimiter, parse_rate
+from stats_gateway.http.ratelimit import parse_rate
 from support import (
     DOMAINS, NEW_DOMAINS, assert_problem, encode, generate, generate_new, get, ingest, live_server,
     loads, ok, post_events, random_times, rollup_of, without_request_id,
@@ -488,33 +488,6 @@ def test_rate_parsing():
     for bad in ("", "0/s", "5", "5/day", "-1/s", "5/0s"):
         with pytest.raises(ValueError):
             parse_rate(bad)
-
-
-def test_token_bucket_refills_at_the_rate():
-    now = [100.0]
-    limiter = RateLimiter("4/2s", clock=lambda: now[0])  # burst 4, 2 tokens per second
-    for _ in range(4):
-        limiter.take("k")
-    with pytest.raises(RateLimited) as caught:
-        limiter.take("k")
-    assert caught.value.retry_after_s == 1  # half a second, rounded up to whole seconds
-    limiter.take("other")  # buckets are per key
-    now[0] += 0.5
-    limiter.take("k")
-    with pytest.raises(RateLimited):
-        limiter.take("k")
-    now[0] += 60
-    for _ in range(4):  # refilled to the burst, no further
-        limiter.take("k")
-    with pytest.raises(RateLimited):
-        limiter.take("k")
-    limiter.take("k", "off")  # a key's own limit replaces the default
-    slow = RateLimiter("1/min", clock=lambda: now[0])
-    slow.take("k")
-    with pytest.raises(RateLimited) as caught:
-        slow.take("k")
-    assert caught.value.retry_after_s == 60
-    assert RateLimiter("off").default is None
 
 
 def test_per_key_rate_limit_answers_429_with_retry_after(client, db, new_org):

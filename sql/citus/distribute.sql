@@ -199,4 +199,4 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_
 SELECT create_distributed_table('ru_call_usage_users_30d_49727a', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_users_30d_49727a'::regclass);
 
--- Coordinator-only (left local on purpose): schema_migrations, rollup_tables.
+-- Coordinator-only (left local on purpose): schema_migrations, rollup_tables, rate_limit_buckets.

@@ -37,6 +37,8 @@ REFERENCE_TABLES = {
 LOCAL_TABLES = {
     "schema_migrations": "migration bookkeeping, read and written only by `migrate`",
     "rollup_tables": "rollup-definition checksums, read and written only by `migrate`",
+    "rate_limit_buckets": "per-key rate-limit state, one row per key, written by every "
+                          "request through the coordinator the gateways connect to",
 }
 
 

@@ -33,7 +33,7 @@ from stats_gateway.http.lane import ExpensiveLane
 from stats_gateway.http.caching import COMPRESSION
 from stats_gateway.http.dashboard import STATIC_DIR, dashboard_routes
 from stats_gateway.http.errors import APP_EXCEPTION_HANDLERS
-from stats_gateway.http.ratelimit import RateLimiter, add_retry_after
+from stats_gateway.http.ratelimit import RateLimiter, add_limit_headers
 from stats_gateway.http.ingest_guard import outside_limit, refuse_hidden_repos
 from stats_gateway.http.health import CONNECT_TIMEOUT_S, GatewayPool, health_routes
 from stats_gateway.http.home import home
@@ -199,14 +199,15 @@ def create_app(settings: Settings | None = None,
         lifespan=[lifespan],
         exception_handlers=APP_EXCEPTION_HANDLERS,
         compression_config=COMPRESSION,  # gzip, ETag/304 on stats GETs: http/caching.py
-        before_send=[add_retry_after],  # 429s of every error shape: http/ratelimit.py
+        # RateLimit-* and Retry-After on answers of every shape: http/ratelimit.py
+        before_send=[add_limit_headers],
         request_max_body_size=16_000_000,
         openapi_config=openapi_config("stats-gateway", __version__),
         plugins=[ExactNumbers()],  # decimals are JSON numbers: see http/openapi.py
         debug=False,
     )
     app.state.metrics = metrics = Metrics(d.name for d in domains)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit)  # per key: http/ratelimit.py
+    app.state.rate_limiter = RateLimiter(settings.rate_limit)  # shared: http/ratelimit.py
     app.state.admission = Admission(  # cost budgets and expensive slots: http/admission.py
         settings.cost_budget, settings.expensive_points, settings.expensive_per_key,
         settings.expensive_per_org, settings.pool_timeout_s)

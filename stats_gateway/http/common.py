@@ -19,7 +19,6 @@ from stats_gateway.auth import (
 from stats_gateway.core.engine import StatsEngine
 from stats_gateway.db.tenant import KEY_CHECK, KeyCheck
 from stats_gateway.http.csv import csv_response, wants_csv
-from stats_gateway.http.ratelimit import RETRY_AFTER_STATE, RateLimited
 
 JSON = "application/json"
 _encoder = msgspec.json.Encoder(decimal_format="number")  # exact decimals as JSON numbers
@@ -126,7 +125,7 @@ async def authorized(request: Request, permission: str, *, basic: bool = False,
     token = KEY_CHECK.set(check)
     try:
         try:
-            _admit(request, caller, permission)
+            await _admit(request, caller, permission)
             yield caller
         except Exception as exc:
             # a database in trouble answers 503 (http/errors.py) without a second try
@@ -150,12 +149,11 @@ async def _found_live(pool, check: KeyCheck) -> bool:
     return check.live
 
 
-def _admit(request: Request, caller: Caller, permission: str) -> None:
-    try:
-        request.app.state.rate_limiter.take(caller.key_id, caller.rate_limit)
-    except RateLimited as exc:
-        request.scope.setdefault("state", {})[RETRY_AFTER_STATE] = exc.retry_after_s
-        raise
+async def _admit(request: Request, caller: Caller, permission: str) -> None:
+    """The key's rate limit (one budget across replicas: http/ratelimit.py), then its
+    permission."""
+    await request.app.state.rate_limiter.take(engine_of(request).pool, request.scope,
+                                              caller.key_id, caller.rate_limit)
     require(caller, permission)
 
 

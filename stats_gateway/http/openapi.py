@@ -9,8 +9,9 @@ from here that adds, from the same declarations the engine validates against:
   domain's filters, and ``metric`` for a series view or limit/offset/sort/order/
   includeSeries for a breakdown), with their enums, bounds and defaults;
 * the ingest request body (``{"events": [...]}``, each event's fields and types);
-* response headers: ``X-Request-Id`` on every answer, ``WWW-Authenticate`` on 401 and
-  ``Retry-After`` on 429; and ``text/csv`` beside JSON for a stats 200.
+* response headers: ``X-Request-Id`` on every answer, ``WWW-Authenticate`` on 401,
+  ``Retry-After`` on 429 and a limited key's ``RateLimit-*`` on all but 401; and
+  ``text/csv`` beside JSON for a stats 200.
 
 Parameters and headers every route shares are written once, in ``components/parameters``
 and ``components/headers``.
@@ -376,13 +377,22 @@ SHARED_HEADERS: dict[str, OpenAPIHeader | Reference] = {
     "WWW-Authenticate": _header("The auth scheme to use.", {"type": "string"}),
     "Retry-After": _header("Seconds to wait before retrying.",
                            {"type": "integer", "minimum": 0}),
+    # a key's rate limit (docs/rate-limits.md): absent when its limit is off
+    "RateLimit-Limit": _header("Requests the key may make per period (its burst).",
+                               {"type": "integer", "minimum": 1}, required=False),
+    "RateLimit-Remaining": _header("Requests the key may still make at once.",
+                                   {"type": "integer", "minimum": 0}, required=False),
+    "RateLimit-Reset": _header("Seconds until the key's whole budget is back.",
+                               {"type": "integer", "minimum": 0}, required=False),
 }
 """Response headers, once in ``components/headers``."""
 _HEADERS_BY_STATUS = {"401": ("WWW-Authenticate",), "429": ("Retry-After",)}
+_RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
 
 def _header_refs(status: str) -> dict[str, Reference]:
-    names = ("X-Request-Id", *_HEADERS_BY_STATUS.get(status, ()))
+    limits = () if status == "401" else _RATE_LIMIT_HEADERS  # a 401 key is no key
+    names = ("X-Request-Id", *limits, *_HEADERS_BY_STATUS.get(status, ()))
     return {name: Reference(ref=f"#/components/headers/{name}") for name in names}
 
 
