@@ -313,7 +313,7 @@ def tenant_tables(db) -> list[str]:
     return [name for (name,) in db.execute("""
         SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id'
-        WHERE n.nspname = current_schema() AND c.relkind = 'r' ORDER BY 1""")]
+        WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY 1""")]
 
 
 def test_every_tenant_table_forces_row_level_security(db):

@@ -15,11 +15,17 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'orgs'::r
 SELECT create_reference_table('api_keys')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'api_keys'::regclass);
 
--- Tenant tables: distributed by org_id, colocated with entities (91 tables).
+-- Tenant tables: distributed by org_id, colocated with entities (103 tables).
 SELECT create_distributed_table('entities', 'org_id')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'entities'::regclass);
+SELECT create_distributed_table('retention_overrides', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'retention_overrides'::regclass);
+SELECT create_distributed_table('raw_horizons', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'raw_horizons'::regclass);
 SELECT create_distributed_table('events_storage', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_storage'::regclass);
+SELECT create_distributed_table('events_storage_ids', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_storage_ids'::regclass);
 SELECT create_distributed_table('ru_storage_scope_5m_99b90d', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_storage_scope_5m_99b90d'::regclass);
 SELECT create_distributed_table('ru_storage_scope_1h_acd0d3', 'org_id', colocate_with => 'entities')
@@ -38,6 +44,8 @@ SELECT create_distributed_table('rh_storage_main_1d_5ceff4', 'org_id', colocate_
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_storage_main_1d_5ceff4'::regclass);
 SELECT create_distributed_table('events_ai', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_ai'::regclass);
+SELECT create_distributed_table('events_ai_ids', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_ai_ids'::regclass);
 SELECT create_distributed_table('ru_ai_scope_5m_d19622', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_ai_scope_5m_d19622'::regclass);
 SELECT create_distributed_table('ru_ai_scope_1h_dd3f13', 'org_id', colocate_with => 'entities')
@@ -62,6 +70,8 @@ SELECT create_distributed_table('rd_ai_main_1d_fd4224', 'org_id', colocate_with 
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_ai_main_1d_fd4224'::regclass);
 SELECT create_distributed_table('events_private_chat', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_private_chat'::regclass);
+SELECT create_distributed_table('events_private_chat_ids', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_private_chat_ids'::regclass);
 SELECT create_distributed_table('ru_private_chat_scope_5m_6a1b26', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_private_chat_scope_5m_6a1b26'::regclass);
 SELECT create_distributed_table('ru_private_chat_scope_1h_b3a425', 'org_id', colocate_with => 'entities')
@@ -82,6 +92,8 @@ SELECT create_distributed_table('rd_private_chat_users_30d_f5bf75', 'org_id', co
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_private_chat_users_30d_f5bf75'::regclass);
 SELECT create_distributed_table('events_policies', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_policies'::regclass);
+SELECT create_distributed_table('events_policies_ids', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_policies_ids'::regclass);
 SELECT create_distributed_table('ru_policies_scope_5m_3ba239', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_policies_scope_5m_3ba239'::regclass);
 SELECT create_distributed_table('ru_policies_scope_1h_b289d2', 'org_id', colocate_with => 'entities')
@@ -98,6 +110,8 @@ SELECT create_distributed_table('ru_policies_users_30d_29ec0e', 'org_id', coloca
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_policies_users_30d_29ec0e'::regclass);
 SELECT create_distributed_table('events_credits', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_credits'::regclass);
+SELECT create_distributed_table('events_credits_ids', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_credits_ids'::regclass);
 SELECT create_distributed_table('ru_credits_scope_5m_2b34c9', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_credits_scope_5m_2b34c9'::regclass);
 SELECT create_distributed_table('ru_credits_scope_1h_a4d141', 'org_id', colocate_with => 'entities')
@@ -110,6 +124,8 @@ SELECT create_distributed_table('ru_credits_main_1d_42ac54', 'org_id', colocate_
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_credits_main_1d_42ac54'::regclass);
 SELECT create_distributed_table('events_runs', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_runs'::regclass);
+SELECT create_distributed_table('events_runs_ids', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_runs_ids'::regclass);
 SELECT create_distributed_table('ru_runs_scope_5m_1d34d2', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_runs_scope_5m_1d34d2'::regclass);
 SELECT create_distributed_table('ru_runs_scope_1h_1e74d3', 'org_id', colocate_with => 'entities')
@@ -126,6 +142,8 @@ SELECT create_distributed_table('ru_runs_targets_30d_6d0d35', 'org_id', colocate
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_runs_targets_30d_6d0d35'::regclass);
 SELECT create_distributed_table('events_model_usage', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_model_usage'::regclass);
+SELECT create_distributed_table('events_model_usage_ids', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_model_usage_ids'::regclass);
 SELECT create_distributed_table('ru_model_usage_scope_5m_90eba2', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_model_usage_scope_5m_90eba2'::regclass);
 SELECT create_distributed_table('ru_model_usage_scope_1h_0d6981', 'org_id', colocate_with => 'entities')
@@ -138,6 +156,8 @@ SELECT create_distributed_table('ru_model_usage_main_1d_559d37', 'org_id', coloc
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_model_usage_main_1d_559d37'::regclass);
 SELECT create_distributed_table('events_workflow_cu', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_workflow_cu'::regclass);
+SELECT create_distributed_table('events_workflow_cu_ids', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_workflow_cu_ids'::regclass);
 SELECT create_distributed_table('ru_workflow_cu_scope_5m_331ae9', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_workflow_cu_scope_5m_331ae9'::regclass);
 SELECT create_distributed_table('ru_workflow_cu_scope_1h_abc705', 'org_id', colocate_with => 'entities')
@@ -154,6 +174,8 @@ SELECT create_distributed_table('ru_workflow_cu_workflows_30d_3fa63a', 'org_id',
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_workflow_cu_workflows_30d_3fa63a'::regclass);
 SELECT create_distributed_table('events_calls', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_calls'::regclass);
+SELECT create_distributed_table('events_calls_ids', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_calls_ids'::regclass);
 SELECT create_distributed_table('ru_calls_scope_5m_5cb187', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_scope_5m_5cb187'::regclass);
 SELECT create_distributed_table('ru_calls_scope_1h_217fd2', 'org_id', colocate_with => 'entities')
@@ -184,6 +206,8 @@ SELECT create_distributed_table('rh_calls_main_1d_293bdc', 'org_id', colocate_wi
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_calls_main_1d_293bdc'::regclass);
 SELECT create_distributed_table('events_call_usage', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_call_usage'::regclass);
+SELECT create_distributed_table('events_call_usage_ids', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_call_usage_ids'::regclass);
 SELECT create_distributed_table('ru_call_usage_scope_5m_787bf2', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_scope_5m_787bf2'::regclass);
 SELECT create_distributed_table('ru_call_usage_scope_1h_aa6166', 'org_id', colocate_with => 'entities')

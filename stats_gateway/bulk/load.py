@@ -1,8 +1,8 @@
 """Load a stream of event records into one org's domain, in one transaction.
 
 Chunk by chunk: ingest's validator checks the events, COPY puts the valid ones in a TEMP
-staging table, ``INSERT … SELECT … ON CONFLICT DO NOTHING`` moves them into the event
-table (so existing ids are skipped), and the inserted ones name their entities and are
+staging table, their ids go into the event-id ledger (``ON CONFLICT DO NOTHING``) and the
+rows whose ids it took move into the event table (so existing ids are skipped), and the inserted ones name their entities and are
 held to the repo rule exactly as an ingest batch is. Chunks keep memory bounded whatever
 the file size; each chunk's inserted rows are merged into the rollups by the statement
 that inserts them, so nothing is rebuilt.
@@ -29,9 +29,11 @@ from stats_gateway.core.errors import ApiError, Problem
 from stats_gateway.core.rollup_sql import insert_with_rollups
 from stats_gateway.core.typed_batch import fast_lines
 from stats_gateway.core.ingest import (
+    NEW_IDS,
     REPO_PARENTS, UPSERT_ENTITIES, WRITE_LOCK, EventRow, claimed_repos, entity_params, entity_refs,
     out_of_range, repo_moves, validate_events,
 )
+from stats_gateway.db.schema import ledger_table
 from stats_gateway.demo.load import copy_statement, event_types
 from stats_gateway.progress import Progress
 
@@ -238,7 +240,8 @@ def _insert_chunk(conn: psycopg.Connection, domain: Domain, org_id: str,
             stored = itemgetter(*columns)  # validated rows hold every stored column
             for line, row in rows:
                 copy.write_row((line, row.event_id, row.ts, *stored(row.values)))
-        text, constants = insert_with_rollups(domain, _insert_from_stage(domain).as_string(conn))
+        text, constants = insert_with_rollups(domain, _insert_from_stage(domain).as_string(conn),
+                                              _ledger_from_stage(domain).as_string(conn))
         cur.execute(text, {**constants, "org": org_id})
         ids = {event_id for (event_id,) in cur.fetchall()}
     inserted: dict[str, Lined] = {}
@@ -278,8 +281,19 @@ def _insert_from_stage(domain: Domain) -> sql.Composed:
                                 sql.Identifier("ts"), *columns])
     values = sql.SQL(", ").join([sql.Identifier("event_id"), sql.Identifier("ts"), *columns])
     return sql.SQL(
-        "INSERT INTO {table} ({names}) SELECT %(org)s::uuid, {values} FROM {stage} "
-        "ORDER BY event_id COLLATE \"C\", line "
-        "ON CONFLICT (org_id, event_id) DO NOTHING RETURNING *").format(
+        "INSERT INTO {table} ({names}) SELECT %(org)s::uuid, {values} "
+        "FROM (SELECT DISTINCT ON (event_id) * FROM {stage} "
+        "WHERE event_id IN (SELECT event_id FROM " + NEW_IDS + ") "
+        "ORDER BY event_id, line) AS {stage} RETURNING *").format(
         table=sql.Identifier(domain.table), names=names, values=values,
         stage=sql.Identifier(STAGE))
+
+
+def _ledger_from_stage(domain: Domain) -> sql.Composed:
+    """The ``new_ids`` CTE: the stage's ids into the domain's event-id ledger in ingest's
+    lock order, the first line of a repeated id first; only ids it takes are written."""
+    return sql.SQL(
+        NEW_IDS + " AS (INSERT INTO {ledger} (org_id, event_id, ts) "
+        "SELECT %(org)s::uuid, event_id, ts FROM {stage} ORDER BY event_id COLLATE \"C\", line "
+        "ON CONFLICT (org_id, event_id) DO NOTHING RETURNING event_id), ").format(
+        ledger=sql.Identifier(ledger_table(domain)), stage=sql.Identifier(STAGE))

@@ -24,6 +24,7 @@ from stats_gateway.core.domain import Domain, EventField, FieldType
 from stats_gateway.core.errors import ApiError, Problem
 from stats_gateway.core.request import parse_instant, storable_text
 from stats_gateway.core.rollup_sql import insert_with_rollups
+from stats_gateway.db.schema import ledger_table
 
 MAX_EVENTS = 10_000
 MAX_PROBLEMS = 1_000
@@ -374,6 +375,9 @@ def out_of_range(exc: psycopg.Error) -> ApiError:
                                                      f"{MAX_INTEGER} per event")])
 
 
+NEW_IDS = "new_ids"  # the CTE of the ids the ledger took in this statement
+
+
 @lru_cache(maxsize=64)
 def insert_sql(domain: Domain) -> tuple[str, dict]:
     """Columnar INSERT … SELECT FROM unnest(arrays): one statement for a whole batch,
@@ -394,10 +398,19 @@ def insert_sql(domain: Domain) -> tuple[str, dict]:
         f"CASE WHEN u.c{i} IS NULL THEN NULL "
         f"ELSE ARRAY(SELECT jsonb_array_elements_text(u.c{i}::jsonb)) END"
         if f.type is FieldType.TEXT_LIST else f"u.c{i}" for i, f in enumerate(columns)])
+    # idempotency: an event is written only if its id entered the ledger in this very
+    # statement (db/schema.py): a re-sent id, whatever its ts, is skipped; of an id
+    # repeated within the batch, the first copy (the ledger's) is the one written
+    ledger = (f"{NEW_IDS} AS (INSERT INTO {ledger_table(domain)} (org_id, event_id, ts) "
+              f"SELECT %(org)s::uuid, i.event_id, i.ts "
+              f"FROM unnest(%(event_ids)b::text[], %(tss)b::timestamptz[]) AS i(event_id, ts) "
+              f"ON CONFLICT (org_id, event_id) DO NOTHING RETURNING event_id), ")
     return insert_with_rollups(domain, (
         f"INSERT INTO {domain.table} ({names}) SELECT {values} "
-        f"FROM unnest({arrays}) AS u({aliases}) "
-        f"ON CONFLICT (org_id, event_id) DO NOTHING RETURNING *"))
+        f"FROM (SELECT DISTINCT ON (u.event_id) * "
+        f"FROM unnest({arrays}) WITH ORDINALITY AS u({aliases}, n) "
+        f"WHERE u.event_id IN (SELECT event_id FROM {NEW_IDS}) "
+        f"ORDER BY u.event_id, u.n) AS u RETURNING *"), ledger)
 
 
 def _wire_type(f: EventField) -> str:

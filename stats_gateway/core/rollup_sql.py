@@ -120,12 +120,13 @@ def _rollup_ctes(domain: Domain) -> tuple[str, dict]:
     return "".join(f", {cte}" for cte in ctes), dict(p.values)
 
 
-def insert_with_rollups(domain: Domain, insert: str) -> tuple[str, dict]:
+def insert_with_rollups(domain: Domain, insert: str, before: str = "") -> tuple[str, dict]:
     """One statement: ``insert`` (an ``INSERT INTO <event table> … RETURNING *``) and
     every rollup brought up to date with exactly the rows it inserted; returns the text
-    (selecting the inserted ``event_id``s) and the rollups' constants."""
+    (selecting the inserted ``event_id``s) and the rollups' constants. ``before``: CTEs
+    (``name AS (…), ``) the insert reads (the event-id ledger's insert, ``db/schema.py``)."""
     ctes, constants = _rollup_ctes(domain)
-    return (f"WITH {INSERTED} AS ({insert}){ctes} SELECT event_id FROM {INSERTED}",
+    return (f"WITH {before}{INSERTED} AS ({insert}){ctes} SELECT event_id FROM {INSERTED}",
             constants)
 
 

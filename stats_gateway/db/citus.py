@@ -6,6 +6,9 @@ live on the same shard group and a single-org query (every query the gateway wri
 ``org_id``: ``tests/test_org_id_everywhere.py``) is routed whole to one worker. ``orgs`` and
 ``api_keys`` are reference tables (a copy on every node): they are tiny, and a key is looked
 up by its id before its org is known. The migration bookkeeping stays on the coordinator.
+An event table is partitioned by month (``db/schema.py``): Citus distributes its partitions
+with it, and partitions created later are distributed as they are attached; its event-id
+ledger is a tenant table of its own.
 
 Rollup tables are generated from the domain declarations, so the distribution SQL is too:
 ``stats-gateway citus-sql`` prints it for the current ``DOMAINS`` and
@@ -22,12 +25,13 @@ from collections.abc import Iterable
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.rollup_sql import sketch_rollups
 from stats_gateway.core.rollups import domain_rollups
+from stats_gateway.db.schema import ledger_table
 
 DISTRIBUTION_COLUMN = "org_id"
 COLOCATE_WITH = "entities"  # the first distributed table; every other one joins its group
 
 # Tenant tables written by hand in sql/*.sql (the rest are generated from the domains).
-STATIC_TENANT_TABLES = ("entities",)
+STATIC_TENANT_TABLES = ("entities", "retention_overrides", "raw_horizons")
 
 # Not sharded by org, and why. Everything else in the schema must be a tenant table.
 REFERENCE_TABLES = {
@@ -46,7 +50,7 @@ def tenant_tables(domains: Iterable[Domain]) -> list[str]:
     """Every table distributed by org_id, the colocation anchor first."""
     tables = list(STATIC_TENANT_TABLES)
     for domain in domains:
-        tables.append(domain.table)
+        tables += [domain.table, ledger_table(domain)]  # partitions follow their table
         tables += [rollup.table for rollup in domain_rollups(domain)]
         tables += [twin.table for twin in sketch_rollups(domain)]
     return tables

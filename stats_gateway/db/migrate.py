@@ -4,13 +4,16 @@ Each migration is recorded with the sha256 of its text; all of it runs under one
 transaction-scoped advisory lock, so concurrent starters serialise and the second one finds
 nothing to do. An applied file whose text changed is an error: write a new file instead.
 A generated domain migration whose text changed (the domain gained a field) is re-applied,
-since it only adds.
+since it only adds. An event table from before monthly partitioning is converted first
+(``db/partitions.convert_to_partitioned``: every row kept, in this transaction), and every
+start-up creates the months around now ahead of ingest.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -18,6 +21,7 @@ import psycopg
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_sql, rollup_ddl, sketch_rollups
 from stats_gateway.core.rollups import domain_rollups
+from stats_gateway.db.partitions import convert_to_partitioned, ensure_months, months_ahead
 from stats_gateway.db.schema import domain_ddl
 from stats_gateway.db.tenant import secure_tenant_tables
 
@@ -58,6 +62,8 @@ def migrate(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[str]:
                 checksum    text NOT NULL,
                 applied_at  timestamptz NOT NULL DEFAULT now())""")
         done: dict[str, str] = dict(conn.execute("SELECT name, checksum FROM schema_migrations").fetchall())
+        for domain in domains:  # tables from before partitioning: converted, rows kept
+            convert_to_partitioned(conn, domain, domain_ddl(domain))
         for m in planned_migrations(domains):
             if done.get(m.name) == m.checksum:
                 continue
@@ -71,6 +77,9 @@ def migrate(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[str]:
                 "ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, "
                 "applied_at = now()", (m.name, m.checksum))
             applied_now.append(m.name)
+        now = datetime.now(UTC)
+        for domain in domains:
+            ensure_months(conn, domain, months_ahead(now))
         sync_rollups(conn, domains)  # derived tables: not migrations, not listed
         secure_tenant_tables(conn)  # row-level security on every org_id table (db/tenant.py)
     return applied_now
