@@ -23,6 +23,7 @@ METRICS = ("tokensIn", "tokensOut", "policyTokensIn", "policyTokensOut", "reques
 
 DOMAIN = Domain(
     name="ai",
+    retention=400,  # raw-event days: 13 months: year-on-year
     table="events_ai",
     title="Ai",
     doc=__doc__,

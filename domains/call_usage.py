@@ -19,6 +19,7 @@ METRICS = ("inputTokens", "outputTokens", "totalTokens", "inputCost", "outputCos
 
 DOMAIN = Domain(
     name="call-usage",
+    retention=400,  # raw-event days: 13 months: year-on-year
     table="events_call_usage",
     title="CallUsage",
     doc=__doc__,

@@ -53,6 +53,7 @@ CALL_FILTERS = (
 
 DOMAIN = Domain(
     name="calls",
+    retention=90,  # raw-event days: traces are many and read recent
     table="events_calls",
     title="Calls",
     doc=__doc__,

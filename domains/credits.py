@@ -16,6 +16,7 @@ METRICS = ("creditsAi", "creditsStorage", "creditsTotal", "creditsPurchased", "c
 
 DOMAIN = Domain(
     name="credits",
+    retention=800,  # raw-event days: billing: two years for audits
     table="events_credits",
     title="Credits",
     doc=__doc__,

@@ -18,6 +18,7 @@ METRICS = ("requests", "tokens", "cost", "platformCost", "platformTokens", "user
 
 DOMAIN = Domain(
     name="model-usage",
+    retention=400,  # raw-event days: 13 months: year-on-year
     table="events_model_usage",
     title="ModelUsage",
     doc=__doc__,

@@ -33,6 +33,7 @@ def check_event(event: dict) -> list[tuple[str, str]]:
 
 DOMAIN = Domain(
     name="policies",
+    retention=400,  # raw-event days: 13 months: year-on-year
     table="events_policies",
     title="Policies",
     doc=__doc__,

@@ -17,6 +17,7 @@ METRICS = ("tokensIn", "tokensOut", "requests")
 
 DOMAIN = Domain(
     name="private-chat",
+    retention=180,  # raw-event days: chat metadata: shorter, for privacy
     table="events_private_chat",
     title="PrivateChat",
     doc=__doc__,

@@ -20,6 +20,7 @@ METRICS = ("runs", "spend", "avgDurationMs")
 
 DOMAIN = Domain(
     name="runs",
+    retention=400,  # raw-event days: 13 months: year-on-year
     table="events_runs",
     title="Runs",
     doc=__doc__,

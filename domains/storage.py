@@ -24,6 +24,7 @@ METRICS = ("uplBytes", "dwlBytes", "sizeChange", "latencyMs", "requests",
 
 DOMAIN = Domain(
     name="storage",
+    retention=400,  # raw-event days: 13 months: year-on-year
     table="events_storage",
     title="Storage",
     doc=__doc__,

@@ -21,6 +21,7 @@ METRICS = ("runCount", "totalCu", "cuPerHour", "estimatedCostPerRun", "avgDurati
 
 DOMAIN = Domain(
     name="workflow-cu",
+    retention=800,  # raw-event days: billing: two years for audits
     table="events_workflow_cu",
     title="WorkflowCu",
     doc=__doc__,

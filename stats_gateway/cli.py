@@ -1,5 +1,5 @@
 """``stats-gateway``: demo | serve | migrate | create-key | keys | load | rebuild | citus-sql |
-explain.
+explain | retention | delete.
 
 Every command uses one database: ``STATS_GATEWAY_DATABASE_URL``, or else the embedded
 server's ``postgres`` database in ``STATS_GATEWAY_DATA_DIR``, and says which on stderr.
@@ -14,6 +14,7 @@ import sys
 from domains import DOMAINS
 from stats_gateway.config import Settings
 from stats_gateway.db.connect import connect
+from stats_gateway.db.data_cli import add_data_parsers, cmd_delete, cmd_retention
 from stats_gateway.db.embedded import announce_database, database_url
 from stats_gateway.db.migrate import migrate
 from stats_gateway.key_admin import RESOURCE_SCOPES
@@ -243,10 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     explain.add_argument("--body", help="the JSON body of a /v2/query/<domain> request")
     explain.add_argument("--json", action="store_true",
                          help="the JSON of the ?explain=true API instead of annotated SQL")
+    add_data_parsers(sub)
     args = parser.parse_args(argv)
     commands = {"demo": cmd_demo, "serve": cmd_serve, "migrate": cmd_migrate,
                 "create-key": cmd_create_key, "keys": cmd_keys, "load": cmd_load,
-                "rebuild": cmd_rebuild, "citus-sql": cmd_citus_sql, "explain": cmd_explain}
+                "rebuild": cmd_rebuild, "citus-sql": cmd_citus_sql, "explain": cmd_explain,
+                "retention": cmd_retention, "delete": cmd_delete}
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return commands[args.command](args, Settings.from_env())

@@ -201,6 +201,9 @@ class Domain:
     check_event: Callable[[dict], list[tuple[str, str]]] | None = None
     # the rollups; None: the default set (``stats_gateway.core.rollups.default_cubes``)
     rollups: tuple[Cube, ...] | None = None
+    # days raw events are kept at least (whole UTC months are dropped once every day in
+    # them is older); rollups are kept. An org may have its own (docs/retention.md)
+    retention: int = 400
 
     @property
     def all_fields(self) -> tuple[EventField, ...]:
@@ -264,6 +267,8 @@ def _identity_problems(domain: Domain) -> Iterator[str]:
         yield "name must be a lowercase URL segment"
     if not _IDENT.match(domain.table):
         yield f"table {domain.table!r} is not a plain identifier"
+    if not isinstance(domain.retention, int) or domain.retention < 1:
+        yield "retention must be a whole number of days, at least 1"
 
 
 def _field_problems(domain: Domain) -> Iterator[str]:

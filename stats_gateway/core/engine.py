@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -45,6 +45,11 @@ from stats_gateway.core.sql import (
 from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 from stats_gateway.core.summary import additive_total, summarize
 from stats_gateway.db.tenant import tenant_fetch
+
+R = TypeVar("R", bound=StatsRequest)
+RAW_FROM = ("SELECT raw_from FROM raw_horizons "
+            "WHERE org_id = %(org)s AND domain = %(domain)s")
+NOTHING_EXPIRED = EARLIEST  # ingest takes no ts before it: no raw event has expired
 
 
 Finalizer = Callable[[Mapping[str, Any]], Any]
@@ -239,6 +244,15 @@ class StatsEngine:
             raise not_found(scope.kind)
         return scope.id
 
+    async def with_horizon(self, org_id: str, domain: Domain, request: R) -> R:
+        """``request`` knowing from when the org's raw events of ``domain`` are kept
+        (``raw_horizons``, written by retention: docs/retention.md), looked up once."""
+        if request.raw_from is not None:
+            return request
+        rows = await tenant_fetch(self.pool, org_id, RAW_FROM, {"org": org_id,
+                                                                "domain": domain.name})
+        return replace(request, raw_from=rows[0][0] if rows else NOTHING_EXPIRED)
+
     async def _percentiles(self, org_id: str, domain: Domain, request: StatsRequest,
                            metrics: Sequence[Metric], grouping: Grouping) -> dict[tuple, dict]:
         """The sketched metrics (approximate percentiles, distinct counts) per group key,
@@ -263,6 +277,7 @@ class StatsEngine:
                             metrics: Sequence[Metric], restriction: Restriction = UNRESTRICTED,
                             ) -> list[tuple[datetime, dict]]:
         """Every bucket in range, in order, with each metric's value."""
+        request = await self.with_horizon(org_id, domain, request)
         rows = await self._bucket_rows(org_id, domain, restriction.apply(request), metrics)
         names = [m.name for m in metrics]
         return [(datetime.fromtimestamp(row[0], UTC), dict(zip(names, row[1:])))
@@ -313,7 +328,7 @@ class StatsEngine:
                            metrics: Sequence[Metric], restriction: Restriction = UNRESTRICTED,
                            ) -> dict:
         """Each metric over the whole range."""
-        request = restriction.apply(request)
+        request = restriction.apply(await self.with_horizon(org_id, domain, request))
         parts = _parts(metrics)
         async def metric_row() -> dict:
             if not parts:  # a SELECT of nothing is not SQL
@@ -331,7 +346,7 @@ class StatsEngine:
                                     restriction: Restriction = UNRESTRICTED,
                                     ) -> list[tuple[datetime, str, dict]]:
         """(bucket, entity id, values) only where events exist, by bucket then entity."""
-        request = restriction.apply(request)
+        request = restriction.apply(await self.with_horizon(org_id, domain, request))
         rows, found = await self._gather([
             self._fetch(org_id, grouped_series_sql(
                 domain, request, _parts(metrics), dimension, org_id, self.use_rollups)),
@@ -381,7 +396,7 @@ class StatsEngine:
                                restriction: Restriction = UNRESTRICTED,
                                ) -> tuple[list[EntityValues], int]:
         """One page of entities and the number of entities in all."""
-        request = restriction.apply(request)
+        request = restriction.apply(await self.with_horizon(org_id, domain, request))
         dim = request.dimension
         metrics = [domain.metric(name) for name in request.metrics]
         in_sql = breakdown_sql_metrics(domain, request)
@@ -432,6 +447,7 @@ class StatsEngine:
             raise not_found("endpoint")
         request = parse_series(domain, view, params, now or datetime.now(UTC))
         scope_id = await self.check_scope(org_id, request, restriction)
+        request = await self.with_horizon(org_id, domain, request)
         types = series_types(domain, view.path)
         earlier = request.previous() if request.compare else None
         asked = [self._series_body(org_id, domain, request, restriction)]
@@ -474,6 +490,7 @@ class StatsEngine:
                            f"available: {', '.join(d.by for d in domain.dimensions)}")
         request = parse_breakdown(domain, dimension, params, now or datetime.now(UTC))
         scope_id = await self.check_scope(org_id, request, restriction)
+        request = await self.with_horizon(org_id, domain, request)
         entities, total = await self.breakdown_values(org_id, domain, request, restriction)
         if dimension.name_column and entities:
             entities = await self._newest_names(org_id, domain, request, entities, restriction)
@@ -536,6 +553,7 @@ class StatsEngine:
         domain = self.domain(domain_name)
         request = parse_query(domain, body, now or datetime.now(UTC))
         scope_id = await self.check_scope(org_id, request, restriction)
+        request = await self.with_horizon(org_id, domain, request)
         limited = restriction.apply(request)
         metrics = list(request.metrics)
         grouping = Grouping(by_bucket=request.by_bucket, group_by=request.group_by)

@@ -55,6 +55,9 @@ class StatsRequest:
     plan: BucketPlan
     filters: tuple[Filter, ...]
     compare: str | None = field(default=None, kw_only=True)  # "previous": add that range
+    # from when the org's raw events of the domain are kept (docs/retention.md): the
+    # planner reads earlier ranges from rollups only; None: not looked up yet
+    raw_from: datetime | None = field(default=None, kw_only=True)
 
     def previous(self) -> Self:
         """The same request over the range of equal length just before this one, bucketed

@@ -222,11 +222,9 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
     divide every bucket boundary. ``sketches``: plan for the histogram and distinct-count
     rollups, which exist only at the grains of ``Rollup.has_sketches``."""
     plan = request.plan
-    raw = [Segment(plan.start, plan.end, None)]
+    segments = [Segment(plan.start, plan.end, None)]
     columns = needed_columns(request, dimension)
-    if columns is None:
-        return raw
-    for cube in _cubes_by_size(domain):
+    for cube in _cubes_by_size(domain) if columns is not None else ():
         # ad-hoc metrics (not declared) have no rollup parts
         kept = cube_sketched(domain, cube) if sketches else cube_metrics(domain, cube)
         if not columns <= set(cube.columns) or not set(metrics) <= set(kept):
@@ -235,8 +233,19 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
                   if (not sketches or r.has_sketches)
                   and (not by_bucket or _grid_fits(plan, r.step))]
         if grains:
-            return _cut(plan.start, plan.end, grains)
-    return raw
+            segments = _cut(plan.start, plan.end, grains)
+            break
+    return _kept_raw(segments, request.raw_from)
+
+
+def _kept_raw(segments: list[Segment], raw_from: datetime | None) -> list[Segment]:
+    """The segments without the raw events retention dropped (before ``raw_from``): those
+    ranges are answered by rollup segments only, never read as if they held no event
+    (docs/retention.md; the answer warns, ``core/warnings.py``)."""
+    if raw_from is None or not segments or segments[0].start >= raw_from:
+        return segments
+    return [Segment(max(s.start, raw_from), s.end, None) if s.rollup is None else s
+            for s in segments if s.rollup is not None or s.end > raw_from]
 
 
 @lru_cache(maxsize=_CACHE)

@@ -23,6 +23,13 @@ def _values(value: object) -> list[object]:
 def request_warnings(request: StatsRequest) -> list[MetaWarning]:
     """The warnings of a /v2 series or breakdown request (empty: none)."""
     found = []
+    if request.raw_from is not None and request.plan.start < request.raw_from:
+        found.append(MetaWarning(
+            code="raw_events_expired",
+            message=f"raw events before {request.raw_from.isoformat()} are past retention: "
+                    "before then this answer counts what the rollups hold (their whole "
+                    "time slots in range, for the metrics and filters they keep), not "
+                    "single events (docs/retention.md)"))
     for flt in request.filters:
         commas = [v for v in _values(flt.value) if isinstance(v, str) and "," in v]
         if commas:
