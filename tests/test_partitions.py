@@ -140,3 +140,20 @@ def test_a_time_range_reads_only_its_months(fresh):
     month = f"{CHAT.table}_p{now_month.year:04d}_{now_month.month:02d}"
     assert month in text
     assert text.count(f" on {CHAT.table}_p") == 1, text  # no other month, not DEFAULT
+
+
+def test_events_copied_in_without_ingest_join_the_ledger_at_rebuild(fresh):
+    """The demo and the benchmark COPY events straight into the table, then rebuild the
+    derived data: the ledger is derived data too, so their ids are duplicates afterwards."""
+    from stats_gateway.core.rollup_sql import rebuild_rollups
+
+    migrate(fresh, DOMAINS)
+    org_id = ensure_org(fresh, "copied")
+    fresh.execute(f"INSERT INTO {CHAT.table} (org_id, event_id, ts, model, user_id) "
+                  "VALUES (%s, 'c1', %s, 'x', 'u1')", (org_id, NOW - timedelta(days=2)))
+    rebuild_rollups(fresh, CHAT, org_id)
+    line = msgspec.json.encode({"eventId": "c1", "ts": NOW.isoformat(), "model": "x",
+                                "userId": "u1"})
+    report = load_events(fresh, CHAT, org_id, read_records(io.BytesIO(line + b"\n"),
+                                                           "ndjson", CHAT))
+    assert report.inserted == 0 and report.duplicates == 1

@@ -12,6 +12,8 @@ from domains.private_chat import DOMAIN as CHAT
 from retention_support import (
     DAY, day_points, first_of_month, midnight, new_org, own_database, per_day,
 )
+from stats_gateway.cli import main
+from stats_gateway.config import DATABASE_URL_ENV
 from stats_gateway.db.partitions import existing_months, maintain_partitions
 from stats_gateway.db.retention import apply_retention, set_override
 from support import generate, ingest, ok, post_events, random_times
@@ -143,3 +145,24 @@ def test_a_late_event_into_a_dropped_month_is_taken_and_counted_by_the_rollups(w
         "scope": "org", "start": day.isoformat(), "end": (day + DAY).isoformat(),
         "timeBucketSize": "1d"})
     assert day_points(body, "requests") == per_day(events_a + [late], day, day + DAY)
+
+
+def test_an_org_override_is_set_shown_and_reset_by_the_cli(world, monkeypatch, capsys):
+    own = world[0]
+    org = new_org(own, "ret-cli")
+    monkeypatch.setenv(DATABASE_URL_ENV, own.url)
+    assert main(["retention", "set", "--org", "ret-cli", "--domain", "private-chat",
+                 "--days", "30"]) == 0
+    assert own.db.execute("SELECT days FROM retention_overrides WHERE org_id = %s "
+                          "AND domain = 'private-chat'", (org.id,)).fetchone() == (30,)
+    capsys.readouterr()
+    assert main(["retention", "show", "--org", org.id]) == 0
+    shown = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    mine = {row[0]: row[2] for row in shown if row[1] == org.id}
+    assert mine["private-chat"] == "30 days" and mine["calls"] == "90 days"
+    assert main(["retention", "set", "--org", org.id, "--domain", "private-chat",
+                 "--default"]) == 0
+    assert own.db.execute("SELECT count(*) FROM retention_overrides WHERE org_id = %s",
+                          (org.id,)).fetchone() == (0,)
+    with pytest.raises(SystemExit):
+        main(["retention", "set", "--org", org.id, "--domain", "private-chat", "--days", "0"])

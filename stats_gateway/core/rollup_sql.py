@@ -25,6 +25,7 @@ from stats_gateway.core.rollups import (
     EPOCH, Rollup, domain_rollups, finest_rollup, part_types,
 )
 from stats_gateway.core.sql import Params, Sql, merge_terms, metric_terms
+from stats_gateway.db.schema import ledger_table
 
 INSERTED = "inserted"  # the CTE of the rows an event INSERT … RETURNING * stored
 
@@ -160,7 +161,12 @@ def rebuild_rollups(conn, domain, org_id: str | None = None) -> int:
     """Recompute every rollup of ``domain`` from its raw events (one org, or all) on a
     synchronous psycopg connection, histogram rollups included; returns how many tables
     were rebuilt. For bulk loads that bypass ingest (COPY), and for the ``rebuild``
-    command."""
+    command. The event-id ledger (``db/schema.py``) is derived from the raw events too:
+    ids that a COPY wrote without it join it, so a re-sent event is still a duplicate."""
+    where, params = ("TRUE", {}) if org_id is None else ("org_id = %(org)s", {"org": org_id})
+    conn.execute(f"INSERT INTO {ledger_table(domain)} (org_id, event_id, ts) "
+                 f"SELECT org_id, event_id, ts FROM {domain.table} WHERE {where} "
+                 f"ON CONFLICT (org_id, event_id) DO NOTHING", params)
     rollups = domain_rollups(domain)
     for rollup in rollups:
         for statement in rebuild_sql(rollup, org_id):
