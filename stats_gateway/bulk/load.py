@@ -232,13 +232,16 @@ def _insert_chunk(conn: psycopg.Connection, domain: Domain, org_id: str,
     """COPY the rows to the stage, move the new ones to the event table and the
     catalogue; returns the inserted rows (the first of repeated ids) in line order."""
     columns = [f.column for f in domain.stored_fields]
+    firsts: dict[str, Lined] = {}  # later lines of an id repeated in the chunk: duplicates
+    for line, row in rows:
+        firsts.setdefault(row.event_id, (line, row))
     with conn.cursor() as cur:
         cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(STAGE)))
         with cur.copy(copy_statement(STAGE, ["line", "event_id", "ts", *columns],
                                      binary=True)) as copy:
             copy.set_types(["bigint", *event_types(domain)[1:]])
             stored = itemgetter(*columns)  # validated rows hold every stored column
-            for line, row in rows:
+            for line, row in firsts.values():
                 copy.write_row((line, row.event_id, row.ts, *stored(row.values)))
         text, constants = insert_with_rollups(domain, _insert_from_stage(domain).as_string(conn),
                                               _ledger_from_stage(domain).as_string(conn))
@@ -281,19 +284,18 @@ def _insert_from_stage(domain: Domain) -> sql.Composed:
                                 sql.Identifier("ts"), *columns])
     values = sql.SQL(", ").join([sql.Identifier("event_id"), sql.Identifier("ts"), *columns])
     return sql.SQL(
-        "INSERT INTO {table} ({names}) SELECT %(org)s::uuid, {values} "
-        "FROM (SELECT DISTINCT ON (event_id) * FROM {stage} "
-        "WHERE event_id IN (SELECT event_id FROM " + NEW_IDS + ") "
-        "ORDER BY event_id, line) AS {stage} RETURNING *").format(
+        "INSERT INTO {table} ({names}) SELECT %(org)s::uuid, {values} FROM {stage} "
+        "WHERE event_id IN (SELECT event_id FROM " + NEW_IDS + ") RETURNING *").format(
         table=sql.Identifier(domain.table), names=names, values=values,
         stage=sql.Identifier(STAGE))
 
 
 def _ledger_from_stage(domain: Domain) -> sql.Composed:
-    """The ``new_ids`` CTE: the stage's ids into the domain's event-id ledger in ingest's
-    lock order, the first line of a repeated id first; only ids it takes are written."""
+    """The ``new_ids`` CTE: the stage's ids (unique: ``_insert_chunk`` stages the first line
+    of a repeated one) into the domain's event-id ledger in ingest's lock order; only the
+    events whose ids it takes are written."""
     return sql.SQL(
         NEW_IDS + " AS (INSERT INTO {ledger} (org_id, event_id, ts) "
-        "SELECT %(org)s::uuid, event_id, ts FROM {stage} ORDER BY event_id COLLATE \"C\", line "
+        "SELECT %(org)s::uuid, event_id, ts FROM {stage} ORDER BY event_id COLLATE \"C\" "
         "ON CONFLICT (org_id, event_id) DO NOTHING RETURNING event_id), ").format(
         ledger=sql.Identifier(ledger_table(domain)), stage=sql.Identifier(STAGE))

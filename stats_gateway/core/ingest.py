@@ -399,18 +399,16 @@ def insert_sql(domain: Domain) -> tuple[str, dict]:
         f"ELSE ARRAY(SELECT jsonb_array_elements_text(u.c{i}::jsonb)) END"
         if f.type is FieldType.TEXT_LIST else f"u.c{i}" for i, f in enumerate(columns)])
     # idempotency: an event is written only if its id entered the ledger in this very
-    # statement (db/schema.py): a re-sent id, whatever its ts, is skipped; of an id
-    # repeated within the batch, the first copy (the ledger's) is the one written
+    # statement (db/schema.py), so a re-sent id, whatever its ts, is skipped (the batch's
+    # ids are unique: ``write_batch`` sends the first copy of a repeated one)
     ledger = (f"{NEW_IDS} AS (INSERT INTO {ledger_table(domain)} (org_id, event_id, ts) "
               f"SELECT %(org)s::uuid, i.event_id, i.ts "
               f"FROM unnest(%(event_ids)b::text[], %(tss)b::timestamptz[]) AS i(event_id, ts) "
               f"ON CONFLICT (org_id, event_id) DO NOTHING RETURNING event_id), ")
     return insert_with_rollups(domain, (
         f"INSERT INTO {domain.table} ({names}) SELECT {values} "
-        f"FROM (SELECT DISTINCT ON (u.event_id) * "
-        f"FROM unnest({arrays}) WITH ORDINALITY AS u({aliases}, n) "
-        f"WHERE u.event_id IN (SELECT event_id FROM {NEW_IDS}) "
-        f"ORDER BY u.event_id, u.n) AS u RETURNING *"), ledger)
+        f"FROM unnest({arrays}) AS u({aliases}) "
+        f"WHERE u.event_id IN (SELECT event_id FROM {NEW_IDS}) RETURNING *"), ledger)
 
 
 def _wire_type(f: EventField) -> str:
@@ -438,7 +436,9 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
     # one key order for every batch, so concurrent overlapping batches cannot deadlock
     # (a stable sort: the first copy of a repeated id stays first)
     ordered = sorted(rows, key=lambda r: r.event_id)
-    params = {"org": org_id, **batch_params(domain, ordered)}
+    # later copies of an id repeated in the batch are duplicates: not even sent
+    firsts = [r for i, r in enumerate(ordered) if not i or r.event_id != ordered[i - 1].event_id]
+    params = {"org": org_id, **batch_params(domain, firsts)}
     text, constants = insert_sql(domain)
     async with conn.transaction():
         await conn.execute(WRITE_LOCK.format(mode="_shared"), {"org": org_id, "table": domain.table})
