@@ -224,10 +224,10 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
     plan = request.plan
     segments = [Segment(plan.start, plan.end, None)]
     columns = needed_columns(request, dimension)
-    for cube in _cubes_by_size(domain) if columns is not None else ():
+    for cube in _cubes_by_size(domain):
         # ad-hoc metrics (not declared) have no rollup parts
         kept = cube_sketched(domain, cube) if sketches else cube_metrics(domain, cube)
-        if not columns <= set(cube.columns) or not set(metrics) <= set(kept):
+        if columns is None or not columns <= set(cube.columns) or not set(metrics) <= set(kept):
             continue
         grains = [r for r in reversed(domain_rollups_of(domain, cube))
                   if (not sketches or r.has_sketches)

@@ -73,7 +73,7 @@ def cmd_retention(args, settings: Settings) -> int:
         org_id = _org_or_fail(conn, args.org) if args.org else None
         if args.org and org_id is None:
             return 2
-        if args.action == "set":
+        if args.action == "set" and org_id is not None:  # --org is required there
             domain = next(d for d in DOMAINS if d.name == args.domain)
             set_override(conn, org_id, domain, None if args.default else args.days)
             print(f"{domain.name}: org {org_id} keeps raw events "

@@ -42,6 +42,11 @@ class Removed:
     rows: int
 
 
+def _count(conn: psycopg.Connection, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return row[0] if row else 0
+
+
 def horizon(now: datetime, days: int) -> datetime:
     """From when raw events are kept: the month start at or before ``now - days``."""
     return month_start(now - timedelta(days=days))
@@ -75,7 +80,7 @@ def apply_domain(conn: psycopg.Connection, domain: Domain, now: datetime) -> lis
     removed = []
     for month, name in sorted(existing_months(conn, domain).items()):
         if add_months(month, 1) <= oldest_kept:
-            (rows,) = conn.execute(f"SELECT count(*) FROM {name}").fetchone()
+            rows = _count(conn, name)
             conn.execute(f"DROP TABLE {name}")
             removed.append(Removed(domain.name, name, "partition dropped", rows))
     deleted = 0
