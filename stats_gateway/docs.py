@@ -86,5 +86,8 @@ def sync_readme(path) -> None:
 if __name__ == "__main__":
     from pathlib import Path
 
+    from stats_gateway import client_catalogue
+
     sync_readme(Path(__file__).resolve().parents[1] / "README.md")
-    print("README.md generated blocks rewritten")
+    client_catalogue.write()
+    print("README.md generated blocks and the client's catalogue.json rewritten")

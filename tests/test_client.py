@@ -1,7 +1,12 @@
-"""stats_gateway.client against a live server: typed values, exact bytes, typed errors."""
+"""The standalone client (clients/python, ``stats_gateway_client``) against a live server:
+typed values, exact bytes, typed errors, the async variant, CSV, pagination and the name
+checks made before sending."""
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -12,8 +17,9 @@ import msgspec
 import pytest
 
 from domains import DOMAINS
-from stats_gateway.client import StatsApiError, StatsClient, wire_params
-from stats_gateway.core.envelopes import IngestResponse
+from stats_gateway_client import (
+    AsyncStatsClient, IngestResponse, StatsApiError, StatsClient, UnknownNameError, wire_params,
+)
 from support import GENERATORS, generate, generate_new, live_server, random_times
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
@@ -115,7 +121,7 @@ def test_breakdown_typed_attributes_and_series(org_client, base_url):
 def test_errors_raise_typed_problems(org_client, base_url):
     org, stats = org_client
     with pytest.raises(StatsApiError) as caught:
-        stats.breakdown("storage", "nonexistent", window="24h")
+        stats.series("storage", scope="workspace", id="no-such-workspace", window="24h")
     assert caught.value.status == 404 and caught.value.error_code == "not_found"
     assert caught.value.request_id and caught.value.problem.success is False
 
@@ -136,9 +142,28 @@ def test_errors_raise_typed_problems(org_client, base_url):
     assert (caught.value.status, caught.value.error_code) == (422, "invalid_events")
     assert [(e.index, e.field) for e in caught.value.errors] == [(1, "amount")]
 
-    with pytest.raises(StatsApiError) as caught:
-        stats.series("no-such-domain", window="24h")
-    assert caught.value.status == 404
+
+def test_unknown_names_are_refused_before_anything_is_sent(base_url, new_org):
+    org = new_org()
+    sent = []
+    http = httpx.Client(base_url=base_url, timeout=30,
+                        event_hooks={"request": [sent.append]})
+    with StatsClient(base_url, org.key, http=http) as stats:
+        for call in (lambda: stats.series("no-such-domain", window="24h"),
+                     lambda: stats.series("storage", "nope", window="24h"),
+                     lambda: stats.breakdown("storage", "nonexistent", window="24h"),
+                     lambda: list(stats.entities("strage", "models", window="24h")),
+                     lambda: stats.series_csv("ai ", window="24h"),
+                     lambda: stats.ingest("../v2/keys", [{"eventId": "e"}])):
+            with pytest.raises(UnknownNameError) as caught:
+                call()
+            assert "unknown" in str(caught.value)
+        assert sent == []
+        # the server itself would have said 404: the check saves a round trip, it hides nothing
+        assert stats.series("storage", window="24h").success is True
+    assert len(sent) == 1
+    assert httpx.get(base_url + "/v2/stats/no-such-domain", params={"scope": "org"},
+                     headers=org.headers).status_code == 404
 
 
 def test_python_names_become_wire_parameters():
@@ -190,3 +215,97 @@ def test_every_endpoint_decodes_and_reencodes_to_the_servers_bytes(base_url, loa
             path = f"/v2/stats/{domain}/breakdown/{name}"
             assert body.entities and all(len(e.series) == 4 for e in body.entities)
     assert _encoder.encode(body) == raw_get(base_url, loaded, path, wire)
+
+
+MODELS = [  # model, events, tokens per event: totals differ, so the order is known
+    ("m-a", 1, 70), ("m-b", 2, 30), ("m-c", 3, 5), ("m-d", 1, 11), ("m-e", 4, 9),
+    ("m-f", 2, 1), ("m-g", 1, 200)]
+
+
+def model_events():
+    events, n = [], 0
+    for model, count, tokens in MODELS:
+        for _ in range(count):
+            events.append({"eventId": f"u{n}", "ts": DAY + timedelta(hours=n % 24),
+                           "modelId": model, "provider": "p", "billing": "platform",
+                           "tokens": tokens, "cost": "0.01"})
+            n += 1
+    return events
+
+
+def expected_by_tokens():
+    totals = {model: count * tokens for model, count, tokens in MODELS}
+    return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def test_entities_walks_every_page_in_order(org_client):
+    org, stats = org_client
+    assert stats.ingest("model-usage", model_events()).inserted == sum(c for _, c, _ in MODELS)
+    pages = []
+    stats._http.event_hooks["request"].append(lambda r: pages.append(r.url.params["offset"]))
+    walked = list(stats.entities("model-usage", "models", page_size=3, start=DAY, end=END,
+                                 sort="tokens"))
+    assert [(e.entityId, e.totals.tokens) for e in walked] == expected_by_tokens()
+    assert pages == ["0", "3", "6"]  # 7 entities, pages of 3
+    with pytest.raises(ValueError):
+        list(stats.entities("model-usage", "models", page_size=3, limit=5, window="24h"))
+
+
+def test_csv_helpers_answer_the_servers_csv(org_client, base_url):
+    org, stats = org_client
+    stats.ingest("credits", credit_events())
+    text = stats.series_csv("credits", start=DAY, end=END, time_bucket_size="6h")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    expected = defaultdict(Decimal)
+    for hours, kind, amount in CREDITS:
+        if kind in ("ai", "storage"):
+            expected[hours // 6] += Decimal(str(amount))
+    assert [datetime.fromisoformat(r["ts"]) for r in rows] == [
+        DAY + timedelta(hours=6 * i) for i in range(4)]
+    assert [Decimal(r["creditsTotal"]) for r in rows] == [expected[i] for i in range(4)]
+    wire = {"scope": "org", "start": DAY.isoformat(), "end": END.isoformat(),
+            "timeBucketSize": "6h"}
+    raw = httpx.get(base_url + "/v2/stats/credits", params=wire,
+                    headers={**org.headers, "Accept": "text/csv"}, timeout=30)
+    assert raw.headers["content-type"].startswith("text/csv") and raw.text == text
+
+    stats.ingest("model-usage", model_events())
+    page = stats.breakdown_csv("model-usage", "models", start=DAY, end=END, sort="tokens",
+                               limit=2)
+    rows = list(csv.DictReader(io.StringIO(page)))
+    assert [(r["entityId"], int(r["tokens"])) for r in rows] == expected_by_tokens()[:2]
+
+    with pytest.raises(StatsApiError) as caught:  # the server refuses CSV with series
+        stats.breakdown_csv("model-usage", "models", window="24h", include_series=True)
+    assert caught.value.status == 400
+
+
+def test_the_async_client_does_what_the_sync_one_does(base_url, new_org):
+    org = new_org()
+
+    async def scenario():
+        async with AsyncStatsClient(base_url, org.key, timeout=30) as stats:
+            ingested = await stats.ingest("model-usage", model_events())
+            assert ingested.inserted == sum(c for _, c, _ in MODELS)
+            series, page = await asyncio.gather(
+                stats.series("model-usage", start=DAY, end=END, time_bucket_size="1d"),
+                stats.breakdown("model-usage", "models", start=DAY, end=END, sort="tokens"))
+            walked = [e async for e in stats.entities("model-usage", "models", page_size=2,
+                                                      start=DAY, end=END, sort="tokens")]
+            text = await stats.series_csv("model-usage", start=DAY, end=END,
+                                          time_bucket_size="1d")
+            with pytest.raises(UnknownNameError):
+                await stats.series("model_usage", window="24h")
+            with pytest.raises(StatsApiError) as caught:
+                await stats.series("model-usage", window="2h")
+            assert caught.value.error_code == "invalid_parameters"
+            return series, page, walked, text
+
+    series, page, walked, text = asyncio.run(scenario())
+    assert type(series).__name__ == "ModelUsageTimeSeriesResponse"
+    assert series.summary.total == sum(c for _, c, _ in MODELS)  # requests, the primary
+    assert [p.tokens for p in series.series] == [sum(c * t for _, c, t in MODELS)]
+    assert [(e.entityId, e.totals.tokens) for e in page.entities] == expected_by_tokens()
+    assert [(e.entityId, e.totals.tokens) for e in walked] == expected_by_tokens()
+    assert list(csv.DictReader(io.StringIO(text)))[0]["tokens"] == str(
+        sum(c * t for _, c, t in MODELS))
