@@ -36,6 +36,9 @@ class Settings:
     expensive_per_key: int = 1  # at most this many at a time per key,
     expensive_per_org: int = 2  # and per org,
     expensive_pool: int = 2  # in the expensive lane with its own connections (http/lane.py)
+    # GET /metrics needs "Authorization: Bearer <this>" when set (docs/operations.md); unset,
+    # it is open as scrapers expect, and the proxy should keep it internal
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -57,4 +60,5 @@ class Settings:
             expensive_per_key=int(os.environ.get("STATS_GATEWAY_EXPENSIVE_PER_KEY", "1")),
             expensive_per_org=int(os.environ.get("STATS_GATEWAY_EXPENSIVE_PER_ORG", "2")),
             expensive_pool=int(os.environ.get("STATS_GATEWAY_EXPENSIVE_POOL", "2")),
+            metrics_token=os.environ.get("STATS_GATEWAY_METRICS_TOKEN") or None,
         )

@@ -8,7 +8,7 @@ refuses to import litestar, psycopg, stats_gateway and domains.
 
 from __future__ import annotations
 
-import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -75,9 +75,12 @@ def test_the_shared_envelopes_have_the_servers_schema():
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    source = out / "src"  # a copy: the build leaves build/ and egg-info beside its sources
+    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns(
+        "__pycache__", "build", "*.egg-info"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "--no-index", "--disable-pip-version-check", "-q", "-w", str(out),
-                    str(PACKAGE)], check=True, timeout=120, cwd=out)
+                    str(source)], check=True, timeout=120, cwd=out)
     (built,) = out.glob("stats_gateway_client-*.whl")
     return built
 

@@ -1,4 +1,10 @@
-"""compose.yaml's ``citus`` profile and the SQL it mounts (Docker is not run here).
+"""compose.yaml (its default pair and its ``citus`` profile), the SQL it mounts and the
+Dockerfile's install (Docker is not run here).
+
+Default pair: no password is written in the file (each is ``${POSTGRES_PASSWORD:-stats}``,
+interpolated here as compose does), the gateway's healthcheck asks ``/readyz`` and is run
+against a live gateway, and the Dockerfile installs a built wheel (not editable) whose
+migrations are found where ``stats_gateway.db.migrate`` looks for them once installed.
 
 The file is parsed and its wiring checked: the profile's gateway and migrate step point at
 the coordinator, the setup step mounts ``sql/citus`` and runs files that exist, the workers
@@ -29,9 +35,18 @@ SERVICES = COMPOSE["services"]
 CITUS = {name: s for name, s in SERVICES.items() if "citus" in s.get("profiles", ())}
 
 
-def env(service: dict) -> dict:
+def interpolate(text: str, environ: dict[str, str]) -> str:
+    """Compose's ``${VAR}`` and ``${VAR:-default}`` (default when unset or empty)."""
+    def one(match):
+        value = environ.get(match.group(1))
+        return value if value else (match.group(3) or "")
+    return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", one, text)
+
+
+def env(service: dict, environ: dict[str, str] | None = None) -> dict:
     value = service.get("environment", {})
-    return value if isinstance(value, dict) else dict(v.split("=", 1) for v in value)
+    pairs = value if isinstance(value, dict) else dict(v.split("=", 1) for v in value)
+    return {k: interpolate(str(v), environ or {}) for k, v in pairs.items()}
 
 
 def command(service: dict) -> list[str]:
@@ -39,8 +54,8 @@ def command(service: dict) -> list[str]:
     return value.split() if isinstance(value, str) else value
 
 
-def database_host(service: dict) -> dict:
-    return conninfo_to_dict(env(service)["STATS_GATEWAY_DATABASE_URL"])
+def database_host(service: dict, environ: dict[str, str] | None = None) -> dict:
+    return conninfo_to_dict(env(service, environ)["STATS_GATEWAY_DATABASE_URL"])
 
 
 def citus_nodes() -> dict[str, dict]:
@@ -225,3 +240,107 @@ def test_the_distribution_sql_runs_in_order_and_twice_changes_nothing(db):
     (left,) = db.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'citus_stub'"
                          ).fetchone()
     assert left == 0
+
+
+# --- the default pair, passwords, healthcheck, the Dockerfile's install ---------------------
+
+PASSWORD_KEYS = ("POSTGRES_PASSWORD", "PGPASSWORD")
+
+
+def test_no_password_is_written_in_the_file():
+    """Every password is ``${POSTGRES_PASSWORD:-…}``: one variable sets them all."""
+    mine = {"POSTGRES_PASSWORD": "not-the-default-9c1"}
+    for name, service in SERVICES.items():
+        raw = service.get("environment", {})
+        for key in PASSWORD_KEYS:
+            if key in raw:
+                assert re.fullmatch(r"\$\{POSTGRES_PASSWORD(:-\w+)?\}", raw[key]), (name, key)
+                assert env(service, mine)[key] == mine["POSTGRES_PASSWORD"]
+        if "STATS_GATEWAY_DATABASE_URL" in raw:
+            assert database_host(service, mine)["password"] == mine["POSTGRES_PASSWORD"], name
+            # unset: the documented local default, the same on both ends
+            assert database_host(service)["password"] == "stats"
+    assert env(SERVICES["postgres"])["POSTGRES_PASSWORD"] == "stats"
+    assert "local" in (ROOT / "compose.yaml").read_text().split("POSTGRES_PASSWORD")[1]
+
+
+def test_the_gateway_connects_to_the_compose_database():
+    target, db = database_host(SERVICES["gateway"]), env(SERVICES["postgres"])
+    assert (target["host"], target["port"]) == ("postgres", "5432")
+    assert (target["user"], target["dbname"]) == (db["POSTGRES_USER"], db["POSTGRES_DB"])
+
+
+def _healthcheck(service: dict) -> list[str]:
+    test = service["healthcheck"]["test"]
+    assert test[0] == "CMD", test  # exec form: no shell in the image is needed
+    return test[1:]
+
+
+def test_the_gateway_healthchecks_ask_readyz():
+    for name in ("gateway", "gateway-citus"):
+        check = _healthcheck(SERVICES[name])
+        assert check[:2] == ["python", "-c"] and "/readyz" in check[2], name
+        assert "127.0.0.1:8000" in check[2]  # the port the gateway serves in the container
+
+
+def test_the_healthcheck_command_passes_on_a_ready_gateway_and_fails_without_one(database_url,
+                                                                               client):
+    import socket
+    import subprocess
+    import sys
+
+    from support import live_server
+
+    code = _healthcheck(SERVICES["gateway"])[2]
+    with live_server(database_url) as url:
+        port = url.rsplit(":", 1)[1]
+        ready = subprocess.run([sys.executable, "-c", code.replace(":8000/", f":{port}/")],
+                               capture_output=True, timeout=30)
+    assert ready.returncode == 0, ready.stderr
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        free = sock.getsockname()[1]
+    down = subprocess.run([sys.executable, "-c", code.replace(":8000/", f":{free}/")],
+                          capture_output=True, timeout=30)
+    assert down.returncode != 0
+
+
+def test_the_dockerfile_installs_a_wheel_not_the_tree():
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    installs = [line for line in lines if "pip install" in line]
+    assert installs and all(" -e " not in f" {line} " and "--editable" not in line
+                            for line in installs)
+    assert any(".whl" in line for line in installs)
+
+
+def test_the_built_wheel_migrates_as_the_checkout_does(tmp_path):
+    """sql/ ships in the wheel where stats_gateway/db/migrate.py looks when installed."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    source = tmp_path / "src"
+    source.mkdir()
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / part, source / part)
+    for part in ("stats_gateway", "domains", "sql"):
+        shutil.copytree(ROOT / part, source / part,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--disable-pip-version-check", "-q", "-w", str(tmp_path),
+                    str(source)], check=True, timeout=300, capture_output=True)
+    (wheel,) = tmp_path.glob("stats_gateway-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    script = ("import sys; sys.path.insert(0, sys.argv[1]);"
+              "from domains import DOMAINS; from stats_gateway.db import migrate;"
+              "assert migrate.__file__.startswith(sys.argv[1]), migrate.__file__;"
+              "print([(m.name, m.checksum) for m in migrate.planned_migrations(DOMAINS)])")
+    installed = subprocess.run([sys.executable, "-I", "-c", script, str(site)],
+                               capture_output=True, text=True, timeout=120)
+    assert installed.returncode == 0, installed.stderr
+    tree = [(m.name, m.checksum) for m in planned_migrations(DOMAINS)]
+    assert installed.stdout.strip() == repr(tree)
+    assert len([name for name, _ in tree if name.endswith(".sql")]) >= 6

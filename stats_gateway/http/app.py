@@ -7,7 +7,11 @@ from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from litestar import Litestar, Request, Response, get, post
+import hmac
+
+from litestar import Litestar, Request, Response, Router, get, post
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 from litestar.static_files import create_static_files_router
 
 from domains import DOMAINS
@@ -137,6 +141,22 @@ def routes_for(domains: Sequence[Domain]) -> list:
     return handlers
 
 
+def metrics_router(token: str | None) -> Router:
+    """``GET /metrics``, behind ``STATS_GATEWAY_METRICS_TOKEN`` when one is set: the output
+    has no tenant data, but request rates and pool figures are still the operator's."""
+    if token is None:
+        return Router(path="/", route_handlers=[metrics_endpoint])
+    expected = f"Bearer {token}".encode()
+
+    def bearer_token(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        given = connection.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise ApiError(401, "unauthorized",
+                           "/metrics needs Authorization: Bearer <STATS_GATEWAY_METRICS_TOKEN>")
+
+    return Router(path="/", route_handlers=[metrics_endpoint], guards=[bearer_token])
+
+
 def create_app(settings: Settings | None = None,
                domains: Sequence[Domain] = DOMAINS) -> Litestar:
     """The gateway. Without a database URL it runs its own embedded PostgreSQL."""
@@ -191,7 +211,7 @@ def create_app(settings: Settings | None = None,
                 embedded.stop()
 
     app = Litestar(
-        route_handlers=[*health_routes(settings, domains), metrics_endpoint,
+        route_handlers=[*health_routes(settings, domains), metrics_router(settings.metrics_token),
                         *routes_for(domains), *SEED_ROUTES, *dashboard_routes(domains),
                         home, *KEY_ROUTES,  # GET /: http/home.py; /v2/keys: http/keys.py
                         # vendored UI assets (dashboard/, docs/), shipped as package data
