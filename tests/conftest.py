@@ -23,12 +23,38 @@ from stats_gateway.db.throwaway import throwaway_database  # noqa: F401 - tests 
 from stats_gateway.http.app import create_app
 
 
+TEST_DATABASE_ENV = "STATS_GATEWAY_TEST_DATABASE"  # "testcontainers": postgres:18 in Docker
+
+
+def _docker_engine_problem() -> str | None:
+    """Why no Docker engine can run the container, in one line (None: one answers)."""
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+    except Exception as error:  # no socket, no permission, no daemon: all mean "skip"
+        return f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
+    return None
+
+
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory) -> Iterator[str]:
-    """Maintenance URL of the server under test."""
+    """Maintenance URL of the server under test: STATS_GATEWAY_DATABASE_URL, or
+    postgres:18 in a throwaway container (STATS_GATEWAY_TEST_DATABASE=testcontainers),
+    or else an embedded PostgreSQL."""
     url = os.environ.get(DATABASE_URL_ENV)
     if url:
         yield url
+        return
+    if os.environ.get(TEST_DATABASE_ENV) == "testcontainers":
+        problem = _docker_engine_problem()
+        if problem:
+            pytest.skip(f"{TEST_DATABASE_ENV}=testcontainers needs a Docker engine: {problem}")
+        from testcontainers.community.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:18", username="postgres", password="postgres",
+                               dbname="postgres", driver=None) as container:
+            yield container.get_connection_url()
         return
     embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), delete=True)
     try:
