@@ -250,8 +250,8 @@ def test_negotiation_and_matching_rules():
 
 
 def _readme_example() -> str:
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = text[text.index("### Caching: `ETag`"):]
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    section = text[text.index("## Caching: `ETag`"):]
     return section[section.index("```sh\n") + 6: section.index("```\n", section.index("```sh"))]
 
 
