@@ -27,13 +27,12 @@ from pathlib import Path
 
 import msgspec
 import psycopg
-from psycopg import sql
 
 from bench import data
 from bench.timing import percentile
 from domains.private_chat import DOMAIN
 from stats_gateway.auth import ensure_org
-from stats_gateway.bulk.load import load_events
+from stats_gateway.bulk.load import analyze_after_load, load_events
 from stats_gateway.bulk.sources import read_records
 from stats_gateway.demo.generate import private_chat_columns
 
@@ -101,7 +100,7 @@ def _load(url: str, org_id: str, events: list[dict]) -> dict:
             with path.open("rb") as stream:
                 report = load_events(conn, DOMAIN, org_id,
                                      read_records(stream, "ndjson", DOMAIN))
-            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(DOMAIN.table)))
+            analyze_after_load(conn, DOMAIN, report.inserted)  # as `stats-gateway load`
             seconds = time.perf_counter() - started
     if report.inserted != len(events) or report.invalid:
         raise RuntimeError(f"load: inserted {report.inserted} of {len(events)} events, "

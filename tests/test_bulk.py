@@ -607,3 +607,15 @@ def test_concurrent_ingest_and_load_into_one_org_leave_rollups_equal_to_a_rebuil
     body = series(client, org)
     assert_series_matches(body, list(union.values()))
     assert body == series(client, org, raw=True)
+
+
+def test_a_load_analyzes_the_event_table_only_when_it_changed_it_noticeably(db, client):
+    """autovacuum's rule (50 rows plus 10% of the table): a 5-event load into a big org
+    does not pay for sampling every partition."""
+    from stats_gateway.bulk.load import analyze_after_load
+    storage = next(d for d in DOMAINS if d.name == "storage")
+    db.execute("ANALYZE events_storage")  # row estimates exact for a table this small
+    (count,) = db.execute("SELECT count(*) FROM events_storage").fetchone()
+    threshold = 50 + count / 10
+    assert analyze_after_load(db, storage, math.ceil(threshold) - 1) is False
+    assert analyze_after_load(db, storage, math.ceil(threshold)) is True

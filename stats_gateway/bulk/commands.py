@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from typing import BinaryIO, TextIO
 
 import psycopg
-from psycopg import sql
 
 from domains import DOMAINS
-from stats_gateway.bulk.load import LoadRejected, LoadReport, find_org, load_events
+from stats_gateway.bulk.load import (
+    LoadRejected, LoadReport, analyze_after_load, find_org, load_events,
+)
 from stats_gateway.bulk.rollups import rebuild
 from stats_gateway.bulk.sources import SourceError, count_records, guess_format, read_records
 from stats_gateway.config import Settings
@@ -51,7 +52,7 @@ def load_command(settings: Settings, domain_name: str, path: str, org: str, *,
             report = load_events(conn, domain, org_id, read_records(stream, fmt, domain),
                                  skip_invalid=skip_invalid, max_shown=max_errors,
                                  progress=Progress(total, err))
-            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(domain.table)))
+            analyze_after_load(conn, domain, report.inserted)
     except LoadRejected as exc:
         _print_problems(exc.report, err)
         print(f"stats-gateway: {exc.report.invalid:,} invalid line(s) of "
