@@ -13,7 +13,7 @@ import textwrap
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "docs" / "benchmark.md"  # its Benchmark block
+README = Path(__file__).resolve().parent.parent / "docs" / "benchmark.md"  # its Benchmark block (the name is historical)
 BEGIN = "<!-- bench:begin (written by python -m bench.run) -->"
 END = "<!-- bench:end -->"
 

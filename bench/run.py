@@ -5,7 +5,7 @@ serve them with the real gateway (bench.gateway); then time every query shape
 (bench.queries) every way, check that every way gives the same numbers, measure ingest
 and bulk loads (bench.ops) and storage, and print the tables with each target's verdict
 (bench.report). A full run (the default sizes) also writes bench/results/latest.json and
-the README's Benchmark block.
+the Benchmark block of docs/benchmark.md.
 
 Every way of every dataset and shape is timed in turn, in rounds, so a drift of the
 machine during the run (other work, caches) cannot pass for a difference between sizes
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="where to write the figures (a full run: "
                         "bench/results/latest.json)")
     parser.add_argument("--no-publish", action="store_true",
-                        help="a full run still leaves latest.json and README alone")
+                        help="a full run still leaves latest.json and docs/benchmark.md alone")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     if duck.duckdb is None:
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"figures written to {out}")
     if publish:
         report.write_readme(rows, context)
-        print("README Benchmark block updated")
+        print("docs/benchmark.md Benchmark block updated")
     return 1 if args.strict and not all(t.ok for t in found) else 0
 
 

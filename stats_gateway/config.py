@@ -22,7 +22,7 @@ class Settings:
     # http/ratelimit.py, docs/rate-limits.md): "<n>/<period>" or "off"; a key's own
     # api_keys.rate_limit overrides it. Give every replica the same value.
     rate_limit: str = "600/min"
-    # faults (README "Faults and health"): wait this long for a pooled connection, then 503
+    # faults (docs/operations.md, "Faults and health"): wait this long for a pooled connection, then 503
     pool_timeout_s: float = 2.0
     # a lost connection is retried (backoff 1 s, 2 s, ...) this long, then given up; the next
     # request that needs one starts a fresh attempt, so recovery never waits on a long backoff

@@ -149,7 +149,7 @@ def load_dataset(conn: psycopg.Connection, *, events: int, now: datetime, org_pr
     return sorted(loaded.values(), key=lambda o: -sum(o.events.values()))
 
 
-# --- reuse: the demo shares the one database every command uses (README "CLI") ---------
+# --- reuse: the demo shares the one database every command uses (docs/cli.md) ---------
 
 DEMO_KEY_LABEL = "demo"
 

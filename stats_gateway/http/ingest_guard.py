@@ -9,7 +9,7 @@ hold. So such a key writes only to repos already catalogued under one of its wor
 every other repo, unknown or foreign, gets the one refusal of any event outside the key's
 limit: 403 ``forbidden`` with ``repoId`` :data:`OUTSIDE_REPOS`, as ``scope=repo&id=r2``
 answers the 404 of a missing repo. A new repo's first events come from a key without
-workspace limits (README, Security).
+workspace limits (docs/security.md).
 """
 
 from __future__ import annotations

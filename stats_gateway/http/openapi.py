@@ -398,7 +398,7 @@ def _header_refs(status: str) -> dict[str, Reference]:
 
 _CSV = {"text/csv": OpenAPIMediaType(schema={  # type: ignore[arg-type]  # a JSON Schema dict: written as it is
     "type": "string", "description": "The same answer as CSV, with `Accept: text/csv` "
-                                     "(see the README); errors stay problem+json."})}
+                                     "(docs/api.md, CSV); errors stay problem+json."})}
 
 
 def operation_class(parameters: Sequence[Parameter | Reference] = (),

@@ -60,7 +60,7 @@ Choices where the seed is silent:
   constrains nothing (as in Weave). ``trace_roots_only: true`` keeps calls without a
   ``parentId``; false or absent keeps all.
 * **Cost.** Priced like the ``/v2`` endpoints, a point per bucket and list asked for: the
-  key's point budget and the expensive-request slots apply (README: admission by cost);
+  key's point budget and the expensive-request slots apply (docs/security.md: admission by cost);
   refusals are ``{"detail": ...}`` too (429 with ``Retry-After``, 400 over the whole
   budget).
 * **Errors.** Weave is FastAPI, so every error is ``{"detail": ...}``: 422 with

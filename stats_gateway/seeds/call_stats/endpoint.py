@@ -145,7 +145,7 @@ route = post("/calls/stats", name="weave-call-stats", operation_id="WeaveCallSta
              operation_class=operation_class(request_body=_body_schema()),
              security=[{BEARER: []}, {BASIC: []}],
              responses=error_responses((400, 401, 403, 413, 422, 429, 500, 503), ErrorDetail, JSON, {
-                 400: "Costs more than the key's whole point budget (README: admission by "
+                 400: "Costs more than the key's whole point budget (docs/security.md: admission by "
                       "cost)",
                  422: "Invalid body: every problem as FastAPI's {loc, msg, type}",
                  500: "Internal error: the message carries only the request id"}))(call_stats)
