@@ -142,6 +142,7 @@ def cmd_explain(args, settings: Settings) -> int:
     from stats_gateway.core.engine import StatsEngine
     from stats_gateway.core.errors import ApiError
     from stats_gateway.core.explain import explain_text
+    from stats_gateway.db.database import PooledDatabase
     from stats_gateway.db.tenant import configure_app_role
 
     url = urlsplit(args.url)
@@ -160,7 +161,8 @@ def cmd_explain(args, settings: Settings) -> int:
             async with AsyncConnectionPool(db_url, min_size=1, max_size=1, open=False,
                                            configure=configure_app_role,
                                            kwargs={"autocommit": True}) as pool:
-                engine = StatsEngine(pool, DOMAINS, use_rollups=settings.use_rollups)
+                engine = StatsEngine(PooledDatabase(pool), DOMAINS,
+                                     use_rollups=settings.use_rollups)
                 return await engine.explain_url(org_id, url.path, params, body)
 
         try:

@@ -5,7 +5,8 @@ staging table, their ids go into the event-id ledger (``ON CONFLICT DO NOTHING``
 rows whose ids it took move into the event table (so existing ids are skipped), and the inserted ones name their entities and are
 held to the repo rule exactly as an ingest batch is. Chunks keep memory bounded whatever
 the file size; each chunk's inserted rows are merged into the rollups by the statement
-that inserts them, so nothing is rebuilt.
+that inserts them, so nothing is rebuilt. The steps, and the pieces shared with ``POST
+/v2/ingest``: core/ingesting.py.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from stats_gateway.core.typed_batch import fast_lines
 from stats_gateway.core.ingest import (
     NEW_IDS,
     REPO_PARENTS, UPSERT_ENTITIES, WRITE_LOCK, EventRow, claimed_repos, entity_params, entity_refs,
-    out_of_range, repo_moves, validate_events,
+    first_inserted, out_of_range, repo_moves, validate_events,
 )
+from stats_gateway.core.ingesting import copy_statement, copy_types
 from stats_gateway.db.schema import ledger_table
-from stats_gateway.demo.load import copy_statement, event_types
 from stats_gateway.progress import Progress
 
 CHUNK_ROWS = 50_000
@@ -256,7 +257,7 @@ def _insert_chunk(conn: psycopg.Connection, domain: Domain, org_id: str,
         cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(STAGE)))
         with cur.copy(copy_statement(STAGE, ["line", "event_id", "ts", *columns],
                                      binary=True)) as copy:
-            copy.set_types(["bigint", *event_types(domain)[1:]])
+            copy.set_types(["bigint", *copy_types(domain)])
             stored = itemgetter(*columns)  # validated rows hold every stored column
             for line, row in firsts.values():
                 copy.write_row((line, row.event_id, row.ts, *stored(row.values)))
@@ -264,14 +265,11 @@ def _insert_chunk(conn: psycopg.Connection, domain: Domain, org_id: str,
                                               _ledger_from_stage(domain).as_string(conn))
         cur.execute(text, {**constants, "org": org_id})
         ids = {event_id for (event_id,) in cur.fetchall()}
-    inserted: dict[str, Lined] = {}
-    for line, row in rows:
-        if row.event_id in ids:
-            inserted.setdefault(row.event_id, (line, row))  # the first line is stored
-    refs = entity_refs(domain, [row for _, row in inserted.values()])
+    inserted = first_inserted(rows, ids)  # the first line of each id is stored
+    refs = entity_refs(domain, [row for _, row in inserted])
     if refs:
         conn.execute(UPSERT_ENTITIES, entity_params(org_id, refs))
-    return list(inserted.values())
+    return inserted
 
 
 def _moved_repos(conn: psycopg.Connection, org_id: str, rows: list[Lined]) -> list[Problem]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from copy import copy
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -16,9 +17,8 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 from psycopg.errors import NumericValueOutOfRange
-from psycopg.rows import dict_row, tuple_row
-from psycopg_pool import AsyncConnectionPool
 
+from stats_gateway.core.database import Database, TenantSession
 from stats_gateway.core.domain import Dimension, Domain, Metric
 from stats_gateway.core.envelopes import (
     BreakdownMeta, BreakdownSummary, PreviousRange, ResourceFilterMeta, SeriesMeta, Summary,
@@ -44,7 +44,6 @@ from stats_gateway.core.sql import (
 )
 from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 from stats_gateway.core.summary import additive_total, summarize
-from stats_gateway.db.tenant import tenant_fetch
 
 R = TypeVar("R", bound=StatsRequest)
 RAW_FROM = ("SELECT raw_from FROM raw_horizons "
@@ -155,22 +154,32 @@ class EntityValues:
 
 
 class StatsEngine:
-    def __init__(self, pool: AsyncConnectionPool, domains: Sequence[Domain], *,
-                 use_rollups: bool = True):
-        self.pool = pool
+    """Answers over ``db``, its one door to the database (core/database.py)."""
+
+    def __init__(self, db: Database, domains: Sequence[Domain], *, use_rollups: bool = True):
+        self.db = db
         self.domains = {d.name: d for d in domains}
         self.use_rollups = use_rollups  # off: every answer from raw events (tests, bench)
 
+    def in_session(self, session: TenantSession) -> StatsEngine:
+        """This engine for one request: its queries run in ``session`` (its org only, its
+        cached key re-checked by the first of them). Shares everything else."""
+        bound = copy(self)
+        bound.db = self.db.in_session(session)
+        return bound
+
+    @property
+    def pool(self):
+        """The connection pool under the database, when it has one (readiness, metrics,
+        tests); the engine itself only ever goes through ``db``."""
+        return getattr(self.db, "pool", None)
+
     async def _gather(self, awaitables: Sequence[Coroutine[Any, Any, Any]]) -> list:
         """A request's independent queries (its metrics, each kind of sketch, a page's
-        series): at once when the pool has room (idle connections, or room to open more)
-        for each and one more left for the next request, so a request only borrows spare
-        capacity; one after the other otherwise, never queueing for a second connection."""
-        stats = self.pool.get_stats()
-        room = (stats.get("pool_available", 0)
-                + self.pool.max_size - stats.get("pool_size", self.pool.max_size))
-        spare = room > len(awaitables) and not stats.get("requests_waiting", 0)
-        return await gather_all(awaitables, at_once=spare)
+        series): at once when the database has room for them, one after the other
+        otherwise (``Database.can_run_at_once``)."""
+        return await gather_all(awaitables,
+                                at_once=self.db.can_run_at_once(len(awaitables)))
 
     def domain(self, name: str) -> Domain:
         domain = self.domains.get(name)
@@ -180,8 +189,7 @@ class StatsEngine:
 
     async def _fetch(self, org_id: str, sql: Sql) -> list[Any]:
         """Rows of one query, run as ``org_id`` (row-level security: db/tenant.py)."""
-        return await tenant_fetch(self.pool, org_id, sql.text, sql.params,
-                                  tuple_row if sql.tuples else dict_row)
+        return await self.db.fetch(org_id, sql.text, sql.params, tuples=sql.tuples)
 
     def _page_ids(self, rows: Sequence[Mapping]) -> list[str]:
         """A breakdown page's entity ids, which its follow-up queries (series, sketched
@@ -237,8 +245,8 @@ class StatsEngine:
         if scope.id is None:  # the parser requires one for a workspace or repo scope
             raise not_found(scope.kind)
         possible, condition, params = restriction.scope_condition(scope.kind, scope.id)
-        if not possible or not await tenant_fetch(
-                self.pool, org_id, "SELECT 1 FROM entities e WHERE e.org_id = %(org)s "
+        if not possible or not await self.db.fetch(
+                org_id, "SELECT 1 FROM entities e WHERE e.org_id = %(org)s "
                 "AND e.kind = %(kind)s AND e.id = %(id)s" + condition,
                 {"org": org_id, "kind": scope.kind, "id": scope.id, **params}):
             raise not_found(scope.kind)
@@ -641,7 +649,7 @@ class _RecordingEngine(StatsEngine):
     Scope checks still run (``check_scope`` is not a data query)."""
 
     def __init__(self, engine: StatsEngine):
-        super().__init__(engine.pool, list(engine.domains.values()),
+        super().__init__(engine.db, list(engine.domains.values()),
                          use_rollups=engine.use_rollups)
         self.recorded: list[tuple[Sql, str]] = []
 

@@ -287,6 +287,18 @@ def entity_refs(domain: Domain, rows: Iterable[EventRow]) -> list[EntityRef]:
     return sorted(best.values(), key=lambda r: (r.kind, r.id))  # fixed lock order
 
 
+def first_inserted(rows: Iterable[tuple[int, EventRow]],
+                   inserted_ids: set[str]) -> list[tuple[int, EventRow]]:
+    """The rows the database stored, as ``(index or line, row)`` in input order: the first
+    copy of each inserted event id (later copies were skipped as duplicates). Only these
+    name entities: a skipped duplicate changes nothing, not even names."""
+    first: dict[str, tuple[int, EventRow]] = {}
+    for index, row in rows:
+        if row.event_id in inserted_ids:
+            first.setdefault(row.event_id, (index, row))
+    return list(first.values())
+
+
 REPO_PARENTS = ("SELECT id, parent_id FROM entities WHERE org_id = %(org)s "
                 "AND kind = 'repo' AND id = ANY(%(ids)s)")
 
@@ -448,14 +460,11 @@ async def write_batch(conn: psycopg.AsyncConnection, org_id: str, domain: Domain
         except psycopg.errors.NumericValueOutOfRange as exc:
             raise out_of_range(exc) from None  # the transaction rolls back: nothing stored
         # skipped duplicates change nothing, not even names: only inserted events count
-        inserted: dict[str, tuple[int, EventRow]] = {}
-        for index, row in enumerate(rows):
-            if row.event_id in inserted_ids:
-                inserted.setdefault(row.event_id, (index, row))  # the first copy is stored
-        refs = entity_refs(domain, [row for _, row in inserted.values()])
+        inserted = first_inserted(enumerate(rows), inserted_ids)
+        refs = entity_refs(domain, [row for _, row in inserted])
         if refs:
             await conn.execute(UPSERT_ENTITIES, entity_params(org_id, refs))
-        problems = await _moved_repos(conn, org_id, list(inserted.values()))
+        problems = await _moved_repos(conn, org_id, inserted)
         if problems:  # raising inside the block rolls the whole batch back
             raise ApiError(422, "invalid_events", "events put a repo under another "
                            "workspace; nothing was written", problems)

@@ -40,7 +40,7 @@ statement (the pool's configure callback and checks included), and is the sessio
 default, so ``RESET ALL`` or ``DISCARD ALL`` keep it. ``connect_options`` builds the
 options string for every connection; ``connect`` (the CLI commands: ``migrate``,
 ``create-key``, ``load``, ``rebuild``, the demo, the gateway's start-up migration) and
-``GatewayPool`` (the gateway's pool, ``http/health.py``) go through it. A ``-c plan_cache_mode=...`` in the database URL's own
+``GatewayPool`` (the gateway's pool, ``db/pool.py``) go through it. A ``-c plan_cache_mode=...`` in the database URL's own
 ``options`` comes later in the string, so it still wins for whoever sets it on purpose.
 A connection pooler in front of PostgreSQL must pass startup ``options`` through (the
 gateway's statement timeout needed that already).

@@ -21,8 +21,9 @@ cannot outlive its transaction and the next user of the connection starts unset:
   transaction whose ``BEGIN`` and ``set_config`` travel with the first statement.
 
 A request whose API key came from the gateway's key cache (``auth.KeyCache``) carries an
-unsettled ``KeyCheck`` (``KEY_CHECK``, a context variable set for the request by
-``http/common.authorized``). Its first tenant query then sets the org *from the key*, and
+unsettled ``KeyCheck`` in its ``TenantSession`` (core/database.py), given explicitly by
+``http/common.authorized`` to the database the request uses (``db/database.py``), which
+passes it here as ``check``. Its first tenant query then sets the org *from the key*, and
 only while the key is live (``_SET_ORG_OF_LIVE_KEY``), in place of the plain
 ``set_config``: the same round trip both re-checks the key and runs the query. A key
 revoked or expired meanwhile sets nothing, so row-level security shows that query no row,
@@ -38,12 +39,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 
 import psycopg
 from psycopg import pq
 from psycopg_pool import AsyncConnectionPool
+
+from stats_gateway.core.database import KeyCheck, TenantSession
+
+__all__ = ["KeyCheck", "KeyNotLive", "TenantSession", "configure_app_role",
+           "secure_tenant_tables", "tenant_connection", "tenant_fetch"]
 
 APP_ROLE = "stats_gateway_app"
 ORG_SETTING = "stats_gateway.org_id"
@@ -56,26 +60,14 @@ _CURRENT_ORG = f"NULLIF(current_setting('{ORG_SETTING}', true), '')::uuid"
 _NO_APP_GRANTS = ("api_keys",)  # read only through stats_gateway_live_key()
 
 
-@dataclass
-class KeyCheck:
-    """A cached API key that this request has yet to see live in the database."""
-
-    key_id: str
-    live: bool | None = None  # None: not checked yet
-
-
 class KeyNotLive(Exception):
     """The request's cached API key was revoked or has expired."""
 
 
-# the current request's cached key and what its check found (see the module docstring)
-KEY_CHECK: ContextVar[KeyCheck | None] = ContextVar("stats_gateway_key_check", default=None)
-
-
-async def _set_org(conn: psycopg.AsyncConnection, org_id: str) -> psycopg.AsyncCursor | None:
+async def _set_org(conn: psycopg.AsyncConnection, org_id: str,
+                   check: KeyCheck | None) -> psycopg.AsyncCursor | None:
     """Queue the statement that scopes the transaction to ``org_id``: re-checking the
     request's cached key if it is unchecked (returns that statement's cursor)."""
-    check = KEY_CHECK.get()
     if check is None or check.live is not None:
         await conn.execute(_SET_ORG, (org_id,))
         return None
@@ -84,10 +76,9 @@ async def _set_org(conn: psycopg.AsyncConnection, org_id: str) -> psycopg.AsyncC
     return guard
 
 
-async def _settle(guard: psycopg.AsyncCursor) -> None:
+async def _settle(guard: psycopg.AsyncCursor, check: KeyCheck | None) -> None:
     """Record what the key re-check (queued by ``_set_org``) found; ``KeyNotLive`` when
     the key is gone."""
-    check = KEY_CHECK.get()
     assert check is not None  # _set_org queues a guard only for a key check
     check.live = bool(await guard.fetchall())
     if not check.live:
@@ -101,6 +92,7 @@ async def configure_app_role(conn: psycopg.AsyncConnection) -> None:
 
 @asynccontextmanager
 async def tenant_connection(pool: AsyncConnectionPool, org_id: str,
+                            check: KeyCheck | None = None,
                             ) -> AsyncIterator[psycopg.AsyncConnection]:
     """A pooled connection inside a transaction that sees only ``org_id``'s rows.
 
@@ -109,14 +101,15 @@ async def tenant_connection(pool: AsyncConnectionPool, org_id: str,
     savepoints."""
     async with pool.connection() as conn:
         async with conn.pipeline(), conn.transaction():
-            guard = await _set_org(conn, org_id)
+            guard = await _set_org(conn, org_id, check)
             if guard is not None:  # write nothing for a dead key: settle it first
-                await _settle(guard)
+                await _settle(guard, check)
             yield conn
 
 
 async def tenant_fetch(pool: AsyncConnectionPool, org_id: str, query: str,
-                       params: Mapping[str, Any] | None = None, row_factory=None) -> list:
+                       params: Mapping[str, Any] | None = None, row_factory=None,
+                       check: KeyCheck | None = None) -> list:
     """All rows of one query run as ``org_id``, in one round trip: the setting and the
     query share the implicit transaction that the pipeline's one Sync ends (committed,
     or rolled back when the query fails)."""
@@ -124,14 +117,14 @@ async def tenant_fetch(pool: AsyncConnectionPool, org_id: str, query: str,
         cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
         try:
             async with conn.pipeline():
-                guard = await _set_org(conn, org_id)
+                guard = await _set_org(conn, org_id, check)
                 await cur.execute(query, params)
         except psycopg.Error:
             if conn.info.transaction_status == pq.TransactionStatus.INERROR:
                 await conn.rollback()  # never expected: leave the connection clean anyway
             raise
         if guard is not None:
-            await _settle(guard)
+            await _settle(guard, check)
         return await cur.fetchall()
 
 

@@ -6,6 +6,7 @@ import gc
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import hmac
 
@@ -21,13 +22,13 @@ from stats_gateway.config import Settings
 from stats_gateway.core.domain import Domain, validate_domains
 from stats_gateway.core.engine import StatsEngine
 from stats_gateway.core.envelopes import IngestResponse, breakdown_types, series_types
-from stats_gateway.core.errors import ApiError
-from stats_gateway.core.ingest import write_batch
-from stats_gateway.core.typed_batch import parse_batch
+from stats_gateway.core.ingesting import ingest_batch
 from stats_gateway.db.connect import connect
 from stats_gateway.db.embedded import EmbeddedPostgres
 from stats_gateway.db.migrate import migrate
-from stats_gateway.db.tenant import configure_app_role, tenant_connection
+from stats_gateway.db.database import PooledDatabase
+from stats_gateway.db.pool import CONNECT_TIMEOUT_S, GatewayPool
+from stats_gateway.db.tenant import configure_app_role
 from stats_gateway.core.request import parse_breakdown, parse_series
 from stats_gateway.http.admission import Admission, Cost
 from stats_gateway.http.common import (
@@ -38,8 +39,7 @@ from stats_gateway.http.caching import COMPRESSION
 from stats_gateway.http.dashboard import STATIC_DIR, dashboard_routes
 from stats_gateway.http.errors import APP_EXCEPTION_HANDLERS
 from stats_gateway.http.ratelimit import RateLimiter, add_limit_headers
-from stats_gateway.http.ingest_guard import outside_limit, refuse_hidden_repos
-from stats_gateway.http.health import CONNECT_TIMEOUT_S, GatewayPool, health_routes
+from stats_gateway.http.health import health_routes
 from stats_gateway.http.home import home
 from stats_gateway.http.keys import KEY_ROUTES
 from stats_gateway.http.logging import AccessLogMiddleware, configure_logging
@@ -54,28 +54,34 @@ from stats_gateway.http.openapi import (
 from stats_gateway.seeds import SEED_ROUTES
 
 
+# a /v2 route's return type: each route's own envelope, which Litestar reads from the
+# route's signature_namespace (it wins over this module's names), so the OpenAPI document
+# names it without the handler's __annotations__ being written
+ResponseType = Any
+
+
 def _stats_route(domain: Domain, path: str, response_type: type, parse, answer_of,
                  csv_filename: str, docs: dict, **route):
     """A /v2 stats GET: the caller's key, the request priced before any SQL (the engine
     parses again: the same 400s either way), then answered as JSON or CSV."""
-    async def handler(request: Request) -> Response:
+    async def handler(request: Request) -> Response[ResponseType]:
         explain = explain_asked(request)
-        async with authorized(request, permission_for(explain)) as caller:
+        async with authorized(request, permission_for(explain)) as access:
             params = query_params(request)
             params.pop(EXPLAIN, None)
             cost = Cost.of(parse(params))
             if explain:  # the planned statements, nothing run: http/query.py
-                return explained(await engine_of(request).explain(
-                    caller.org_id, lambda engine: answer_of(engine, caller, params)))
+                return explained(await access.engine(engine_of(request)).explain(
+                    access.org_id, lambda engine: answer_of(engine, access.caller, params)))
 
             async def answer(engine: StatsEngine) -> Response:
-                body = await answer_of(engine, caller, params)
+                body = await answer_of(engine, access.caller, params)
                 return respond(request, body, csv_filename)
 
-            return await admitted(request, caller, cost, answer)
+            return await admitted(request, access, cost, answer)
 
-    handler.__annotations__["return"] = Response[response_type]  # type: ignore[valid-type]
-    return get(path, tags=[domain.name], description=domain.doc, **docs, **route)(handler)
+    return get(path, tags=[domain.name], description=domain.doc,
+               signature_namespace={"ResponseType": response_type}, **docs, **route)(handler)
 
 
 def _series_route(domain: Domain, view_path: str):
@@ -107,24 +113,16 @@ def _breakdown_route(domain: Domain, by: str):
 
 
 def _ingest_route(domain: Domain):
-    async def handler(request: Request) -> Response:
-        async with authorized(request, "ingest") as caller:
-            rows = parse_batch(domain, await request.body(), datetime.now(UTC))
-            if refused := caller.restriction.refused_events(row.values for row in rows):
-                raise outside_limit(refused)
-            async with tenant_connection(engine_of(request).pool, caller.org_id) as conn:
-                # a repo of a workspace the key may not see: as any event outside its limit
-                await refuse_hidden_repos(conn, caller.org_id, caller.restriction, rows)
-                try:
-                    result = await write_batch(conn, caller.org_id, domain, rows)
-                except ApiError:  # such a repo may have been made meanwhile: look again
-                    await refuse_hidden_repos(conn, caller.org_id, caller.restriction, rows)
-                    raise
+    async def handler(request: Request) -> Response[IngestResponse]:
+        async with authorized(request, "ingest") as access:
+            result = await ingest_batch(  # the steps, shared with `load`: core/ingesting.py
+                access.database(request), access.org_id, domain, await request.body(),
+                access.caller.restriction, datetime.now(UTC))
         metrics_of(request).count_ingest(domain.name, result.inserted, result.duplicates)
-        return json_response(IngestResponse(success=True, domain=domain.name, received=result.received,
-                                    inserted=result.inserted, duplicates=result.duplicates))
+        return json_response(IngestResponse(
+            success=True, domain=domain.name, received=result.received,
+            inserted=result.inserted, duplicates=result.duplicates))
 
-    handler.__annotations__["return"] = Response[IngestResponse]
     return post(f"/v2/ingest/{domain.name}", name=f"{domain.name}-ingest",
                 operation_id=f"{domain.title}Ingest", tags=[domain.name],
                 summary=f"Ingest {domain.name} events (idempotent by eventId, atomic per batch)",
@@ -175,7 +173,7 @@ def create_app(settings: Settings | None = None,
             migrate(conn, tuple(domains))
 
         def make_pool(min_size: int, max_size: int) -> GatewayPool:
-            return GatewayPool(  # fault behaviour (timeouts, reconnects): http/health.py
+            return GatewayPool(  # fault behaviour (timeouts, reconnects): db/pool.py
                 url, settings, min_size=min_size, max_size=max_size, open=False,
                 configure=configure_app_role,  # row-level security applies: db/tenant.py
                 # autocommit: a read is one statement, so no BEGIN/COMMIT round trips around
@@ -184,11 +182,14 @@ def create_app(settings: Settings | None = None,
                         "options": f"-c statement_timeout={settings.statement_timeout_ms}"})
 
         def make_engine(pool: GatewayPool) -> StatsEngine:
-            return StatsEngine(pool, domains, use_rollups=settings.use_rollups)
+            # the engine's one door to the database: core/database.py, db/database.py
+            return StatsEngine(PooledDatabase(pool), domains, use_rollups=settings.use_rollups)
 
         pool = make_pool(settings.pool_min, settings.pool_max)
         await pool.open(wait=True, timeout=30)
-        app.state.engine = make_engine(pool)
+        app.state.database = PooledDatabase(pool)  # authentication, readiness, ingest, keys
+        app.state.engine = StatsEngine(app.state.database, domains,
+                                       use_rollups=settings.use_rollups)
         # expensive requests run on a thread and connections of their own: http/lane.py
         lane = app.state.lane = ExpensiveLane(
             lambda: make_pool(0, settings.expensive_pool), make_engine) \

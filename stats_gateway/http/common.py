@@ -1,9 +1,11 @@
-"""Helpers every route uses: the engine, the caller, query parameters, JSON bodies."""
+"""Helpers every route uses: the engine, the caller and its session, query parameters, JSON
+bodies."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from typing import Any
 
@@ -16,8 +18,9 @@ from stats_gateway.auth import (
     Caller, KeyCache, authenticate, key_from_header, key_is_live, require, split_key,
     unauthorized,
 )
+from stats_gateway.core.database import Database, KeyCheck, TenantSession
 from stats_gateway.core.engine import StatsEngine
-from stats_gateway.db.tenant import KEY_CHECK, KeyCheck
+from stats_gateway.db.database import PooledDatabase
 from stats_gateway.http.csv import csv_response, wants_csv
 
 JSON = "application/json"
@@ -95,56 +98,82 @@ def query_params(request: Request) -> dict[str, list[str]]:
 
 
 def engine_of(request: Request) -> StatsEngine:
+    """The app's engine, in no request's session (see ``Access.engine`` for one)."""
     return request.app.state.engine
+
+
+def database_of(request: Request) -> PooledDatabase:
+    """The app's database (its one pool), in no request's session."""
+    return request.app.state.database
+
+
+@dataclass(frozen=True)
+class Access:
+    """An authorized request: who calls, and the tenant session its queries run in (the
+    caller's org, and the cached key's pending check: db/tenant.py)."""
+
+    caller: Caller
+    session: TenantSession
+
+    @property
+    def org_id(self) -> str:
+        return self.caller.org_id
+
+    def engine(self, engine: StatsEngine) -> StatsEngine:
+        """``engine`` (the app's, or the expensive lane's) in this request's session."""
+        return engine.in_session(self.session)
+
+    def database(self, request: Request) -> Database:
+        """The app's database in this request's session."""
+        return database_of(request).in_session(self.session)
 
 
 @asynccontextmanager
 async def authorized(request: Request, permission: str, *, basic: bool = False,
-                     bare: bool = False) -> AsyncIterator[Caller]:
-    """The authenticated caller holding ``permission``, for the block that answers the
-    request (401/403 otherwise), within its rate limit (429 otherwise; counted after
-    authentication, see http/ratelimit.py).
+                     bare: bool = False) -> AsyncIterator[Access]:
+    """The authenticated caller holding ``permission`` and its tenant session, for the
+    block that answers the request (401/403 otherwise), within its rate limit (429
+    otherwise; counted after authentication, see http/ratelimit.py).
 
-    A key found in the key cache (``auth.KeyCache``) costs no lookup: the block's first
-    tenant query re-checks in its own round trip that the key is still live
-    (db/tenant.py). Should the block end without one (an early 400, say), the key is
-    checked here before anything is answered. A key found revoked or expired either way
-    answers the same 401 as any other dead key, whatever the block did."""
+    A key found in the key cache (``auth.KeyCache``) costs no lookup: the session carries
+    its ``KeyCheck``, and the block's first tenant query re-checks in its own round trip
+    that the key is still live (db/tenant.py). Should the block end without one (an early
+    400, say), the key is checked here before anything is answered. A key found revoked
+    or expired either way answers the same 401 as any other dead key, whatever the block
+    did."""
     key = key_from_header(request.headers.get("authorization"), basic=basic, bare=bare)
     key_id, secret = split_key(key)
-    pool = engine_of(request).pool
+    database = database_of(request)
     cache: KeyCache = request.app.state.key_cache
     caller = cache.get(key_id, secret)
     check = None
     if caller is None:
-        async with pool.connection() as conn:
+        async with database.connection() as conn:
             caller = await authenticate(conn, key_id, secret)
         cache.put(key_id, secret, caller)
     else:
         check = KeyCheck(key_id)
-    token = KEY_CHECK.set(check)
     try:
         try:
             await _admit(request, caller, permission)
-            yield caller
+            yield Access(caller, TenantSession(caller.org_id, check))
         except Exception as exc:
             # a database in trouble answers 503 (http/errors.py) without a second try
             if check is not None and not isinstance(exc, (psycopg.Error, PoolTimeout)) \
-                    and not await _found_live(pool, check):
+                    and not await _found_live(database, check):
                 raise unauthorized() from None
             raise
-        if check is not None and not await _found_live(pool, check):
+        if check is not None and not await _found_live(database, check):
             raise unauthorized()
     finally:
-        KEY_CHECK.reset(token)
         if check is not None and check.live is False:
             cache.drop(key_id)
 
 
-async def _found_live(pool, check: KeyCheck) -> bool:
+async def _found_live(database: PooledDatabase, check: KeyCheck) -> bool:
     """Whether the request's cached key is live: as its query found, or asked now."""
     if check.live is None:
-        async with pool.connection() as conn:
+        async with database.connection() as conn:
             check.live = await key_is_live(conn, check.key_id)
     return check.live
 
@@ -157,14 +186,16 @@ async def _admit(request: Request, caller: Caller, permission: str) -> None:
     require(caller, permission)
 
 
-async def admitted(request: Request, caller: Caller, cost, answer):
-    """``answer(engine)`` once admission lets it run (http/admission.py): charged to the
-    key's point budget, and an expensive request in the expensive lane (http/lane.py)
-    under its key's and org's slots; 400/429 otherwise."""
+async def admitted(request: Request, access: Access, cost, answer):
+    """``answer(engine)``, the engine in the request's session, once admission lets it
+    run (http/admission.py): charged to the key's point budget, and an expensive request
+    in the expensive lane (http/lane.py) under its key's and org's slots; 400/429
+    otherwise."""
+    caller = access.caller
     admission = request.app.state.admission
     admission.charge(request.scope, caller.key_id, cost)
     async with admission.slot(request.scope, caller.key_id, caller.org_id, cost) as expensive:
         lane = request.app.state.lane
         if expensive and lane is not None:
-            return await lane.run(answer)
-        return await answer(engine_of(request))
+            return await lane.run(lambda engine: answer(access.engine(engine)))
+        return await answer(access.engine(engine_of(request)))

@@ -20,8 +20,7 @@ from litestar.params import PathParameter
 
 from stats_gateway import key_admin
 from stats_gateway.core.errors import ApiError, Problem, not_found
-from stats_gateway.db.tenant import tenant_connection
-from stats_gateway.http.common import authorized, engine_of, json_response
+from stats_gateway.http.common import authorized, json_response
 from stats_gateway.http.openapi import (
     BEARER_ONLY, error_responses, inline_json_schema, operation_class,
 )
@@ -79,11 +78,11 @@ async def _body(request: Request, tp: type):
 async def _run(request: Request, operation, body_type: type | None = None) -> Any:
     """``operation(conn, org_id, body)`` as the admin key's org, with its errors answered:
     the key is checked first, so a caller without one learns nothing from the body."""
-    async with authorized(request, "admin") as caller:
+    async with authorized(request, "admin") as access:
         body = await _body(request, body_type) if body_type else None
         try:
-            async with tenant_connection(engine_of(request).pool, caller.org_id) as conn:
-                return await operation(conn, caller.org_id, body)
+            async with access.database(request).transaction(access.org_id) as conn:
+                return await operation(conn, access.org_id, body)
         except KeyNotFound:
             raise not_found("API key") from None
         except KeyNotLive:

@@ -28,6 +28,7 @@ class ExpensiveLane:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.engine: StatsEngine | None = None
+        self._pool: Any = None  # the lane's own pool, opened and closed on its loop
 
     async def start(self) -> None:
         """Start the thread and open its pool (from the main loop)."""
@@ -46,29 +47,30 @@ class ExpensiveLane:
         self._thread = threading.Thread(target=serve, name="expensive-lane", daemon=True)
         self._thread.start()
         await asyncio.to_thread(ready.wait)
-        self.engine = self._make_engine(await self._in_lane(self._open_pool()))
+        self._pool = await self._in_lane(self._open_pool())
+        self.engine = self._make_engine(self._pool)
 
-    async def _open_pool(self):
+    async def _open_pool(self) -> Any:
         pool = self._make_pool()
         await pool.open(wait=True, timeout=30)
         return pool
 
     async def _in_lane(self, coroutine: Coroutine[Any, Any, T]) -> T:
         assert self._loop is not None, "the lane is not started"
-        # the callback is scheduled with a copy of the caller's context, so context
-        # variables (the cached key's liveness check, db/tenant.py) carry over
+        # what a request needs (its tenant session) travels in ``work``'s arguments
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))
 
     async def run(self, work: Callable[[StatsEngine], Coroutine[Any, Any, T]]) -> T:
-        """``work(engine)`` in the lane, with the lane's engine; its result or exception."""
+        """``work(engine)`` in the lane, with the lane's engine (in no request's session:
+        ``work`` binds its own); its result or exception."""
         assert self.engine is not None, "the lane is not started"
         return await self._in_lane(work(self.engine))
 
     async def stop(self) -> None:
         if self._loop is None:
             return
-        if self.engine is not None:
-            await self._in_lane(self.engine.pool.close())
+        if self._pool is not None:
+            await self._in_lane(self._pool.close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 10)

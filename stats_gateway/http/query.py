@@ -123,15 +123,16 @@ def explained(explanation) -> Response:
 
 
 def query_route(domain: Domain):
-    async def handler(request: Request) -> Response:
+    async def handler(request: Request) -> Response[QueryResponse]:
         explain = explain_asked(request)
-        async with authorized(request, permission_for(explain)) as caller:
+        async with authorized(request, permission_for(explain)) as access:
             body = decode_body(await request.body())
             parsed = parse_query(domain, body, datetime.now(UTC))
             if explain:  # the first page's statements, nothing run
-                return explained(await engine_of(request).explain(
-                    caller.org_id, lambda engine: engine.query(
-                        caller.org_id, domain.name, body, restriction=caller.restriction)))
+                return explained(await access.engine(engine_of(request)).explain(
+                    access.org_id, lambda engine: engine.query(
+                        access.org_id, domain.name, body,
+                        restriction=access.caller.restriction)))
             _, secret = split_key(key_from_header(request.headers.get("authorization")))
             print_ = fingerprint(domain, body)
             offset = read_cursor(secret, body.cursor, print_) if body.cursor else 0
@@ -139,14 +140,13 @@ def query_route(domain: Domain):
             cost = Cost(max(1, buckets * min(parsed.limit, 100)))
 
             async def answer(engine: StatsEngine) -> Response:
-                page, following = await engine.query(caller.org_id, domain.name, body, offset,
-                                                     restriction=caller.restriction)
+                page, following = await engine.query(access.org_id, domain.name, body, offset,
+                                                     restriction=access.caller.restriction)
                 cursor = None if following is None else make_cursor(secret, following, print_)
                 return json_response(msgspec.structs.replace(page, next_cursor=cursor))
 
-            return await admitted(request, caller, cost, answer)
+            return await admitted(request, access, cost, answer)
 
-    handler.__annotations__["return"] = Response[QueryResponse]
     return post(f"/v2/query/{domain.name}", name=f"{domain.name}-query",
                 operation_id=f"{domain.title}Query", tags=[domain.name],
                 summary=f"{domain.title}: any metrics grouped by any dimensions",

@@ -92,6 +92,7 @@ from stats_gateway.core.timebuckets import (
     BUCKET_SIZES, MAX_BUCKETS, BucketPlan, count_buckets, make_plan,
 )
 from stats_gateway.http.common import JSON, authorized, engine_of, json_response, query_params
+from stats_gateway.seeds.fields import field_filter
 from stats_gateway.http.errors import (
     EXCEPTION_HANDLERS as APP_HANDLERS, answer_errors_in_shape, log, request_id,
 )
@@ -273,8 +274,7 @@ def parse_query(params: dict[str, list[str]], now: datetime) -> UsageQuery:
     if config is not None:
         if problem := storable_text(config):
             r.fail("modelConfigId", problem)
-        column = next(f.column for f in DOMAIN.filters if f.param == "modelConfigId")
-        filters.append(Filter("modelConfigId", column, config))
+        filters.append(field_filter(DOMAIN, "modelConfigId", config))
 
     plan = None
     if start and end and start <= end and not tz_problem and granularity in GRANULARITIES:
@@ -301,7 +301,7 @@ def parse_query(params: dict[str, list[str]], now: datetime) -> UsageQuery:
 async def all_models(engine: StatsEngine, org_id: str, request: BreakdownRequest,
                      ) -> list[EntityValues]:
     """Every model in range, page by page (no top-N)."""
-    domain = engine.domain(DOMAIN.name)
+    domain = DOMAIN
     models: list[EntityValues] = []
     while True:
         page, total = await engine.breakdown_values(org_id, domain, request)
@@ -335,7 +335,7 @@ def bucket_label(bucket: datetime, query: UsageQuery) -> str:
 
 async def model_usage_response(engine: StatsEngine, org_id: str, query: UsageQuery,
                                ) -> ModelUsageResponse:
-    domain = engine.domain(DOMAIN.name)
+    domain = DOMAIN
     metric = domain.metric
     base = StatsRequest(scope=Scope("org", None), window=None, plan=query.plan,
                         filters=query.filters)
@@ -474,11 +474,12 @@ _PARAMETERS = [  # documented only: parse_query reads them raw and reports every
      operation_class=operation_class(_PARAMETERS, parameter_rules=_RULES),
      security=[{BEARER: []}, {BARE_KEY: []}])
 async def model_usage(request: Request) -> Response[ModelUsageResponse]:
-    async with authorized(request, "read", bare=True) as caller:
+    async with authorized(request, "read", bare=True) as access:
         query = parse_query(query_params(request), datetime.now(UTC))
         # a key limited to workspaces/repos sees only those (core/restriction.py)
-        query = replace(query, filters=query.filters + caller.restriction.filters())
-        body = await model_usage_response(engine_of(request), caller.org_id, query)
+        query = replace(query, filters=query.filters + access.caller.restriction.filters())
+        body = await model_usage_response(access.engine(engine_of(request)), access.org_id,
+                                          query)
     return json_response(body)
 
 

@@ -56,7 +56,7 @@ from litestar.openapi.spec.enums import OpenAPIFormat
 from litestar.params import KwargDefinition
 from psycopg_pool import PoolTimeout
 
-from domains.runs import SOURCES
+from domains.runs import DOMAIN as RUNS, SOURCES
 from stats_gateway.auth import Caller
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.engine import StatsEngine
@@ -65,6 +65,7 @@ from stats_gateway.core.restriction import UNRESTRICTED, Restriction
 from stats_gateway.core.request import BreakdownRequest, Filter, Scope, StatsRequest
 from stats_gateway.core.timebuckets import BUCKET_SIZES, MAX_BUCKETS, BucketPlan, make_plan
 from stats_gateway.http.common import JSON, authorized, engine_of, query_params
+from stats_gateway.seeds.fields import field_filter
 from stats_gateway.http.errors import EXCEPTION_HANDLERS, answer_errors_in_shape, log, request_id
 from stats_gateway.http.openapi import (
     error_responses, header_parameter, operation_class, query_parameter,
@@ -277,7 +278,7 @@ async def top_targets(engine: StatsEngine, caller: Caller, domain: Domain, plan:
     if not readable:
         return []
     request = _breakdown(domain, "targets", plan, ("runs", "spend", "avgDurationMs"),
-                         TOP_TARGETS, (Filter("targetType", "target_type", readable, "any"),),
+                         TOP_TARGETS, (field_filter(domain, "targetType", readable, "any"),),
                          then_by=("spend",))
     entities, _ = await engine.breakdown_values(caller.org_id, domain, request,
                                                 caller.restriction)
@@ -325,11 +326,11 @@ _PARAMETERS = [  # documented only: read_range reads them raw and reports every 
          500: "Internal error (the message carries the request id)"}))
 async def runs_stats(request: Request) -> Response[RunStatsResponse]:
     """Timeline, top targets and source split for the key's org over [start, end]."""
-    async with authorized(request, "read") as caller:
+    async with authorized(request, "read") as access:
+        caller = access.caller
         check_organization(caller, request.headers.get("x-organization-id"))
         start, end = read_range(query_params(request))
-        engine = engine_of(request)
-        domain = engine.domain("runs")
+        engine, domain = access.engine(engine_of(request)), RUNS
         # UTC days, with the inclusive end turned into the engine's exclusive one
         plan = make_plan(start, end + timedelta(microseconds=1), BUCKET_SIZES["1d"])
         body = RunStatsResponse(

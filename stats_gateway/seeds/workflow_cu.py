@@ -159,7 +159,7 @@ async def workflow_entities(engine: StatsEngine, org_id: str, start: datetime,
                             end: datetime, restriction: Restriction = UNRESTRICTED,
                             ) -> list[EntityValues]:
     """Every workflow with runs in ``[start, end)``, by totalCu desc then workflowId."""
-    domain = engine.domain(DOMAIN.name)
+    domain = DOMAIN
     request = BreakdownRequest(
         scope=Scope("org", None), window=None,
         plan=make_plan(start, end, fixed_size(86_400)),  # no series: the size is unused
@@ -257,12 +257,12 @@ async def usage_by_workflow(
     from_: Annotated[str | None, _ms_param("from", "Start time (unix ms), inclusive")] = None,
     to: Annotated[str | None, _ms_param("to", "End time (unix ms), exclusive")] = None,
 ) -> Response[UsageByWorkflowResponse]:
-    async with authorized(request, "read") as caller:
-        if orgId != caller.org_id:
+    async with authorized(request, "read") as access:
+        if orgId != access.org_id:
             raise not_found("organization")
         start, end = parse_range(query_params(request))
-        entities = await workflow_entities(engine_of(request), caller.org_id, start, end,
-                                           caller.restriction)
+        entities = await workflow_entities(access.engine(engine_of(request)), access.org_id,
+                                           start, end, access.caller.restriction)
     return json_response(UsageByWorkflowResponse(
         code=0, data=UsageByWorkflowData(workflows=[workflow_usage(e) for e in entities]),
         message="successfully", requestId=request_id(request) or ""))

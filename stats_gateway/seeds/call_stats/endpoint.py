@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Request, Response, post
 
-from stats_gateway.core.domain import Dimension
+from domains.call_usage import DOMAIN as CALL_USAGE
+from domains.calls import DOMAIN as CALLS
 from stats_gateway.core.envelopes import MetaWarning
 from stats_gateway.core.request import Filter, Scope, StatsRequest
+from stats_gateway.seeds.fields import column_of, dimension_of, field_filter
 from stats_gateway.core.engine import StatsEngine
 from stats_gateway.http.admission import Cost
 from stats_gateway.http.common import JSON, admitted, authorized, json_response
@@ -26,22 +28,26 @@ from stats_gateway.seeds.call_stats.wire import (
     CallMetricSpec, CallsFilter, CallStatsRequest, read_body,
 )
 
-# CallsFilter list field -> (event column, filter op); trace_roots_only is parent_id IS NULL
+# CallsFilter list field -> (the calls' event field, filter op); trace_roots_only is
+# "parentId is null". Both domains hold these fields (their shared CALL_FIELDS).
 LIST_FILTERS = {
-    "op_names": ("op_name", "any"),
-    "input_refs": ("input_refs", "overlaps"),
-    "output_refs": ("output_refs", "overlaps"),
-    "parent_ids": ("parent_id", "any"),
-    "trace_ids": ("trace_id", "any"),
-    "call_ids": ("call_id", "any"),
-    "thread_ids": ("thread_id", "any"),
-    "turn_ids": ("turn_id", "any"),
-    "wb_user_ids": ("wb_user_id", "any"),
-    "wb_run_ids": ("wb_run_id", "any"),
+    "op_names": ("opName", "any"),
+    "input_refs": ("inputRefs", "overlaps"),
+    "output_refs": ("outputRefs", "overlaps"),
+    "parent_ids": ("parentId", "any"),
+    "trace_ids": ("traceId", "any"),
+    "call_ids": ("callId", "any"),
+    "thread_ids": ("threadId", "any"),
+    "turn_ids": ("turnId", "any"),
+    "wb_user_ids": ("wbUserId", "any"),
+    "wb_run_ids": ("wbRunId", "any"),
 }
 assert set(LIST_FILTERS) | {"trace_roots_only"} == set(CallsFilter.__struct_fields__), \
     "every CallsFilter field must become a filter"
-BY_MODEL = Dimension(by="models", column="model")
+assert all(column_of(CALLS, f) == column_of(CALL_USAGE, f)
+           for f in ("projectId", "parentId", *(f for f, _ in LIST_FILTERS.values()))), \
+    "one filter serves both domains"
+BY_MODEL = dimension_of(CALL_USAGE, "models")
 DEFAULT_CALL_METRICS = [CallMetricSpec(metric="call_count", aggregations=["sum"])]
 
 
@@ -55,14 +61,15 @@ class CallStatsResponse(msgspec.Struct, kw_only=True):
 
 
 def engine_filters(body: CallStatsRequest) -> tuple[Filter, ...]:
-    filters = [Filter("project_id", "project_id", body.project_id)]
+    filters = [field_filter(CALLS, "projectId", body.project_id, param="project_id")]
     flt = body.filter or CallsFilter()
-    for name, (column, op) in LIST_FILTERS.items():
+    for name, (field, op) in LIST_FILTERS.items():
         values = getattr(flt, name)
         if values:  # an empty list constrains nothing, as in Weave
-            filters.append(Filter(name, column, list(values), op))
+            filters.append(field_filter(CALLS, field, list(values), op, param=name))
     if flt.trace_roots_only:
-        filters.append(Filter("trace_roots_only", "parent_id", True, "is_null"))
+        filters.append(field_filter(CALLS, "parentId", True, "is_null",
+                                    param="trace_roots_only"))
     return tuple(filters)
 
 
@@ -79,7 +86,7 @@ async def _call_buckets(engine: StatsEngine, org_id: str, stats: StatsRequest,
                         section: Section, zone: ZoneInfo) -> list[dict]:
     if not section.outputs:
         return []
-    rows = await engine.series_values(org_id, engine.domain("calls"), stats, section.metrics)
+    rows = await engine.series_values(org_id, CALLS, stats, section.metrics)
     return [{"timestamp": local_text(ts, zone), **section.render(values)} for ts, values in rows]
 
 
@@ -87,14 +94,15 @@ async def _usage_buckets(engine: StatsEngine, org_id: str, stats: StatsRequest,
                          section: Section, zone: ZoneInfo) -> list[dict]:
     if not section.outputs:
         return []
-    rows = await engine.grouped_series_values(org_id, engine.domain("call-usage"), stats,
+    rows = await engine.grouped_series_values(org_id, CALL_USAGE, stats,
                                               section.metrics, BY_MODEL)
     return [{"timestamp": local_text(ts, zone), "model": model, **section.render(values)}
             for ts, model, values in rows]
 
 
-async def call_stats(request: Request) -> Response:
-    async with authorized(request, "read", basic=True) as caller:
+async def call_stats(request: Request) -> Response[CallStatsResponse]:
+    async with authorized(request, "read", basic=True) as access:
+        caller = access.caller
         body = read_body(await request.body(), datetime.now(UTC).replace(microsecond=0))
         end, timezone = body.end, body.timezone
         assert end is not None and timezone is not None  # read_body resolves both
@@ -123,10 +131,7 @@ async def call_stats(request: Request) -> Response:
                 granularity=granularity, timezone=timezone,
                 usage_buckets=usage_buckets, call_buckets=call_buckets), warnings=warnings)
 
-        return await admitted(request, caller, cost, answer)
-
-
-call_stats.__annotations__["return"] = Response[CallStatsResponse]
+        return await admitted(request, access, cost, answer)
 
 
 def _body_schema() -> dict:

@@ -11,20 +11,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from domains.call_usage import DOMAIN as CALL_USAGE
+from domains.calls import DOMAIN as CALLS
 from stats_gateway.core.domain import Count, Max, Mean, Metric, Min, Percentile, Sum
+from stats_gateway.seeds.fields import column_of
 
 ROWS = "n"  # hidden: calls (or usage rows) in the bucket, reported as ``count``
 ERRORS = "e"  # hidden: calls that raised
 
-# usage metric -> (column, columns added to it row by row)
+# Weave's usage metric -> the call-usage domain's metric it aggregates differently
+# (column and columns added to it row by row read from that metric's declaration)
 USAGE_VALUES = {
-    "input_tokens": ("input_tokens", ()),
-    "output_tokens": ("output_tokens", ()),
-    "total_tokens": ("input_tokens", ("output_tokens",)),
-    "input_cost": ("input_cost", ()),
-    "output_cost": ("output_cost", ()),
-    "total_cost": ("input_cost", ("output_cost",)),
+    "input_tokens": "inputTokens",
+    "output_tokens": "outputTokens",
+    "total_tokens": "totalTokens",
+    "input_cost": "inputCost",
+    "output_cost": "outputCost",
+    "total_cost": "totalCost",
 }
+LATENCY = column_of(CALLS, "latencyMs")
+ERROR = column_of(CALLS, "error")
 
 
 @dataclass(frozen=True)
@@ -116,16 +122,17 @@ def _derived(metric: str, agg: str, q: float | None) -> Callable[[dict], object]
 
 def _call_output(key: str, name: str, metric: str, agg: str, q: float | None) -> Output:
     if metric == "latency_ms":
-        return Output(key, Metric(name=name, agg=_column_agg(agg, "latency_ms", (), q)))
+        return Output(key, Metric(name=name, agg=_column_agg(agg, LATENCY, (), q)))
     if agg in ("sum", "count"):
-        counted = Count("error", (True,)) if metric == "error_count" and agg == "sum" else Count()
+        counted = Count(ERROR, (True,)) if metric == "error_count" and agg == "sum" else Count()
         return Output(key, Metric(name=name, agg=counted))
     return Output(key, derive=_derived(metric, "pct" if q is not None else agg, q))
 
 
 def _usage_output(key: str, name: str, metric: str, agg: str, q: float | None) -> Output:
-    column, plus = USAGE_VALUES[metric]
-    return Output(key, Metric(name=name, agg=_column_agg(agg, column, plus, q)))
+    # the declared metric's columns: the column, then those added to it row by row
+    column, *plus = CALL_USAGE.metric(USAGE_VALUES[metric]).agg.columns()
+    return Output(key, Metric(name=name, agg=_column_agg(agg, column, tuple(plus), q)))
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,7 @@ class Section:
 
     @property
     def metrics(self) -> list[Metric]:
-        hidden = [Metric(name=ROWS, agg=Count()), Metric(name=ERRORS, agg=Count("error", (True,)))]
+        hidden = [Metric(name=ROWS, agg=Count()), Metric(name=ERRORS, agg=Count(ERROR, (True,)))]
         own = [o.metric for o in self.outputs if o.metric]
         needs_errors = any(o.derive for o in self.outputs)
         return own + hidden[:2 if needs_errors else 1]
