@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass
@@ -43,6 +43,7 @@ class WrongTenant(RuntimeError):
     """A query for another org than the session's: a bug, never answered with rows."""
 
 
+@runtime_checkable
 class Database(Protocol):
     """What the engine and ingest need of the database, and nothing more."""
 

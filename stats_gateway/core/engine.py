@@ -257,8 +257,8 @@ class StatsEngine:
         (``raw_horizons``, written by retention: docs/retention.md), looked up once."""
         if request.raw_from is not None:
             return request
-        rows = await tenant_fetch(self.pool, org_id, RAW_FROM, {"org": org_id,
-                                                                "domain": domain.name})
+        rows = await self.db.fetch(org_id, RAW_FROM, {"org": org_id, "domain": domain.name},
+                                   tuples=True)
         return replace(request, raw_from=rows[0][0] if rows else NOTHING_EXPIRED)
 
     async def _percentiles(self, org_id: str, domain: Domain, request: StatsRequest,
@@ -449,18 +449,25 @@ class StatsEngine:
     async def series(self, org_id: str, domain_name: str, view_path: str,
                      params: Mapping[str, Sequence[str]], now: datetime | None = None,
                      restriction: Restriction = UNRESTRICTED):
+        """The series envelope for raw query parameters (parsed here)."""
         domain = self.domain(domain_name)
         view = domain.series_view(view_path)
         if view is None:
             raise not_found("endpoint")
         request = parse_series(domain, view, params, now or datetime.now(UTC))
+        return await self.answer_series(org_id, domain, request, restriction)
+
+    async def answer_series(self, org_id: str, domain: Domain, request: SeriesRequest,
+                            restriction: Restriction = UNRESTRICTED):
+        """The series envelope for an already parsed request (the HTTP layer parses once,
+        to price the request, and hands the result here)."""
         scope_id = await self.check_scope(org_id, request, restriction)
         request = await self.with_horizon(org_id, domain, request)
-        types = series_types(domain, view.path)
+        types = series_types(domain, request.view.path)  # looked up once per request
         earlier = request.previous() if request.compare else None
-        asked = [self._series_body(org_id, domain, request, restriction)]
+        asked = [self._series_body(org_id, domain, request, restriction, types.point)]
         if earlier is not None:
-            asked.append(self._series_body(org_id, domain, earlier, restriction))
+            asked.append(self._series_body(org_id, domain, earlier, restriction, types.point))
         (points, summary), *before = await self._gather(asked)
         previous = UNSET
         if earlier is not None:
@@ -471,12 +478,11 @@ class StatsEngine:
                               previous=previous)
 
     async def _series_body(self, org_id: str, domain: Domain, request: SeriesRequest,
-                           restriction: Restriction) -> tuple[list, Summary]:
-        """A series' points and summary."""
+                           restriction: Restriction, point: type) -> tuple[list, Summary]:
+        """A series' points (``point``: positional, ``(ts, *view.metrics)``) and summary."""
         view = request.view
         metrics = [domain.metric(name) for name in view.metrics]
         rows = await self._bucket_rows(org_id, domain, restriction.apply(request), metrics)
-        point = series_types(domain, view.path).point  # positional: (ts, *view.metrics)
         points = [point(*row) for row in rows]
         summary_metric = domain.metric(request.metric)
         at = 1 + view.metrics.index(request.metric)
@@ -497,6 +503,13 @@ class StatsEngine:
             raise ApiError(404, "not_found", f"unknown breakdown {by!r} for {domain.name}; "
                            f"available: {', '.join(d.by for d in domain.dimensions)}")
         request = parse_breakdown(domain, dimension, params, now or datetime.now(UTC))
+        return await self.answer_breakdown(org_id, domain, request, restriction)
+
+    async def answer_breakdown(self, org_id: str, domain: Domain, request: BreakdownRequest,
+                               restriction: Restriction = UNRESTRICTED):
+        """The breakdown envelope for an already parsed request (see ``answer_series``)."""
+        dimension = request.dimension
+        by = dimension.by
         scope_id = await self.check_scope(org_id, request, restriction)
         request = await self.with_horizon(org_id, domain, request)
         entities, total = await self.breakdown_values(org_id, domain, request, restriction)

@@ -62,20 +62,21 @@ ResponseType = Any
 
 def _stats_route(domain: Domain, path: str, response_type: type, parse, answer_of,
                  csv_filename: str, docs: dict, **route):
-    """A /v2 stats GET: the caller's key, the request priced before any SQL (the engine
-    parses again: the same 400s either way), then answered as JSON or CSV."""
+    """A /v2 stats GET: the caller's key, the request parsed once and priced before any
+    SQL, then answered from that parsed request as JSON or CSV."""
     async def handler(request: Request) -> Response[ResponseType]:
         explain = explain_asked(request)
         async with authorized(request, permission_for(explain)) as access:
             params = query_params(request)
             params.pop(EXPLAIN, None)
-            cost = Cost.of(parse(params))
+            parsed = parse(params)
+            cost = Cost.of(parsed)
             if explain:  # the planned statements, nothing run: http/query.py
                 return explained(await access.engine(engine_of(request)).explain(
-                    access.org_id, lambda engine: answer_of(engine, access.caller, params)))
+                    access.org_id, lambda engine: answer_of(engine, access.caller, parsed)))
 
             async def answer(engine: StatsEngine) -> Response:
-                body = await answer_of(engine, access.caller, params)
+                body = await answer_of(engine, access.caller, parsed)
                 return respond(request, body, csv_filename)
 
             return await admitted(request, access, cost, answer)
@@ -90,8 +91,8 @@ def _series_route(domain: Domain, view_path: str):
         domain, f"/v2/stats/{domain.name}" + (f"/{view_path}" if view_path else ""),
         series_types(domain, view_path).response,
         lambda params: parse_series(domain, view, params, datetime.now(UTC)),
-        lambda engine, caller, params: engine.series(
-            caller.org_id, domain.name, view_path, params, restriction=caller.restriction),
+        lambda engine, caller, parsed: engine.answer_series(
+            caller.org_id, domain, parsed, restriction=caller.restriction),
         f"{domain.name}-{view_path or 'series'}.csv", series_docs(domain, view),
         name=f"{domain.name}-series-{view_path or 'main'}",
         operation_id=f"{domain.title}{view_path.title()}Series",
@@ -104,8 +105,8 @@ def _breakdown_route(domain: Domain, by: str):
         domain, f"/v2/stats/{domain.name}/breakdown/{by}",
         breakdown_types(domain, by).response,
         lambda params: parse_breakdown(domain, dimension, params, datetime.now(UTC)),
-        lambda engine, caller, params: engine.breakdown(
-            caller.org_id, domain.name, by, params, restriction=caller.restriction),
+        lambda engine, caller, parsed: engine.answer_breakdown(
+            caller.org_id, domain, parsed, restriction=caller.restriction),
         f"{domain.name}-breakdown-{by}.csv", breakdown_docs(domain, dimension),
         name=f"{domain.name}-breakdown-{by}",
         operation_id=f"{domain.title}Breakdown{by[:1].upper()}{by[1:]}",

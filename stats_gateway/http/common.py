@@ -181,7 +181,7 @@ async def _found_live(database: PooledDatabase, check: KeyCheck) -> bool:
 async def _admit(request: Request, caller: Caller, permission: str) -> None:
     """The key's rate limit (one budget across replicas: http/ratelimit.py), then its
     permission."""
-    await request.app.state.rate_limiter.take(engine_of(request).pool, request.scope,
+    await request.app.state.rate_limiter.take(database_of(request), request.scope,
                                               caller.key_id, caller.rate_limit)
     require(caller, permission)
 
