@@ -140,7 +140,16 @@ async def authorized(request: Request, permission: str, *, basic: bool = False,
     that the key is still live (db/tenant.py). Should the block end without one (an early
     400, say), the key is checked here before anything is answered. A key found revoked
     or expired either way answers the same 401 as any other dead key, whatever the block
-    did."""
+    did.
+
+    Why a context manager around the handler's block rather than Litestar guards and a
+    dependency (checked in Litestar 2.25): a guard runs before the handler, so it cannot
+    turn what the handler did (an early 400, say) into the 401 of a cached key found dead
+    afterwards; a generator dependency can see the handler's exception, but an exception
+    it raises instead reaches the exception handlers wrapped in an ``ExceptionGroup``
+    (``DependencyCleanupGroup._throw``), past every per-route handler (the seeds' own error
+    shapes, 401 included). The order the tests pin (401, then the rate limit, then 403;
+    the same 401 for every dead key) needs the one block."""
     key = key_from_header(request.headers.get("authorization"), basic=basic, bare=bare)
     key_id, secret = split_key(key)
     database = database_of(request)

@@ -4,6 +4,13 @@ Database faults are the caller's to retry, never a 500: a statement that ran pas
 ``statement_timeout`` (or was cancelled) answers 503 ``query_timeout``; no pooled connection
 within the pool timeout, or a connection lost mid-query (server restarting, network), answers
 503 ``service_unavailable``. Every 503 carries ``Retry-After`` (seconds).
+
+Why not Litestar's ``ProblemDetailsPlugin`` (2.25): it renders ``ProblemDetailsException``
+only (type, title, status, detail, instance and a flat ``extra``); our envelope adds
+``success``, ``errorCode``, ``message``, ``requestId`` and per-field ``errors`` with an event
+``index`` (clients and tests read them), maps database faults to 503 with ``Retry-After``,
+and lets a seed path answer in its own API's shape (``answer_errors_in_shape``). Every
+error would still need converting to the plugin's exception first: more code, not less.
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""One structlog line per request: request id, method, route, status, duration."""
+"""One structlog line per request: request id, method, route, status, duration.
+
+Why not Litestar's ``StructlogPlugin`` (2.25): its ``LoggingMiddleware`` logs a request and
+its response as two events, gives no request id (ours takes a well-formed ``X-Request-Id``
+or makes one, and sends it back), and runs inside the router, so a path that matches no
+route (404) or a method it lacks (405) is never logged. Ours wraps the whole ASGI app
+(outermost) and feeds the Prometheus counters from the status actually sent.
+"""
 
 from __future__ import annotations
 

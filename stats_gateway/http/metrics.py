@@ -4,6 +4,13 @@ Hand-written rather than ``prometheus_client``: the gateway needs three counters
 gauge and one histogram. A registry of its own per app keeps every ``create_app`` (tests
 build several) independent, with no process-global state and no extra dependency.
 
+Why not Litestar's Prometheus plugin (``litestar.plugins.prometheus``, checked in 2.25):
+it needs ``prometheus_client`` and its process-global ``REGISTRY`` (so apps built side by
+side share counters), labels by the raw path unless ``group_path`` (a scanner grows the
+series without bound), runs inside the router so it never sees a request that matches no
+route (404, 405: ours counts them as ``unmatched``), and has no place for what this module
+adds: the pool gauges read at scrape time and the per-domain ingest counters.
+
 Label values come only from fixed sets, so a scanner cannot grow the number of series:
 
 * ``method``: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, else ``OTHER``;
