@@ -105,7 +105,7 @@ class _Logged(StatsEngine):
     """The real engine, noting every statement it runs."""
 
     def __init__(self, engine: StatsEngine):
-        super().__init__(engine.pool, list(engine.domains.values()),
+        super().__init__(engine.db, list(engine.domains.values()),
                          use_rollups=engine.use_rollups)
         self.ran = []
 
