@@ -22,6 +22,7 @@ from stats_gateway.config import Settings
 from stats_gateway.core.domain import Domain, validate_domains
 from stats_gateway.core.engine import StatsEngine
 from stats_gateway.core.envelopes import IngestResponse, breakdown_types, series_types
+from stats_gateway.core.errors import ApiError
 from stats_gateway.core.ingesting import ingest_batch
 from stats_gateway.db.connect import connect
 from stats_gateway.db.embedded import EmbeddedPostgres
