@@ -43,15 +43,12 @@ from stats_gateway.auth import create_key, ensure_org
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.rollup_sql import rebuild_rollups
 from stats_gateway.core.rollups import rollup_table_names
-from stats_gateway.demo.generate import (
-    Chunk, _chunk, ai_columns, hour_weights, private_chat_columns,
-)
+from stats_gateway.demo.generate import Chunk, _chunk, hour_weights
 from stats_gateway.demo.load import (
     MAINTENANCE_DATABASE, copy_events, copy_statement, prepare_database,
 )
 from stats_gateway.demo.sampling import event_times
 from stats_gateway.demo.traces import calls_with_usage
-from stats_gateway.demo.workloads import runs_columns
 from stats_gateway.demo.world import ORGS, Org, entities
 
 SEED = 20_250_101
@@ -63,7 +60,6 @@ GEN_ROWS = 100_000  # rows per generator call (a call with 100k users costs ~0.1
 USERS_PER_EVENT = 1 / 100  # private-chat users of the benchmarked org per dataset event
 SHARES = {"private-chat": 1.0, "ai": 0.10, "runs": 0.05, "calls": 0.05}  # of the size
 DOMAIN_BY_NAME = {d.name: d for d in DOMAINS}
-GENERATORS = {"private-chat": private_chat_columns, "ai": ai_columns, "runs": runs_columns}
 CALLS_PROJECT = "acme/support-chatbot"  # POST /calls/stats asks about one project
 CALLS_OPS = ("SupportBot.respond", "retrieve_kb_articles")  # a root op and a child op
 WORKSPACE = "ws-platform"  # an Acme workspace for the workspace-scope breakdown
@@ -141,14 +137,14 @@ def piece_chunks(piece: Piece) -> Iterator[Chunk]:
                                                piece.now)
         for offset in range(0, len(times), GEN_ROWS):
             end = offset + GEN_ROWS
-            yield _chunk(piece.org, "calls", piece.start + offset, times[offset:end],
+            yield _chunk(piece.org, DOMAIN_BY_NAME["calls"], piece.start + offset, times[offset:end],
                          {name: values[offset:end] for name, values in columns.items()})
         return
-    generate = GENERATORS[piece.domain]
+    domain = DOMAIN_BY_NAME[piece.domain]  # its demo generator, declared with it
     for offset in range(0, len(piece.times), GEN_ROWS):
         part = piece.times[offset:offset + GEN_ROWS]
-        columns = generate(piece.org, rng, part, piece.now)
-        yield _chunk(piece.org, piece.domain, piece.start + offset, part, columns)
+        columns = domain.samples.columns(piece.org, rng, part, piece.now)
+        yield _chunk(piece.org, domain, piece.start + offset, part, columns)
 
 
 def _copy_piece(job: tuple[str, Piece]) -> tuple[str, int]:

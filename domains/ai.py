@@ -11,15 +11,73 @@ from log-bucket histograms, within 4.76% of the exact (interpolated) percentile,
 without latencies; a breakdown cannot sort by them.
 """
 
-from domains.latency import LATENCY_PERCENTILE_NAMES, LATENCY_PERCENTILES
+import random
+from datetime import datetime
+
+from domains.latency import LATENCY_PERCENTILES
 from stats_gateway.core.domain import (
     BreakdownView, Count, Dimension, DistinctCount, Domain, EventField, FieldType, Mean,
-    Metric, ResourceFilter, SeriesView, Sum,
+    Metric, ResourceFilter, SeriesView, Sum, Samples,
 )
+from domains.sample_events import MODELS, common, fmt_ts, maybe
+from stats_gateway.demo.sampling import Columns, Picker, hour_index, placements, zipf
+from stats_gateway.demo.world import MODELS as DEMO_MODELS, Org
 
 T = FieldType
-METRICS = ("tokensIn", "tokensOut", "policyTokensIn", "policyTokensOut", "requests",
-           "activeConversations", "latencyMs", *LATENCY_PERCENTILE_NAMES)
+
+
+def ai_event(rng: random.Random, i: int, t: datetime) -> dict:
+    model = rng.choice(list(MODELS))
+    e = {"eventId": f"ai-{i}", "ts": fmt_ts(t, i), "model": model}
+    common(rng, e)
+    maybe(rng, e, "provider", MODELS[model], 0.9)
+    cfg = rng.choice([None, "cfg1", "cfg2"])
+    if cfg:
+        e["aiLlmId"] = cfg
+        maybe(rng, e, "aiLlmName", f"config {cfg}", 0.4)
+    n = rng.choice([None, "n1", "n2", "n3"])
+    if n:
+        e["nodeId"] = n
+        maybe(rng, e, "nodeName", f"node {n}", 0.4)
+    maybe(rng, e, "conversationId", f"conv{rng.randint(1, 7)}", 0.75)
+    for f, hi in (("tokensIn", 20_000), ("tokensOut", 8_000), ("policyTokensIn", 900),
+                  ("policyTokensOut", 300)):
+        maybe(rng, e, f, rng.randint(0, hi))
+    maybe(rng, e, "latencyMs", rng.choice([rng.randint(50, 4000), round(rng.uniform(1, 5000), 2)]),
+           0.7)
+    return e
+
+
+def ai_columns(org: Org, rng: random.Random, times: list[float], now: datetime) -> Columns:
+    """Model requests: tokens lognormal around each model's medians, latency grows with
+    completion length, policy-checked configs also spend evaluation tokens; a conversation
+    is a few requests to one config within an hour."""
+    n, lognorm, randrange = len(times), rng.lognormvariate, rng.randrange
+    where = placements(org).take(rng, n)
+    configs = Picker(range(len(org.ai_configs)), [c.weight for c in org.ai_configs]).take(rng, n)
+    nodes = Picker([node for node, _ in org.nodes], zipf(len(org.nodes), 0.6)).take(rng, n)
+    models = [DEMO_MODELS[c.model] for c in org.ai_configs]
+    tin, tout, pin, pout, latency, conversations = [], [], [], [], [], []
+    for t, c in zip(times, configs):
+        model = models[c]
+        tokens_in = int(model.tokens_in * lognorm(0.0, 0.8))
+        tokens_out = int(model.tokens_out * lognorm(0.0, 0.7))
+        tin.append(tokens_in)
+        tout.append(tokens_out)
+        checked = org.ai_configs[c].policy_checked
+        pin.append(120 + tokens_in // 6 if checked else 0)
+        pout.append(4 + randrange(28) if checked else 0)
+        ms = (model.latency_ms + tokens_out * model.ms_per_token) * lognorm(0.0, 0.3)
+        latency.append(round(ms, 1))
+        conversations.append(f"cv-{c}-{hour_index(t, now)}-{randrange(4)}")
+    return {
+        "workspace_id": [w for w, _ in where], "repo_id": [r for _, r in where],
+        "model": [models[c].id for c in configs], "provider": [models[c].provider for c in configs],
+        "ai_llm_id": [org.ai_configs[c].id for c in configs], "node_id": nodes,
+        "conversation_id": conversations, "tokens_in": tin, "tokens_out": tout,
+        "policy_tokens_in": pin, "policy_tokens_out": pout, "latency_ms": latency,
+    }
+
 
 DOMAIN = Domain(
     name="ai",
@@ -56,8 +114,8 @@ DOMAIN = Domain(
         Metric(name="latencyMs", agg=Mean("latency_ms")),
         *LATENCY_PERCENTILES,
     ),
-    series=(SeriesView(path="", metrics=METRICS, primary="requests"),),
-    breakdown=BreakdownView(metrics=METRICS, primary="requests"),
+    series=(SeriesView(primary="requests"),),
+    breakdown=BreakdownView(primary="requests"),
     dimensions=(
         Dimension(by="workspaces", column="workspace_id", names_kind="workspace"),
         Dimension(by="repos", column="repo_id", names_kind="repo"),
@@ -71,4 +129,5 @@ DOMAIN = Domain(
         ResourceFilter(param="apiKeyId", column="api_key_id"),
         ResourceFilter(param="aiLlmId", column="ai_llm_id"),
     ),
+    samples=Samples(prefix="ai", event=ai_event, columns=ai_columns),
 )

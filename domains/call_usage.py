@@ -7,15 +7,30 @@ run, refs) so usage filters exactly as calls do. Token counts and costs (exact d
 default to 0; ``totalTokens`` and ``totalCost`` are input + output.
 """
 
+import random
+from datetime import datetime
+
 from domains.calls import CALL_FIELDS, CALL_FILTERS
 from stats_gateway.core.domain import (
     BreakdownView, Count, Dimension, Domain, EventField, FieldType, Metric, ResourceFilter,
-    SeriesView, Sum,
+    SeriesView, Sum, Samples,
 )
+from domains.sample_events import USAGE_MODELS, fmt_ts, maybe, random_amount
+from domains.calls import call_fields
 
 T = FieldType
-METRICS = ("inputTokens", "outputTokens", "totalTokens", "inputCost", "outputCost",
-           "totalCost", "requests")
+
+
+def call_usage_event(rng: random.Random, i: int, t: datetime) -> dict:
+    e = {"eventId": f"cu-{i}", "ts": fmt_ts(t, i)}
+    call_fields(rng, i, e)
+    e["model"] = rng.choice(list(USAGE_MODELS))
+    maybe(rng, e, "inputTokens", rng.randint(0, 40_000), 0.85)
+    maybe(rng, e, "outputTokens", rng.randint(0, 8_000), 0.85)
+    maybe(rng, e, "inputCost", random_amount(rng), 0.85)
+    maybe(rng, e, "outputCost", random_amount(rng), 0.85)
+    return e
+
 
 DOMAIN = Domain(
     name="call-usage",
@@ -43,8 +58,8 @@ DOMAIN = Domain(
         Metric(name="totalCost", agg=Sum("input_cost", plus=("output_cost",))),
         Metric(name="requests", agg=Count()),
     ),
-    series=(SeriesView(path="", metrics=METRICS, primary="totalTokens"),),
-    breakdown=BreakdownView(metrics=METRICS, primary="totalTokens"),
+    series=(SeriesView(primary="totalTokens"),),
+    breakdown=BreakdownView(primary="totalTokens"),
     dimensions=(
         Dimension(by="models", column="model"),
         Dimension(by="ops", column="op_name"),
@@ -52,4 +67,5 @@ DOMAIN = Domain(
         Dimension(by="users", column="wb_user_id"),
     ),
     filters=CALL_FILTERS + (ResourceFilter(param="model", column="model"),),
+    samples=Samples(prefix="cu", event=call_usage_event),
 )

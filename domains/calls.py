@@ -12,14 +12,17 @@ a breakdown cannot sort by them. (The ``/calls/stats`` endpoint computes its own
 percentiles.)
 """
 
-from domains.latency import LATENCY_PERCENTILE_NAMES, LATENCY_PERCENTILES
+import random
+from datetime import datetime
+
+from domains.latency import LATENCY_PERCENTILES
 from stats_gateway.core.domain import (
     BreakdownView, Count, Dimension, Domain, EventField, FieldType, Max, Mean, Metric,
-    ResourceFilter, SeriesView,
+    ResourceFilter, SeriesView, Samples,
 )
+from domains.sample_events import common, fmt_ts, maybe
 
 T = FieldType
-METRICS = ("callCount", "errorCount", "latencyMs", "latencyMsMax", *LATENCY_PERCENTILE_NAMES)
 
 CALL_FIELDS = (
     EventField(name="projectId", column="project_id", type=T.TEXT, required=True,
@@ -51,6 +54,37 @@ CALL_FILTERS = (
     ResourceFilter(param="apiKeyId", column="api_key_id"),
 )
 
+PROJECTS = ("acme/chatbot", "acme/evals", "globex/rag")
+OPS = ("Agent.run", "openai.chat.completions.create", "retrieve", "score")
+
+
+def call_fields(rng: random.Random, i: int, e: dict) -> None:
+    e.update(projectId=rng.choice(PROJECTS), callId=f"call-{i}", opName=rng.choice(OPS))
+    common(rng, e)
+    trace = rng.choice([None, "t1", "t2", "t3", "t4"])
+    if trace:
+        e["traceId"] = trace
+        maybe(rng, e, "parentId", f"call-{rng.randint(0, max(i - 1, 0))}", 0.6)
+    thread = rng.choice([None, "th-1", "th-2", "th-3"])
+    if thread:
+        e["threadId"] = thread
+        maybe(rng, e, "turnId", f"turn-{rng.randint(1, 5)}", 0.8)
+    maybe(rng, e, "wbUserId", rng.choice(["wbu-1", "wbu-2", "wbu-3"]), 0.8)
+    maybe(rng, e, "wbRunId", rng.choice(["acme/evals/r1", "acme/evals/r2"]), 0.5)
+    for field in ("inputRefs", "outputRefs"):
+        maybe(rng, e, field, [f"weave:///{e['projectId']}/object/obj-{rng.randint(1, 6)}:v1"
+                               for _ in range(rng.randint(0, 3))], 0.5)
+
+
+def calls_event(rng: random.Random, i: int, t: datetime) -> dict:
+    e = {"eventId": f"ca-{i}", "ts": fmt_ts(t, i)}
+    call_fields(rng, i, e)
+    maybe(rng, e, "latencyMs", rng.choice([rng.randint(1, 30_000),
+                                            round(rng.uniform(0.5, 30_000), 2)]), 0.85)
+    maybe(rng, e, "error", rng.random() < 0.2, 0.7)
+    return e
+
+
 DOMAIN = Domain(
     name="calls",
     retention=90,  # raw-event days: traces are many and read recent
@@ -70,8 +104,8 @@ DOMAIN = Domain(
         Metric(name="latencyMsMax", agg=Max("latency_ms")),
         *LATENCY_PERCENTILES,
     ),
-    series=(SeriesView(path="", metrics=METRICS, primary="callCount"),),
-    breakdown=BreakdownView(metrics=METRICS, primary="callCount"),
+    series=(SeriesView(primary="callCount"),),
+    breakdown=BreakdownView(primary="callCount"),
     dimensions=(
         Dimension(by="ops", column="op_name"),
         Dimension(by="projects", column="project_id"),
@@ -80,4 +114,5 @@ DOMAIN = Domain(
         Dimension(by="threads", column="thread_id"),
     ),
     filters=CALL_FILTERS,
+    samples=Samples(prefix="ca", event=calls_event),
 )

@@ -7,14 +7,31 @@ decimal). ``billing`` says who pays: ``platform`` (the platform's provider keys)
 ``avgCostPerRequest`` is cost / requests.
 """
 
+import random
+from datetime import datetime
+
 from stats_gateway.core.domain import (
     Attribute, BreakdownView, Count, Dimension, Domain, EventField, FieldType, Mean, Metric,
-    ResourceFilter, SeriesView, Sum,
+    ResourceFilter, SeriesView, Sum, Samples,
 )
+from domains.sample_events import USAGE_MODELS, common, fmt_ts, maybe, random_amount
+from stats_gateway.demo.workloads import model_usage_columns
 
 T = FieldType
-METRICS = ("requests", "tokens", "cost", "platformCost", "platformTokens", "userCost",
-           "userTokens", "avgCostPerRequest")
+
+
+def model_usage_event(rng: random.Random, i: int, t: datetime) -> dict:
+    model = rng.choice(list(USAGE_MODELS))
+    e = {"eventId": f"mu-{i}", "ts": fmt_ts(t, i), "modelId": model,
+         "billing": rng.choice(["platform", "platform", "user"])}
+    common(rng, e)
+    maybe(rng, e, "modelName", f"{model.upper()} rev {rng.randint(1, 3)}", 0.6)
+    maybe(rng, e, "provider", USAGE_MODELS[model], 0.8)
+    maybe(rng, e, "modelConfigId", rng.choice(["mc-1", "mc-2", "mc-3"]), 0.7)
+    maybe(rng, e, "tokens", rng.randint(0, 50_000), 0.85)
+    maybe(rng, e, "cost", random_amount(rng), 0.85)
+    return e
+
 
 DOMAIN = Domain(
     name="model-usage",
@@ -46,8 +63,8 @@ DOMAIN = Domain(
         Metric(name="userTokens", agg=Sum("tokens", "billing", ("user",))),
         Metric(name="avgCostPerRequest", agg=Mean("cost")),
     ),
-    series=(SeriesView(path="", metrics=METRICS, primary="requests"),),
-    breakdown=BreakdownView(metrics=METRICS, primary="requests"),
+    series=(SeriesView(primary="requests"),),
+    breakdown=BreakdownView(primary="requests"),
     dimensions=(
         Dimension(by="models", column="model_id", name_column="model_name",
                   attributes=(Attribute("provider", "provider", latest=True),)),
@@ -64,4 +81,5 @@ DOMAIN = Domain(
         ResourceFilter(param="billing", column="billing"),
         ResourceFilter(param="apiKeyId", column="api_key_id"),
     ),
+    samples=Samples(prefix="mu", event=model_usage_event, columns=model_usage_columns),
 )

@@ -10,16 +10,23 @@ the evaluation model consumed, counted for every evaluation, violating or not.
 enforcement metrics, as Flashback's do.
 """
 
+import random
+from datetime import datetime
+
 from stats_gateway.core.domain import (
     BreakdownView, Count, Dimension, Domain, EventField, FieldType, Metric, ResourceFilter,
-    SeriesView, Sum,
+    SeriesView, Sum, Samples,
 )
+from domains.sample_events import common, fmt_ts, maybe
+from stats_gateway.demo.sampling import Columns, Picker, placements, zipf
+from stats_gateway.demo.world import RULES, Org, user_names
 
 T = FieldType
 VIOLATING = ("log", "alert", "block")
 ENFORCEMENT = ("violations", "alerts", "blocks", "severityLow", "severityMedium",
                "severityHigh")
 TOKENS = ("policyTokensIn", "policyTokensOut")
+
 
 def check_event(event: dict) -> list[tuple[str, str]]:
     """Cross-field rule: severity goes with violations only."""
@@ -29,6 +36,54 @@ def check_event(event: dict) -> list[tuple[str, str]]:
     if action in VIOLATING and severity is None:
         return [("severity", "is required when action is a violation")]
     return []
+
+
+ACTIONS = ("log", "alert", "block")
+SEVERITIES = ("low", "medium", "high")
+
+
+def policies_event(rng: random.Random, i: int, t: datetime) -> dict:
+    rule = rng.choice(["rule-pii", "rule-dlp", "rule-secrets"])
+    action = rng.choice(["none", "none", "log", "alert", "block"])
+    e = {"eventId": f"po-{i}", "ts": fmt_ts(t, i), "ruleId": rule, "action": action}
+    common(rng, e)
+    maybe(rng, e, "ruleName", f"Rule {rule}", 0.4)
+    if action != "none":
+        e["severity"] = rng.choice(["low", "medium", "high"])
+    u = rng.choice([None, "u1", "u2", "u3"])
+    if u:
+        e["userId"] = u
+        maybe(rng, e, "userName", f"User {u}", 0.4)
+    maybe(rng, e, "policyTokensIn", rng.randint(0, 2_000))
+    maybe(rng, e, "policyTokensOut", rng.randint(0, 500))
+    return e
+
+
+def policies_columns(org: Org, rng: random.Random, times: list[float], now: datetime) -> Columns:
+    """Rule evaluations: most find nothing (action ``none``, no severity); a violation
+    takes an action and a severity from its rule's own odds."""
+    n, lognorm, uniform, choices = len(times), rng.lognormvariate, rng.random, rng.choices
+    where = placements(org).take(rng, n)
+    users = [user_id for user_id, _ in user_names(org)]
+    who = Picker(users, zipf(len(users), 1.1)).take(rng, n)
+    rules = [RULES[r] for r in org.rules]
+    evaluated = Picker(rules, [1.0] * len(rules)).take(rng, n)
+    severities: list[str | None]
+    actions, severities, pin, pout = [], [], [], []
+    for rule in evaluated:
+        if uniform() < rule.violation_rate:
+            actions.append(choices(ACTIONS, rule.actions)[0])
+            severities.append(choices(SEVERITIES, rule.severities)[0])
+        else:
+            actions.append("none")
+            severities.append(None)
+        pin.append(int(380 * lognorm(0.0, 0.6)))
+        pout.append(int(12 * lognorm(0.0, 0.4)))
+    return {
+        "workspace_id": [w for w, _ in where], "repo_id": [r for _, r in where],
+        "rule_id": [r.id for r in evaluated], "user_id": who, "action": actions,
+        "severity": severities, "policy_tokens_in": pin, "policy_tokens_out": pout,
+    }
 
 
 DOMAIN = Domain(
@@ -65,7 +120,7 @@ DOMAIN = Domain(
         Metric(name="policyTokensOut", agg=Sum("policy_tokens_out")),
     ),
     series=(
-        SeriesView(path="", metrics=ENFORCEMENT + TOKENS, primary="violations"),
+        SeriesView(primary="violations"),
         SeriesView(path="tokens", metrics=TOKENS, primary="policyTokensIn"),
     ),
     breakdown=BreakdownView(metrics=ENFORCEMENT, primary="violations"),
@@ -78,5 +133,6 @@ DOMAIN = Domain(
         ResourceFilter(param="apiKeyId", column="api_key_id"),
     ),
     check_event=check_event,
+    samples=Samples(prefix="po", event=policies_event, columns=policies_columns),
 )
 

@@ -8,15 +8,35 @@ decimal) and ``durationMs`` how long it took. ``avgDurationMs`` is the mean over
 report a duration. The ``sources`` breakdown adds ``pct``, each source's share of runs.
 """
 
+import random
+from datetime import datetime
+
 from stats_gateway.core.domain import (
     Attribute, BreakdownView, Count, Dimension, Domain, EventField, FieldType, Mean, Metric,
-    ResourceFilter, SeriesView, Sum,
+    ResourceFilter, SeriesView, Sum, Samples,
 )
+from domains.sample_events import common, fmt_ts, maybe, random_amount
+from stats_gateway.demo.workloads import runs_columns
 
 T = FieldType
 TARGET_TYPES = ("model", "flow", "comfyui")
 SOURCES = ("api", "playground", "other")
-METRICS = ("runs", "spend", "avgDurationMs")
+
+TARGET_SLUGS = ("my-slug", "upscaler", "photo-studio")  # shared across target types
+
+
+def runs_event(rng: random.Random, i: int, t: datetime) -> dict:
+    target_type = rng.choice(["model", "model", "flow", "comfyui"])
+    slug = rng.choice(TARGET_SLUGS)
+    e = {"eventId": f"ru-{i}", "ts": fmt_ts(t, i), "targetType": target_type,
+         "targetSlug": slug, "source": rng.choice(["api", "api", "api", "playground", "other"])}
+    common(rng, e)
+    maybe(rng, e, "targetName", f"{target_type} {slug} v{rng.randint(1, 3)}", 0.6)
+    maybe(rng, e, "spend", random_amount(rng), 0.85)
+    maybe(rng, e, "durationMs", rng.choice([rng.randint(0, 90_000),
+                                             round(rng.uniform(0, 90_000), 3)]), 0.7)
+    return e
+
 
 DOMAIN = Domain(
     name="runs",
@@ -43,8 +63,8 @@ DOMAIN = Domain(
         Metric(name="spend", agg=Sum("spend")),
         Metric(name="avgDurationMs", agg=Mean("duration_ms")),
     ),
-    series=(SeriesView(path="", metrics=METRICS, primary="runs"),),
-    breakdown=BreakdownView(metrics=METRICS, primary="runs"),
+    series=(SeriesView(primary="runs"),),
+    breakdown=BreakdownView(primary="runs"),
     dimensions=(
         Dimension(by="workspaces", column="workspace_id", names_kind="workspace"),
         Dimension(by="repos", column="repo_id", names_kind="repo"),
@@ -59,4 +79,5 @@ DOMAIN = Domain(
         ResourceFilter(param="source", column="source"),
         ResourceFilter(param="apiKeyId", column="api_key_id"),
     ),
+    samples=Samples(prefix="ru", event=runs_event, columns=runs_columns),
 )

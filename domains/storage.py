@@ -12,15 +12,81 @@ one entity); ``entityName`` is empty and each entity carries ``protocol``, ``pro
 and ``endpoint`` as Flashback's detailed provider breakdown does.
 """
 
-from domains.latency import LATENCY_PERCENTILE_NAMES, LATENCY_PERCENTILES
+import random
+from datetime import datetime
+
+from domains.latency import LATENCY_PERCENTILES
 from stats_gateway.core.domain import (
     Attribute, BreakdownView, Count, Dimension, Domain, EventField, FieldType, Mean, Metric,
-    ResourceFilter, SeriesView, Sum,
+    ResourceFilter, SeriesView, Sum, Samples,
 )
+from domains.sample_events import common, fmt_ts, maybe
+from stats_gateway.demo.sampling import Columns, Picker, zipf
+from stats_gateway.demo.world import ENDPOINTS, Org
 
 T = FieldType
-METRICS = ("uplBytes", "dwlBytes", "sizeChange", "latencyMs", "requests",
-           *LATENCY_PERCENTILE_NAMES)
+
+SAMPLE_ENDPOINTS = [("s3.eu-west-1.amazonaws.com", "aws", "S3"),
+                    ("storage.googleapis.com", "gcp", "GCS"),
+                    ("acct.blob.core.windows.net", "azure", "AZURE_BLOB"),
+                    ("minio.local:9000", "minio", "S3")]
+MAX_OBJECT = 5_000_000_000  # S3's single-PUT limit: keeps lognormal tails plausible
+
+
+def storage_event(rng: random.Random, i: int, t: datetime) -> dict:
+    e = {"eventId": f"st-{i}", "ts": fmt_ts(t, i)}
+    common(rng, e)
+    b = rng.choice([None, "b1", "b2", "b3"])
+    if b:
+        e["bucketId"] = b
+        maybe(rng, e, "bucketName", f"bucket {b}", 0.4)
+    n = rng.choice([None, "n1", "n2"])
+    if n:
+        e["nodeId"] = n
+        maybe(rng, e, "nodeName", f"node {n}", 0.4)
+    ep = rng.choice([None] + SAMPLE_ENDPOINTS)
+    if ep:
+        e["endpoint"], e["provider"], e["protocol"] = ep
+    maybe(rng, e, "uplBytes", rng.randint(0, 5_000_000_000))
+    maybe(rng, e, "dwlBytes", rng.randint(0, 5_000_000_000))
+    maybe(rng, e, "sizeChange", rng.randint(-3_000_000, 3_000_000))
+    maybe(rng, e, "latencyMs", round(rng.uniform(0.1, 900.0), 3), 0.7)
+    return e
+
+
+def storage_columns(org: Org, rng: random.Random, times: list[float], now: datetime) -> Columns:
+    """Object operations: mostly GETs and PUTs, bytes lognormal, latency by provider plus
+    transfer time; deletes shrink storage, overwrites change it less than they upload."""
+    n, lognorm, uniform = len(times), rng.lognormvariate, rng.random
+    buckets = Picker(org.buckets, [b.weight for b in org.buckets]).take(rng, n)
+    nodes = Picker([node for node, _ in org.nodes], zipf(len(org.nodes), 0.6)).take(rng, n)
+    ops = Picker("GPHLD", (0.52, 0.24, 0.12, 0.07, 0.05)).take(rng, n)  # get put head list del
+    upl, dwl, size, latency = [], [], [], []
+    for bucket, op in zip(buckets, ops):
+        up = down = change = 0
+        if op == "G":
+            down = min(MAX_OBJECT, int(lognorm(12.1, 1.6)))
+        elif op == "P":
+            up = min(MAX_OBJECT, int(lognorm(12.4, 1.7)))
+            change = up if uniform() < 0.8 else int(up * (uniform() - 0.3))
+        elif op == "L":
+            down = int(lognorm(9.5, 0.8))
+        elif op == "D":
+            change = -min(MAX_OBJECT, int(lognorm(11.8, 1.6)))
+        upl.append(up)
+        dwl.append(down)
+        size.append(change)
+        ms = ENDPOINTS[bucket.endpoint].latency_ms * lognorm(0.0, 0.45) + (up + down) / 40_000
+        latency.append(round(ms, 2) if uniform() > 0.03 else None)  # old clients omit it
+    endpoints = [ENDPOINTS[b.endpoint] for b in buckets]
+    return {
+        "workspace_id": [b.workspace for b in buckets], "repo_id": [b.repo for b in buckets],
+        "bucket_id": [b.id for b in buckets], "node_id": nodes,
+        "provider": [e.provider for e in endpoints], "protocol": [e.protocol for e in endpoints],
+        "endpoint": [e.host for e in endpoints],
+        "upl_bytes": upl, "dwl_bytes": dwl, "size_change": size, "latency_ms": latency,
+    }
+
 
 DOMAIN = Domain(
     name="storage",
@@ -55,8 +121,8 @@ DOMAIN = Domain(
         Metric(name="requests", agg=Count()),
         *LATENCY_PERCENTILES,
     ),
-    series=(SeriesView(path="", metrics=METRICS, primary="requests"),),
-    breakdown=BreakdownView(metrics=METRICS, primary="requests"),
+    series=(SeriesView(primary="requests"),),
+    breakdown=BreakdownView(primary="requests"),
     dimensions=(
         Dimension(by="workspaces", column="workspace_id", names_kind="workspace"),
         Dimension(by="repos", column="repo_id", names_kind="repo"),
@@ -70,4 +136,5 @@ DOMAIN = Domain(
         ResourceFilter(param="bucketId", column="bucket_id"),
         ResourceFilter(param="apiKeyId", column="api_key_id"),
     ),
+    samples=Samples(prefix="st", event=storage_event, columns=storage_columns, demo_nightly=True),
 )

@@ -11,13 +11,34 @@ estimated cost over runs that report one. A workflow's ``isStream``, ``status`` 
 ``triggerType`` in the workflows breakdown are those of its newest run.
 """
 
+import random
+from datetime import datetime
+
 from stats_gateway.core.domain import (
     Attribute, BreakdownView, Count, Dimension, Domain, EventField, FieldType, Mean, Metric,
-    Ratio, ResourceFilter, SeriesView, Sum,
+    Ratio, ResourceFilter, SeriesView, Sum, Samples,
 )
+from domains.sample_events import common, fmt_ts, maybe, random_amount
+from stats_gateway.demo.workloads import workflow_cu_columns
 
 T = FieldType
-METRICS = ("runCount", "totalCu", "cuPerHour", "estimatedCostPerRun", "avgDurationMs")
+
+
+def workflow_cu_event(rng: random.Random, i: int, t: datetime) -> dict:
+    """``wf-idle`` never reports a duration (its cuPerHour is null)."""
+    workflow = rng.choice(["wf-a", "wf-a", "wf-b", "wf-c", "wf-idle"])
+    e = {"eventId": f"wf-{i}", "ts": fmt_ts(t, i), "workflowId": workflow,
+         "cu": random_amount(rng)}
+    common(rng, e)
+    maybe(rng, e, "workflowName", f"Workflow {workflow} v{rng.randint(1, 3)}", 0.6)
+    maybe(rng, e, "isStream", rng.random() < 0.4, 0.8)
+    maybe(rng, e, "status", rng.choice(["succeeded", "succeeded", "failed", "cancelled"]), 0.85)
+    maybe(rng, e, "triggerType", rng.choice(["api", "schedule", "webhook", "manual"]), 0.85)
+    if workflow != "wf-idle":
+        maybe(rng, e, "durationMs", rng.randint(0, 600_000), 0.85)
+    maybe(rng, e, "estimatedCost", rng.randint(0, 5_000), 0.7)
+    return e
+
 
 DOMAIN = Domain(
     name="workflow-cu",
@@ -50,8 +71,8 @@ DOMAIN = Domain(
         Metric(name="estimatedCostPerRun", agg=Mean("estimated_cost")),
         Metric(name="avgDurationMs", agg=Mean("duration_ms")),
     ),
-    series=(SeriesView(path="", metrics=METRICS, primary="totalCu"),),
-    breakdown=BreakdownView(metrics=METRICS, primary="totalCu"),
+    series=(SeriesView(primary="totalCu"),),
+    breakdown=BreakdownView(primary="totalCu"),
     dimensions=(
         Dimension(by="workflows", column="workflow_id", name_column="workflow_name",
                   attributes=(Attribute("isStream", "is_stream", latest=True),
@@ -69,4 +90,5 @@ DOMAIN = Domain(
         ResourceFilter(param="isStream", column="is_stream"),
         ResourceFilter(param="apiKeyId", column="api_key_id"),
     ),
+    samples=Samples(prefix="wf", event=workflow_cu_event, columns=workflow_cu_columns),
 )

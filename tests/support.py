@@ -9,7 +9,10 @@ from decimal import Decimal
 
 import msgspec
 
-from expected import UTC, parse_ts
+from domains import DOMAINS as REGISTERED
+from domains.ai import ai_event  # noqa: F401 - tests import it from here
+from domains.sample_events import fmt_ts, random_amount  # noqa: F401 - and these
+from expected import parse_ts
 
 _encoder = msgspec.json.Encoder(decimal_format="number")  # Decimal -> exact JSON number
 PROBLEM_KEYS = {"type", "title", "status", "success", "error_code", "message", "requestId",
@@ -84,179 +87,33 @@ def without_request_id(body: dict) -> dict:
     return {k: v for k, v in body.items() if k != "requestId"}
 
 
-# --- time formats ----------------------------------------------------------------------
+# --- event generators: each domain declares its own (``Samples.event`` in its module) ---
 
-_OFFSETS = [timedelta(0), timedelta(hours=5, minutes=30), timedelta(hours=-4),
-            timedelta(hours=2), timedelta(hours=-9, minutes=-30)]
-
-
-def fmt_ts(t: datetime, style: int):
-    """A ts in one of several accepted spellings (all the same instant)."""
-    style %= 4
-    if style == 0:
-        return t.astimezone(UTC).isoformat(timespec="seconds" if not t.microsecond
-                                           else "microseconds").replace("+00:00", "Z")
-    if style == 1:
-        if t.microsecond:
-            return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        return int(t.timestamp())
-    offset = _OFFSETS[(style + t.minute) % len(_OFFSETS)]
-    from datetime import timezone as tz
-    return t.astimezone(tz(offset)).isoformat()
-
-
-# --- event generators -----------------------------------------------------------------
-
-WORKSPACE_REPOS = {"w1": ["r1", "r2"], "w2": ["r3"], "w3": []}
-ENDPOINTS = [("s3.eu-west-1.amazonaws.com", "aws", "S3"),
-             ("storage.googleapis.com", "gcp", "GCS"),
-             ("acct.blob.core.windows.net", "azure", "AZURE_BLOB"),
-             ("minio.local:9000", "minio", "S3")]
-MODELS = {"gpt-4o": "openai", "claude-3": "anthropic", "llama-3": "meta"}
-
-
-def _common(rng: random.Random, e: dict) -> None:
-    ws = rng.choice([None, "w1", "w1", "w2", "w3"])
-    if ws:
-        e["workspaceId"] = ws
-        if rng.random() < 0.5:
-            e["workspaceName"] = f"Workspace {ws.upper()}"
-        repos = WORKSPACE_REPOS[ws]
-        if repos and rng.random() < 0.7:
-            repo = rng.choice(repos)
-            e["repoId"] = repo
-            if rng.random() < 0.5:
-                e["repoName"] = f"Repo {repo.upper()}"
-    key = rng.choice([None, "k1", "k2", "k2"])
-    if key:
-        e["apiKeyId"] = key
-
-
-def _maybe(rng, e, field, value, p=0.8):
-    if rng.random() < p:
-        e[field] = value
-
-
-def storage_event(rng: random.Random, i: int, t: datetime) -> dict:
-    e = {"eventId": f"st-{i}", "ts": fmt_ts(t, i)}
-    _common(rng, e)
-    b = rng.choice([None, "b1", "b2", "b3"])
-    if b:
-        e["bucketId"] = b
-        _maybe(rng, e, "bucketName", f"bucket {b}", 0.4)
-    n = rng.choice([None, "n1", "n2"])
-    if n:
-        e["nodeId"] = n
-        _maybe(rng, e, "nodeName", f"node {n}", 0.4)
-    ep = rng.choice([None] + ENDPOINTS)
-    if ep:
-        e["endpoint"], e["provider"], e["protocol"] = ep
-    _maybe(rng, e, "uplBytes", rng.randint(0, 5_000_000_000))
-    _maybe(rng, e, "dwlBytes", rng.randint(0, 5_000_000_000))
-    _maybe(rng, e, "sizeChange", rng.randint(-3_000_000, 3_000_000))
-    _maybe(rng, e, "latencyMs", round(rng.uniform(0.1, 900.0), 3), 0.7)
-    return e
-
-
-def ai_event(rng: random.Random, i: int, t: datetime) -> dict:
-    model = rng.choice(list(MODELS))
-    e = {"eventId": f"ai-{i}", "ts": fmt_ts(t, i), "model": model}
-    _common(rng, e)
-    _maybe(rng, e, "provider", MODELS[model], 0.9)
-    cfg = rng.choice([None, "cfg1", "cfg2"])
-    if cfg:
-        e["aiLlmId"] = cfg
-        _maybe(rng, e, "aiLlmName", f"config {cfg}", 0.4)
-    n = rng.choice([None, "n1", "n2", "n3"])
-    if n:
-        e["nodeId"] = n
-        _maybe(rng, e, "nodeName", f"node {n}", 0.4)
-    _maybe(rng, e, "conversationId", f"conv{rng.randint(1, 7)}", 0.75)
-    for f, hi in (("tokensIn", 20_000), ("tokensOut", 8_000), ("policyTokensIn", 900),
-                  ("policyTokensOut", 300)):
-        _maybe(rng, e, f, rng.randint(0, hi))
-    _maybe(rng, e, "latencyMs", rng.choice([rng.randint(50, 4000), round(rng.uniform(1, 5000), 2)]),
-           0.7)
-    return e
-
-
-def private_chat_event(rng: random.Random, i: int, t: datetime) -> dict:
-    user = rng.choice(["u1", "u2", "u3", "u4"])
-    e = {"eventId": f"pc-{i}", "ts": fmt_ts(t, i), "model": rng.choice(list(MODELS)),
-         "userId": user}
-    _common(rng, e)
-    _maybe(rng, e, "userName", f"User {user}", 0.4)
-    cfg = rng.choice([None, "cfg1", "cfg2"])
-    if cfg:
-        e["aiLlmId"] = cfg
-    _maybe(rng, e, "conversationId", f"{user}-c{rng.randint(1, 4)}", 0.8)
-    _maybe(rng, e, "tokensIn", rng.randint(0, 10_000))
-    _maybe(rng, e, "tokensOut", rng.randint(0, 10_000))
-    return e
-
-
-def policies_event(rng: random.Random, i: int, t: datetime) -> dict:
-    rule = rng.choice(["rule-pii", "rule-dlp", "rule-secrets"])
-    action = rng.choice(["none", "none", "log", "alert", "block"])
-    e = {"eventId": f"po-{i}", "ts": fmt_ts(t, i), "ruleId": rule, "action": action}
-    _common(rng, e)
-    _maybe(rng, e, "ruleName", f"Rule {rule}", 0.4)
-    if action != "none":
-        e["severity"] = rng.choice(["low", "medium", "high"])
-    u = rng.choice([None, "u1", "u2", "u3"])
-    if u:
-        e["userId"] = u
-        _maybe(rng, e, "userName", f"User {u}", 0.4)
-    _maybe(rng, e, "policyTokensIn", rng.randint(0, 2_000))
-    _maybe(rng, e, "policyTokensOut", rng.randint(0, 500))
-    return e
-
-
-def random_amount(rng: random.Random):
-    """Exact amounts with 0..6 decimals, as decimal strings or JSON numbers."""
-    places = rng.randint(0, 6)
-    units = rng.randint(0, 5_000 * 10**places)
-    value = Decimal(units).scaleb(-places)
-    return str(value) if rng.random() < 0.5 else value
-
-
-def credits_event(rng: random.Random, i: int, t: datetime) -> dict:
-    kind = rng.choice(["ai", "ai", "storage", "purchase", "grant"])
-    e = {"eventId": f"cr-{i}", "ts": fmt_ts(t, i), "kind": kind, "amount": random_amount(rng)}
-    _common(rng, e)
-    if kind == "ai":
-        model = rng.choice(list(MODELS))
-        _maybe(rng, e, "model", model)
-        _maybe(rng, e, "provider", MODELS[model])
-        cfg = rng.choice([None, "cfg1", "cfg2"])
-        if cfg:
-            e["aiLlmId"] = cfg
-            _maybe(rng, e, "aiLlmName", f"config {cfg}", 0.4)
-    elif kind == "storage":
-        b = rng.choice([None, "b1", "b2"])
-        if b:
-            e["bucketId"] = b
-            _maybe(rng, e, "bucketName", f"bucket {b}", 0.4)
-    return e
-
-
-GENERATORS = {
-    "storage": storage_event,
-    "ai": ai_event,
-    "private-chat": private_chat_event,
-    "policies": policies_event,
-    "credits": credits_event,
-}
+# The five domains the older test modules parametrize over (their expectations live in
+# expected.METRICS/DIMENSIONS tables); every other registered domain with sample events,
+# a plugged-in one included, is a "newer" domain (test_new_domains and friends).
+OLDER = ("storage", "ai", "private-chat", "policies", "credits")
+SAMPLE_EVENTS = {d.name: d.samples.event for d in REGISTERED if d.samples is not None}
+GENERATORS = {name: SAMPLE_EVENTS[name] for name in OLDER}
 DOMAINS = tuple(GENERATORS)
 
 
-def generate(domain: str, seed: int, times: list[datetime], prefix: str = "") -> list[dict]:
-    rng = random.Random(f"{domain}-{seed}")
-    events = [GENERATORS[domain](rng, i, t) for i, t in enumerate(times)]
-    if prefix:
-        for e in events:
-            e["eventId"] = prefix + e["eventId"]
+def sample_events(domain, seed: int, times: list[datetime], prefix: str = "") -> list[dict]:
+    """Seeded events of a domain (a ``Domain``: its declared sample generator), one per
+    time, ids prefixed with ``prefix``."""
+    rng = random.Random(f"{domain.name}-{seed}")
+    events = [domain.samples.event(rng, i, t) for i, t in enumerate(times)]
+    for e in events:
+        e["eventId"] = prefix + e["eventId"]
     return events
+
+
+def generate(domain: str, seed: int, times: list[datetime], prefix: str = "") -> list[dict]:
+    return sample_events(_domain(domain), seed, times, prefix)
+
+
+def _domain(name: str):
+    return next(d for d in REGISTERED if d.name == name)
 
 
 def random_times(seed, start: datetime, end: datetime, n: int,
@@ -316,116 +173,13 @@ def check_series(body, domain: str, view: str, events, start, end, size: str, tz
     return points
 
 
-# --- event generators for the newer domains (runs, model-usage, workflow-cu, calls,
-# call-usage). Kept apart from GENERATORS/DOMAINS, which the older modules parametrize over.
-
-TARGET_SLUGS = ("my-slug", "upscaler", "photo-studio")  # shared across target types
-
-
-def runs_event(rng: random.Random, i: int, t: datetime) -> dict:
-    target_type = rng.choice(["model", "model", "flow", "comfyui"])
-    slug = rng.choice(TARGET_SLUGS)
-    e = {"eventId": f"ru-{i}", "ts": fmt_ts(t, i), "targetType": target_type,
-         "targetSlug": slug, "source": rng.choice(["api", "api", "api", "playground", "other"])}
-    _common(rng, e)
-    _maybe(rng, e, "targetName", f"{target_type} {slug} v{rng.randint(1, 3)}", 0.6)
-    _maybe(rng, e, "spend", random_amount(rng), 0.85)
-    _maybe(rng, e, "durationMs", rng.choice([rng.randint(0, 90_000),
-                                             round(rng.uniform(0, 90_000), 3)]), 0.7)
-    return e
-
-
-USAGE_MODELS = {"gpt-4o": "OpenAI", "claude-3": "Anthropic", "llama-3": "Meta"}
-
-
-def model_usage_event(rng: random.Random, i: int, t: datetime) -> dict:
-    model = rng.choice(list(USAGE_MODELS))
-    e = {"eventId": f"mu-{i}", "ts": fmt_ts(t, i), "modelId": model,
-         "billing": rng.choice(["platform", "platform", "user"])}
-    _common(rng, e)
-    _maybe(rng, e, "modelName", f"{model.upper()} rev {rng.randint(1, 3)}", 0.6)
-    _maybe(rng, e, "provider", USAGE_MODELS[model], 0.8)
-    _maybe(rng, e, "modelConfigId", rng.choice(["mc-1", "mc-2", "mc-3"]), 0.7)
-    _maybe(rng, e, "tokens", rng.randint(0, 50_000), 0.85)
-    _maybe(rng, e, "cost", random_amount(rng), 0.85)
-    return e
-
-
-def workflow_cu_event(rng: random.Random, i: int, t: datetime) -> dict:
-    """``wf-idle`` never reports a duration (its cuPerHour is null)."""
-    workflow = rng.choice(["wf-a", "wf-a", "wf-b", "wf-c", "wf-idle"])
-    e = {"eventId": f"wf-{i}", "ts": fmt_ts(t, i), "workflowId": workflow,
-         "cu": random_amount(rng)}
-    _common(rng, e)
-    _maybe(rng, e, "workflowName", f"Workflow {workflow} v{rng.randint(1, 3)}", 0.6)
-    _maybe(rng, e, "isStream", rng.random() < 0.4, 0.8)
-    _maybe(rng, e, "status", rng.choice(["succeeded", "succeeded", "failed", "cancelled"]), 0.85)
-    _maybe(rng, e, "triggerType", rng.choice(["api", "schedule", "webhook", "manual"]), 0.85)
-    if workflow != "wf-idle":
-        _maybe(rng, e, "durationMs", rng.randint(0, 600_000), 0.85)
-    _maybe(rng, e, "estimatedCost", rng.randint(0, 5_000), 0.7)
-    return e
-
-
-PROJECTS = ("acme/chatbot", "acme/evals", "globex/rag")
-OPS = ("Agent.run", "openai.chat.completions.create", "retrieve", "score")
-
-
-def _call_fields(rng: random.Random, i: int, e: dict) -> None:
-    e.update(projectId=rng.choice(PROJECTS), callId=f"call-{i}", opName=rng.choice(OPS))
-    _common(rng, e)
-    trace = rng.choice([None, "t1", "t2", "t3", "t4"])
-    if trace:
-        e["traceId"] = trace
-        _maybe(rng, e, "parentId", f"call-{rng.randint(0, max(i - 1, 0))}", 0.6)
-    thread = rng.choice([None, "th-1", "th-2", "th-3"])
-    if thread:
-        e["threadId"] = thread
-        _maybe(rng, e, "turnId", f"turn-{rng.randint(1, 5)}", 0.8)
-    _maybe(rng, e, "wbUserId", rng.choice(["wbu-1", "wbu-2", "wbu-3"]), 0.8)
-    _maybe(rng, e, "wbRunId", rng.choice(["acme/evals/r1", "acme/evals/r2"]), 0.5)
-    for field in ("inputRefs", "outputRefs"):
-        _maybe(rng, e, field, [f"weave:///{e['projectId']}/object/obj-{rng.randint(1, 6)}:v1"
-                               for _ in range(rng.randint(0, 3))], 0.5)
-
-
-def calls_event(rng: random.Random, i: int, t: datetime) -> dict:
-    e = {"eventId": f"ca-{i}", "ts": fmt_ts(t, i)}
-    _call_fields(rng, i, e)
-    _maybe(rng, e, "latencyMs", rng.choice([rng.randint(1, 30_000),
-                                            round(rng.uniform(0.5, 30_000), 2)]), 0.85)
-    _maybe(rng, e, "error", rng.random() < 0.2, 0.7)
-    return e
-
-
-def call_usage_event(rng: random.Random, i: int, t: datetime) -> dict:
-    e = {"eventId": f"cu-{i}", "ts": fmt_ts(t, i)}
-    _call_fields(rng, i, e)
-    e["model"] = rng.choice(list(USAGE_MODELS))
-    _maybe(rng, e, "inputTokens", rng.randint(0, 40_000), 0.85)
-    _maybe(rng, e, "outputTokens", rng.randint(0, 8_000), 0.85)
-    _maybe(rng, e, "inputCost", random_amount(rng), 0.85)
-    _maybe(rng, e, "outputCost", random_amount(rng), 0.85)
-    return e
-
-
-NEW_GENERATORS = {
-    "runs": runs_event,
-    "model-usage": model_usage_event,
-    "workflow-cu": workflow_cu_event,
-    "calls": calls_event,
-    "call-usage": call_usage_event,
-}
+NEW_GENERATORS = {name: make for name, make in SAMPLE_EVENTS.items() if name not in OLDER}
 NEW_DOMAINS = tuple(NEW_GENERATORS)
 
 
 def generate_new(domain: str, seed: int, times: list[datetime], prefix: str = "") -> list[dict]:
     """Seeded events of a newer domain, one per time."""
-    rng = random.Random(f"{domain}-{seed}")
-    events = [NEW_GENERATORS[domain](rng, i, t) for i, t in enumerate(times)]
-    for e in events:
-        e["eventId"] = prefix + e["eventId"]
-    return events
+    return sample_events(_domain(domain), seed, times, prefix)
 
 
 # --- a live server, for real concurrency (the test client serialises requests) -----------

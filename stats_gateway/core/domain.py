@@ -6,9 +6,11 @@ every SQL query and every envelope type; nothing here knows about HTTP.
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from stats_gateway.core.aggregations import (  # noqa: F401 (the declarations' vocabulary)
     Aggregation, ApproxPercentile, Count, DistinctCount, LatestTime, LatestValue, Max, Mean,
@@ -37,6 +39,7 @@ __all__ = [
     "BreakdownView",
     "Domain",
     "Cube",
+    "Samples",
     "COMMON_FIELDS",
     "validate_domains",
 ]
@@ -149,19 +152,52 @@ class ResourceFilter:
 
 @dataclass(frozen=True, kw_only=True)
 class SeriesView:
-    """A time-series endpoint: ``/v2/stats/<domain>`` (path "") or ``.../<path>``."""
+    """A time-series endpoint: ``/v2/stats/<domain>`` (path "") or ``.../<path>``.
 
-    path: str
-    metrics: tuple[str, ...]
+    ``metrics`` left empty: the domain's view metrics (``Domain.view_metrics``), so a
+    metric is declared once, as a ``Metric``, and every default view serves it."""
+
+    path: str = ""
+    metrics: tuple[str, ...] = ()
     primary: str
+    # filled in by the domain (not declared): the metrics were left to the domain, so a
+    # copy of the domain with other metrics (``dataclasses.replace``) resolves them again
+    defaulted: bool = field(default=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)
 class BreakdownView:
-    """The metrics every breakdown of the domain returns (plus a dimension's extras)."""
+    """The metrics every breakdown of the domain returns (plus a dimension's extras);
+    empty: the domain's view metrics, as for a ``SeriesView``."""
 
-    metrics: tuple[str, ...]
+    metrics: tuple[str, ...] = ()
     primary: str
+    defaulted: bool = field(default=False, compare=False, repr=False)  # as SeriesView's
+
+
+# one demo generator: (org, its random source, sorted unix times, now) -> columns by name
+DemoColumns = Callable[[object, random.Random, list[float], datetime], dict[str, list]]
+# one test event: (random source, index, time) -> the JSON event ``POST /v2/ingest`` takes
+SampleEvent = Callable[[random.Random, int, datetime], dict]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Samples:
+    """Made-up events of a domain, declared with it so that a new domain is one module.
+
+    ``event`` makes one JSON event (varied spellings, absent optional fields: what the
+    tests ingest); ``columns`` makes a chunk of the demo's realistic events column-wise
+    (``stats_gateway.demo.generate``, also the benchmark's data), one column per stored
+    field it fills; ``prefix`` starts their event ids; ``demo_share`` is the domain's
+    share of an org's demo events when the org's mix (``demo/world.py``) does not name it;
+    ``demo_nightly``: its traffic has a nightly batch window (backups), not only office hours.
+    """
+
+    prefix: str
+    event: SampleEvent
+    columns: DemoColumns | None = None
+    demo_share: float = 0.05
+    demo_nightly: bool = False
 
 
 GRAIN_NAMES = ("5m", "15m", "1h", "1d", "30d")
@@ -204,6 +240,21 @@ class Domain:
     # days raw events are kept at least (whole UTC months are dropped once every day in
     # them is older); rollups are kept. An org may have its own (docs/retention.md)
     retention: int = 400
+    # made-up events for the demo, the tests and the benchmark; the engine never reads it
+    samples: Samples | None = None
+
+    def __post_init__(self) -> None:
+        """Views declared without metrics get the domain's view metrics."""
+        everything = self.view_metrics
+        object.__setattr__(self, "series", tuple(_resolved(v, everything) for v in self.series))
+        object.__setattr__(self, "breakdown", _resolved(self.breakdown, everything))
+
+    @property
+    def view_metrics(self) -> tuple[str, ...]:
+        """Every metric in declaration order, except those only some breakdowns add
+        (a dimension's ``extra_metrics``): what a view declared without a list serves."""
+        extras = {name for d in self.dimensions for name in d.extra_metrics}
+        return tuple(m.name for m in self.metrics if m.name not in extras)
 
     @property
     def all_fields(self) -> tuple[EventField, ...]:
@@ -242,6 +293,13 @@ class Domain:
 
     def breakdown_metrics(self, dimension: Dimension) -> tuple[str, ...]:
         return self.breakdown.metrics + dimension.extra_metrics
+
+
+def _resolved(view, everything: tuple[str, ...]):
+    """The view with the domain's metrics if it was declared without a list."""
+    if view.metrics and not view.defaulted:
+        return view
+    return replace(view, metrics=everything, defaulted=True)
 
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -389,6 +447,24 @@ def _filter_problems(domain: Domain) -> Iterator[str]:
             yield f"filter parameter {flt.param!r} is reserved or repeated"
 
 
+_PREFIX = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+
+
+def _samples_problems(domain: Domain) -> Iterator[str]:
+    """What is wrong with a domain's made-up events (a plugged-in domain's too)."""
+    samples = domain.samples
+    if samples is None:
+        return
+    if not _PREFIX.match(samples.prefix):
+        yield f"samples prefix {samples.prefix!r} is not 1-8 lowercase letters and digits"
+    if not callable(samples.event):
+        yield "samples event is not a function"
+    if samples.columns is not None and not callable(samples.columns):
+        yield "samples columns is not a function"
+    if not samples.demo_share >= 0:
+        yield "samples demo_share must be 0 or more"
+
+
 def _all_dimension_problems(domain: Domain) -> Iterator[str]:
     for d in domain.dimensions:
         yield from _dimension_problems(domain, d)
@@ -396,7 +472,8 @@ def _all_dimension_problems(domain: Domain) -> Iterator[str]:
 
 _VALIDATORS: tuple[Callable[[Domain], Iterator[str]], ...] = (
     _identity_problems, _field_problems, _metric_problems, _series_view_problems,
-    _breakdown_problems, _all_dimension_problems, _rollup_problems, _filter_problems)
+    _breakdown_problems, _all_dimension_problems, _rollup_problems, _filter_problems,
+    _samples_problems)
 
 
 def _domain_problems(domain: Domain) -> list[str]:
@@ -411,15 +488,19 @@ def sortable(metric: Metric) -> bool:
     return metric.agg.sortable
 
 
-def validate_domains(domains: tuple[Domain, ...]) -> None:
-    """Check every domain at start-up and report every problem at once."""
-    problems: list[str] = []
+def validate_domains(domains: tuple[Domain, ...], problems: list[str] | None = None) -> None:
+    """Check every domain at start-up and report every problem at once (with ``problems``
+    found before, e.g. plug-ins that did not load)."""
+    problems = list(problems or ())
     names = [d.name for d in domains]
     tables = [d.table for d in domains]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"domain {dup!r} is listed twice")
     for dup in sorted({t for t in tables if tables.count(t) > 1}):
         problems.append(f"table {dup!r} is used by two domains")
+    prefixes = [d.samples.prefix for d in domains if d.samples is not None]
+    for dup in sorted({p for p in prefixes if prefixes.count(p) > 1}):
+        problems.append(f"samples prefix {dup!r} is used by two domains")
     for domain in domains:
         problems.extend(_domain_problems(domain))
     if problems:

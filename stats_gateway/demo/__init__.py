@@ -18,13 +18,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from domains import DOMAINS
 from stats_gateway.config import Settings
-from stats_gateway.db.connect import connect
-from stats_gateway.db.embedded import database_url
-from stats_gateway.db.migrate import migrate
-from stats_gateway.demo.load import clear_demo, load_dataset, loaded_demo, newest_event
-from stats_gateway.demo.report import keys_and_examples, summary_table
 
 __all__ = ["run_demo"]
 
@@ -34,6 +28,15 @@ def run_demo(settings: Settings, *, host: str, port: int, events: int, serve: bo
     """Load ``events`` demo events (unless an earlier demo did and ``fresh`` is off), print
     what to try, and serve unless ``serve`` is off. An embedded server stops on exit, on
     SIGTERM and on Ctrl-C (unless another process still uses it)."""
+    # imported here: domain modules import the demo's world to declare their generators,
+    # so importing this package must not import the domains
+    from domains import DOMAINS
+    from stats_gateway.db.connect import connect
+    from stats_gateway.db.embedded import database_url
+    from stats_gateway.db.migrate import migrate
+    from stats_gateway.demo.load import clear_demo, load_dataset, loaded_demo, newest_event
+    from stats_gateway.demo.report import keys_and_examples, summary_table
+
     if events < 1:
         print("--events must be at least 1", file=sys.stderr)
         return 2
