@@ -2,7 +2,11 @@
 
 Everything here is derived from the API contract (bucket rules, metric semantics, summary
 statistics) using only the standard library: datetime + zoneinfo for buckets, plain loops
-for metrics, ``statistics`` for the summary. Nothing is imported from ``stats_gateway``.
+for metrics, ``statistics`` for the summary. What each metric means (its aggregation kind
+and the event fields it reads) and which metrics a view serves are read from the domain
+declarations (``domains``), so a metric is declared once; the values are computed here,
+with nothing from the engine. ``tests/test_oracle.py`` pins the meaning of every metric
+that existed when this was introduced against hand-written references.
 """
 
 from __future__ import annotations
@@ -223,9 +227,12 @@ def _count(pred=None):
     return lambda evs: sum(1 for e in evs if pred is None or pred(e))
 
 
-def _mean(field):
+def _mean(field, *plus):
+    def value(e):
+        return float(sum(dec(e.get(p, 0)) for p in (field, *plus))) if plus else float(e[field])
+
     def f(evs):
-        values = [float(e[field]) for e in evs if e.get(field) is not None]
+        values = [value(e) for e in evs if e.get(field) is not None]
         return math.fsum(values) / len(values) if values else None
     return f
 
@@ -243,82 +250,17 @@ def _credits(*kinds):
                            Decimal(0))
 
 
-METRICS = {
-    "storage": {
-        "uplBytes": _sum("uplBytes"),
-        "dwlBytes": _sum("dwlBytes"),
-        "sizeChange": _sum("sizeChange"),
-        "latencyMs": _mean("latencyMs"),
-        "requests": _count(),
-        **_latency_percentiles(),
-    },
-    "ai": {
-        "tokensIn": _sum("tokensIn"),
-        "tokensOut": _sum("tokensOut"),
-        "policyTokensIn": _sum("policyTokensIn"),
-        "policyTokensOut": _sum("policyTokensOut"),
-        "requests": _count(),
-        "activeConversations": _distinct("conversationId"),
-        "latencyMs": _mean("latencyMs"),
-        **_latency_percentiles(),
-    },
-    "private-chat": {
-        "tokensIn": _sum("tokensIn"),
-        "tokensOut": _sum("tokensOut"),
-        "requests": _count(),
-        "conversationsCount": _distinct("conversationId"),
-        "lastActiveAt": _latest,
-    },
-    "policies": {
-        "violations": _count(lambda e: e["action"] in VIOLATING),
-        "alerts": _count(lambda e: e["action"] == "alert"),
-        "blocks": _count(lambda e: e["action"] == "block"),
-        "severityLow": _count(lambda e: e.get("severity") == "low"),
-        "severityMedium": _count(lambda e: e.get("severity") == "medium"),
-        "severityHigh": _count(lambda e: e.get("severity") == "high"),
-        "policyTokensIn": _sum("policyTokensIn"),
-        "policyTokensOut": _sum("policyTokensOut"),
-    },
-    "credits": {
-        "creditsAi": _credits("ai"),
-        "creditsStorage": _credits("storage"),
-        "creditsTotal": _credits("ai", "storage"),
-        "creditsPurchased": _credits("purchase"),
-        "creditsGranted": _credits("grant"),
-    },
-}
-NON_ADDITIVE = {"latencyMs", "activeConversations", "conversationsCount", "lastActiveAt",
-                *LATENCY_PERCENTILES}
-APPROXIMATE = set(LATENCY_PERCENTILES)  # breakdowns cannot sort by these
-
-# (domain, view path) -> (metrics of each point, default summary metric)
-SERIES_VIEWS = {
-    ("storage", ""): (("uplBytes", "dwlBytes", "sizeChange", "latencyMs", "requests",
-                       *LATENCY_PERCENTILES), "requests"),
-    ("ai", ""): (("tokensIn", "tokensOut", "policyTokensIn", "policyTokensOut", "requests",
-                  "activeConversations", "latencyMs", *LATENCY_PERCENTILES), "requests"),
-    ("private-chat", ""): (("tokensIn", "tokensOut", "requests"), "requests"),
-    ("policies", ""): (("violations", "alerts", "blocks", "severityLow", "severityMedium",
-                        "severityHigh", "policyTokensIn", "policyTokensOut"), "violations"),
-    ("policies", "tokens"): (("policyTokensIn", "policyTokensOut"), "policyTokensIn"),
-    ("credits", ""): (("creditsAi", "creditsStorage", "creditsTotal", "creditsPurchased",
-                       "creditsGranted"), "creditsTotal"),
-}
+METRICS: dict[str, dict] = {}  # domain -> metric -> reference computation (see below)
+NON_ADDITIVE: set[str] = set()  # metrics whose buckets do not add up to the range's value
+APPROXIMATE: set[str] = set()  # approximate percentiles: breakdowns cannot sort by them
+SERIES_VIEWS: dict = {}  # (domain, view path) -> (metrics of each point, default summary metric)
+BREAKDOWN_METRICS: dict = {}  # domain -> (breakdown metrics before extras, default sort)
 FILTERS = {
     "storage": ("bucketId", "apiKeyId"),
     "ai": ("model", "apiKeyId", "aiLlmId"),
     "private-chat": ("model", "userId", "apiKeyId", "aiLlmId"),
     "policies": ("ruleId", "apiKeyId"),
     "credits": ("apiKeyId", "aiLlmId"),
-}
-# breakdown metrics (before dimension extras), and default sort metric
-BREAKDOWN_METRICS = {
-    "storage": (SERIES_VIEWS[("storage", "")][0], "requests"),
-    "ai": (SERIES_VIEWS[("ai", "")][0], "requests"),
-    "private-chat": (("tokensIn", "tokensOut", "requests"), "requests"),
-    "policies": (("violations", "alerts", "blocks", "severityLow", "severityMedium",
-                  "severityHigh"), "violations"),
-    "credits": (SERIES_VIEWS[("credits", "")][0], "creditsTotal"),
 }
 # (domain, by) -> (event field grouped by, event field carrying the display name or None)
 DIMENSIONS = {
@@ -343,7 +285,7 @@ DIMENSIONS = {
     ("credits", "providers"): ("provider", None),
     ("credits", "buckets"): ("bucketId", "bucketName"),
 }
-EXTRA_METRICS = {("private-chat", "users"): ("conversationsCount", "lastActiveAt")}
+EXTRA_METRICS: dict = {}  # (domain, by) -> metrics only that breakdown adds (declared)
 
 
 def breakdown_metrics(domain: str, by: str) -> tuple[str, ...]:
@@ -522,14 +464,8 @@ def month_length_hours(year: int, month: int, tz: str) -> float:
 # percentiles; their breakdowns add composite keys, names and attributes taken from the
 # newest event, and percentage shares. Reference values assume ``with_defaults`` events.
 
-# documented field defaults (README tables): stored when a field is absent
-DEFAULTS = {
-    "runs": {"spend": 0},
-    "model-usage": {"tokens": 0, "cost": 0},
-    "workflow-cu": {"isStream": False, "durationMs": 0},
-    "calls": {"error": False},
-    "call-usage": {"inputTokens": 0, "outputTokens": 0, "inputCost": 0, "outputCost": 0},
-}
+# field defaults (stored when a field is absent): each domain's declared ones
+DEFAULTS: dict[str, dict] = {}
 
 
 def with_defaults(domain: str, events) -> list[dict]:
@@ -557,6 +493,11 @@ def _max(field):
                            default=None)
 
 
+def _extremum(pick, field, typed):
+    return lambda evs: pick((typed(e[field]) for e in evs if e.get(field) is not None),
+                            default=None)
+
+
 def percentile_cont(values, q: float):
     """PostgreSQL's ``percentile_cont``: linear interpolation between the sorted values at
     position ``q * (n - 1)``; None without values."""
@@ -582,53 +523,82 @@ def _billing(kind):
     return lambda e: e["billing"] == kind
 
 
-METRICS.update({
-    "runs": {
-        "runs": _count(),
-        "spend": _dec_sum("spend"),
-        "avgDurationMs": _mean("durationMs"),
-    },
-    "model-usage": {
-        "requests": _count(),
-        "tokens": _int_sum("tokens"),
-        "cost": _dec_sum("cost"),
-        "platformCost": _dec_sum("cost", where=_billing("platform")),
-        "platformTokens": _int_sum("tokens", where=_billing("platform")),
-        "userCost": _dec_sum("cost", where=_billing("user")),
-        "userTokens": _int_sum("tokens", where=_billing("user")),
-        "avgCostPerRequest": _mean("cost"),
-    },
-    "workflow-cu": {
-        "runCount": _count(),
-        "totalCu": _dec_sum("cu"),
-        "cuPerHour": _ratio("cu", "durationMs", 3_600_000),
-        "estimatedCostPerRun": _mean("estimatedCost"),
-        "avgDurationMs": _mean("durationMs"),
-    },
-    "calls": {
-        "callCount": _count(),
-        "errorCount": _count(lambda e: e.get("error") is True),
-        "latencyMs": _mean("latencyMs"),
-        "latencyMsMax": _max("latencyMs"),
-        **_latency_percentiles(),
-    },
-    "call-usage": {
-        "inputTokens": _int_sum("inputTokens"),
-        "outputTokens": _int_sum("outputTokens"),
-        "totalTokens": _int_sum("inputTokens", "outputTokens"),
-        "inputCost": _dec_sum("inputCost"),
-        "outputCost": _dec_sum("outputCost"),
-        "totalCost": _dec_sum("inputCost", "outputCost"),
-        "requests": _count(),
-    },
-})
-NON_ADDITIVE |= {"avgDurationMs", "avgCostPerRequest", "cuPerHour", "estimatedCostPerRun",
-                 "latencyMsMax"}
-NEW_METRICS = {domain: tuple(METRICS[domain]) for domain in DEFAULTS}
-NEW_PRIMARY = {"runs": "runs", "model-usage": "requests", "workflow-cu": "totalCu",
-               "calls": "callCount", "call-usage": "totalTokens"}
-SERIES_VIEWS.update({(d, ""): (NEW_METRICS[d], NEW_PRIMARY[d]) for d in DEFAULTS})
-BREAKDOWN_METRICS.update({d: (NEW_METRICS[d], NEW_PRIMARY[d]) for d in DEFAULTS})
+# --- what each declared metric means, computed over events ----------------------------
+
+
+def _among(value, values) -> bool:
+    """``value`` is one of ``values`` (a bool is not a number here: True is not 1)."""
+    return any(type(value) is type(v) and value == v for v in values)
+
+
+def _typed(kind: str):
+    """Values of a stored column's kind as the API returns them."""
+    return {"BIGINT": int, "DECIMAL": dec}.get(kind, float)
+
+
+def reference(domain, metric):
+    """The reference computation of a declared metric, from its aggregation kind and the
+    event fields behind its columns (a function of the events it covers)."""
+    agg, names = metric.agg, {f.column: f.name for f in domain.all_fields}
+    kinds = {f.column: f.type.name for f in domain.all_fields}
+    kind = type(agg).__name__
+    where = None
+    if getattr(agg, "where_column", None):
+        wf, values = names[agg.where_column], agg.values
+        where = lambda e: _among(e.get(wf), values)  # noqa: E731
+    if kind == "Count":
+        if agg.column is None:
+            return _count()
+        field, values = names[agg.column], agg.values
+        return _count((lambda e: _among(e.get(field), values)) if values
+                      else (lambda e: e.get(field) is not None))
+    if kind == "Sum":
+        fields = [names[c] for c in (agg.column, *agg.plus)]
+        make = _dec_sum if kinds[agg.column] == "DECIMAL" else _int_sum
+        return make(*fields, where=where)
+    if kind == "Mean":
+        return _mean(names[agg.column], *(names[c] for c in agg.plus))
+    if kind in ("Max", "Min"):
+        return _extremum(max if kind == "Max" else min, names[agg.column],
+                         _typed(kinds[agg.column]))
+    if kind == "Ratio":
+        return _ratio(names[agg.numerator], names[agg.denominator], agg.scale)
+    if kind == "DistinctCount":
+        return _distinct(names[agg.column])
+    if kind == "LatestTime":
+        return _latest
+    if kind == "ApproxPercentile":
+        return _approx_percentile(names[agg.column], agg.q)
+    if kind == "Percentile":
+        field, q = names[agg.column], agg.q
+        return lambda evs: percentile_cont(
+            [float(e[field]) for e in evs if e.get(field) is not None], q)
+    raise NotImplementedError(f"no reference for {kind} ({domain.name}.{metric.name})")
+
+
+ADDITIVE_KINDS = ("Sum", "Count")  # a bucket's value adds up with its neighbours'
+
+
+def declared_oracle(domain) -> None:
+    """Enrol a declared domain: its metrics' references, views and field defaults."""
+    METRICS[domain.name] = {m.name: reference(domain, m) for m in domain.metrics}
+    for m in domain.metrics:
+        kind = type(m.agg).__name__
+        if kind not in ADDITIVE_KINDS:
+            NON_ADDITIVE.add(m.name)
+        if kind == "ApproxPercentile":
+            APPROXIMATE.add(m.name)
+    for view in domain.series:
+        SERIES_VIEWS[(domain.name, view.path)] = (view.metrics, view.primary)
+    BREAKDOWN_METRICS[domain.name] = (domain.breakdown.metrics, domain.breakdown.primary)
+    DEFAULTS.setdefault(domain.name, {f.name: f.default for f in domain.fields
+                                      if f.default is not None})
+    FILTERS.setdefault(domain.name, tuple(f.param for f in domain.filters))
+    for d in domain.dimensions:
+        if d.extra_metrics:
+            EXTRA_METRICS[(domain.name, d.by)] = d.extra_metrics
+
+
 CALL_FILTERS = ("projectId", "opName", "traceId", "threadId", "wbUserId", "wbRunId", "apiKeyId")
 FILTERS.update({
     "runs": ("targetType", "source", "apiKeyId"),
@@ -742,3 +712,13 @@ def expected_new_entities(domain: str, by: str, counted, org_events) -> dict[str
         entity["totals"] = totals[k]
         out[k] = entity
     return out
+
+
+def _enrol_declared() -> None:
+    from domains import DOMAINS
+    for domain in DOMAINS:
+        declared_oracle(domain)
+
+
+_enrol_declared()
+NEW_METRICS = {domain: tuple(metrics) for domain, metrics in METRICS.items()}
