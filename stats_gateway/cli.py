@@ -1,5 +1,5 @@
 """``stats-gateway``: demo | serve | migrate | create-key | keys | load | rebuild | citus-sql |
-explain | retention | delete.
+explain | retention | delete | generate.
 
 Every command uses one database: ``STATS_GATEWAY_DATABASE_URL``, or else the embedded
 server's ``postgres`` database in ``STATS_GATEWAY_DATA_DIR``, and says which on stderr.
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from domains import DOMAINS
 from stats_gateway.config import Settings
@@ -183,6 +185,54 @@ def cmd_citus_sql(args, settings: Settings) -> int:
     return 0
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _with_block(begin: str, end: str, block: str) -> Callable[[str], str]:
+    """A text with the part from ``begin`` to ``end`` replaced by ``block`` (which has both)."""
+    return lambda text: text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+
+
+def generated_artefacts() -> dict[str, Callable[[str], str]]:
+    """Every checked-in file (path from the checkout root) made from the code, with how to
+    make it from its current text: the generated blocks of the domain and seed references,
+    the client's catalogue and the Citus distribution script. A new one is one entry here."""
+    from stats_gateway import client_catalogue, docs
+    from stats_gateway.db.citus import distribution_sql
+
+    return {
+        str(docs.DOMAINS_DOC.relative_to(CHECKOUT)):
+            _with_block(docs.BEGIN, docs.END, docs.render()),
+        str(docs.SEEDS_DOC.relative_to(CHECKOUT)):
+            _with_block(docs.SEEDS_BEGIN, docs.SEEDS_END, docs.render_seeds()),
+        str(client_catalogue.PATH.relative_to(CHECKOUT)): lambda _old: client_catalogue.render(),
+        "sql/citus/distribute.sql": lambda _old: distribution_sql(DOMAINS),
+    }
+
+
+def cmd_generate(args, settings: Settings) -> int:
+    """Rewrite every stale generated file; with ``--check``, only name them (exit 1)."""
+    root = Path(args.root)
+    stale = []
+    for name, make in generated_artefacts().items():
+        path = root / name
+        old = path.read_text()
+        new = make(old)
+        if new != old:
+            stale.append(name)
+            if not args.check:
+                path.write_text(new)
+    if not stale:
+        print("generated files are up to date")
+        return 0
+    if args.check:
+        print("stale generated files (run: stats-gateway generate): " + ", ".join(stale),
+              file=sys.stderr)
+        return 1
+    print("rewrote: " + ", ".join(stale))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stats-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -247,11 +297,17 @@ def main(argv: list[str] | None = None) -> int:
     explain.add_argument("--json", action="store_true",
                          help="the JSON of the ?explain=true API instead of annotated SQL")
     add_data_parsers(sub)
+    generate = sub.add_parser("generate", help="rewrite every file generated from the code "
+                              "(domain and seed references, client catalogue, Citus SQL)")
+    generate.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 naming the stale files")
+    generate.add_argument("--root", default=str(CHECKOUT),
+                          help="the checkout holding them (default: this one)")
     args = parser.parse_args(argv)
     commands = {"demo": cmd_demo, "serve": cmd_serve, "migrate": cmd_migrate,
                 "create-key": cmd_create_key, "keys": cmd_keys, "load": cmd_load,
                 "rebuild": cmd_rebuild, "citus-sql": cmd_citus_sql, "explain": cmd_explain,
-                "retention": cmd_retention, "delete": cmd_delete}
+                "retention": cmd_retention, "delete": cmd_delete, "generate": cmd_generate}
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return commands[args.command](args, Settings.from_env())
