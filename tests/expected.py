@@ -255,13 +255,7 @@ NON_ADDITIVE: set[str] = set()  # metrics whose buckets do not add up to the ran
 APPROXIMATE: set[str] = set()  # approximate percentiles: breakdowns cannot sort by them
 SERIES_VIEWS: dict = {}  # (domain, view path) -> (metrics of each point, default summary metric)
 BREAKDOWN_METRICS: dict = {}  # domain -> (breakdown metrics before extras, default sort)
-FILTERS = {
-    "storage": ("bucketId", "apiKeyId"),
-    "ai": ("model", "apiKeyId", "aiLlmId"),
-    "private-chat": ("model", "userId", "apiKeyId", "aiLlmId"),
-    "policies": ("ruleId", "apiKeyId"),
-    "credits": ("apiKeyId", "aiLlmId"),
-}
+FILTERS: dict = {}  # domain -> its filter parameters (declared)
 # (domain, by) -> (event field grouped by, event field carrying the display name or None)
 DIMENSIONS = {
     ("storage", "workspaces"): ("workspaceId", "workspaceName"),
@@ -593,20 +587,15 @@ def declared_oracle(domain) -> None:
     BREAKDOWN_METRICS[domain.name] = (domain.breakdown.metrics, domain.breakdown.primary)
     DEFAULTS.setdefault(domain.name, {f.name: f.default for f in domain.fields
                                       if f.default is not None})
-    FILTERS.setdefault(domain.name, tuple(f.param for f in domain.filters))
+    FILTERS[domain.name] = tuple(f.param for f in domain.filters)
+    older = {d for d, _ in DIMENSIONS}
     for d in domain.dimensions:
         if d.extra_metrics:
             EXTRA_METRICS[(domain.name, d.by)] = d.extra_metrics
+        if domain.name not in older:
+            NEW_DIMENSIONS[(domain.name, d.by)] = declared_dimension(domain, d)
 
 
-CALL_FILTERS = ("projectId", "opName", "traceId", "threadId", "wbUserId", "wbRunId", "apiKeyId")
-FILTERS.update({
-    "runs": ("targetType", "source", "apiKeyId"),
-    "model-usage": ("modelId", "modelConfigId", "provider", "billing", "apiKeyId"),
-    "workflow-cu": ("workflowId", "triggerType", "status", "isStream", "apiKeyId"),
-    "calls": CALL_FILTERS,
-    "call-usage": CALL_FILTERS + ("model",),
-})
 
 
 class NewDimension:
@@ -618,44 +607,30 @@ class NewDimension:
 
     def __init__(self, *key, catalogue=None, column=None, attributes=(), share=None):
         self.key, self.catalogue, self.column = key, catalogue, column
-        self.attributes, self.share = attributes, share
+        self.attributes, self.share = tuple(attributes), share
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, NewDimension) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"NewDimension({vars(self)})"
 
 
-def _place_dimensions(domain):
-    return {(domain, "workspaces"): NewDimension("workspaceId", catalogue="workspaceName"),
-            (domain, "repos"): NewDimension("repoId", catalogue="repoName")}
+def declared_dimension(domain, dim) -> NewDimension:
+    """A breakdown as its declaration means it: the event fields behind its columns, the
+    field carrying its names (a catalogue's, or a name column's), its attributes, its share."""
+    field = {f.column: f for f in domain.all_fields}
+    return NewDimension(
+        *(field[c].name for c in dim.columns),
+        catalogue=field[dim.columns[0]].name_field if dim.names_kind else None,
+        column=field[dim.name_column].name if dim.name_column else None,
+        attributes=tuple((a.name, field[a.column].name, a.latest) for a in dim.attributes),
+        share=dim.share_of)
 
 
-NEW_DIMENSIONS = {
-    **_place_dimensions("runs"),
-    ("runs", "targets"): NewDimension(
-        "targetType", "targetSlug", column="targetName",
-        attributes=(("targetType", "targetType", False), ("targetSlug", "targetSlug", False))),
-    ("runs", "sources"): NewDimension("source", share="runs"),
-    ("runs", "targetTypes"): NewDimension("targetType"),
-    ("model-usage", "models"): NewDimension("modelId", column="modelName",
-                                            attributes=(("provider", "provider", True),)),
-    ("model-usage", "providers"): NewDimension("provider"),
-    ("model-usage", "modelConfigs"): NewDimension("modelConfigId"),
-    ("model-usage", "billing"): NewDimension("billing", share="cost"),
-    **_place_dimensions("model-usage"),
-    ("workflow-cu", "workflows"): NewDimension(
-        "workflowId", column="workflowName",
-        attributes=(("isStream", "isStream", True), ("status", "status", True),
-                    ("triggerType", "triggerType", True))),
-    ("workflow-cu", "triggerTypes"): NewDimension("triggerType"),
-    ("workflow-cu", "statuses"): NewDimension("status"),
-    **_place_dimensions("workflow-cu"),
-    ("calls", "ops"): NewDimension("opName"),
-    ("calls", "projects"): NewDimension("projectId"),
-    ("calls", "users"): NewDimension("wbUserId"),
-    ("calls", "runs"): NewDimension("wbRunId"),
-    ("calls", "threads"): NewDimension("threadId"),
-    ("call-usage", "models"): NewDimension("model"),
-    ("call-usage", "ops"): NewDimension("opName"),
-    ("call-usage", "projects"): NewDimension("projectId"),
-    ("call-usage", "users"): NewDimension("wbUserId"),
-}
+# (domain, by) -> NewDimension: every breakdown of a domain the older tables (DIMENSIONS)
+# do not describe, read from its declaration
+NEW_DIMENSIONS: dict = {}
 
 
 def entity_key(e: dict, fields) -> str | None:

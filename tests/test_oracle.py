@@ -13,7 +13,7 @@ import pytest
 
 import expected
 from expected import (
-    _approx_percentile, _count, _distinct, _latest, _max, _mean, _ratio, _sum, assert_matches,
+    NewDimension, _approx_percentile, _count, _distinct, _latest, _max, _mean, _ratio, _sum, assert_matches,
     dec, with_defaults,
 )
 from support import generate, random_times
@@ -175,6 +175,60 @@ PINNED_SERIES_VIEWS.update({(d, ""): (PINNED_NEW_METRICS[d], PINNED_NEW_PRIMARY[
 PINNED_BREAKDOWN_METRICS.update({d: (PINNED_NEW_METRICS[d], PINNED_NEW_PRIMARY[d]) for d in PINNED_DEFAULTS})
 
 
+def _place_dimensions(domain):
+    return {(domain, "workspaces"): NewDimension("workspaceId", catalogue="workspaceName"),
+            (domain, "repos"): NewDimension("repoId", catalogue="repoName")}
+
+
+PINNED_NEW_DIMENSIONS = {
+    **_place_dimensions("runs"),
+    ("runs", "targets"): NewDimension(
+        "targetType", "targetSlug", column="targetName",
+        attributes=(("targetType", "targetType", False), ("targetSlug", "targetSlug", False))),
+    ("runs", "sources"): NewDimension("source", share="runs"),
+    ("runs", "targetTypes"): NewDimension("targetType"),
+    ("model-usage", "models"): NewDimension("modelId", column="modelName",
+                                            attributes=(("provider", "provider", True),)),
+    ("model-usage", "providers"): NewDimension("provider"),
+    ("model-usage", "modelConfigs"): NewDimension("modelConfigId"),
+    ("model-usage", "billing"): NewDimension("billing", share="cost"),
+    **_place_dimensions("model-usage"),
+    ("workflow-cu", "workflows"): NewDimension(
+        "workflowId", column="workflowName",
+        attributes=(("isStream", "isStream", True), ("status", "status", True),
+                    ("triggerType", "triggerType", True))),
+    ("workflow-cu", "triggerTypes"): NewDimension("triggerType"),
+    ("workflow-cu", "statuses"): NewDimension("status"),
+    **_place_dimensions("workflow-cu"),
+    ("calls", "ops"): NewDimension("opName"),
+    ("calls", "projects"): NewDimension("projectId"),
+    ("calls", "users"): NewDimension("wbUserId"),
+    ("calls", "runs"): NewDimension("wbRunId"),
+    ("calls", "threads"): NewDimension("threadId"),
+    ("call-usage", "models"): NewDimension("model"),
+    ("call-usage", "ops"): NewDimension("opName"),
+    ("call-usage", "projects"): NewDimension("projectId"),
+    ("call-usage", "users"): NewDimension("wbUserId"),
+}
+
+
+PINNED_FILTERS = {
+    "storage": ("bucketId", "apiKeyId"),
+    "ai": ("model", "apiKeyId", "aiLlmId"),
+    "private-chat": ("model", "userId", "apiKeyId", "aiLlmId"),
+    "policies": ("ruleId", "apiKeyId"),
+    "credits": ("apiKeyId", "aiLlmId"),
+}
+CALL_FILTERS = ("projectId", "opName", "traceId", "threadId", "wbUserId", "wbRunId", "apiKeyId")
+PINNED_FILTERS.update({
+    "runs": ("targetType", "source", "apiKeyId"),
+    "model-usage": ("modelId", "modelConfigId", "provider", "billing", "apiKeyId"),
+    "workflow-cu": ("workflowId", "triggerType", "status", "isStream", "apiKeyId"),
+    "calls": CALL_FILTERS,
+    "call-usage": CALL_FILTERS + ("model",),
+})
+
+
 TIMES = random_times(41, datetime(2026, 3, 1, tzinfo=timezone.utc),
                      datetime(2026, 3, 20, tzinfo=timezone.utc), 600)
 
@@ -233,3 +287,14 @@ def test_pinned_kinds_and_defaults():
     for domain, defaults in PINNED_DEFAULTS.items():
         declared = expected.DEFAULTS[domain]
         assert {k: declared[k] for k in defaults} == defaults, domain
+
+
+def test_pinned_breakdowns_read_from_the_declarations_are_the_same():
+    assert set(PINNED_NEW_DIMENSIONS) <= set(expected.NEW_DIMENSIONS)
+    for key, pinned in PINNED_NEW_DIMENSIONS.items():
+        assert expected.NEW_DIMENSIONS[key] == pinned, key
+
+
+def test_pinned_filters_are_declared():
+    for domain, params in PINNED_FILTERS.items():
+        assert expected.FILTERS[domain] == params, domain
