@@ -15,11 +15,11 @@ import random
 from datetime import datetime
 
 from domains.latency import LATENCY_PERCENTILES
+from domains.sample_events import MODELS, common, fmt_ts, maybe
 from stats_gateway.core.domain import (
     BreakdownView, Count, Dimension, DistinctCount, Domain, EventField, FieldType, Mean,
-    Metric, ResourceFilter, SeriesView, Sum, Samples,
+    Metric, ResourceFilter, Samples, SeriesView, Sum,
 )
-from domains.sample_events import MODELS, common, fmt_ts, maybe
 from stats_gateway.demo.sampling import Columns, Picker, hour_index, placements, zipf
 from stats_gateway.demo.world import MODELS as DEMO_MODELS, Org
 

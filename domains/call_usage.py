@@ -10,13 +10,12 @@ default to 0; ``totalTokens`` and ``totalCost`` are input + output.
 import random
 from datetime import datetime
 
-from domains.calls import CALL_FIELDS, CALL_FILTERS
+from domains.calls import CALL_FIELDS, CALL_FILTERS, call_fields
+from domains.sample_events import USAGE_MODELS, fmt_ts, maybe, random_amount
 from stats_gateway.core.domain import (
     BreakdownView, Count, Dimension, Domain, EventField, FieldType, Metric, ResourceFilter,
-    SeriesView, Sum, Samples,
+    Samples, SeriesView, Sum,
 )
-from domains.sample_events import USAGE_MODELS, fmt_ts, maybe, random_amount
-from domains.calls import call_fields
 
 T = FieldType
 

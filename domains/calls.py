@@ -16,11 +16,11 @@ import random
 from datetime import datetime
 
 from domains.latency import LATENCY_PERCENTILES
+from domains.sample_events import common, fmt_ts, maybe
 from stats_gateway.core.domain import (
     BreakdownView, Count, Dimension, Domain, EventField, FieldType, Max, Mean, Metric,
-    ResourceFilter, SeriesView, Samples,
+    ResourceFilter, Samples, SeriesView,
 )
-from domains.sample_events import common, fmt_ts, maybe
 
 T = FieldType
 

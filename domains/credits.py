@@ -9,11 +9,11 @@ Amounts are summed as PostgreSQL numeric and returned as exact JSON numbers.
 import random
 from datetime import datetime
 
+from domains.sample_events import MODELS, common, fmt_ts, maybe, random_amount
 from stats_gateway.core.domain import (
     BreakdownView, Dimension, Domain, EventField, FieldType, Metric, ResourceFilter,
-    SeriesView, Sum, Samples,
+    Samples, SeriesView, Sum,
 )
-from domains.sample_events import MODELS, common, fmt_ts, maybe, random_amount
 from stats_gateway.demo.sampling import Columns, Picker, money, placements
 from stats_gateway.demo.world import ENDPOINTS, MODELS as DEMO_MODELS, Org
 

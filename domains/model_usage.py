@@ -10,11 +10,11 @@ decimal). ``billing`` says who pays: ``platform`` (the platform's provider keys)
 import random
 from datetime import datetime
 
+from domains.sample_events import USAGE_MODELS, common, fmt_ts, maybe, random_amount
 from stats_gateway.core.domain import (
     Attribute, BreakdownView, Count, Dimension, Domain, EventField, FieldType, Mean, Metric,
-    ResourceFilter, SeriesView, Sum, Samples,
+    ResourceFilter, Samples, SeriesView, Sum,
 )
-from domains.sample_events import USAGE_MODELS, common, fmt_ts, maybe, random_amount
 from stats_gateway.demo.workloads import model_usage_columns
 
 T = FieldType

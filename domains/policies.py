@@ -13,13 +13,13 @@ enforcement metrics, as Flashback's do.
 import random
 from datetime import datetime
 
+from domains.sample_events import common, fmt_ts, maybe
 from stats_gateway.core.domain import (
     BreakdownView, Count, Dimension, Domain, EventField, FieldType, Metric, ResourceFilter,
-    SeriesView, Sum, Samples,
+    Samples, SeriesView, Sum,
 )
-from domains.sample_events import common, fmt_ts, maybe
 from stats_gateway.demo.sampling import Columns, Picker, placements, zipf
-from stats_gateway.demo.world import RULES, Org, user_names
+from stats_gateway.demo.world import Org, RULES, user_names
 
 T = FieldType
 VIOLATING = ("log", "alert", "block")

@@ -10,11 +10,11 @@ seconds of the user's newest event in the range).
 import random
 from datetime import datetime
 
+from domains.sample_events import MODELS, common, fmt_ts, maybe
 from stats_gateway.core.domain import (
     BreakdownView, Count, Dimension, DistinctCount, Domain, EventField, FieldType,
-    LatestTime, Metric, ResourceFilter, SeriesView, Sum, Samples,
+    LatestTime, Metric, ResourceFilter, Samples, SeriesView, Sum,
 )
-from domains.sample_events import MODELS, common, fmt_ts, maybe
 from stats_gateway.demo.sampling import Columns, Picker, home_workspaces, hour_index, zipf
 from stats_gateway.demo.world import MODELS as DEMO_MODELS, Org, user_names
 

@@ -11,11 +11,11 @@ report a duration. The ``sources`` breakdown adds ``pct``, each source's share o
 import random
 from datetime import datetime
 
+from domains.sample_events import common, fmt_ts, maybe, random_amount
 from stats_gateway.core.domain import (
     Attribute, BreakdownView, Count, Dimension, Domain, EventField, FieldType, Mean, Metric,
-    ResourceFilter, SeriesView, Sum, Samples,
+    ResourceFilter, Samples, SeriesView, Sum,
 )
-from domains.sample_events import common, fmt_ts, maybe, random_amount
 from stats_gateway.demo.workloads import runs_columns
 
 T = FieldType

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 WORKSPACE_REPOS = {"w1": ["r1", "r2"], "w2": ["r3"], "w3": []}
 MODELS = {"gpt-4o": "openai", "claude-3": "anthropic", "llama-3": "meta"}
+USAGE_MODELS = {"gpt-4o": "OpenAI", "claude-3": "Anthropic", "llama-3": "Meta"}
 
 _OFFSETS = [timedelta(0), timedelta(hours=5, minutes=30), timedelta(hours=-4),
             timedelta(hours=2), timedelta(hours=-9, minutes=-30)]
@@ -63,11 +64,3 @@ def random_amount(rng: random.Random):
     units = rng.randint(0, 5_000 * 10**places)
     value = Decimal(units).scaleb(-places)
     return str(value) if rng.random() < 0.5 else value
-
-
-def start(prefix: str, i: int, t: datetime) -> dict:
-    """A new event: its id (``<prefix>-<i>``) and its ts, spelled one of several ways."""
-    return {"eventId": f"{prefix}-{i}", "ts": fmt_ts(t, i)}
-
-
-USAGE_MODELS = {"gpt-4o": "OpenAI", "claude-3": "Anthropic", "llama-3": "Meta"}

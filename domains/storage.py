@@ -16,11 +16,11 @@ import random
 from datetime import datetime
 
 from domains.latency import LATENCY_PERCENTILES
+from domains.sample_events import common, fmt_ts, maybe
 from stats_gateway.core.domain import (
     Attribute, BreakdownView, Count, Dimension, Domain, EventField, FieldType, Mean, Metric,
-    ResourceFilter, SeriesView, Sum, Samples,
+    ResourceFilter, Samples, SeriesView, Sum,
 )
-from domains.sample_events import common, fmt_ts, maybe
 from stats_gateway.demo.sampling import Columns, Picker, zipf
 from stats_gateway.demo.world import ENDPOINTS, Org
 

@@ -14,11 +14,11 @@ estimated cost over runs that report one. A workflow's ``isStream``, ``status`` 
 import random
 from datetime import datetime
 
+from domains.sample_events import common, fmt_ts, maybe, random_amount
 from stats_gateway.core.domain import (
     Attribute, BreakdownView, Count, Dimension, Domain, EventField, FieldType, Mean, Metric,
-    Ratio, ResourceFilter, SeriesView, Sum, Samples,
+    Ratio, ResourceFilter, Samples, SeriesView, Sum,
 )
-from domains.sample_events import common, fmt_ts, maybe, random_amount
 from stats_gateway.demo.workloads import workflow_cu_columns
 
 T = FieldType
