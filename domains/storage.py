@@ -44,7 +44,7 @@ def storage_event(rng: random.Random, i: int, t: datetime) -> dict:
     if n:
         e["nodeId"] = n
         maybe(rng, e, "nodeName", f"node {n}", 0.4)
-    ep = rng.choice([None] + SAMPLE_ENDPOINTS)
+    ep = rng.choice([None, *SAMPLE_ENDPOINTS])
     if ep:
         e["endpoint"], e["provider"], e["protocol"] = ep
     maybe(rng, e, "uplBytes", rng.randint(0, 5_000_000_000))

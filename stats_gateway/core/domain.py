@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from stats_gateway.core.aggregations import (  # noqa: F401 (the declarations' vocabulary)
     Aggregation, ApproxPercentile, Count, DistinctCount, LatestTime, LatestValue, Max, Mean,
@@ -175,8 +176,9 @@ class BreakdownView:
     defaulted: bool = field(default=False, compare=False, repr=False)  # as SeriesView's
 
 
-# one demo generator: (org, its random source, sorted unix times, now) -> columns by name
-DemoColumns = Callable[[object, random.Random, list[float], datetime], dict[str, list]]
+# one demo generator: (org, its random source, sorted unix times, now) -> columns by name;
+# the org is the demo's ``Org`` (``stats_gateway.demo.world``), which the core does not import
+DemoColumns = Callable[[Any, random.Random, list[float], datetime], dict[str, list]]
 # one test event: (random source, index, time) -> the JSON event ``POST /v2/ingest`` takes
 SampleEvent = Callable[[random.Random, int, datetime], dict]
 

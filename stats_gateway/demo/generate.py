@@ -22,7 +22,8 @@ from itertools import accumulate, repeat
 from zoneinfo import ZoneInfo
 
 from domains import DOMAINS
-from stats_gateway.core.domain import Domain
+from domains.private_chat import private_chat_columns  # noqa: F401 - bench/ops.py imports it here
+from stats_gateway.core.domain import Domain, Samples
 from stats_gateway.demo.sampling import HOURS, Columns, event_times
 from stats_gateway.demo.traces import calls_with_usage
 from stats_gateway.demo.world import ORGS, Org
@@ -30,8 +31,6 @@ from stats_gateway.demo.world import ORGS, Org
 SEED = 20_240_917
 CHUNK_ROWS = 20_000
 DOMAIN_BY_NAME = {d.name: d for d in DOMAINS}
-# the benchmark's operations generate private-chat events with its generator directly
-private_chat_columns = DOMAIN_BY_NAME["private-chat"].samples.columns
 PAIRED = ("calls", "call-usage")  # generated together (``traces``): usage belongs to calls
 
 
@@ -76,10 +75,16 @@ def demo_domains(domains: tuple[Domain, ...] = DOMAINS) -> tuple[Domain, ...]:
                  if d.samples is not None and (d.samples.columns or d.name in PAIRED))
 
 
+def samples(domain: Domain) -> Samples:
+    """A demo domain's sample declarations (``demo_domains`` keeps only those with some)."""
+    assert domain.samples is not None, domain.name
+    return domain.samples
+
+
 def mix(org: Org, domains: tuple[Domain, ...] = DOMAINS) -> dict[str, float]:
     """The org's share of events per domain: its own mix (``world``), else the domain's
     declared ``demo_share``."""
-    return {d.name: org.mix.get(d.name, d.samples.demo_share) for d in demo_domains(domains)}
+    return {d.name: org.mix.get(d.name, samples(d).demo_share) for d in demo_domains(domains)}
 
 
 def allocate(events: int, domains: tuple[Domain, ...] = DOMAINS) -> dict[tuple[str, str], int]:
@@ -156,11 +161,12 @@ def generate(events: int, now: datetime, seed: int = SEED,
                 yield from _chunks(org, domain, *calls)
                 yield from _chunks(org, by_name["call-usage"], *usage)
                 continue
-            times = event_times(weights[domain.samples.demo_nightly], n, now, rng)
+            times = event_times(weights[samples(domain).demo_nightly], n, now, rng)
+            make = samples(domain).columns
+            assert make is not None  # demo_domains: a generator, or calls and their usage
             for start in range(0, n, CHUNK_ROWS):
                 part = times[start:start + CHUNK_ROWS]
-                yield _chunk(org, domain, start, part,
-                             domain.samples.columns(org, rng, part, now))
+                yield _chunk(org, domain, start, part, make(org, rng, part, now))
 
 
 def _chunks(org: Org, domain: Domain, times: list[float], columns: Columns) -> Iterator[Chunk]:
@@ -174,7 +180,7 @@ def _chunks(org: Org, domain: Domain, times: list[float], columns: Columns) -> I
 def _chunk(org: Org, domain: Domain, start: int, times: list[float], columns: Columns) -> Chunk:
     """Rows ``start``.. of a cell: its columns plus sequential event ids and times."""
     check_columns(domain, columns)
-    columns["event_id"] = [f"{domain.samples.prefix}-{i:09d}"
+    columns["event_id"] = [f"{samples(domain).prefix}-{i:09d}"
                            for i in range(start, start + len(times))]
     columns["ts"] = [datetime.fromtimestamp(t, UTC) for t in times]
     return Chunk(org, domain, columns)
