@@ -154,9 +154,10 @@ def analyze_after_load(conn: psycopg.Connection, domain: Domain, inserted: int) 
     partition (seconds at millions of events), so a load of 5 events into a big org skips
     it and costs in proportion to its size."""
     (rows,) = cast(tuple, conn.execute(
+        # the rows of its tables: a partitioned parent's own estimate counts them again
         "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) FROM pg_class c "
-        "WHERE c.oid = %(t)s::regclass OR c.oid IN "
-        "(SELECT inhrelid FROM pg_inherits WHERE inhparent = %(t)s::regclass)",
+        "WHERE c.relkind = 'r' AND (c.oid = %(t)s::regclass OR c.oid IN "
+        "(SELECT inhrelid FROM pg_inherits WHERE inhparent = %(t)s::regclass))",
         {"t": domain.table}).fetchone())
     if inserted < 50 + 0.1 * float(rows):
         return False
