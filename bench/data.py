@@ -43,11 +43,12 @@ from stats_gateway.auth import create_key, ensure_org
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.rollup_sql import rebuild_rollups
 from stats_gateway.core.rollups import rollup_table_names
+from stats_gateway.db.partitions import ensure_history
 from stats_gateway.demo.generate import Chunk, _chunk, hour_weights
 from stats_gateway.demo.load import (
     MAINTENANCE_DATABASE, copy_events, copy_statement, prepare_database,
 )
-from stats_gateway.demo.sampling import event_times
+from stats_gateway.demo.sampling import HOURS, event_times
 from stats_gateway.demo.traces import calls_with_usage
 from stats_gateway.demo.world import ORGS, Org, entities
 
@@ -222,6 +223,9 @@ def load(server_url: str, size: int, now: datetime, domains: list[str],
         key = create_key(conn, org_id, read=True, ingest=False, name="bench")
         ingest_key = create_key(conn, org_id, read=True, ingest=True, name="bench-ingest")
         load_entities(conn, [(main_org, org_id), (NEIGHBOUR_ORG, neighbour_id)], now)
+        # each month of history in its own partition, as a gateway running for a year has
+        ensure_history(conn, [DOMAIN_BY_NAME[name] for name in counts], now,
+                       HOURS // 24 + 1)
     jobs = []
     for name, n in counts.items():
         mine = round(n * MAIN_SHARE)

@@ -69,6 +69,25 @@ def test_tables_hold_exactly_the_generated_events(db, chunks, org_ids):
     assert stored == generated
 
 
+def test_each_month_of_history_lands_in_its_own_partition(db, chunks, org_ids):
+    """The loader makes the history's month partitions before its COPY: none of the demo's
+    events waits in DEFAULT, and each month partition holds exactly that month's events."""
+    generated = Counter()
+    for chunk in chunks:
+        for ts in chunk.columns["ts"]:
+            month = ts.astimezone(UTC).strftime("%Y_%m")
+            generated[(chunk.domain.table, month)] += 1
+    stored = Counter()
+    for table in TABLES.values():
+        rows = db.execute(f"SELECT tableoid::regclass::text, count(*) FROM {table} "
+                          "WHERE org_id = ANY(%s) GROUP BY 1",
+                          (list(org_ids.values()),)).fetchall()
+        for partition, n in rows:
+            assert partition.startswith(f"{table}_p"), partition  # not {table}_default
+            stored[(table, partition.removeprefix(f"{table}_p"))] += n
+    assert stored == generated
+
+
 def test_three_orgs_of_clearly_different_sizes_use_every_domain(db, org_ids):
     assert len(org_ids) >= 3
     totals = Counter()
