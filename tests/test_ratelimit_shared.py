@@ -174,9 +174,9 @@ def test_concurrent_takers_share_one_budget(database_url, db):
     budgets = [Budget.of(rate, passed, full_in) for passed, full_in in results]
     assert sum(passed for passed, _ in results) == 15
     assert sorted(b.remaining for b in budgets if b.retry_after_s is None) == list(range(15))
-    # the 25 refused all wait for the first token back, 240 s after the first take: each
-    # call reads the clock as it starts, before queueing for the key's row, so one that
-    # queued is told up to its wait longer (stricter, never looser)
+    # the 25 refused all wait for the first token back, 240 s after the first take (each
+    # reads the clock once it holds the key's row: sql/0009), give or take the seconds
+    # the 40 took
     waits = [b.retry_after_s for b in budgets if b.retry_after_s]
     assert len(waits) == 25 and all(240 - took <= w <= 240 + took for w in waits), waits
 

@@ -7,9 +7,9 @@ period; each authenticated request takes one token (so unknown keys get their 40
 a key's ``rate_limit`` column overrides it.
 
 The bucket lives in PostgreSQL, not in the process: one row per key in the UNLOGGED table
-``rate_limit_buckets``, changed by one statement per request
-(``stats_gateway_take_request``, sql/0007), so any number of gateway processes against one
-database enforce one budget per key, on the database's clock. PostgreSQL rather than Redis:
+``rate_limit_buckets``, changed by one call per request (``stats_gateway_take_request``,
+sql/0007 and 0009), so any number of gateway processes against one database enforce one
+budget per key, on the database's clock. PostgreSQL rather than Redis:
 the gateway needs the database for every request anyway, so this adds no moving part and
 no second way to fail; a key with ``off`` costs no query at all.
 
