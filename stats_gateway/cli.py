@@ -128,7 +128,7 @@ def cmd_rebuild(args, settings: Settings) -> int:
     from stats_gateway.bulk.commands import rebuild_command
 
     announce_database(settings)
-    return rebuild_command(settings, args.domain, args.org)
+    return rebuild_command(settings, args.domain, args.org, force=args.force)
 
 
 def cmd_explain(args, settings: Settings) -> int:
@@ -286,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     rebuild.add_argument("--domain", action="append", choices=names,
                          help="repeatable; default: every domain")
     rebuild.add_argument("--org", help="org name or id; default: every org")
+    rebuild.add_argument("--force", action="store_true",
+                         help="rebuild even where retention has dropped raw events the "
+                              "rollups still count (that history is then lost)")
     sub.add_parser("citus-sql", help="print the Citus distribution SQL for the current "
                    "domains (see sql/citus/)")
     explain = sub.add_parser("explain", help="the SQL a /v2 URL would run for an org, and "

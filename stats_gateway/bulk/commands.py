@@ -19,7 +19,7 @@ from domains import DOMAINS
 from stats_gateway.bulk.load import (
     LoadRejected, LoadReport, analyze_after_load, find_org, load_events,
 )
-from stats_gateway.bulk.rollups import rebuild
+from stats_gateway.bulk.rollups import RebuildRefused, rebuild
 from stats_gateway.bulk.sources import SourceError, count_records, guess_format, read_records
 from stats_gateway.config import Settings
 from stats_gateway.core.domain import Domain
@@ -68,7 +68,8 @@ def load_command(settings: Settings, domain_name: str, path: str, org: str, *,
 
 
 def rebuild_command(settings: Settings, domain_names: list[str] | None, org: str | None, *,
-                    out: TextIO | None = None, err: TextIO | None = None) -> int:
+                    force: bool = False, out: TextIO | None = None,
+                    err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     wanted = set(domain_names or DOMAINS_BY_NAME)
     domains = [d for d in DOMAINS if d.name in wanted]  # one lock order for every run
@@ -80,7 +81,12 @@ def rebuild_command(settings: Settings, domain_names: list[str] | None, org: str
                 print(f"stats-gateway: no org has the id or name {org!r}", file=err)
                 return 2
         started = time.perf_counter()
-        done = rebuild(conn, domains, org_id)
+        try:
+            done = rebuild(conn, domains, org_id, force=force)
+        except RebuildRefused as exc:
+            print(f"stats-gateway: {exc}; nothing was changed (--force rebuilds anyway)",
+                  file=err)
+            return 1
         seconds = time.perf_counter() - started
     whose = f"org {org_id}" if org_id else "every org"
     for item in done:

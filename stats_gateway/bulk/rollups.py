@@ -10,6 +10,7 @@ from psycopg import errors, sql
 
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.rollup_sql import rebuild_rollups
+from stats_gateway.db.retention import expired_history, history_loss
 
 ATTEMPTS = 3
 
@@ -42,9 +43,19 @@ def rebuild_domain(conn: psycopg.Connection, domain: Domain, org_id: str | None 
         return rebuild_rollups(conn, domain, org_id)
 
 
+class RebuildRefused(Exception):
+    """A rebuild would erase rollup history whose raw events retention has dropped."""
+
+
 def rebuild(conn: psycopg.Connection, domains: list[Domain],
-            org_id: str | None = None) -> list[Rebuilt]:
-    """Rebuild every rollup of ``domains`` (one org, or all) in one transaction."""
+            org_id: str | None = None, force: bool = False) -> list[Rebuilt]:
+    """Rebuild every rollup of ``domains`` (one org, or all) in one transaction; refused
+    (``RebuildRefused``, nothing changed) where retention has dropped raw events the
+    rollups still count, unless ``force``."""
+    if not force:
+        for domain in domains:
+            if expired := expired_history(conn, domain, org_id):
+                raise RebuildRefused(history_loss(domain, expired))
     done = []
     with conn.transaction():
         for domain in domains:

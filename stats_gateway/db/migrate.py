@@ -12,6 +12,7 @@ start-up creates the months around now ahead of ingest.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,10 +24,13 @@ from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_sql, rollup_ddl,
 from stats_gateway.core.rollups import domain_rollups
 from stats_gateway.db.partitions import convert_to_partitioned, ensure_months, months_ahead
 from stats_gateway.db.schema import domain_ddl
+from stats_gateway.db.retention import expired_history, history_loss
 from stats_gateway.db.tenant import secure_tenant_tables
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 LOCK_KEY = 0x5747_6174  # arbitrary, fixed: "SGat"
+# building a rollup where retention dropped raw events loses history: only when asked
+REBUILD_EXPIRED_ENV = "STATS_GATEWAY_REBUILD_EXPIRED"
 
 
 class MigrationError(Exception):
@@ -112,6 +116,13 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
     for name, (domain, checksum, ddl, rebuild) in wanted.items():
         if recorded.get(name) == checksum:
             continue
+        if os.environ.get(REBUILD_EXPIRED_ENV) != "1" and (
+                expired := expired_history(conn, domain)):
+            # a new or changed rollup is built from raw events, which retention dropped
+            raise MigrationError(
+                f"rollup {name} is new or changed: {history_loss(domain, expired)}; keep "
+                f"the declaration as it was, or set {REBUILD_EXPIRED_ENV}=1 to build it "
+                "anyway and lose that history")
         if domain.table not in locked:
             conn.execute(f"LOCK TABLE {domain.table} IN SHARE MODE")
             locked.add(domain.table)

@@ -47,6 +47,28 @@ def _count(conn: psycopg.Connection, table: str) -> int:
     return row[0] if row else 0
 
 
+def expired_history(conn: psycopg.Connection, domain: Domain,
+                    org_id: str | None = None) -> list[tuple[str, datetime]]:
+    """The orgs (one, or all) whose raw events of ``domain`` before a horizon are gone,
+    with that horizon: rebuilding their rollups from raw events would erase the history
+    only the rollups still hold (``rebuild`` and the start-up migration refuse it)."""
+    if conn.execute("SELECT to_regclass('raw_horizons')").fetchone() == (None,):
+        return []
+    return [(str(org), raw_from) for org, raw_from in conn.execute(
+        "SELECT org_id, raw_from FROM raw_horizons WHERE domain = %(domain)s "
+        "AND (%(org)s::uuid IS NULL OR org_id = %(org)s::uuid) ORDER BY org_id",
+        {"domain": domain.name, "org": org_id}).fetchall()]
+
+
+def history_loss(domain: Domain, expired: list[tuple[str, datetime]]) -> str:
+    """Why a rebuild of ``domain`` is refused: whose history it would erase."""
+    orgs = ", ".join(f"{org} (raw events before {raw_from:%Y-%m-%d} are gone)"
+                     for org, raw_from in expired[:5])
+    more = f" and {len(expired) - 5} more" if len(expired) > 5 else ""
+    return (f"rebuilding the rollups of {domain.name} from raw events would erase the "
+            f"history that only the rollups still hold for {orgs}{more}")
+
+
 def horizon(now: datetime, days: int) -> datetime:
     """From when raw events are kept: the month start at or before ``now - days``."""
     return month_start(now - timedelta(days=days))
