@@ -28,7 +28,9 @@ from stats_gateway.core.domain import Domain
 from stats_gateway.core.rollup_sql import rebuild_rollups
 from stats_gateway.db.connect import connect
 from stats_gateway.db.migrate import migrate
+from stats_gateway.db.partitions import ensure_history
 from stats_gateway.demo.generate import SEED, Chunk, generate, rows
+from stats_gateway.demo.sampling import HOURS
 from stats_gateway.demo.world import ORGS, Org, entities
 from stats_gateway.progress import Progress
 
@@ -133,6 +135,7 @@ def load_dataset(conn: psycopg.Connection, *, events: int, now: datetime, org_pr
     load under the same names fails on duplicate entities and rolls back."""
     bar = Progress(events) if progress else None
     with conn.transaction():
+        ensure_history(conn, DOMAINS, now, HOURS // 24 + 1)  # each month in its partition
         loaded = create_orgs(conn, org_prefix)
         load_entities(conn, loaded, now)
         cells = groupby(generate(events, now, seed), key=lambda c: (c.org.key, c.domain))
