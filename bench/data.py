@@ -44,6 +44,7 @@ from stats_gateway.core.domain import Domain
 from stats_gateway.core.rollup_sql import rebuild_rollups
 from stats_gateway.core.rollups import rollup_table_names
 from stats_gateway.db.partitions import ensure_history
+from stats_gateway.db.schema import ledger_table
 from stats_gateway.demo.generate import Chunk, _chunk, hour_weights
 from stats_gateway.demo.load import (
     MAINTENANCE_DATABASE, copy_events, copy_statement, prepare_database,
@@ -180,14 +181,20 @@ def rebuild_all(url: str, domains: list[Domain]) -> dict[str, float]:
 
 
 def storage(url: str, domains: list[Domain]) -> dict[str, dict]:
-    """Per domain: bytes of its raw event table (indexes included) and of all its rollup
-    tables (``rollup_table_names``), and their ratio."""
+    """Per domain: bytes of its raw events (every partition of its event table and the
+    event-id ledger, indexes included: the ledger holds what the table's primary key did)
+    and of all its rollup tables (``rollup_table_names``), and their ratio."""
     found = {}
     with psycopg.connect(url, autocommit=True) as conn:
         for domain in domains:
             tables = rollup_table_names(domain)
-            (raw,) = conn.execute("SELECT pg_total_relation_size(%s::regclass)",
-                                  (domain.table,)).fetchone()
+            (raw,) = conn.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint "
+                "FROM pg_partition_tree(%s::regclass)",
+                (domain.table,)).fetchone()
+            (ledger,) = conn.execute("SELECT pg_total_relation_size(%s::regclass)",
+                                     (ledger_table(domain),)).fetchone()
+            raw += ledger
             (rollups,) = conn.execute(
                 "SELECT coalesce(sum(pg_total_relation_size(t::regclass)), 0)::bigint "
                 "FROM unnest(%s::text[]) AS t", (tables,)).fetchone()
