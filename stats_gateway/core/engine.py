@@ -98,6 +98,12 @@ def _values(finalizers: list[tuple[str, Finalizer]], row: Mapping[str, object],
     return {name: read(merged) for name, read in finalizers}
 
 
+def _final_in_sql(domain: Domain, metrics: Sequence[Metric]) -> bool:
+    """Whether the database can send every metric's final value as a bigint (none is
+    sketched, each is a count or an integral sum): rows are then the answer as it is sent."""
+    return all(not sketched(m) and integral_in_sql(domain, m) for m in metrics)
+
+
 def _ts(value: datetime) -> int:
     return int(value.timestamp())
 
@@ -320,8 +326,7 @@ class StatsEngine:
         keys = bucket_keys(request.plan)
         finalizers = _finalizers(domain, metrics)
         empty = tuple(read({}) for _, read in finalizers)
-        if narrow and len(parts) == len(metrics) and all(
-                integral_in_sql(domain, m) for m in metrics):
+        if narrow and _final_in_sql(domain, metrics):
             return [found.get(key) or (key, *empty) for key in keys]
         percentiles = {_ts(bucket): values for (bucket,), values in sketch_values.items()}
         columns = series_parts_columns(domain, parts, narrow)
@@ -374,7 +379,7 @@ class StatsEngine:
         parts = _parts(metrics)
         names = [m.name for m in parts]
         series: dict[str, list[tuple]] = {}
-        if len(parts) == len(metrics) and all(integral_in_sql(domain, m) for m in metrics):
+        if _final_in_sql(domain, metrics):
             try:
                 rows = await self._fetch(org_id, entity_series_sql(
                     domain, request, org_id, ids, self.use_rollups, names, narrow=True))
