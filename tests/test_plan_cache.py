@@ -182,9 +182,25 @@ def test_options_in_the_url_are_kept(plan_db):
 
 def test_connect_options_order(monkeypatch):
     monkeypatch.delenv("PGOPTIONS", raising=False)
-    mine = f"-c plan_cache_mode={PLAN_CACHE_MODE}"
+    monkeypatch.delenv("STATS_GATEWAY_WORK_MEM", raising=False)
+    mine = f"-c plan_cache_mode={PLAN_CACHE_MODE} -c work_mem=32MB"
     assert connect_options("dbname=x") == mine
     assert connect_options("dbname=x options='-c a=1'", "-c b=2") == f"{mine} -c a=1 -c b=2"
     monkeypatch.setenv("PGOPTIONS", "-c c=3")  # libpq's fallback when the URL has none
     assert connect_options("dbname=x", "-c b=2") == f"{mine} -c c=3 -c b=2"
     assert connect_options("dbname=x options='-c a=1'") == f"{mine} -c a=1"
+
+
+def test_work_mem_is_set_on_every_connection_and_checked(plan_db, monkeypatch):
+    """32MB unless ``STATS_GATEWAY_WORK_MEM`` says otherwise; anything but a size is
+    refused before it reaches the options string (it could carry other settings)."""
+    monkeypatch.delenv("STATS_GATEWAY_WORK_MEM", raising=False)
+    with connect(plan_db) as conn:
+        assert conn.execute("SHOW work_mem").fetchone()[0] == "32MB"
+    monkeypatch.setenv("STATS_GATEWAY_WORK_MEM", "96MB")
+    with connect(plan_db) as conn:
+        assert conn.execute("SHOW work_mem").fetchone()[0] == "96MB"
+    for bad in ("32MB -c statement_timeout=0", "lots", "0MB", "32mb"):
+        monkeypatch.setenv("STATS_GATEWAY_WORK_MEM", bad)
+        with pytest.raises(ValueError, match="STATS_GATEWAY_WORK_MEM"):
+            connect_options("dbname=x")
