@@ -326,11 +326,15 @@ def test_every_scope_dimension_filter_and_cube_answers_as_raw_events_do(client, 
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 STEPS = {"5m": timedelta(minutes=5), "15m": timedelta(minutes=15), "1h": timedelta(hours=1),
-         "1d": timedelta(days=1), "30d": timedelta(days=30)}
+         "1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
 def slot_of(t: datetime, grain: str) -> datetime:
-    """Slots are aligned on 2000-01-01 UTC (computed here, not by the code under test)."""
+    """Slots are aligned on 2000-01-01 UTC, weeks on ISO weeks (Monday 00:00 UTC), computed
+    here, not by the code under test."""
+    if grain == "7d":
+        day = datetime(t.year, t.month, t.day, tzinfo=UTC)
+        return day - timedelta(days=t.weekday())
     step = STEPS[grain]
     return EPOCH + step * ((t - EPOCH) // step)
 
@@ -369,7 +373,7 @@ DELTAS = {"private-chat": {"requests": 1, "tokensIn": 321, "tokensOut": 5},
 def test_a_late_event_changes_exactly_its_own_slots(client, db, new_org, name):
     """Newer events first (October 2026); then one dated months earlier (a new slot in every
     rollup), then another in the same old day and 30-day slot with the same keys (an
-    existing row of the 1d and 30d rollups, new 5m/15m/1h rows): each changes, in every
+    existing row of the 1d, 7d and 30d rollups, new 5m/15m/1h rows): each changes, in every
     table, exactly the rows of its own slots and keys, by exactly its own count."""
     dom = domain_of(client, name)
     org = new_org()
@@ -409,7 +413,7 @@ def test_a_late_event_changes_exactly_its_own_slots(client, db, new_org, name):
             if table in distinct_tables:  # a sketch that took in one more value
                 assert len(new) == 1, table
                 continue
-            assert len(new) == 1 and len(old) == (1 if k == 1 and rollup.grain in ("1d", "30d")
+            assert len(new) == 1 and len(old) == (1 if k == 1 and rollup.grain in ("1d", "7d", "30d")
                                                   else 0), (table, old, new)
             parts = [n for n, _ in part_types(rollup)]
             got = dict(zip(parts, new[0][width:]))

@@ -171,3 +171,39 @@ def test_concurrent_migrate_from_two_threads(fresh_db, round_):
         (n,) = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
         assert n == len(ALL)
         assert migrate(conn, DOMAINS) == []
+
+
+def test_cubes_of_high_cardinality_columns_are_indexed_by_entity(fresh_db):
+    """Every rollup table and sketch twin of a cube holding a high-cardinality column
+    (users, threads, runs…) has an index by (org, those columns, time), the others none;
+    one dropped is made again by the next start-up without rebuilding its table."""
+    from stats_gateway.core.rollup_sql import sketch_rollups
+    from stats_gateway.core.rollups import domain_rollups
+
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        migrate(conn, DOMAINS)
+        found = dict(conn.execute(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+            "AND indexname LIKE 'e%' AND tablename ~ '^r[uhd]_'").fetchall())
+        wanted = {}
+        for dom in DOMAINS:
+            high = {f.column for f in dom.stored_fields if f.high_cardinality}
+            pairs = [(r.table, r) for r in domain_rollups(dom)]
+            pairs += [(t.table, t.rollup) for t in sketch_rollups(dom)]
+            for table, rollup in pairs:
+                entity = [c for c in rollup.cube.columns if c in high]
+                if entity:
+                    wanted[table] = f"(org_id, {', '.join(entity)}, slot_ts)"
+        assert {"user_id" in cols for cols in wanted.values()} == {True, False}
+        assert set(found) == set(wanted)
+        for table, columns in wanted.items():
+            assert found[table].endswith(f"USING btree {columns}"), found[table]
+        table = next(t for t in wanted if "users" in t)
+        built = conn.execute("SELECT built_at FROM rollup_tables WHERE name = %s",
+                             (table,)).fetchone()
+        conn.execute(f"DROP INDEX e{table[1:]}")
+        migrate(conn, DOMAINS)
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = %s",
+                            (f"e{table[1:]}",)).fetchone()[0] == 1
+        assert conn.execute("SELECT built_at FROM rollup_tables WHERE name = %s",
+                            (table,)).fetchone() == built

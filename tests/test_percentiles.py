@@ -289,10 +289,10 @@ def test_declared_percentiles_read_histogram_rollups_and_ad_hoc_ones_raw(client,
 
 
 def _histogram_tables() -> list[str]:
-    """Storage's histogram tables: the scope cube's at hours and days, the main cube's at
-    days only (a row per combination of its columns: its sketches are kept by the day);
-    storage has no high-cardinality cube."""
-    wanted = [("scope", "1h"), ("scope", "1d"), ("main", "1d")]
+    """Storage's histogram tables: the scope cube's at hours, days and ISO weeks, the main
+    cube's at days only (a row per combination of its columns: its sketches are kept by
+    the day); storage has no high-cardinality cube."""
+    wanted = [("scope", "1h"), ("scope", "1d"), ("scope", "7d"), ("main", "1d")]
     assert {c.name for c in cubes(STORAGE)} == {"scope", "main"}
     return sorted(histogram_of(STORAGE, name, grain).table for name, grain in wanted)
 

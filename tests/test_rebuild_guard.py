@@ -17,7 +17,8 @@ from stats_gateway.bulk.commands import rebuild_command
 from stats_gateway.config import Settings
 from stats_gateway.core.aggregations import Max
 from stats_gateway.core.domain import Metric
-from stats_gateway.core.rollups import domain_rollups
+from stats_gateway.core.rollup_sql import sketch_rollups
+from stats_gateway.core.rollups import default_cubes, domain_rollups
 from stats_gateway.db.migrate import REBUILD_EXPIRED_ENV, MigrationError, migrate
 from support import generate, ingest, random_times
 
@@ -80,3 +81,48 @@ def test_a_new_or_changed_rollup_is_not_built_where_raw_events_are_gone(expired,
     migrate(own.db, domains)
     tables = {t for (t,) in own.db.execute("SELECT name FROM rollup_tables").fetchall()}
     assert {r.table for r in domain_rollups(more)} <= tables
+
+
+def test_a_new_coarser_grain_is_merged_from_the_finest_where_raw_events_are_gone(expired):
+    """A grain added to a cube reads no raw event: its slots merge the cube's finest rows
+    (sums added, newest time kept, HyperLogLog registers at their largest rank), so it is
+    built even where retention dropped the raw events, and holds exactly that merge
+    (computed here from the daily rows, weeks starting on Mondays)."""
+    own, old, _, _ = expired
+    own.db.execute(f"DELETE FROM {CHAT.table} WHERE org_id = %s", (old.id,))  # retention did
+    users = next(c for c in default_cubes(CHAT) if c.name == "users")
+    weekly = dataclasses.replace(users, grains=(*users.grains, "7d"))
+    more = dataclasses.replace(CHAT, rollups=tuple(
+        weekly if c.name == "users" else c for c in default_cubes(CHAT)))
+    domains = tuple(more if d.name == CHAT.name else d for d in DOMAINS)
+    before = {t for (t,) in own.db.execute("SELECT name FROM rollup_tables").fetchall()}
+    migrate(own.db, domains)  # no MigrationError: nothing read the raw events
+    daily, new = (next(r for r in domain_rollups(more) if r.cube.name == "users"
+                       and r.grain == g) for g in ("1d", "7d"))
+    after = {t for (t,) in own.db.execute("SELECT name FROM rollup_tables").fetchall()}
+    assert after - before == {new.table, new.table.replace("ru_", "rd_", 1)}
+
+    def week(t: datetime) -> datetime:
+        return datetime(t.year, t.month, t.day, tzinfo=UTC) - timedelta(days=t.weekday())
+
+    def rows(table):
+        return own.db.execute(f"SELECT * FROM {table} WHERE org_id = %s", (old.id,)).fetchall()
+
+    expected: dict[tuple, list] = {}
+    for org, slot, user, ws, repo, t_in, t_out, requests, last in rows(daily.table):
+        acc = expected.setdefault((org, week(slot), user, ws, repo), [0, 0, 0, None])
+        acc[0] += t_in or 0
+        acc[1] += t_out or 0
+        acc[2] += requests or 0
+        acc[3] = last if acc[3] is None or (last and last > acc[3]) else acc[3]
+    got = {tuple(r[:5]): [r[5] or 0, r[6] or 0, r[7] or 0, r[8]] for r in rows(new.table)}
+    assert got == expected and len(got) > 10
+    sketches = {t.rollup.grain: t for t in sketch_rollups(more) if t.rollup.cube.name == "users"}
+    merged: dict[tuple, dict[int, int]] = {}
+    for org, slot, user, ws, repo, codes in rows(sketches["1d"].table):
+        registers = merged.setdefault((org, week(slot), user, ws, repo), {})
+        for code in codes or ():
+            registers[code >> 6] = max(registers.get(code >> 6, 0), code)
+    got_sketches = {tuple(r[:5]): r[5] for r in rows(sketches["7d"].table)}
+    assert got_sketches == {k: sorted(v.values()) for k, v in merged.items()}
+    assert any(len(codes) > 1 for codes in got_sketches.values())

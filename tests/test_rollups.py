@@ -53,7 +53,9 @@ from stats_gateway.core.distinct import distinct_rollups
 from stats_gateway.core.domain import Cube, sortable
 from stats_gateway.core.request import Filter, parse_breakdown, parse_series
 from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_rollups, sketch_rollups
-from stats_gateway.core.rollups import domain_rollups, plan_segments, rollup_table_names
+from stats_gateway.core.rollups import (
+    ceil_to_every, domain_rollups, floor_to_every, plan_segments, rollup_table_names,
+)
 
 DOMAINS = ("storage", "private-chat", "credits", "runs", "model-usage", "workflow-cu",
            "call-usage", "policies")
@@ -446,13 +448,14 @@ def test_random_queries_answer_the_same_with_and_without_rollups(client, world, 
     # the comparison means something only if many answers did come from rollups
     assert used >= QUERIES_PER_DOMAIN // 4, (domain, used)
     assert checked >= QUERIES_PER_DOMAIN // 4
-    # the scope cube's 5-minute slots, both cubes' hours and days (and a high-cardinality
-    # cube's 30 days, when a range happens to hold one); no cube keeps quarter hours
-    assert {"5m", "1h", "1d"} <= grains <= {"5m", "1h", "1d", "30d"}, grains
+    # the scope cube's 5-minute slots, both cubes' hours, days and ISO weeks (and a
+    # high-cardinality cube's 30 days, when a range happens to hold one); no cube keeps
+    # quarter hours
+    assert {"5m", "1h", "1d", "7d"} <= grains <= {"5m", "1h", "1d", "7d", "30d"}, grains
     assert {"scope", "main"} <= cubes, cubes
-    # the main cube (hours and days only) did answer, at both its grains
+    # the main cube (hours, days, weeks) did answer, at hours and days at least
     assert {("scope", "5m"), ("main", "1h"), ("main", "1d")} <= pairs, pairs
-    assert {g for c, g in pairs if c == "main"} <= {"1h", "1d"}, pairs
+    assert {g for c, g in pairs if c == "main"} <= {"1h", "1d", "7d"}, pairs
 
 
 # --- the planner --------------------------------------------------------------------------
@@ -506,6 +509,50 @@ def test_planner_answers_aligned_days_from_the_daily_rollup(client):
     # the table read is the one that rollup names, and it exists with that name
     dom = domain_of(client, "private-chat")
     assert rollup_of(dom, "scope", "1d").table in rollup_table_names(dom)
+
+
+def test_planner_answers_iso_weeks_from_the_weekly_rollup(client):
+    """A year in ISO weeks (the default bucket of long windows): whole weeks from the
+    7-day slots, which start on Mondays (2026-01-05 and 2026-11-16 are Mondays), the
+    partial days around them from days and hours; a filter moves it to the main cube, which
+    keeps weeks too. Sketched metrics (percentiles, distinct counts) read the weekly
+    twins of the scope cube."""
+    assert utc(2026, 1, 5).weekday() == 0 and utc(2026, 11, 16).weekday() == 0
+    params = dict(scope="org", start="2026-01-01T00:00:00Z", end="2026-11-20T00:00:00Z",
+                  timeBucketSize="1w")
+    plain = ["tokensIn", "requests"]
+    got = segments_of(client, "ai", metrics=plain, **params)
+    assert (utc(2026, 1, 5), utc(2026, 11, 16), ("scope", "7d")) in got, got
+    assert {grain for _, _, (_, grain) in got} == {"1d", "7d"}, got
+    filtered = segments_of(client, "ai", metrics=plain, model="gpt-4o", **params)
+    assert (utc(2026, 1, 5), utc(2026, 11, 16), ("main", "7d")) in filtered, filtered
+    sketched = segments_of(client, "ai", sketches=True,
+                           metrics=["latencyMsP50", "activeConversations"], **params)
+    assert (utc(2026, 1, 5), utc(2026, 11, 16), ("scope", "7d")) in sketched, sketched
+    # a week in New York starts at 04:00 or 05:00 UTC: no 7-day slot fits it
+    local = segments_of(client, "ai", metrics=plain, timezone="America/New_York", **params)
+    assert all(label is None or label[1] != "7d" for _, _, label in local), local
+
+
+def test_slot_edges_common_to_weeks_and_thirty_days(client):
+    """Weekly slots start on Mondays, 30-day ones every 30 days from 2000-01-01: the
+    instants both grids share, found here by walking day by day."""
+    dom = domain_of(client, "private-chat")
+    rollups = [r for r in domain_rollups(dom) if r.grain in ("7d", "30d")]
+    assert {r.grain for r in rollups} == {"7d", "30d"}  # the users cube keeps 30 days
+
+    def shared(day: datetime) -> bool:
+        return day.weekday() == 0 and (day - utc(2000, 1, 1)).days % 30 == 0
+
+    t = utc(2026, 5, 17, 13)
+    up = utc(2026, 5, 18)
+    while not shared(up):
+        up += timedelta(days=1)
+    down = utc(2026, 5, 17)
+    while not shared(down):
+        down -= timedelta(days=1)
+    assert ceil_to_every(t, rollups) == up and floor_to_every(t, rollups) == down
+    assert ceil_to_every(up, rollups) == up == floor_to_every(up, rollups)
 
 
 def test_planner_cuts_unaligned_ends_down_to_raw_events(client):
@@ -735,7 +782,7 @@ def test_a_long_high_cardinality_breakdown_reads_30_day_slots(client):
 # --- the path is live: corrupted rollups show; queries that must not read them do not ---
 
 
-ALL_GRAINS = ("5m", "15m", "1h", "1d", "30d")
+ALL_GRAINS = ("5m", "15m", "1h", "1d", "7d", "30d")
 
 
 def corrupt(db, domain, org_id: str, grains=ALL_GRAINS, sketches=True) -> None:
@@ -790,13 +837,14 @@ def test_fine_slots_serve_half_hour_zones_and_coarser_grains_are_not_read(client
                                                                           db):
     """Kolkata and Kathmandu grids: the scope cube's 5-minute slots answer whole-org series,
     raw events answer filtered ones (the main cube keeps hours and days, which do not divide
-    those grids); hours, days and 30-day slots are never read (corrupted, they change
-    nothing), the fine slots are (corrupted, they do). A filtered series on UTC hours does
-    read the corrupted main cube: the filtered answers above stayed exact by design."""
+    those grids); hours, days, weeks and 30-day slots are never read (corrupted, they
+    change nothing), the fine slots are (corrupted, they do). A filtered series on UTC
+    hours does read the corrupted main cube: the filtered answers above stayed exact by
+    design."""
     org, events = scenario(client, new_org, "storage", 12)
     dom = domain_of(client, "storage")
     path = "/v2/stats/storage"
-    corrupt(db, dom, org.id, grains=("1h", "1d", "30d"))
+    corrupt(db, dom, org.id, grains=("1h", "1d", "7d", "30d"))
     cases = [("Asia/Kolkata", "1h", utc(2026, 10, 29, 18, 30), utc(2026, 11, 2, 18, 30)),
              ("Asia/Kolkata", "1d", utc(2026, 10, 28, 18, 30), utc(2026, 11, 3, 18, 30)),
              ("Asia/Kathmandu", "1h", utc(2026, 10, 29, 18, 15), utc(2026, 11, 2, 18, 15)),

@@ -26,7 +26,7 @@ from stats_gateway.core import hll
 from stats_gateway.core.aggregations import DistinctCount
 from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.request import StatsRequest
-from stats_gateway.core.rollups import EPOCH, Rollup, Segment, plan_segments
+from stats_gateway.core.rollups import Rollup, Segment, plan_segments
 from stats_gateway.core.sketch_twins import SketchTwin, twin_table
 from stats_gateway.core.sql import Grouping, Params, Raw, Sql, _aggregate_from, reads
 
@@ -74,7 +74,7 @@ class DistinctRollup(SketchTwin):
     def insert_select(self, source: str, where: str, p: Params) -> str:
         table = self.rollup.domain.table
         slot = (f"date_bin({p(self.rollup.step, 'grain').get_sql()}, {table}.ts, "
-                f"{p(EPOCH, 'epoch').get_sql()})")
+                f"{p(self.rollup.origin, 'epoch').get_sql()})")
         cube = [f"{table}.{c}" for c in self.rollup.columns]
         names = ", ".join([*self.key, *(f'"{sketch_column(c)}"' for c in self.columns)])
         group = ", ".join([f"{table}.org_id", slot, *cube])
@@ -102,6 +102,12 @@ class DistinctRollup(SketchTwin):
         return (f"INSERT INTO {self.table} AS r ({names}) SELECT {outer}, "
                 f"coalesce(array_agg(g.code ORDER BY g.code) FILTER (WHERE g.code IS NOT NULL),"
                 f" '{{}}') FROM ({inner}) AS g GROUP BY {outer} ORDER BY {outer}")
+
+    def value_names(self) -> list[str]:
+        return [f'"{sketch_column(c)}"' for c in self.columns]
+
+    def merged_values(self) -> list[str]:
+        return [f'hll_union_agg("{sketch_column(c)}")' for c in self.columns]
 
     def merge_sets(self) -> str:
         """``hll_union`` inlined (one code per register, the largest, in order): no

@@ -202,7 +202,7 @@ class Samples:
     demo_nightly: bool = False
 
 
-GRAIN_NAMES = ("5m", "15m", "1h", "1d", "30d")
+GRAIN_NAMES = ("5m", "15m", "1h", "1d", "7d", "30d")  # 7d: Monday-aligned (ISO weeks)
 
 
 @dataclass(frozen=True, kw_only=True)

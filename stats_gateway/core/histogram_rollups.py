@@ -17,7 +17,6 @@ from stats_gateway.core.domain import Domain
 from stats_gateway.core.histograms import (
     GAMMA, HIST_BIN, HIST_COLUMN, HIST_N, ZERO_BIN, bin_term, histogram_columns,
 )
-from stats_gateway.core.rollups import EPOCH
 from stats_gateway.core.sketch_twins import SketchTwin
 from stats_gateway.core.sqlterms import Params
 
@@ -45,7 +44,7 @@ class HistogramRollup(SketchTwin):
             f"({p(column, f'hcol{i}').get_sql()}::text, "
             + bin_term(events.field(column), p).get_sql(quote_char='"') + ")"
             for i, column in enumerate(self.columns))
-        step, origin = p(self.rollup.step, "grain").get_sql(), p(EPOCH, "epoch").get_sql()
+        step, origin = p(self.rollup.step, "grain").get_sql(), p(self.rollup.origin, "epoch").get_sql()
         slot = f"date_bin({step}, {table}.ts, {origin})"
         cube = [f"{table}.{c}" for c in self.rollup.columns]
         hist = [f"h.{HIST_COLUMN}", f"h.{HIST_BIN}"]
@@ -60,6 +59,12 @@ class HistogramRollup(SketchTwin):
 
     def merge_sets(self) -> str:
         return f"{HIST_N} = r.{HIST_N} + EXCLUDED.{HIST_N}"
+
+    def value_names(self) -> list[str]:
+        return [HIST_N]
+
+    def merged_values(self) -> list[str]:
+        return [f"sum({HIST_N})"]
 
 
 def histogram_rollups(domain: Domain) -> list[HistogramRollup]:

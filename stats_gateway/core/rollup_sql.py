@@ -22,7 +22,7 @@ from stats_gateway.core.domain import Domain
 from stats_gateway.core.distinct import DistinctRollup, distinct_rollups
 from stats_gateway.core.histogram_rollups import HistogramRollup, histogram_rollups
 from stats_gateway.core.rollups import (
-    EPOCH, Rollup, domain_rollups, finest_rollup, part_types,
+    Rollup, domain_rollups, finest_rollup, part_types,
 )
 from stats_gateway.core.sql import Params, Sql, merge_terms, metric_terms
 from stats_gateway.db.schema import ledger_table
@@ -65,7 +65,7 @@ def _aggregate(rollup: Rollup, source: str, where: str, p: Params) -> str:
     selects."""
     events = Table(rollup.domain.table)
     values = [term for m in rollup.metrics for term in metric_terms(m, events, p)]
-    slot = f"date_bin({p(rollup.step, 'grain').get_sql()}, ts, {p(EPOCH, 'epoch').get_sql()})"
+    slot = f"date_bin({p(rollup.step, 'grain').get_sql()}, ts, {p(rollup.origin, 'epoch').get_sql()})"
     names = [name for name, _ in part_types(rollup)]
     assert [t.alias for t in values] == names, (rollup.table, names)  # each term is its part
     parts = [t.get_sql(quote_char='"', with_alias=True) for t in values]
@@ -134,7 +134,7 @@ def insert_with_rollups(domain: Domain, insert: str, before: str = "") -> tuple[
 def _merge_select(rollup: Rollup, source: str, where: str, p: Params) -> str:
     """SELECT of a coarse rollup's rows from the rows of a finer rollup of its cube (a
     table, or a CTE of the same columns): slots merge exactly."""
-    step, origin = p(rollup.step, "grain").get_sql(), p(EPOCH, "epoch").get_sql()
+    step, origin = p(rollup.step, "grain").get_sql(), p(rollup.origin, "epoch").get_sql()
     slot = f"date_bin({step}, slot_ts, {origin})"
     merged = merge_terms(rollup.metrics, Table(source))
     select = ", ".join(["org_id", f"{slot} AS slot_ts", *rollup.columns,

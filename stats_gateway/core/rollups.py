@@ -33,9 +33,12 @@ from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.timebuckets import BucketPlan
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+# 7-day slots start on Mondays, so they are ISO weeks: the default bucket of long windows
+WEEK_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
 GRAIN_STEPS: dict[str, timedelta] = {
     "5m": timedelta(minutes=5), "15m": timedelta(minutes=15), "1h": timedelta(hours=1),
-    "1d": timedelta(days=1), "30d": timedelta(days=30)}
+    "1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+GRAIN_ORIGINS: dict[str, datetime] = {"7d": WEEK_ORIGIN}  # others: EPOCH
 SKETCH_MIN_STEP = timedelta(hours=1)  # histograms and distinct sketches: grains of 1h and up
 SCOPE_COLUMNS = ("workspace_id", "repo_id")
 _CACHE = 256  # (domain, cube) pairs: a few dozen in practice
@@ -57,6 +60,11 @@ class Rollup:
     def step(self) -> timedelta:
         return GRAIN_STEPS[self.grain]
 
+    @property
+    def origin(self) -> datetime:
+        """Where its slots start (``date_bin``'s origin)."""
+        return GRAIN_ORIGINS.get(self.grain, EPOCH)
+
     @cached_property
     def table(self) -> str:
         """Named after the cube, the grain and a digest of what it holds, so a changed
@@ -72,6 +80,8 @@ class Rollup:
     def digest(self) -> str:
         parts = [f"{name}:{kind}" for name, kind in part_types(self)]
         text = f"{self.columns}|{self.grain}|{parts}"
+        if self.origin != EPOCH:
+            text += f"|{self.origin.isoformat()}"
         return hashlib.sha256(text.encode()).hexdigest()[:6]
 
     @property
@@ -139,14 +149,15 @@ def default_cubes(domain: Domain) -> tuple[Cube, ...]:
     filters read, and one cube per high-cardinality dimension."""
     high = {f.column for f in domain.stored_fields
             if f.high_cardinality or f.type is FieldType.TEXT_LIST}
-    cubes = [Cube(name="scope", columns=SCOPE_COLUMNS, grains=("5m", "1h", "1d"))]
+    cubes = [Cube(name="scope", columns=SCOPE_COLUMNS, grains=("5m", "1h", "1d", "7d"))]
     low = [c for d in domain.dimensions for c in d.columns]
     low += [f.column for f in domain.filters]
     main = tuple(dict.fromkeys(c for c in low if c not in high and c not in SCOPE_COLUMNS))
     if main:
-        # its rows multiply the cardinalities of its columns: hours and days only, and
-        # sketches (histogram bins, distinct registers per row) by the day only
-        cubes.append(Cube(name="main", columns=SCOPE_COLUMNS + main, grains=("1h", "1d"),
+        # its rows multiply the cardinalities of its columns: hours and coarser only, and
+        # sketches (histogram bins, distinct registers per row) by the day only; weeks
+        # (ISO, the default bucket of long windows) read a seventh of the days' rows
+        cubes.append(Cube(name="main", columns=SCOPE_COLUMNS + main, grains=("1h", "1d", "7d"),
                           sketch_grains=("1d",)))
     for dim in domain.dimensions:
         if set(dim.columns) & high:
@@ -179,24 +190,49 @@ def _micros(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
 
 
-def aligned(instant: datetime, step: timedelta) -> bool:
-    return _micros(instant - EPOCH) % _micros(step) == 0
+def aligned(instant: datetime, step: timedelta, origin: datetime = EPOCH) -> bool:
+    return _micros(instant - origin) % _micros(step) == 0
 
 
-def floor_to(instant: datetime, step: timedelta) -> datetime:
-    return instant - timedelta(microseconds=_micros(instant - EPOCH) % _micros(step))
+def floor_to(instant: datetime, step: timedelta, origin: datetime = EPOCH) -> datetime:
+    return instant - timedelta(microseconds=_micros(instant - origin) % _micros(step))
 
 
-def ceil_to(instant: datetime, step: timedelta) -> datetime:
-    floor = floor_to(instant, step)
+def ceil_to(instant: datetime, step: timedelta, origin: datetime = EPOCH) -> datetime:
+    floor = floor_to(instant, step, origin)
     return floor if floor == instant else floor + step
 
 
-def _grid_fits(plan: BucketPlan, step: timedelta) -> bool:
+def ceil_to_every(instant: datetime, rollups: list[Rollup]) -> datetime:
+    """The first instant at or after ``instant`` that starts a slot of every rollup (their
+    grains need not share an origin: 7-day slots start on Mondays, 30-day ones do not)."""
+    while True:
+        later = instant
+        for rollup in rollups:
+            later = ceil_to(later, rollup.step, rollup.origin)
+        if later == instant:
+            return instant
+        instant = later
+
+
+def floor_to_every(instant: datetime, rollups: list[Rollup]) -> datetime:
+    """The last instant at or before ``instant`` that starts a slot of every rollup."""
+    while True:
+        earlier = instant
+        for rollup in rollups:
+            earlier = floor_to(earlier, rollup.step, rollup.origin)
+        if earlier == instant:
+            return instant
+        instant = earlier
+
+
+def _grid_fits(plan: BucketPlan, rollup: Rollup) -> bool:
     """Every query bucket boundary is on the grain, so no slot straddles two buckets."""
+    step, origin = rollup.step, rollup.origin
     if plan.size.is_fixed:
-        return _micros(plan.size.step) % _micros(step) == 0 and aligned(plan.origin, step)
-    return all(aligned(start, step) for start in plan.calendar_starts)
+        return (_micros(plan.size.step) % _micros(step) == 0
+                and aligned(plan.origin, step, origin))
+    return all(aligned(start, step, origin) for start in plan.calendar_starts)
 
 
 def needed_columns(request: StatsRequest, dimension: Dimension | None) -> set[str] | None:
@@ -231,7 +267,7 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
             continue
         grains = [r for r in reversed(domain_rollups_of(domain, cube))
                   if (not sketches or r.has_sketches)
-                  and (not by_bucket or _grid_fits(plan, r.step))]
+                  and (not by_bucket or _grid_fits(plan, r))]
         if grains:
             segments = _cut(plan.start, plan.end, grains)
             break
@@ -246,6 +282,25 @@ def _kept_raw(segments: list[Segment], raw_from: datetime | None) -> list[Segmen
         return segments
     return [Segment(max(s.start, raw_from), s.end, None) if s.rollup is None else s
             for s in segments if s.rollup is not None or s.end > raw_from]
+
+
+def entity_columns(rollup: Rollup) -> tuple[str, ...]:
+    """The cube's high-cardinality columns (users, threads…): a page of a breakdown, its
+    series and its distinct counts ask for a few of their values over every slot, which
+    an index by time would answer by reading every entity's rows of the range."""
+    high = {f.column for f in rollup.domain.stored_fields if f.high_cardinality}
+    return tuple(c for c in rollup.columns if c in high)
+
+
+def entity_index(table: str, rollup: Rollup) -> str | None:
+    """``CREATE INDEX`` by (org, entity, time) for a rollup table (or its sketch twin) of a
+    cube with high-cardinality columns; None for the others. Named after the table with
+    ``e`` for its ``r`` (unique as the tables are, and as short: no truncation)."""
+    columns = entity_columns(rollup)
+    if not columns:
+        return None
+    return (f"CREATE INDEX IF NOT EXISTS e{table[1:]} ON {table} "
+            f"(org_id, {', '.join(columns)}, slot_ts)")
 
 
 @lru_cache(maxsize=_CACHE)
@@ -271,7 +326,7 @@ def _cut(start: datetime, end: datetime, rollups: list[Rollup]) -> list[Segment]
     if not rollups:
         return [Segment(start, end, None)]
     first, finer = rollups[0], rollups[1:]
-    a, b = ceil_to(start, first.step), floor_to(end, first.step)
+    a, b = ceil_to(start, first.step, first.origin), floor_to(end, first.step, first.origin)
     if a >= b:
         return _cut(start, end, finer)
     return _cut(start, a, finer) + [Segment(a, b, first)] + _cut(b, end, finer)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Self
 
 from stats_gateway.core.domain import Domain, Metric
-from stats_gateway.core.rollups import Rollup, cube_sketched, domain_rollups
+from stats_gateway.core.rollups import Rollup, cube_sketched, domain_rollups, domain_rollups_of
 from stats_gateway.core.sqlterms import Params, Sql
 
 
@@ -58,6 +58,37 @@ class SketchTwin:
         """``SET`` clauses merging a new row into an existing one."""
         raise NotImplementedError
 
+    def merged_values(self) -> list[str]:
+        """The value columns of a coarser slot, merged from a finer twin's rows."""
+        raise NotImplementedError
+
+    @property
+    def finest(self) -> Self:
+        """The twin of its cube's finest sketched grain: the only one built from raw events;
+        coarser ones merge its rows, exactly (so a new coarser grain needs no raw event)."""
+        grains = [r for r in domain_rollups_of(self.rollup.domain, self.rollup.cube)
+                  if r.has_sketches]
+        return replace(self, rollup=grains[0])
+
+    @property
+    def from_raw(self) -> bool:
+        return self.finest == self
+
+    def _merge_from(self, source: str, where: str, p: Params) -> str:
+        rollup = self.rollup
+        slot = (f"date_bin({p(rollup.step, 'grain').get_sql()}, slot_ts, "
+                f"{p(rollup.origin, 'epoch').get_sql()})")
+        keys = [slot, *rollup.columns, *self.extra_key]
+        group = ", ".join(["org_id", *keys])
+        return (f"INSERT INTO {self.table} AS r ({', '.join(self.key)}, "
+                f"{', '.join(self.value_names())}) "
+                f"SELECT org_id, {', '.join(keys)}, {', '.join(self.merged_values())} "
+                f"FROM {source} WHERE {where} GROUP BY {group}")
+
+    def value_names(self) -> list[str]:
+        """The value columns' names (after the key)."""
+        raise NotImplementedError
+
     def ddl(self) -> str:
         types = {f.column: f.type.sql_type for f in self.rollup.domain.stored_fields}
         columns = ",\n    ".join(
@@ -91,12 +122,16 @@ class SketchTwin:
         return found
 
     def rebuild_sql(self, org_id: str | None = None) -> list[Sql]:
-        """Recompute from raw events, for one org or for all."""
+        """Recompute, for one org or for all: the finest grain from raw events, coarser
+        ones from the finest (rebuilt first: ``of_domain`` lists it first)."""
         p = Params()
-        table = self.rollup.domain.table
-        if org_id is None:
-            return [Sql(f"TRUNCATE {self.table}", {}),
-                    Sql(self.insert_select(table, "TRUE", p), p.values)]
-        where = f"{table}.org_id = {p(org_id, 'org').get_sql()}"
-        return [Sql(f"DELETE FROM {self.table} WHERE org_id = %(org)s", {"org": org_id}),
-                Sql(self.insert_select(table, where, p), p.values)]
+        from_raw = self.from_raw
+        table = self.rollup.domain.table if from_raw else self.finest.table
+        clear = Sql(f"TRUNCATE {self.table}", {})
+        where = "TRUE"
+        if org_id is not None:
+            clear = Sql(f"DELETE FROM {self.table} WHERE org_id = %(org)s", {"org": org_id})
+            where = f"{table}.org_id = {p(org_id, 'org').get_sql()}"
+        fill = (self.insert_select(table, where, p) if from_raw
+                else self._merge_from(table, where, p))
+        return [clear, Sql(fill, p.values)]

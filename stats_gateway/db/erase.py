@@ -25,7 +25,7 @@ import psycopg
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.ingest import WRITE_LOCK
 from stats_gateway.core.rollup_sql import insert_with_rollups, sketch_rollups
-from stats_gateway.core.rollups import GRAIN_STEPS, ceil_to, cubes, domain_rollups, floor_to
+from stats_gateway.core.rollups import ceil_to_every, domain_rollups, floor_to_every
 from stats_gateway.db.schema import ledger_table
 
 
@@ -35,10 +35,6 @@ class EraseRefused(Exception):
 
 def _slot_tables(domain: Domain) -> list[str]:
     return [r.table for r in domain_rollups(domain)] + [t.table for t in sketch_rollups(domain)]
-
-
-def coarsest_step(domain: Domain):
-    return max(GRAIN_STEPS[g] for cube in cubes(domain) for g in cube.grains)
 
 
 def erase(conn: psycopg.Connection, domains: tuple[Domain, ...], org_id: str,
@@ -67,15 +63,15 @@ def _erase_all(conn, domain: Domain, org_id: str) -> dict[str, int]:
 
 
 def _erase_before(conn, domain: Domain, org_id: str, before: datetime) -> dict[str, int]:
-    step = coarsest_step(domain)
-    until = ceil_to(before, step)
+    rollups = domain_rollups(domain)
+    until = ceil_to_every(before, rollups)  # no slot of any grain straddles it
     row = conn.execute("SELECT raw_from FROM raw_horizons WHERE org_id = %s AND domain = %s",
                        (org_id, domain.name)).fetchone()
     if until != before and row is not None and before < row[0]:
         raise EraseRefused(
             f"{domain.name}: raw events before {row[0].isoformat()} are gone (retention), so "
             f"the rollup slots around {before.isoformat()} cannot be rebuilt; use "
-            f"--before {floor_to(before, step).isoformat()} or {until.isoformat()}")
+            f"--before {floor_to_every(before, rollups).isoformat()} or {until.isoformat()}")
     removed = {}
     for table in (domain.table, ledger_table(domain)):
         removed[table] = conn.execute(f"DELETE FROM {table} WHERE org_id = %s AND ts < %s",

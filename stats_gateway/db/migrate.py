@@ -21,7 +21,7 @@ import psycopg
 
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_sql, rollup_ddl, sketch_rollups
-from stats_gateway.core.rollups import domain_rollups
+from stats_gateway.core.rollups import domain_rollups, entity_index, finest_rollup
 from stats_gateway.db.partitions import convert_to_partitioned, ensure_months, months_ahead
 from stats_gateway.db.schema import domain_ddl
 from stats_gateway.db.retention import expired_history, history_loss
@@ -105,18 +105,24 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
             checksum  text NOT NULL,
             built_at  timestamptz NOT NULL DEFAULT now())""")
     recorded: dict[str, str] = dict(conn.execute("SELECT name, checksum FROM rollup_tables").fetchall())
-    wanted: dict[str, tuple[Domain, str, str, list]] = {}
+    wanted: dict[str, tuple[Domain, str, str, list, bool]] = {}
+    indexes: list[str] = []
     for d in domains:
         for r in domain_rollups(d):
-            wanted[r.table] = (d, ddl_checksum(r), rollup_ddl(r), rebuild_sql(r))
+            wanted[r.table] = (d, ddl_checksum(r), rollup_ddl(r), rebuild_sql(r),
+                               finest_rollup(r) == r)
+            indexes.append(entity_index(r.table, r) or "")
         for twin in sketch_rollups(d):
-            wanted[twin.table] = (d, twin.checksum, twin.ddl(), twin.rebuild_sql())
+            wanted[twin.table] = (d, twin.checksum, twin.ddl(), twin.rebuild_sql(),
+                                  twin.from_raw)
+            indexes.append(entity_index(twin.table, twin.rollup) or "")
     changed = []
     locked: set[str] = set()
-    for name, (domain, checksum, ddl, rebuild) in wanted.items():
+    for name, (domain, checksum, ddl, rebuild, from_raw) in wanted.items():
         if recorded.get(name) == checksum:
             continue
-        if os.environ.get(REBUILD_EXPIRED_ENV) != "1" and (
+        # a coarser grain is merged from its cube's finest (built first): no raw event read
+        if from_raw and os.environ.get(REBUILD_EXPIRED_ENV) != "1" and (
                 expired := expired_history(conn, domain)):
             # a new or changed rollup is built from raw events, which retention dropped
             raise MigrationError(
@@ -134,6 +140,9 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
                      "ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, "
                      "built_at = now()", (name, checksum))
         changed.append(f"rollup:{name}")
+    # not part of the checksums: an index added later is built in place, not the table
+    for statement in filter(None, indexes):
+        conn.execute(statement)
     for name in sorted(set(recorded) - set(wanted)):
         conn.execute(f"DROP TABLE IF EXISTS {name}")
         conn.execute("DELETE FROM rollup_tables WHERE name = %s", (name,))

@@ -107,7 +107,9 @@ GROUP BY "bucket_ts");
 -- 4. distinct counts
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
 --    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
---    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
+--    2026-04-18T00:00:00+00:00 .. 2026-04-20T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
+--    2026-04-20T00:00:00+00:00 .. 2026-05-11T00:00:00+00:00: ru_ai_scope_7d_7d917d (7d)
+--    2026-05-11T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
 (SELECT %(p0)s::text AS d_column, count(*) AS d_nonzero, sum(power(2::float8, -"rank")) AS d_harmonic
@@ -125,15 +127,23 @@ FROM "rd_ai_scope_1d_408785"
 CROSS JOIN LATERAL unnest("rd_ai_scope_1d_408785"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s)
 UNION ALL (SELECT ("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+FROM "rd_ai_scope_7d_7d917d"
+CROSS JOIN LATERAL unnest("rd_ai_scope_7d_7d917d"."d__conversation_id") AS "c"("code")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s)
+UNION ALL (SELECT ("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+FROM "rd_ai_scope_1d_408785"
+CROSS JOIN LATERAL unnest("rd_ai_scope_1d_408785"."d__conversation_id") AS "c"("code")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s)
+UNION ALL (SELECT ("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_ai_scope_1h_dd3f13"
 CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p12)s AND "slot_ts"<%(p13)s)
 UNION ALL (SELECT (hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND NOT "conversation_id" IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(p14)s AND "ts"<%(p15)s AND NOT "conversation_id" IS NULL
 GROUP BY "reg")) AS u
 GROUP BY "reg") AS r);
--- params: {"org": "<org>", "p0": "conversation_id", "p10": "2026-05-17T13:00:00+00:00", "p11": "2026-05-17T13:27:41+00:00", "p2": "2026-04-17T13:27:41+00:00", "p3": "2026-04-17T14:00:00+00:00", "p4": "2026-04-17T14:00:00+00:00", "p5": "2026-04-18T00:00:00+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-05-17T00:00:00+00:00", "p8": "2026-05-17T00:00:00+00:00", "p9": "2026-05-17T13:00:00+00:00"}
+-- params: {"org": "<org>", "p0": "conversation_id", "p10": "2026-05-11T00:00:00+00:00", "p11": "2026-05-17T00:00:00+00:00", "p12": "2026-05-17T00:00:00+00:00", "p13": "2026-05-17T13:00:00+00:00", "p14": "2026-05-17T13:00:00+00:00", "p15": "2026-05-17T13:27:41+00:00", "p2": "2026-04-17T13:27:41+00:00", "p3": "2026-04-17T14:00:00+00:00", "p4": "2026-04-17T14:00:00+00:00", "p5": "2026-04-18T00:00:00+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-04-20T00:00:00+00:00", "p8": "2026-04-20T00:00:00+00:00", "p9": "2026-05-11T00:00:00+00:00"}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
 -- note: Statements that depend on a breakdown's page show '<page entity ids>' for its entity ids.

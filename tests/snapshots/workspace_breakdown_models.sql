@@ -1,7 +1,9 @@
 -- 1. breakdown page
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
 --    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_main_1h_ad51a8 (1h)
---    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_main_1d_fd4224 (1d)
+--    2026-04-18T00:00:00+00:00 .. 2026-04-20T00:00:00+00:00: ru_ai_main_1d_fd4224 (1d)
+--    2026-04-20T00:00:00+00:00 .. 2026-05-11T00:00:00+00:00: ru_ai_main_7d_2a1406 (7d)
+--    2026-05-11T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_main_1d_fd4224 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_main_1h_ad51a8 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
 WITH agg AS (SELECT "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
@@ -18,12 +20,20 @@ FROM "ru_ai_main_1d_fd4224"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
 GROUP BY "model")
 UNION ALL (SELECT "model" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
-FROM "ru_ai_main_1h_ad51a8"
+FROM "ru_ai_main_7d_2a1406"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
+GROUP BY "model")
+UNION ALL (SELECT "model" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_main_1d_fd4224"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t4)s AND "slot_ts"<%(t5)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
+GROUP BY "model")
+UNION ALL (SELECT "model" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_main_1h_ad51a8"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t5)s AND "slot_ts"<%(t6)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
 GROUP BY "model")
 UNION ALL (SELECT "model" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",SUM("policy_tokens_in") "policyTokensIn",SUM("policy_tokens_out") "policyTokensOut",COUNT(*) "requests",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(t4)s AND "ts"<%(end)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(t6)s AND "ts"<%(end)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
 GROUP BY "model")) AS partials
 GROUP BY "entity_id"), page AS (SELECT agg.*, count(*) OVER () AS total_entities
 FROM agg
@@ -32,7 +42,7 @@ LIMIT %(limit)s OFFSET %(offset)s)
 SELECT page.*, NULL::text AS entity_name
 FROM page
 ORDER BY "requests" DESC NULLS LAST, "entity_id" COLLATE "C";
--- params: {"end": "2026-05-17T13:27:41+00:00", "limit": 50, "offset": 0, "org": "<org>", "scope_id": "w-snap", "start": "2026-04-17T13:27:41+00:00", "t1": "2026-04-17T14:00:00+00:00", "t2": "2026-04-18T00:00:00+00:00", "t3": "2026-05-17T00:00:00+00:00", "t4": "2026-05-17T13:00:00+00:00"}
+-- params: {"end": "2026-05-17T13:27:41+00:00", "limit": 50, "offset": 0, "org": "<org>", "scope_id": "w-snap", "start": "2026-04-17T13:27:41+00:00", "t1": "2026-04-17T14:00:00+00:00", "t2": "2026-04-18T00:00:00+00:00", "t3": "2026-04-20T00:00:00+00:00", "t4": "2026-05-11T00:00:00+00:00", "t5": "2026-05-17T00:00:00+00:00", "t6": "2026-05-17T13:00:00+00:00"}
 
 -- 2. percentiles
 --    2026-04-17T13:27:41+00:00 .. 2026-04-18T00:00:00+00:00: events_ai (raw)
