@@ -14,14 +14,17 @@ percentile.
 
 Queries read the counts through the same segment planner as the metric parts (rollup
 slots, ``rh_*`` tables, see ``histogram_rollups``, plus raw ends); the database sums them
-and finds, per group and percentile, the bins of the two order statistics; Python
-interpolates between their estimates (``_interpolated``).
+and sends each group's bins and counts as two arrays in bin order; Python walks their
+running count to the bins of the two order statistics and interpolates between their
+estimates (``_interpolated``).
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from bisect import bisect_right
+from itertools import accumulate
 from collections.abc import Iterable, Mapping, Sequence
 from typing import cast
 
@@ -41,7 +44,7 @@ ZERO_BIN = -(2**31)  # below every real bin (the smallest positive double is bin
 MAX_RELATIVE_ERROR = (GAMMA - 1) / (GAMMA + 1)
 _TOP_BIN = math.ceil(math.log(sys.float_info.max) / math.log(GAMMA))  # the largest value's bin
 HIST_COLUMN, HIST_BIN, HIST_N = "hist_column", "hist_bin", "hist_n"
-HIST_LOW, HIST_HIGH, HIST_TOTAL = "hist_low", "hist_high", "hist_total"
+HIST_BINS, HIST_COUNTS = "hist_bins", "hist_counts"
 
 
 def is_histogram(metric: Metric) -> bool:
@@ -116,39 +119,27 @@ def _column_qs(metrics: Sequence[Metric]) -> dict[str, list[float]]:
     return found
 
 
-def _ranks_select(column: str, qs: Sequence[float], bins: str, key_sql: Sequence[str],
-                  p: Params) -> str:
-    """Per group: the bins holding the order statistics at ``floor`` and ``ceil`` of
-    ``q (n - 1)`` for each q (arrays in the order of ``qs``) and the count n, from the
-    group's summed bins ``bins``, walked in order of bin with a running count (float8:
-    exact below 2^53 and cheaper than numeric)."""
+def _bins_select(column: str, bins: str, key_sql: Sequence[str], p: Params) -> str:
+    """Per group: its summed bins and their counts, two arrays in bin order, from ``bins``
+    (one row per group and bin). The walk to the order statistics is Python's
+    (``group_percentiles``): the database's running window sums over every (group, bin)
+    row cost 40% more on a 30-day hourly series (51 -> 30 ms, measured)."""
     keys = ", ".join(key_sql)
-    partition = f"PARTITION BY {keys} " if key_sql else ""
-    lows, highs = [], []
-    for i, q in enumerate(qs):
-        position = f"{p(q, f'hq_{column}_{i}').get_sql()}::float8 * (total - 1)"
-        lows.append(f"min({HIST_BIN}) FILTER (WHERE cum > floor({position}))")
-        highs.append(f"min({HIST_BIN}) FILTER (WHERE cum > ceil({position}))")
     label = p(column).get_sql()
-    walked = (f"SELECT {keys + ', ' if keys else ''}{HIST_BIN}, "
-              f"sum({HIST_N}) OVER ({partition}ORDER BY {HIST_BIN} ROWS UNBOUNDED PRECEDING)"
-              f" AS cum, sum({HIST_N}) OVER ({partition.strip()}) AS total "
-              f"FROM ({bins}) AS b WHERE {HIST_N} > 0")
     return (f"SELECT {label}::text AS {HIST_COLUMN}, {keys + ', ' if keys else ''}"
-            f"ARRAY[{', '.join(lows)}] AS {HIST_LOW}, ARRAY[{', '.join(highs)}] AS {HIST_HIGH}, "
-            f"max(total)::bigint AS {HIST_TOTAL} FROM ({walked}) AS h"
-            + (f" GROUP BY {keys}" if keys else ""))
+            f"array_agg({HIST_BIN} ORDER BY {HIST_BIN}) AS {HIST_BINS}, "
+            f"array_agg({HIST_N} ORDER BY {HIST_BIN}) AS {HIST_COUNTS} "
+            f"FROM ({bins}) AS b WHERE {HIST_N} > 0" + (f" GROUP BY {keys}" if keys else ""))
 
 
 def histogram_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
                   org_id: str, grouping: Grouping, use_rollups: bool) -> Sql:
-    """Per group and histogrammed column: the bins of the two order statistics
-    a percentile interpolates between, for each percentile asked (``hist_low``,
-    ``hist_high``: arrays in ``_column_qs`` order), and the group's count (``hist_total``).
+    """Per group and histogrammed column: its bins and their counts (``hist_bins``,
+    ``hist_counts``: arrays in bin order).
 
-    The database sums the bins and walks their running counts, so a series sends back
-    one row per bucket rather than every bin it saw (a 30-day hourly series of calls: 481
-    rows instead of 7,075, and no Python loop over bins). Segments come from
+    The database sums the bins, so a series sends back one row per bucket rather than
+    every bin it saw (a 30-day hourly series of calls: 481 rows instead of 7,075).
+    Segments come from
     ``plan_segments``: declared metrics read the histogram rollups wherever the metric
     rollups would be exact; undeclared ones read raw events."""
     p = Params()
@@ -161,43 +152,46 @@ def histogram_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metri
     keys = grouping.key_fields
     key_sql = [k.get_sql(quote_char='"') for k in keys]
     selects = []
-    for column, qs in _column_qs(chosen).items():
+    for column in _column_qs(chosen):
         union = " UNION ALL ".join(
             f"({_segment_sql(domain, request, column, org_id, p, grouping, seg)})"
             for seg in segments)
         rows = Table("partials")
         summed = (PostgreSQLQuery.from_(rows)
                   .select(*keys, Field(HIST_BIN),
-                          Raw("sum({0})::float8", rows.field(HIST_N), alias=HIST_N))
+                          Raw("sum({0})::int8", rows.field(HIST_N), alias=HIST_N))
                   .groupby(*keys, Field(HIST_BIN)))
         bins = summed.get_sql().replace('FROM "partials"', f"FROM ({union}) AS partials", 1)
-        selects.append(_ranks_select(column, qs, bins, key_sql, p))
+        selects.append(_bins_select(column, bins, key_sql, p))
     return Sql(" UNION ALL ".join(f"({s})" for s in selects), p.values,
                purpose="percentiles", segments=tuple(segments))
 
 
-def _interpolated(low_bin: int, high_bin: int, total: int, q: float) -> float:
-    """The percentile (``percentile_cont``'s rule over bin estimates) from the bins of its
-    two order statistics."""
-    position = q * (total - 1)
-    low = estimate(low_bin)
-    return low + (estimate(high_bin) - low) * (position - math.floor(position))
+def _interpolated(bins: Sequence[int], running: Sequence[int], q: float) -> float:
+    """The percentile (``percentile_cont``'s rule over bin estimates): the order
+    statistics at ``floor`` and ``ceil`` of ``q (n - 1)`` (0-based) lie in the first bins
+    whose running count passes them."""
+    position = q * (running[-1] - 1)
+    low = estimate(bins[bisect_right(running, math.floor(position))])
+    high = estimate(bins[bisect_right(running, math.ceil(position))])
+    return low + (high - low) * (position - math.floor(position))
 
 
 def group_percentiles(rows: Iterable[Mapping], metrics: Sequence[Metric],
                       grouping: Grouping) -> dict[tuple, dict[str, float | None]]:
     """Per group key ((bucket,), (entity,), (bucket, entity) or ()): each histogram
-    metric's percentile from its column's order-statistic bins."""
+    metric's percentile from its column's bins and counts."""
     names = grouping.key_names
     column_qs = _column_qs(metrics)
     found: dict[tuple, dict[tuple[str, float], float]] = {}
     for row in rows:
-        if row[HIST_TOTAL] is None:  # the one row of an ungrouped query over no values
+        bins = row[HIST_BINS]
+        if not bins:  # the one row of an ungrouped query over no values
             continue
-        column, total = row[HIST_COLUMN], int(row[HIST_TOTAL])
+        column, running = row[HIST_COLUMN], list(accumulate(row[HIST_COUNTS]))
         values = found.setdefault(tuple(row[name] for name in names), {})
-        for q, low, high in zip(column_qs[column], row[HIST_LOW], row[HIST_HIGH]):
-            values[(column, q)] = _interpolated(low, high, total, q)
+        for q in column_qs[column]:
+            values[(column, q)] = _interpolated(bins, running, q)
     chosen = [m for m in metrics if is_histogram(m)]
     return {key: {m.name: values.get((percentile_of(m).column, float(percentile_of(m).q)))
                   for m in chosen}

@@ -34,10 +34,10 @@ GROUP BY "bucket_ts")) AS parts;
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_storage (raw)
 --    2026-04-17T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_storage_scope_1h_acd0d3 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_storage (raw)
-(SELECT %(p16)s::text AS hist_column, "bucket_ts", ARRAY[min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_0)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_1)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_2)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_3)s::float8 * (total - 1)))] AS hist_low, ARRAY[min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_0)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_1)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_2)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_3)s::float8 * (total - 1)))] AS hist_high, max(total)::bigint AS hist_total
-FROM (SELECT "bucket_ts", hist_bin, sum(hist_n) OVER (PARTITION BY "bucket_ts"
-ORDER BY hist_bin ROWS UNBOUNDED PRECEDING) AS cum, sum(hist_n) OVER (PARTITION BY "bucket_ts") AS total
-FROM (SELECT "bucket_ts","hist_bin",sum("hist_n")::float8 "hist_n"
+(SELECT %(p12)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
+ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
+ORDER BY hist_bin) AS hist_counts
+FROM (SELECT "bucket_ts","hist_bin",sum("hist_n")::int8 "hist_n"
 FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_storage"
 WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
@@ -50,9 +50,9 @@ FROM "events_storage"
 WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")) AS partials
 GROUP BY "bucket_ts","hist_bin") AS b
-WHERE hist_n > 0) AS h
+WHERE hist_n > 0
 GROUP BY "bucket_ts");
--- params: {"gamma": 1.1, "hq_latency_ms_0": 0.5, "hq_latency_ms_1": 0.9, "hq_latency_ms_2": 0.95, "hq_latency_ms_3": 0.99, "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p10": "2026-05-17T13:00:00+00:00", "p11": "2026-05-17T13:27:41+00:00", "p16": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "2026-04-17T14:00:00+00:00", "p8": "2026-05-17T13:00:00+00:00", "p9": "latency_ms", "step": 3600.0, "zero_bin": -2147483648}
+-- params: {"gamma": 1.1, "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p10": "2026-05-17T13:00:00+00:00", "p11": "2026-05-17T13:27:41+00:00", "p12": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "2026-04-17T14:00:00+00:00", "p8": "2026-05-17T13:00:00+00:00", "p9": "latency_ms", "step": 3600.0, "zero_bin": -2147483648}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
 -- note: Statements that depend on a breakdown's page show '<page entity ids>' for its entity ids.

@@ -48,10 +48,10 @@ ORDER BY "requests" DESC NULLS LAST, "entity_id" COLLATE "C";
 --    2026-04-17T13:27:41+00:00 .. 2026-04-18T00:00:00+00:00: events_ai (raw)
 --    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_main_1d_fd4224 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p16)s::text AS hist_column, "entity_id", ARRAY[min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_0)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_1)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_2)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > floor(%(hq_latency_ms_3)s::float8 * (total - 1)))] AS hist_low, ARRAY[min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_0)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_1)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_2)s::float8 * (total - 1))), min(hist_bin) FILTER (WHERE cum > ceil(%(hq_latency_ms_3)s::float8 * (total - 1)))] AS hist_high, max(total)::bigint AS hist_total
-FROM (SELECT "entity_id", hist_bin, sum(hist_n) OVER (PARTITION BY "entity_id"
-ORDER BY hist_bin ROWS UNBOUNDED PRECEDING) AS cum, sum(hist_n) OVER (PARTITION BY "entity_id") AS total
-FROM (SELECT "entity_id","hist_bin",sum("hist_n")::float8 "hist_n"
+(SELECT %(p12)s::text AS hist_column, "entity_id", array_agg(hist_bin
+ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
+ORDER BY hist_bin) AS hist_counts
+FROM (SELECT "entity_id","hist_bin",sum("hist_n")::int8 "hist_n"
 FROM ((SELECT "model" "entity_id",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
@@ -64,9 +64,9 @@ FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY "model","hist_bin")) AS partials
 GROUP BY "entity_id","hist_bin") AS b
-WHERE hist_n > 0) AS h
+WHERE hist_n > 0
 GROUP BY "entity_id");
--- params: {"entities": ["<page entity ids>"], "gamma": 1.1, "hq_latency_ms_0": 0.5, "hq_latency_ms_1": 0.9, "hq_latency_ms_2": 0.95, "hq_latency_ms_3": 0.99, "org": "<org>", "p10": "2026-05-17T00:00:00+00:00", "p11": "2026-05-17T13:27:41+00:00", "p16": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-04-18T00:00:00+00:00", "p8": "2026-05-17T00:00:00+00:00", "p9": "latency_ms", "scope_id": "w-snap", "zero_bin": -2147483648}
+-- params: {"entities": ["<page entity ids>"], "gamma": 1.1, "org": "<org>", "p10": "2026-05-17T00:00:00+00:00", "p11": "2026-05-17T13:27:41+00:00", "p12": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-04-18T00:00:00+00:00", "p8": "2026-05-17T00:00:00+00:00", "p9": "latency_ms", "scope_id": "w-snap", "zero_bin": -2147483648}
 
 -- 3. distinct counts
 --    2026-04-17T13:27:41+00:00 .. 2026-04-18T00:00:00+00:00: events_ai (raw)
