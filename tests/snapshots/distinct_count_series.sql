@@ -78,30 +78,27 @@ GROUP BY "bucket_ts");
 --    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p0)s::text AS d_column, "bucket_ts", count(*) AS d_nonzero, sum(power(2::float8, -"rank")) AS d_harmonic
-FROM (SELECT "bucket_ts", "reg", max("rank") AS "rank"
-FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
+(SELECT %(p0)s::text AS d_column, "bucket_ts", cardinality(sketch) AS d_nonzero, (SELECT sum(power(2::float8, -(c & 63)))
+FROM unnest(sketch) AS c) AS d_harmonic
+FROM (SELECT "bucket_ts", hll_union_agg(sketch) AS sketch
+FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s AND NOT "conversation_id" IS NULL
-GROUP BY date_bin(%(step)s, "ts", %(origin)s),"reg")
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+GROUP BY date_bin(%(step)s, "ts", %(origin)s))
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","d__conversation_id" "sketch"
 FROM "rd_ai_scope_1h_dd3f13"
-CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s)
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","d__conversation_id" "sketch"
 FROM "rd_ai_scope_1d_408785"
-CROSS JOIN LATERAL unnest("rd_ai_scope_1d_408785"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s)
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","d__conversation_id" "sketch"
 FROM "rd_ai_scope_1h_dd3f13"
-CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s)
-UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
+UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p12)s AND "ts"<%(p13)s AND NOT "conversation_id" IS NULL
-GROUP BY date_bin(%(step)s, "ts", %(origin)s),"reg")) AS u
-GROUP BY "bucket_ts", "reg") AS r
-GROUP BY "bucket_ts");
+GROUP BY date_bin(%(step)s, "ts", %(origin)s))) AS u
+GROUP BY "bucket_ts") AS r);
 -- params: {"org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p0": "conversation_id", "p10": "2026-05-17T00:00:00+00:00", "p11": "2026-05-17T13:00:00+00:00", "p12": "2026-05-17T13:00:00+00:00", "p13": "2026-05-17T13:27:41+00:00", "p4": "2026-04-17T13:27:41+00:00", "p5": "2026-04-17T14:00:00+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "2026-04-18T00:00:00+00:00", "p8": "2026-04-18T00:00:00+00:00", "p9": "2026-05-17T00:00:00+00:00", "step": 86400.0}
 
 -- 4. distinct counts
@@ -112,37 +109,30 @@ GROUP BY "bucket_ts");
 --    2026-05-11T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p0)s::text AS d_column, count(*) AS d_nonzero, sum(power(2::float8, -"rank")) AS d_harmonic
-FROM (SELECT "reg", max("rank") AS "rank"
-FROM ((SELECT (hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
+(SELECT %(p0)s::text AS d_column, cardinality(sketch) AS d_nonzero, (SELECT sum(power(2::float8, -(c & 63)))
+FROM unnest(sketch) AS c) AS d_harmonic
+FROM (SELECT hll_union_agg(sketch) AS sketch
+FROM ((SELECT hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p2)s AND "ts"<%(p3)s AND NOT "conversation_id" IS NULL
-GROUP BY "reg")
-UNION ALL (SELECT ("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+WHERE "org_id"=%(org)s AND "ts">=%(p2)s AND "ts"<%(p3)s AND NOT "conversation_id" IS NULL)
+UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_scope_1h_dd3f13"
-CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p4)s AND "slot_ts"<%(p5)s)
-UNION ALL (SELECT ("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_scope_1d_408785"
-CROSS JOIN LATERAL unnest("rd_ai_scope_1d_408785"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s)
-UNION ALL (SELECT ("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_scope_7d_7d917d"
-CROSS JOIN LATERAL unnest("rd_ai_scope_7d_7d917d"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s)
-UNION ALL (SELECT ("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_scope_1d_408785"
-CROSS JOIN LATERAL unnest("rd_ai_scope_1d_408785"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s)
-UNION ALL (SELECT ("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_scope_1h_dd3f13"
-CROSS JOIN LATERAL unnest("rd_ai_scope_1h_dd3f13"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p12)s AND "slot_ts"<%(p13)s)
-UNION ALL (SELECT (hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
+UNION ALL (SELECT hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p14)s AND "ts"<%(p15)s AND NOT "conversation_id" IS NULL
-GROUP BY "reg")) AS u
-GROUP BY "reg") AS r);
+WHERE "org_id"=%(org)s AND "ts">=%(p14)s AND "ts"<%(p15)s AND NOT "conversation_id" IS NULL)) AS u) AS r);
 -- params: {"org": "<org>", "p0": "conversation_id", "p10": "2026-05-11T00:00:00+00:00", "p11": "2026-05-17T00:00:00+00:00", "p12": "2026-05-17T00:00:00+00:00", "p13": "2026-05-17T13:00:00+00:00", "p14": "2026-05-17T13:00:00+00:00", "p15": "2026-05-17T13:27:41+00:00", "p2": "2026-04-17T13:27:41+00:00", "p3": "2026-04-17T14:00:00+00:00", "p4": "2026-04-17T14:00:00+00:00", "p5": "2026-04-18T00:00:00+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-04-20T00:00:00+00:00", "p8": "2026-04-20T00:00:00+00:00", "p9": "2026-05-11T00:00:00+00:00"}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.

@@ -41,30 +41,27 @@ ORDER BY "requests" DESC NULLS LAST, "entity_id" COLLATE "C";
 --    2026-03-15T00:00:00+00:00 .. 2026-05-14T00:00:00+00:00: ru_private_chat_users_30d_f5bf75 (30d)
 --    2026-05-14T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_private_chat_users_1d_d86402 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_private_chat (raw)
-(SELECT %(p0)s::text AS d_column, "entity_id", count(*) AS d_nonzero, sum(power(2::float8, -"rank")) AS d_harmonic
-FROM (SELECT "entity_id", "reg", max("rank") AS "rank"
-FROM ((SELECT "user_id" "entity_id",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
+(SELECT %(p0)s::text AS d_column, "entity_id", cardinality(sketch) AS d_nonzero, (SELECT sum(power(2::float8, -(c & 63)))
+FROM unnest(sketch) AS c) AS d_harmonic
+FROM (SELECT "entity_id", hll_union_agg(sketch) AS sketch
+FROM ((SELECT "user_id" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(p3)s AND "ts"<%(p4)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
-GROUP BY "user_id","reg")
-UNION ALL (SELECT "user_id" "entity_id",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+GROUP BY "user_id")
+UNION ALL (SELECT "user_id" "entity_id","d__conversation_id" "sketch"
 FROM "rd_private_chat_users_1d_d86402"
-CROSS JOIN LATERAL unnest("rd_private_chat_users_1d_d86402"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p5)s AND "slot_ts"<%(p6)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s))
-UNION ALL (SELECT "user_id" "entity_id",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+UNION ALL (SELECT "user_id" "entity_id","d__conversation_id" "sketch"
 FROM "rd_private_chat_users_30d_f5bf75"
-CROSS JOIN LATERAL unnest("rd_private_chat_users_30d_f5bf75"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s))
-UNION ALL (SELECT "user_id" "entity_id",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
+UNION ALL (SELECT "user_id" "entity_id","d__conversation_id" "sketch"
 FROM "rd_private_chat_users_1d_d86402"
-CROSS JOIN LATERAL unnest("rd_private_chat_users_1d_d86402"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p9)s AND "slot_ts"<%(p10)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s))
-UNION ALL (SELECT "user_id" "entity_id",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
+UNION ALL (SELECT "user_id" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(p11)s AND "ts"<%(p12)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
-GROUP BY "user_id","reg")) AS u
-GROUP BY "entity_id", "reg") AS r
-GROUP BY "entity_id");
+GROUP BY "user_id")) AS u
+GROUP BY "entity_id") AS r);
 -- params: {"entities": ["<page entity ids>"], "org": "<org>", "p0": "conversation_id", "p10": "2026-05-17T00:00:00+00:00", "p11": "2026-05-17T00:00:00+00:00", "p12": "2026-05-17T13:27:41+00:00", "p3": "2026-02-16T13:27:41+00:00", "p4": "2026-02-17T00:00:00+00:00", "p5": "2026-02-17T00:00:00+00:00", "p6": "2026-03-15T00:00:00+00:00", "p7": "2026-03-15T00:00:00+00:00", "p8": "2026-05-14T00:00:00+00:00", "p9": "2026-05-14T00:00:00+00:00"}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
