@@ -292,15 +292,16 @@ def entity_columns(rollup: Rollup) -> tuple[str, ...]:
     return tuple(c for c in rollup.columns if c in high)
 
 
-def entity_index(table: str, rollup: Rollup) -> str | None:
-    """``CREATE INDEX`` by (org, entity, time) for a rollup table (or its sketch twin) of a
-    cube with high-cardinality columns; None for the others. Named after the table with
-    ``e`` for its ``r`` (unique as the tables are, and as short: no truncation)."""
+def entity_index(table: str, rollup: Rollup) -> list[tuple[str, str]]:
+    """(name, ``CREATE INDEX``) by (org, entity, time) for a rollup table (or its sketch
+    twin) of a cube with high-cardinality columns; none for the others. Named after the
+    table with ``e`` for its ``r`` (unique as the tables are, and as short: no truncation)."""
     columns = entity_columns(rollup)
     if not columns:
-        return None
-    return (f"CREATE INDEX IF NOT EXISTS e{table[1:]} ON {table} "
-            f"(org_id, {', '.join(columns)}, slot_ts)")
+        return []
+    name = f"e{table[1:]}"
+    return [(name, f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
+                   f"(org_id, {', '.join(columns)}, slot_ts)")]
 
 
 @lru_cache(maxsize=_CACHE)

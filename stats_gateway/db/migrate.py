@@ -106,16 +106,16 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
             built_at  timestamptz NOT NULL DEFAULT now())""")
     recorded: dict[str, str] = dict(conn.execute("SELECT name, checksum FROM rollup_tables").fetchall())
     wanted: dict[str, tuple[Domain, str, str, list, bool]] = {}
-    indexes: list[str] = []
+    indexes: list[tuple[str, str]] = []  # (name, CREATE INDEX)
     for d in domains:
         for r in domain_rollups(d):
             wanted[r.table] = (d, ddl_checksum(r), rollup_ddl(r), rebuild_sql(r),
                                finest_rollup(r) == r)
-            indexes.append(entity_index(r.table, r) or "")
+            indexes += entity_index(r.table, r)
         for twin in sketch_rollups(d):
             wanted[twin.table] = (d, twin.checksum, twin.ddl(), twin.rebuild_sql(),
                                   twin.from_raw)
-            indexes.append(entity_index(twin.table, twin.rollup) or "")
+            indexes += entity_index(twin.table, twin.rollup)
     changed = []
     locked: set[str] = set()
     for name, (domain, checksum, ddl, rebuild, from_raw) in wanted.items():
@@ -140,9 +140,14 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
                      "ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, "
                      "built_at = now()", (name, checksum))
         changed.append(f"rollup:{name}")
-    # not part of the checksums: an index added later is built in place, not the table
-    for statement in filter(None, indexes):
-        conn.execute(statement)
+    # not part of the checksums: an index added later is built in place, not the table.
+    # Only the missing ones: CREATE INDEX locks its table (SHARE: writes wait) before it
+    # sees that the index exists, and start-up must not hold up every replica's ingest
+    present = {name for (name,) in conn.execute(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()").fetchall()}
+    for name, statement in indexes:
+        if name not in present:
+            conn.execute(statement)
     for name in sorted(set(recorded) - set(wanted)):
         conn.execute(f"DROP TABLE IF EXISTS {name}")
         conn.execute("DELETE FROM rollup_tables WHERE name = %s", (name,))
