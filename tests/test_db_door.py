@@ -155,3 +155,48 @@ def test_no_attribute_is_set_on_psycopg_connections(database_url):
 
     own, seen = asyncio.run(probe())
     assert seen == [(True, own)] * 3
+
+
+def test_a_cancelled_query_gives_back_no_connection_in_pipeline_mode(database_url):
+    """A request's query cancelled mid-pipeline (a sibling query failed, or the client
+    left): its connection is closed and replaced, not handed to the next user in pipeline
+    mode with an unsettled transaction (where a rate-limit take once never committed and
+    held up every other request of its key until the statement timeout). One connection
+    in the pool: the next user gets a new one (another server process), in no
+    transaction."""
+    from psycopg import pq
+
+    from stats_gateway.db.tenant import tenant_connection, tenant_fetch
+
+    settings = Settings(database_url=database_url, data_dir=Path("/nonexistent"))
+    org = "00000000-0000-0000-0000-000000000000"
+
+    async def probe():
+        pool = GatewayPool(database_url, settings, min_size=1, max_size=1, open=False)
+        await pool.open(wait=True, timeout=30)
+        found = []
+        try:
+            for delay in (0.05, 0.2):
+                for cancelled in (tenant_fetch(pool, org, "SELECT pg_sleep(2)"),
+                                  _sleep_in_transaction(tenant_connection(pool, org))):
+                    async with pool.connection() as conn:
+                        before = conn.info.backend_pid
+                    task = asyncio.ensure_future(cancelled)
+                    await asyncio.sleep(delay)  # the sleep is running: mid-pipeline
+                    task.cancel()
+                    with pytest.raises(asyncio.CancelledError):
+                        await task
+                    async with pool.connection() as conn:
+                        found.append((conn.info.backend_pid != before,
+                                      conn.info.transaction_status))
+        finally:
+            await pool.close()
+        return found
+
+    assert asyncio.run(probe()) == [(True, pq.TransactionStatus.IDLE)] * 4
+
+
+async def _sleep_in_transaction(connection):
+    async with connection as conn:
+        await conn.execute("SELECT 1")
+        await conn.execute("SELECT pg_sleep(2)")

@@ -36,6 +36,7 @@ server's and the usual compose setup's owner is a superuser).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from contextlib import asynccontextmanager
@@ -91,6 +92,21 @@ async def configure_app_role(conn: psycopg.AsyncConnection) -> None:
 
 
 @asynccontextmanager
+async def _pooled(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A pool connection that is closed, not given back, when its user is cancelled (a
+    request's sibling query failed, ``gather_all``; the client went away). A pipeline cut
+    off mid-way leaves the connection in pipeline mode with its transaction unsettled, and
+    the next user inherited it: a rate-limit take on such a connection never committed,
+    and every other request of that key waited on its row until the statement timeout."""
+    async with pool.connection() as conn:
+        try:
+            yield conn
+        except asyncio.CancelledError:
+            await conn.close()  # the pool replaces a closed connection
+            raise
+
+
+@asynccontextmanager
 async def tenant_connection(pool: AsyncConnectionPool, org_id: str,
                             check: KeyCheck | None = None,
                             ) -> AsyncIterator[psycopg.AsyncConnection]:
@@ -99,7 +115,7 @@ async def tenant_connection(pool: AsyncConnectionPool, org_id: str,
     Pipelined: ``BEGIN`` and the setting travel with the first statement; commit on a
     clean exit, roll back on an exception. Nested ``conn.transaction()`` blocks become
     savepoints."""
-    async with pool.connection() as conn:
+    async with _pooled(pool) as conn:
         async with conn.pipeline(), conn.transaction():
             guard = await _set_org(conn, org_id, check)
             if guard is not None:  # write nothing for a dead key: settle it first
@@ -113,7 +129,7 @@ async def tenant_fetch(pool: AsyncConnectionPool, org_id: str, query: str,
     """All rows of one query run as ``org_id``, in one round trip: the setting and the
     query share the implicit transaction that the pipeline's one Sync ends (committed,
     or rolled back when the query fails)."""
-    async with pool.connection() as conn:
+    async with _pooled(pool) as conn:
         cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
         try:
             async with conn.pipeline():
