@@ -203,27 +203,27 @@ def ceil_to(instant: datetime, step: timedelta, origin: datetime = EPOCH) -> dat
     return floor if floor == instant else floor + step
 
 
-def ceil_to_every(instant: datetime, rollups: list[Rollup]) -> datetime:
-    """The first instant at or after ``instant`` that starts a slot of every rollup (their
-    grains need not share an origin: 7-day slots start on Mondays, 30-day ones do not)."""
+def _on_every_grain(instant: datetime, rollups: list[Rollup], snap) -> datetime:
+    """Snap ``instant`` (``ceil_to`` or ``floor_to``) to each rollup's grid in turn until no
+    grid moves it: grains need not share an origin (7-day slots start on Mondays, 30-day
+    ones do not), so one pass may not do."""
     while True:
-        later = instant
+        moved = instant
         for rollup in rollups:
-            later = ceil_to(later, rollup.step, rollup.origin)
-        if later == instant:
+            moved = snap(moved, rollup.step, rollup.origin)
+        if moved == instant:
             return instant
-        instant = later
+        instant = moved
+
+
+def ceil_to_every(instant: datetime, rollups: list[Rollup]) -> datetime:
+    """The first instant at or after ``instant`` that starts a slot of every rollup."""
+    return _on_every_grain(instant, rollups, ceil_to)
 
 
 def floor_to_every(instant: datetime, rollups: list[Rollup]) -> datetime:
     """The last instant at or before ``instant`` that starts a slot of every rollup."""
-    while True:
-        earlier = instant
-        for rollup in rollups:
-            earlier = floor_to(earlier, rollup.step, rollup.origin)
-        if earlier == instant:
-            return instant
-        instant = earlier
+    return _on_every_grain(instant, rollups, floor_to)
 
 
 def _grid_fits(plan: BucketPlan, rollup: Rollup) -> bool:
