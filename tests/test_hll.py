@@ -260,7 +260,10 @@ def test_both_ways_of_reading_sketches_give_the_estimate_of_the_bucket(client, n
     bucket's ``activeConversations`` is the HyperLogLog estimate of exactly its events'
     conversation ids, computed here in Python from the events sent (``hll.code``,
     ``hll.estimate``), thousands of them, so registers are shared (and each way fails this
-    test when its register count is off by one)."""
+    test when its register count is off by one). One hour holds 20,000 more distinct ids
+    in three workspaces (three sketches a slot, merged per bucket): past linear counting
+    (10,356 registers), where the estimate reads every register's rank, so taking any but
+    the largest rank per register fails it too."""
     from datetime import UTC, datetime, timedelta
 
     from support import ingest
@@ -273,7 +276,14 @@ def test_both_ways_of_reading_sketches_give_the_estimate_of_the_bucket(client, n
         t = start + timedelta(seconds=rng.randrange(21 * 86_400))
         events.append({"eventId": f"hx-{i}", "ts": t.isoformat().replace("+00:00", "Z"),
                        "model": "m", "conversationId": f"conv-{rng.randrange(5000)}"})
+    busy = start + timedelta(days=3, hours=10)
+    events += [{"eventId": f"hx-busy-{i}",
+                "ts": (busy + timedelta(seconds=i % 3600)).isoformat().replace("+00:00", "Z"),
+                "model": "m", "conversationId": f"busy-{i}", "workspaceId": f"w{i % 3}"}
+               for i in range(20_000)]  # three cube rows a slot: registers meet in merges
     ingest(client, org, "ai", events)
+    assert len({e["conversationId"] for e in events}) > 20_000
+    sent = [(datetime.fromisoformat(e["ts"]), e["conversationId"]) for e in events]
 
     def estimate_of(ids: set[str]) -> int:
         registers: dict[int, int] = {}
@@ -295,11 +305,11 @@ def test_both_ways_of_reading_sketches_give_the_estimate_of_the_bucket(client, n
         assert len(points) == (last - first) // step
         for point in points:
             bucket = datetime.fromtimestamp(point["ts"], UTC)
-            ids = {e["conversationId"] for e in events
-                   if bucket <= datetime.fromisoformat(e["ts"]) < bucket + step}
+            ids = {c for t, c in sent if bucket <= t < bucket + step}
             assert point["activeConversations"] == estimate_of(ids), (size, bucket)
         if size == "1w":  # thousands of ids: the estimate is not simply the count
-            assert any(p["activeConversations"] != len({e["conversationId"] for e in events
-                       if datetime.fromtimestamp(p["ts"], UTC)
-                       <= datetime.fromisoformat(e["ts"])
-                       < datetime.fromtimestamp(p["ts"], UTC) + step}) for p in points)
+            assert any(p["activeConversations"] != len(
+                {c for t, c in sent if datetime.fromtimestamp(p["ts"], UTC) <= t
+                 < datetime.fromtimestamp(p["ts"], UTC) + step}) for p in points)
+        # every way has a bucket past linear counting (the busy hour, its day, its week)
+        assert max(p["activeConversations"] for p in points) > 16_384, size

@@ -217,7 +217,7 @@ def _largest_ranks(domain: Domain, request: StatsRequest, column: str, org_id: s
         f"({_register_rows(domain, request, column, org_id, p, grouping, seg)})"
         for seg in segments)
     regs = ", ".join([*key_sql, '"reg"'])
-    per_register = (f"SELECT {regs}, min(\"rank\") AS \"rank\" FROM ({union}) AS u "
+    per_register = (f"SELECT {regs}, max(\"rank\") AS \"rank\" FROM ({union}) AS u "
                     f"GROUP BY {regs}")
     outer = [label, *key_sql, f"count(*) AS {NONZERO}",
              f'sum(power(2::float8, -"rank")) AS {HARMONIC}']
