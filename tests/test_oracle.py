@@ -13,8 +13,8 @@ import pytest
 
 import expected
 from expected import (
-    NewDimension, _approx_percentile, _count, _distinct, _latest, _max, _mean, _ratio, _sum, assert_matches,
-    dec, with_defaults,
+    NewDimension, _approx_percentile, _count, _dec_sum, _distinct, _int_sum, _latest, _max,
+    _mean, _ratio, _sum, assert_matches, with_defaults,
 )
 from support import generate, random_times
 
@@ -31,15 +31,6 @@ LATENCY_PERCENTILES = tuple(_latency_percentiles())
 def _credits(*kinds):
     return lambda evs: sum((Decimal(str(e["amount"])) for e in evs if e["kind"] in kinds),
                            Decimal(0))
-
-
-def _dec_sum(*fields, where=None):
-    return lambda evs: sum((dec(e.get(f, 0)) for e in evs if where is None or where(e)
-                            for f in fields), Decimal(0))
-
-
-def _int_sum(*fields, where=None):
-    return lambda evs: sum(e.get(f, 0) for e in evs if where is None or where(e) for f in fields)
 
 
 def _billing(kind):
