@@ -152,7 +152,7 @@ def histogram_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metri
     keys = grouping.key_fields
     key_sql = [k.get_sql(quote_char='"') for k in keys]
     selects = []
-    for column in _column_qs(chosen):
+    for column in histogram_columns(chosen):
         union = " UNION ALL ".join(
             f"({_segment_sql(domain, request, column, org_id, p, grouping, seg)})"
             for seg in segments)
