@@ -41,6 +41,10 @@ def runs_event(rng: random.Random, i: int, t: datetime) -> dict:
 DOMAIN = Domain(
     name="runs",
     retention=400,  # raw-event days: 13 months: year-on-year
+    # runs last minutes and come a few an hour: a 5-minute slot would hold one run (as many
+    # rollup rows as runs, measured: 93k rows for 100k runs in a year), so the rollups
+    # start at hours and 5-minute buckets read the raw runs, as few as those slots
+    finest_grain="1h",
     table="events_runs",
     title="Runs",
     doc=__doc__,

@@ -329,7 +329,7 @@ def corrupting(parts: list[tuple[str, str]]) -> str:
 def corrupt_tables(db, domain, org_id: str, tables=None) -> list[str]:
     """Corrupt the org's rows in the domain's pre-aggregated tables (``tables``: a subset
     of ``rollup_table_names``; default all): metric parts moved off (``corrupting``),
-    histogram counts multiplied, 50 made-up values added to every distinct sketch. Returns
+    a far bin outweighing each histogram, 50 made-up values added to every distinct sketch. Returns
     the tables touched."""
     from stats_gateway.core.distinct import distinct_rollups, sketch_column
     from stats_gateway.core.histogram_rollups import histogram_rollups
@@ -344,8 +344,12 @@ def corrupt_tables(db, domain, org_id: str, tables=None) -> list[str]:
             done.append(rollup.table)
     for histogram in histogram_rollups(domain):
         if histogram.table in wanted:
-            db.execute(f"UPDATE {histogram.table} SET hist_n = hist_n * 1000 + 7 "
-                       "WHERE org_id = %s", (org_id,))
+            # a far bin holding most of each histogram: every percentile moves (scaling
+            # the counts alone leaves a slot of a single bin, or of equal bins, as it was)
+            keys = ", ".join(histogram.key[:-1])
+            db.execute(f"INSERT INTO {histogram.table} ({keys}, hist_bin, hist_n) "
+                       f"SELECT {keys}, max(hist_bin) + 40, sum(hist_n) * 1000 + 7 "
+                       f"FROM {histogram.table} WHERE org_id = %s GROUP BY {keys}", (org_id,))
             done.append(histogram.table)
     for twin in distinct_rollups(domain):
         if twin.table in wanted:

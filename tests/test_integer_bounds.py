@@ -169,6 +169,11 @@ def test_a_page_series_past_bigint_is_exact_and_its_zero_buckets_stay_zero(clien
     series = {e["entityId"]: [(p["ts"], p["uplBytes"], p["requests"]) for p in e["series"]]
               for e in body["entities"]}
     assert 1_100 * MAX_INTEGER > 2**63
+    # the page's totals too: its statement adds the hourly rollup's parts as bigints
+    # first, the cast of the 1,100-event part fails, and it is asked again as numerics
+    totals = {e["entityId"]: (e["totals"]["uplBytes"], e["totals"]["requests"])
+              for e in body["entities"]}
+    assert totals == {"w-big": (1_100 * MAX_INTEGER, 1_100), "w-small": (7, 1)}
     assert series == {
         "w-big": [(hours[0], 1_100 * MAX_INTEGER, 1_100), (hours[1], 0, 0), (hours[2], 0, 0)],
         "w-small": [(hours[0], 0, 0), (hours[1], 0, 0), (hours[2], 7, 1)]}

@@ -272,7 +272,7 @@ def test_declared_percentiles_read_histogram_rollups_and_ad_hoc_ones_raw(client,
     ad_hoc_text = histogram_sql(CALLS, request, [ad_hoc], org.id, by_bucket, True).text
     assert not any(h.table in ad_hoc_text for h in histogram_rollups(CALLS))
     assert CALLS.table in ad_hoc_text
-    db.execute(f"UPDATE {rollup_of(CALLS, 'scope', '1h').table} "
+    db.execute(f"UPDATE {rollup_of(CALLS, 'org', '1h').table} "
                "SET \"callCount\" = \"callCount\" + 1000 "
                "WHERE org_id = %s AND slot_ts = %s", (org.id, hour))
     metrics = [CALLS.metric("callCount"), ad_hoc, declared]
@@ -281,19 +281,19 @@ def test_declared_percentiles_read_histogram_rollups_and_ad_hoc_ones_raw(client,
     edges, groups = group_by_bucket(events, request.plan.start, request.plan.end, "1h")
     assert [start for start, _ in values] == edges[:-1]
     for (start, got), group in zip(values, groups, strict=True):
-        # the scope cube keeps a row per (workspace, repo) pair of the hour: each got 1000
-        rows = len({(e.get("workspaceId"), e.get("repoId")) for e in group})
-        assert got["callCount"] == len(group) + (1000 * rows if start == hour else 0)
+        # the org cube keeps one row per hour: it got 1000
+        assert got["callCount"] == len(group) + (1000 if start == hour else 0)
         assert_matches(got["p999"], near(exact(group, 0.999)), f"{start}.p999")
         assert_matches(got["latencyMsP99"], near(exact(group, 0.99)), f"{start}.p99")
 
 
 def _histogram_tables() -> list[str]:
-    """Storage's histogram tables: the scope cube's at hours, days and ISO weeks, the main
-    cube's at days only (a row per combination of its columns: its sketches are kept by
-    the day); storage has no high-cardinality cube."""
-    wanted = [("scope", "1h"), ("scope", "1d"), ("scope", "7d"), ("main", "1d")]
-    assert {c.name for c in cubes(STORAGE)} == {"scope", "main"}
+    """Storage's histogram tables: the scope cube's at hours, days and ISO weeks, the org
+    cube's at days and weeks, the main cube's at days only (a row per combination of its
+    columns: its sketches are kept by the day); storage has no high-cardinality cube."""
+    wanted = [("scope", "1h"), ("scope", "1d"), ("scope", "7d"), ("org", "1d"), ("org", "7d"),
+              ("main", "1d")]
+    assert {c.name for c in cubes(STORAGE)} == {"scope", "org", "main"}
     return sorted(histogram_of(STORAGE, name, grain).table for name, grain in wanted)
 
 

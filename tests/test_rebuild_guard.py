@@ -16,9 +16,9 @@ from retention_support import new_org, own_database
 from stats_gateway.bulk.commands import rebuild_command
 from stats_gateway.config import Settings
 from stats_gateway.core.aggregations import Max
-from stats_gateway.core.domain import Metric
+from stats_gateway.core.domain import Cube, Metric
 from stats_gateway.core.rollup_sql import sketch_rollups
-from stats_gateway.core.rollups import default_cubes, domain_rollups
+from stats_gateway.core.rollups import default_cubes, domain_rollups, source_rollup
 from stats_gateway.db.migrate import REBUILD_EXPIRED_ENV, MigrationError, migrate
 from support import generate, ingest, random_times
 
@@ -126,3 +126,41 @@ def test_a_new_coarser_grain_is_merged_from_the_finest_where_raw_events_are_gone
     got_sketches = {tuple(r[:5]): r[5] for r in rows(sketches["7d"].table)}
     assert got_sketches == {k: sorted(v.values()) for k, v in merged.items()}
     assert any(len(codes) > 1 for codes in got_sketches.values())
+
+
+def test_a_new_cube_is_merged_from_an_earlier_cube_where_raw_events_are_gone(expired):
+    """A cube added beside the defaults reads no raw event either: its finest grain merges
+    the rows of the first earlier cube holding its columns on a dividing grid (here a
+    workspace cube from the scope cube's hours, its days from its own hours), so it is
+    built where retention dropped the raw events, and holds that merge (computed here from
+    the scope cube's hourly rows)."""
+    own, old, _, _ = expired
+    own.db.execute(f"DELETE FROM {CHAT.table} WHERE org_id = %s", (old.id,))  # retention did
+    workspaces = Cube(name="workspaces", columns=("workspace_id",), grains=("1h", "1d"))
+    more = dataclasses.replace(CHAT, rollups=(*default_cubes(CHAT), workspaces))
+    domains = tuple(more if d.name == CHAT.name else d for d in DOMAINS)
+    hourly, daily = (r for r in domain_rollups(more) if r.cube.name == "workspaces")
+    scope_hours = next(r for r in domain_rollups(more) if r.cube.name == "scope"
+                       and r.grain == "1h")
+    assert source_rollup(hourly) == scope_hours and source_rollup(daily) == hourly
+    migrate(own.db, domains)  # no MigrationError: nothing read the raw events
+
+    def day(t: datetime) -> datetime:
+        return datetime(t.year, t.month, t.day, tzinfo=UTC)
+
+    expected_hours: dict[tuple, list] = {}
+    expected_days: dict[tuple, list] = {}
+    for org, slot, ws, _repo, t_in, t_out, requests, last in own.db.execute(
+            f"SELECT * FROM {scope_hours.table} WHERE org_id = %s", (old.id,)).fetchall():
+        for expected, key in ((expected_hours, (org, slot, ws)),
+                              (expected_days, (org, day(slot), ws))):
+            acc = expected.setdefault(key, [0, 0, 0, None])
+            acc[0] += t_in or 0
+            acc[1] += t_out or 0
+            acc[2] += requests or 0
+            acc[3] = last if acc[3] is None or (last and last > acc[3]) else acc[3]
+    for rollup, expected in ((hourly, expected_hours), (daily, expected_days)):
+        got = {tuple(r[:3]): [r[3] or 0, r[4] or 0, r[5] or 0, r[6]] for r in own.db.execute(
+            f"SELECT * FROM {rollup.table} WHERE org_id = %s", (old.id,)).fetchall()}
+        assert got == expected and len(got) > 10, rollup.table
+    assert len({ws for _, _, ws in expected_days}) > 1

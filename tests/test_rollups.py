@@ -448,13 +448,15 @@ def test_random_queries_answer_the_same_with_and_without_rollups(client, world, 
     # the comparison means something only if many answers did come from rollups
     assert used >= QUERIES_PER_DOMAIN // 4, (domain, used)
     assert checked >= QUERIES_PER_DOMAIN // 4
-    # the scope cube's 5-minute slots, both cubes' hours, days and ISO weeks (and a
-    # high-cardinality cube's 30 days, when a range happens to hold one); no cube keeps
-    # quarter hours
-    assert {"5m", "1h", "1d", "7d"} <= grains <= {"5m", "1h", "1d", "7d", "30d"}, grains
-    assert {"scope", "main"} <= cubes, cubes
+    # the org and scope cubes' 5-minute slots (none where the domain's rollups start at
+    # hours: runs), every cube's hours, days and ISO weeks (and a high-cardinality cube's
+    # 30 days, when a range happens to hold one); no cube keeps quarter hours
+    fine = {"5m"} if domain_of(client, domain).finest_grain == "5m" else set()
+    assert {"1h", "1d", "7d"} | fine <= grains <= {"1h", "1d", "7d", "30d"} | fine, grains
+    # whole-org queries read the org cube, a workspace's or repo's the scope cube
+    assert {"org", "scope", "main"} <= cubes, cubes
     # the main cube (hours, days, weeks) did answer, at hours and days at least
-    assert {("scope", "5m"), ("main", "1h"), ("main", "1d")} <= pairs, pairs
+    assert {("main", "1h"), ("main", "1d")} <= pairs, pairs
     assert {g for c, g in pairs if c == "main"} <= {"1h", "1d", "7d"}, pairs
 
 
@@ -505,9 +507,15 @@ def test_thirty_day_slots_of_2026_used_below():
 def test_planner_answers_aligned_days_from_the_daily_rollup(client):
     got = segments_of(client, "private-chat", scope="org", start="2026-10-12T00:00:00Z",
                       end="2026-11-10T00:00:00Z", timeBucketSize="1d")
+    assert got == [(utc(2026, 10, 12), utc(2026, 11, 10), ("org", "1d"))]
+    # a workspace's days: the scope cube's
+    got = segments_of(client, "private-chat", scope="workspace", id="w1",
+                      start="2026-10-12T00:00:00Z", end="2026-11-10T00:00:00Z",
+                      timeBucketSize="1d")
     assert got == [(utc(2026, 10, 12), utc(2026, 11, 10), ("scope", "1d"))]
-    # the table read is the one that rollup names, and it exists with that name
+    # the tables read are the ones those rollups name, and they exist with those names
     dom = domain_of(client, "private-chat")
+    assert rollup_of(dom, "org", "1d").table in rollup_table_names(dom)
     assert rollup_of(dom, "scope", "1d").table in rollup_table_names(dom)
 
 
@@ -516,19 +524,19 @@ def test_planner_answers_iso_weeks_from_the_weekly_rollup(client):
     7-day slots, which start on Mondays (2026-01-05 and 2026-11-16 are Mondays), the
     partial days around them from days and hours; a filter moves it to the main cube, which
     keeps weeks too. Sketched metrics (percentiles, distinct counts) read the weekly
-    twins of the scope cube."""
+    twins of the org cube."""
     assert utc(2026, 1, 5).weekday() == 0 and utc(2026, 11, 16).weekday() == 0
     params = dict(scope="org", start="2026-01-01T00:00:00Z", end="2026-11-20T00:00:00Z",
                   timeBucketSize="1w")
     plain = ["tokensIn", "requests"]
     got = segments_of(client, "ai", metrics=plain, **params)
-    assert (utc(2026, 1, 5), utc(2026, 11, 16), ("scope", "7d")) in got, got
+    assert (utc(2026, 1, 5), utc(2026, 11, 16), ("org", "7d")) in got, got
     assert {grain for _, _, (_, grain) in got} == {"1d", "7d"}, got
     filtered = segments_of(client, "ai", metrics=plain, model="gpt-4o", **params)
     assert (utc(2026, 1, 5), utc(2026, 11, 16), ("main", "7d")) in filtered, filtered
     sketched = segments_of(client, "ai", sketches=True,
                            metrics=["latencyMsP50", "activeConversations"], **params)
-    assert (utc(2026, 1, 5), utc(2026, 11, 16), ("scope", "7d")) in sketched, sketched
+    assert (utc(2026, 1, 5), utc(2026, 11, 16), ("org", "7d")) in sketched, sketched
     # a week in New York starts at 04:00 or 05:00 UTC: no 7-day slot fits it
     local = segments_of(client, "ai", metrics=plain, timezone="America/New_York", **params)
     assert all(label is None or label[1] != "7d" for _, _, label in local), local
@@ -557,7 +565,7 @@ def test_slot_edges_common_to_weeks_and_thirty_days(client):
 
 def test_planner_cuts_unaligned_ends_down_to_raw_events(client):
     """Coarsest grain first: days, then hours, then the cube's finest slots, raw ends. The
-    whole-org series reads the scope cube (5-minute slots); a filter moves it to the main
+    whole-org series reads the org cube (5-minute slots); a filter moves it to the main
     cube, whose finest slots are hours: the unaligned ends are raw up to the hour."""
     start = datetime(2026, 10, 12, 7, 13, 20, 250000, UTC)
     end = utc(2026, 10, 14, 18, 43)
@@ -565,18 +573,18 @@ def test_planner_cuts_unaligned_ends_down_to_raw_events(client):
     hourly = segments_of(client, "private-chat", timeBucketSize="1h", **params)
     assert hourly == [
         (start, utc(2026, 10, 12, 7, 15), None),
-        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), ("scope", "5m")),
-        (utc(2026, 10, 12, 8), utc(2026, 10, 14, 18), ("scope", "1h")),
-        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), ("scope", "5m")),
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), ("org", "5m")),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 14, 18), ("org", "1h")),
+        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), ("org", "5m")),
         (utc(2026, 10, 14, 18, 40), end, None)]
     daily = segments_of(client, "private-chat", timeBucketSize="1d", **params)
     assert daily == [
         (start, utc(2026, 10, 12, 7, 15), None),
-        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), ("scope", "5m")),
-        (utc(2026, 10, 12, 8), utc(2026, 10, 13), ("scope", "1h")),
-        (utc(2026, 10, 13), utc(2026, 10, 14), ("scope", "1d")),
-        (utc(2026, 10, 14), utc(2026, 10, 14, 18), ("scope", "1h")),
-        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), ("scope", "5m")),
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), ("org", "5m")),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 13), ("org", "1h")),
+        (utc(2026, 10, 13), utc(2026, 10, 14), ("org", "1d")),
+        (utc(2026, 10, 14), utc(2026, 10, 14, 18), ("org", "1h")),
+        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), ("org", "5m")),
         (utc(2026, 10, 14, 18, 40), end, None)]
     filtered = segments_of(client, "private-chat", timeBucketSize="1d", model="gpt-4o",
                            **params)
@@ -595,8 +603,8 @@ def test_planner_cuts_unaligned_ends_down_to_raw_events(client):
 
 
 def test_planner_uses_only_grains_that_divide_the_local_grid(client):
-    """Kolkata and Kathmandu days start at :30 and :15 UTC: only 5-minute slots (scope cube)
-    divide them; the main cube (hours and days) does not, so a filtered series there reads
+    """Kolkata and Kathmandu days start at :30 and :15 UTC: only 5-minute slots (the org
+    cube's, as the scope cube's) divide them; the main cube (hours and days) does not, so a filtered series there reads
     raw events. New York days start on UTC hours, 23 or 25 hours long across the DST
     change: hours serve them, filtered or not."""
     for tz, first in (("Asia/Kolkata", utc(2026, 10, 11, 18, 30)),
@@ -605,28 +613,28 @@ def test_planner_uses_only_grains_that_divide_the_local_grid(client):
             common = dict(scope="org", start=unix_text(first), end="2026-10-20T00:00:00Z",
                           timeBucketSize=size, timezone=tz)
             assert segments_of(client, "storage", **common) == [
-                (first, utc(2026, 10, 20), ("scope", "5m"))], (tz, size)
+                (first, utc(2026, 10, 20), ("org", "5m"))], (tz, size)
             assert segments_of(client, "storage", bucketId="b1", **common) == [
                 (first, utc(2026, 10, 20), None)], (tz, size)
     got = segments_of(client, "storage", scope="org", start="2026-10-25T04:00:00Z",
                       end="2026-11-05T05:00:00Z", timeBucketSize="1d",
                       timezone="America/New_York")
-    assert got == [(utc(2026, 10, 25, 4), utc(2026, 11, 5, 5), ("scope", "1h"))]
+    assert got == [(utc(2026, 10, 25, 4), utc(2026, 11, 5, 5), ("org", "1h"))]
     got = segments_of(client, "storage", scope="org", start="2026-10-25T04:00:00Z",
                       end="2026-11-05T05:00:00Z", timeBucketSize="1d",
                       timezone="America/New_York", bucketId="b1")
     assert got == [(utc(2026, 10, 25, 4), utc(2026, 11, 5, 5), ("main", "1h"))]
     day = dict(scope="org", start="2026-10-25T00:00:00Z", end="2026-10-26T00:00:00Z")
-    # 5-minute buckets: the scope cube's finest grain divides them, the main cube's does not
+    # 5-minute buckets: the org cube's finest grain divides them, the main cube's does not
     assert segments_of(client, "storage", timeBucketSize="5m", **day) == [
-        (utc(2026, 10, 25), utc(2026, 10, 26), ("scope", "5m"))]
+        (utc(2026, 10, 25), utc(2026, 10, 26), ("org", "5m"))]
     assert segments_of(client, "storage", timeBucketSize="5m", bucketId="b1", **day) == [
         (utc(2026, 10, 25), utc(2026, 10, 26), None)]
     # 1-minute buckets: no grain divides them; a total over the same range may use any
     assert segments_of(client, "storage", timeBucketSize="1m", **day) == [
         (utc(2026, 10, 25), utc(2026, 10, 26), None)]
     assert segments_of(client, "storage", by_bucket=False, timeBucketSize="1m", **day) == [
-        (utc(2026, 10, 25), utc(2026, 10, 26), ("scope", "1d"))]
+        (utc(2026, 10, 25), utc(2026, 10, 26), ("org", "1d"))]
     assert segments_of(client, "storage", by_bucket=False, timeBucketSize="5m",
                        bucketId="b1", **day) == [
         (utc(2026, 10, 25), utc(2026, 10, 26), ("main", "1d"))]
@@ -634,13 +642,14 @@ def test_planner_uses_only_grains_that_divide_the_local_grid(client):
 
 def test_histograms_plan_only_grains_of_an_hour_or_more(client):
     """Percentiles read histogram twins, kept at 1h and coarser only: where the metric
-    rollups use 5-minute or quarter-hour slots, the histograms read raw events."""
+    rollups use 5-minute or quarter-hour slots, the histograms read raw events. The org
+    cube keeps them by the day and week only: hourly ones are the scope cube's."""
     params = dict(scope="org", start="2026-10-12T07:15:00Z", end="2026-10-14T18:40:00Z",
                   timeBucketSize="1h")
     assert segments_of(client, "calls", metrics=["callCount"], **params) == [
-        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), ("scope", "5m")),
-        (utc(2026, 10, 12, 8), utc(2026, 10, 14, 18), ("scope", "1h")),
-        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), ("scope", "5m"))]
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), ("org", "5m")),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 14, 18), ("org", "1h")),
+        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), ("org", "5m"))]
     assert segments_of(client, "calls", metrics=["latencyMsP99"], sketches=True,
                        **params) == [
         (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), None),
@@ -657,7 +666,8 @@ def test_histograms_plan_only_grains_of_an_hour_or_more(client):
 
 def test_distinct_counts_plan_their_sketch_twins(client):
     """A distinct count is asked on its own, planned like the histograms: the cube's sketch
-    grains (the scope cube's hours and days, the main cube's days only), raw events at the
+    grains (the org cube's days and weeks, the scope cube's hours and days, the main
+    cube's days only), raw events at the
     ends; the other metrics of the view plan the metric rollups without it."""
     dom = domain_of(client, "ai")
     others = [m for m in dom.series_view("").metrics
@@ -665,9 +675,9 @@ def test_distinct_counts_plan_their_sketch_twins(client):
     days = dict(scope="org", start="2026-10-12T00:00:00Z", end="2026-10-14T00:00:00Z",
                 timeBucketSize="1d")
     assert segments_of(client, "ai", metrics=others, **days) == [
-        (utc(2026, 10, 12), utc(2026, 10, 14), ("scope", "1d"))]
+        (utc(2026, 10, 12), utc(2026, 10, 14), ("org", "1d"))]
     assert segments_of(client, "ai", metrics=["activeConversations"], sketches=True,
-                       **days) == [(utc(2026, 10, 12), utc(2026, 10, 14), ("scope", "1d"))]
+                       **days) == [(utc(2026, 10, 12), utc(2026, 10, 14), ("org", "1d"))]
     hours = dict(scope="workspace", id="w1", start="2026-10-12T07:15:00Z",
                  end="2026-10-12T18:40:00Z", timeBucketSize="1h")
     # the scope cube keeps sketches by the hour
@@ -815,17 +825,16 @@ def test_a_corrupted_rollup_row_changes_the_answer_until_rebuilt(client, new_org
     before = assert_same(*both_ways(client, path, org.headers, params), "clean rollups")
     check_series(before, "private-chat", "", events, utc(2026, 10, 29), utc(2026, 11, 3),
                  "1h", scope_id=org.id)
-    hourly = rollup_of(dom, "scope", "1h").table
+    hourly = rollup_of(dom, "org", "1h").table
     db.execute(f"UPDATE {hourly} SET requests = requests + 1000 WHERE org_id = %s", (org.id,))
     on, off = both_ways(client, path, org.headers, params)
     got, raw = loads(on.text), loads(off.text)
     assert raw == before
-    # the scope cube keeps one row per hour and (workspace, repo) pair seen in that hour
+    # the org cube keeps one row per hour with events
     edges, groups = group_by_bucket(events, utc(2026, 10, 29), utc(2026, 11, 3), "1h")
-    pairs = [len({(e.get("workspaceId"), e.get("repoId")) for e in g}) for g in groups]
     assert [p["requests"] - r["requests"] for p, r in zip(got["series"], raw["series"])] == \
-        [1000 * n for n in pairs]
-    assert sum(1 for g in groups if g) > 50 and max(pairs) > 1
+        [1000 if g else 0 for g in groups]
+    assert sum(1 for g in groups if g) > 50 and any(not g for g in groups)
     # daily buckets over whole days read the daily rollup, untouched
     daily = dict(params, timeBucketSize="1d")
     assert_same(*both_ways(client, path, org.headers, daily), "daily buckets")

@@ -107,9 +107,15 @@ def test_hourly_rollup_rows_are_read_as_they_are():
     hourly = next(part for part in text.split(" UNION ALL ")
                   if rollup_of(whole, "whole", "1h").table in part)
     assert "GROUP BY" in hourly
-    # the default scope cube holds (workspace, repo): a whole-org or one-workspace hour has
-    # a row per pair, so its rows are grouped into the bucket
-    for scope in (Scope("org", None), Scope("workspace", "w1"), Scope("repo", "r1")):
+    # the default cubes: the whole org reads the column-less org cube row for row; the
+    # scope cube holds (workspace, repo), so a workspace's or a repo's hour has a row per
+    # pair, grouped into the bucket
+    text = series_parts_sql(PRIVATE_CHAT, request, METRICS, "org").text
+    hourly = next(part for part in text.split(" UNION ALL ")
+                  if rollup_of(PRIVATE_CHAT, "org", "1h").table in part)
+    assert "GROUP BY" not in hourly
+    assert rollup_of(PRIVATE_CHAT, "scope", "1h").table not in text
+    for scope in (Scope("workspace", "w1"), Scope("repo", "r1")):
         req = _request(request.plan.start, request.plan.end, scope=scope)
         text = series_parts_sql(PRIVATE_CHAT, req, METRICS, "org").text
         hourly = next(part for part in text.split(" UNION ALL ")

@@ -87,7 +87,8 @@ class Aggregation:
     def terms(self, name: str, table: Table, p: Params) -> list[Term]:
         raise NotImplementedError
 
-    def merge_terms(self, name: str, rows: Table) -> list[Term]:
+    def merge_terms(self, name: str, rows: Table, narrow: bool = False) -> list[Term]:
+        """``narrow``: the parts are known to be bigints (``Sum``): added as such."""
         return [fn.Sum(rows.field(part)).as_(part) for part in self.part_names(name)]
 
     def upsert(self, name: str) -> list[str]:
@@ -194,6 +195,15 @@ class Sum(_OfColumn):
             term = term.filter(AnyOf(table.field(self.where_column), p(list(self.values))))
         return [term.as_(name)]
 
+    def merge_terms(self, name: str, rows: Table, narrow: bool = False) -> list[Term]:
+        """Stored as numeric (a slot's sum may pass bigint), added as bigints when
+        ``narrow``: PostgreSQL sums bigints in 128-bit integers, 2-2.5x faster than
+        numerics over rollup rows (an hourly or 5-minute series of a week). A part past
+        bigint fails the cast (NumericValueOutOfRange): the engine then asks again wide."""
+        if not narrow:
+            return super().merge_terms(name, rows)
+        return [Raw("sum(({0})::int8)", rows.field(name), alias=name)]
+
     def sort_term(self, name: str) -> Term:
         return Raw(f'COALESCE("{name}", 0)')  # a filtered sum over no matching rows is 0
 
@@ -279,7 +289,7 @@ class _Extremum(_OfColumn):
     def terms(self, name: str, table: Table, p: Params) -> list[Term]:
         return [self.sql_function(self.value(table)).as_(name)]
 
-    def merge_terms(self, name: str, rows: Table) -> list[Term]:
+    def merge_terms(self, name: str, rows: Table, narrow: bool = False) -> list[Term]:
         return [self.sql_function(rows.field(name)).as_(name)]
 
     def upsert(self, name: str) -> list[str]:
@@ -402,7 +412,7 @@ class LatestTime(Aggregation):
     def terms(self, name: str, table: Table, p: Params) -> list[Term]:
         return [fn.Max(table.ts).as_(name)]
 
-    def merge_terms(self, name: str, rows: Table) -> list[Term]:
+    def merge_terms(self, name: str, rows: Table, narrow: bool = False) -> list[Term]:
         return [fn.Max(rows.field(name)).as_(name)]
 
     def upsert(self, name: str) -> list[str]:
@@ -443,7 +453,7 @@ class LatestValue(Aggregation):
                 Raw("max({1})" + known, column, table.ts, alias=at),
                 Raw(newest, column, table.ts, table.event_id, table.event_id, alias=eid)]
 
-    def merge_terms(self, name: str, rows: Table) -> list[Term]:
+    def merge_terms(self, name: str, rows: Table, narrow: bool = False) -> list[Term]:
         """The parts of the row with the newest event; a row without one never wins."""
         value, at, eid = (rows.field(part) for part in self.part_names(name))
         newest = "(array_agg({0} ORDER BY {1} DESC NULLS LAST, {2} DESC NULLS LAST))[1]"

@@ -25,9 +25,9 @@ from pypika import Table
 
 from stats_gateway.core import hll
 from stats_gateway.core.aggregations import DistinctCount
-from stats_gateway.core.domain import Domain, Metric
+from stats_gateway.core.domain import Cube, Domain, Metric
 from stats_gateway.core.request import StatsRequest
-from stats_gateway.core.rollups import Rollup, Segment, plan_segments
+from stats_gateway.core.rollups import Rollup, Segment, cube_sketched, plan_segments
 from stats_gateway.core.sketch_twins import SketchTwin, twin_table
 from stats_gateway.core.sql import Grouping, Params, Raw, Sql, _aggregate_from, reads
 
@@ -110,6 +110,10 @@ class DistinctRollup(SketchTwin):
     def merged_values(self) -> list[str]:
         return [f'hll_union_agg("{sketch_column(c)}")' for c in self.columns]
 
+    @classmethod
+    def sketched_columns(cls, domain: Domain, cube: Cube) -> tuple[str, ...]:
+        return distinct_columns(cube_sketched(domain, cube))
+
     def merge_sets(self) -> str:
         """``hll_union`` inlined (one code per register, the largest, in order): no
         function call per conflicting row."""
@@ -120,7 +124,7 @@ class DistinctRollup(SketchTwin):
 
 def distinct_rollups(domain: Domain) -> list[DistinctRollup]:
     """One per metric rollup with sketches whose cube keeps distinct counts."""
-    return DistinctRollup.of_domain(domain, distinct_columns)
+    return DistinctRollup.of_domain(domain)
 
 
 # --- reading ----------------------------------------------------------------------------

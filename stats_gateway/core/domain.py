@@ -203,6 +203,7 @@ class Samples:
 
 
 GRAIN_NAMES = ("5m", "15m", "1h", "1d", "7d", "30d")  # 7d: Monday-aligned (ISO weeks)
+FINEST_GRAINS = GRAIN_NAMES[:4]  # a domain's finest default grain: days at most
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,6 +240,9 @@ class Domain:
     check_event: Callable[[dict], list[tuple[str, str]]] | None = None
     # the rollups; None: the default set (``stats_gateway.core.rollups.default_cubes``)
     rollups: tuple[Cube, ...] | None = None
+    # the default set's finest grain: where a domain's events are a few an hour, finer
+    # slots would hold about one event each (as many rows as events, and wider)
+    finest_grain: str = "5m"
     # days raw events are kept at least (whole UTC months are dropped once every day in
     # them is older); rollups are kept. An org may have its own (docs/retention.md)
     retention: int = 400
@@ -433,6 +437,9 @@ def _cube_problems(domain: Domain, cube: Cube) -> Iterator[str]:
 
 
 def _rollup_problems(domain: Domain) -> Iterator[str]:
+    if domain.finest_grain not in FINEST_GRAINS:
+        yield (f"finest_grain {domain.finest_grain!r} is not one of "
+               f"{', '.join(FINEST_GRAINS)}")
     for cube in domain.rollups or ():
         yield from _cube_problems(domain, cube)
     for dup in _duplicates([c.name for c in domain.rollups or ()]):

@@ -197,6 +197,15 @@ class StatsEngine:
         """Rows of one query, run as ``org_id`` (row-level security: db/tenant.py)."""
         return await self.db.fetch(org_id, sql.text, sql.params, tuples=sql.tuples)
 
+    async def _fetch_narrow(self, org_id: str, build: Callable[[bool], Sql]) -> list[Any]:
+        """Rows of the statement ``build(narrow=True)`` builds (integral sums added as
+        bigints: ``core/sql.py``'s ``narrowed``), or, where a rollup slot's sum passed
+        bigint, of ``build(False)``: the same values, added as numerics."""
+        try:
+            return await self._fetch(org_id, build(True))
+        except NumericValueOutOfRange:
+            return await self._fetch(org_id, build(False))
+
     def _page_ids(self, rows: Sequence[Mapping]) -> list[str]:
         """A breakdown page's entity ids, which its follow-up queries (series, sketched
         metrics) ask about."""
@@ -346,8 +355,8 @@ class StatsEngine:
         async def metric_row() -> dict:
             if not parts:  # a SELECT of nothing is not SQL
                 return {}
-            rows = await self._fetch(org_id, totals_sql(domain, request, parts, org_id,
-                                                        self.use_rollups))
+            rows = await self._fetch_narrow(org_id, lambda narrow: totals_sql(
+                domain, request, parts, org_id, self.use_rollups, narrow))
             return rows[0] if rows else {}  # one row always (none only when explaining)
 
         row, found = await self._gather(
@@ -361,8 +370,8 @@ class StatsEngine:
         """(bucket, entity id, values) only where events exist, by bucket then entity."""
         request = restriction.apply(await self.with_horizon(org_id, domain, request))
         rows, found = await self._gather([
-            self._fetch(org_id, grouped_series_sql(
-                domain, request, _parts(metrics), dimension, org_id, self.use_rollups)),
+            self._fetch_narrow(org_id, lambda narrow: grouped_series_sql(
+                domain, request, _parts(metrics), dimension, org_id, self.use_rollups, narrow)),
             self._percentiles(org_id, domain, request, metrics,
                               Grouping(by_bucket=True, dimension=dimension))])
         finalizers = _finalizers(domain, metrics)
@@ -414,8 +423,8 @@ class StatsEngine:
         metrics = [domain.metric(name) for name in request.metrics]
         in_sql = breakdown_sql_metrics(domain, request)
         on_the_side = [m for m in metrics if m.name not in in_sql]
-        rows = await self._fetch(org_id, breakdown_sql(domain, request, org_id, self.use_rollups,
-                                                       in_sql))
+        rows = await self._fetch_narrow(org_id, lambda narrow: breakdown_sql(
+            domain, request, org_id, self.use_rollups, in_sql, narrow))
         finalizers = _finalizers(domain, metrics)
         ids = self._page_ids(rows)
         side = self._percentiles(org_id, domain, request, on_the_side if ids else [],
@@ -442,8 +451,9 @@ class StatsEngine:
         if rows:
             total = rows[0]["total_entities"]
         elif request.offset:  # a page past the end: count on the first page
-            first = await self._fetch(org_id, breakdown_sql(
-                domain, replace(request, offset=0, limit=1), org_id, self.use_rollups, in_sql))
+            first = await self._fetch_narrow(org_id, lambda narrow: breakdown_sql(
+                domain, replace(request, offset=0, limit=1), org_id, self.use_rollups, in_sql,
+                narrow))
             total = first[0]["total_entities"] if first else 0
         else:
             total = 0
@@ -585,17 +595,17 @@ class StatsEngine:
         grouping = Grouping(by_bucket=request.by_bucket, group_by=request.group_by)
         parts = _parts(metrics)
 
-        def page_sql(limit: int, at: int) -> Sql:
-            return query_sql(domain, limited, parts, grouping, request.order, org_id, limit,
-                             at, self.use_rollups)
+        def page_sql(limit: int, at: int) -> Callable[[bool], Sql]:
+            return lambda narrow: query_sql(domain, limited, parts, grouping, request.order,
+                                            org_id, limit, at, self.use_rollups, narrow)
 
         rows, sketched_values = await self._gather(
-            [self._fetch(org_id, page_sql(request.limit, offset)),
+            [self._fetch_narrow(org_id, page_sql(request.limit, offset)),
              self._percentiles(org_id, domain, limited, metrics, grouping)])
         if rows:
             total = rows[0][QUERY_TOTAL]
         elif offset:  # past the end: count on the first page
-            first = await self._fetch(org_id, page_sql(1, 0))
+            first = await self._fetch_narrow(org_id, page_sql(1, 0))
             total = first[0][QUERY_TOTAL] if first else 0
         else:
             total = 0

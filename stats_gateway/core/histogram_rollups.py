@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from pypika import Table
 
-from stats_gateway.core.domain import Domain
+from stats_gateway.core.domain import Cube, Domain
+from stats_gateway.core.rollups import cube_sketched
 from stats_gateway.core.histograms import (
     GAMMA, HIST_BIN, HIST_COLUMN, HIST_N, ZERO_BIN, bin_term, histogram_columns,
 )
@@ -66,8 +67,12 @@ class HistogramRollup(SketchTwin):
     def merged_values(self) -> list[str]:
         return [f"sum({HIST_N})"]
 
+    @classmethod
+    def sketched_columns(cls, domain: Domain, cube: Cube) -> tuple[str, ...]:
+        return histogram_columns(cube_sketched(domain, cube))
+
 
 def histogram_rollups(domain: Domain) -> list[HistogramRollup]:
     """One per metric rollup of an hour or more (``Rollup.has_sketches``) whose cube keeps
     approximate percentiles (``cube_sketched``)."""
-    return HistogramRollup.of_domain(domain, histogram_columns)
+    return HistogramRollup.of_domain(domain)

@@ -22,7 +22,7 @@ from stats_gateway.core.domain import Domain
 from stats_gateway.core.distinct import DistinctRollup, distinct_rollups
 from stats_gateway.core.histogram_rollups import HistogramRollup, histogram_rollups
 from stats_gateway.core.rollups import (
-    Rollup, domain_rollups, finest_rollup, part_types,
+    Rollup, domain_rollups, part_types, root_rollup, source_rollup,
 )
 from stats_gateway.core.sql import Params, Sql, merge_terms, metric_terms
 from stats_gateway.db.schema import ledger_table
@@ -97,23 +97,23 @@ def _rollup_ctes(domain: Domain) -> tuple[str, dict]:
     """``, r0 AS (upsert), …`` adding the rows of the ``INSERTED`` CTE to every rollup and
     sketch twin of the domain; their constants.
 
-    Each cube's finest rollup aggregates the inserted events once (``a<i>``, materialized
-    because the cube's coarser rollups read it too); the coarser ones merge those rows,
-    as a rebuild does (exact for every mergeable part), instead of grouping every event
-    again: a 50,000-event ``load`` chunk grouped 50,000 rows per rollup, now a few hundred
-    or thousand for all but the finest."""
+    Each rollup built from raw events (``root_rollup``) aggregates the inserted events
+    once (``a<i>``, materialized because the rollups merged from it read it too); the
+    others merge those rows, as a rebuild does (exact for every mergeable part), instead
+    of grouping every event again: a 50,000-event ``load`` chunk grouped 50,000 rows per
+    rollup, now a few hundred or thousand for all but the roots."""
     p = Params()
     source = f'{INSERTED} AS "{domain.table}"'
     rollups = domain_rollups(domain)
     ctes = []
     for i, r in enumerate(rollups):
         q = p.scoped(f"r{i}_")
-        finest = finest_rollup(r)
-        if finest == r:
+        root = root_rollup(r)
+        if root == r:
             ctes.append(f"a{i} AS MATERIALIZED ({_aggregate(r, source, 'TRUE', q)})")
             select = f"SELECT {_names(r)} FROM a{i}"
         else:
-            select = _merge_select(r, f"a{rollups.index(finest)}", "TRUE", q)
+            select = _merge_select(r, f"a{rollups.index(root)}", "TRUE", q)
         ctes.append(f"r{i} AS (INSERT INTO {r.table} AS r ({_names(r)}) "
                     f"{select}{_order(r)}{_upsert(r)})")
     ctes += [f"s{i} AS ({twin.upsert_from(source, p.scoped(f's{i}_'))})"
@@ -132,8 +132,8 @@ def insert_with_rollups(domain: Domain, insert: str, before: str = "") -> tuple[
 
 
 def _merge_select(rollup: Rollup, source: str, where: str, p: Params) -> str:
-    """SELECT of a coarse rollup's rows from the rows of a finer rollup of its cube (a
-    table, or a CTE of the same columns): slots merge exactly."""
+    """SELECT of a rollup's rows from the rows of a finer rollup holding its columns and
+    parts (a table, or a CTE of the same columns): slots merge exactly."""
     step, origin = p(rollup.step, "grain").get_sql(), p(rollup.origin, "epoch").get_sql()
     slot = f"date_bin({step}, slot_ts, {origin})"
     merged = merge_terms(rollup.metrics, Table(source))
@@ -144,16 +144,17 @@ def _merge_select(rollup: Rollup, source: str, where: str, p: Params) -> str:
 
 
 def rebuild_sql(rollup: Rollup, org_id: str | None = None) -> list[Sql]:
-    """Recompute the rollup, for one org or for all: the finest grain from raw events,
-    coarser ones from the finest (so ``domain_rollups`` lists the finest first)."""
+    """Recompute the rollup, for one org or for all: from raw events, or from the rows of
+    its ``source_rollup`` (``domain_rollups`` lists every source before the rollups
+    merged from it)."""
     p = Params()
-    finest = finest_rollup(rollup)
+    source = source_rollup(rollup)
     where = "TRUE" if org_id is None else f"org_id = {p(org_id, 'org').get_sql()}"
     clear = (Sql(f"TRUNCATE {rollup.table}", {}) if org_id is None else
              Sql(f"DELETE FROM {rollup.table} WHERE {where}", dict(p.values)))
-    fill = (_insert_select(rollup, rollup.domain.table, where, p) if rollup == finest
+    fill = (_insert_select(rollup, rollup.domain.table, where, p) if source is None
             else f"INSERT INTO {rollup.table} AS r ({_names(rollup)}) "
-                 f"{_merge_select(rollup, finest.table, where, p)}")
+                 f"{_merge_select(rollup, source.table, where, p)}")
     return [clear, Sql(fill, p.values)]
 
 

@@ -16,8 +16,12 @@ inserted (aggregated from the batch itself, never re-read), so they are never be
 a retried batch adds nothing. The planner uses them only where they give the very answer
 the raw events give: every metric mergeable, every column the query needs (scope, filters,
 dimension) in the cube, and every bucket boundary on the grain. Among the cubes that fit it
-takes the one with the fewest columns; the range is then cut into the coarsest aligned
-segments with raw events only for the unaligned ends.
+takes the one with the fewest columns and cuts the range into its coarsest aligned
+segments; the ends left over go to the next cube that fits (its grains may be finer), and
+raw events answer only what no cube does.
+
+The *org* cube (no column) holds a row per slot: a whole-org series reads it row for row.
+It is merged from the scope cube's rows (``source_rollup``), at ingest and at rebuild.
 """
 
 from __future__ import annotations
@@ -145,11 +149,24 @@ def _snake(name: str) -> str:
 
 
 def default_cubes(domain: Domain) -> tuple[Cube, ...]:
-    """The scope cube, the main cube of every low-cardinality column that dimensions and
-    filters read, and one cube per high-cardinality dimension."""
+    """The scope and org cubes, the main cube of every low-cardinality column that
+    dimensions and filters read, and one cube per high-cardinality dimension; none finer
+    than the domain's ``finest_grain``."""
     high = {f.column for f in domain.stored_fields
             if f.high_cardinality or f.type is FieldType.TEXT_LIST}
-    cubes = [Cube(name="scope", columns=SCOPE_COLUMNS, grains=("5m", "1h", "1d", "7d"))]
+    finest = GRAIN_STEPS.get(domain.finest_grain, GRAIN_STEPS["5m"])
+
+    def kept(*grains: str) -> tuple[str, ...]:
+        return tuple(g for g in grains if GRAIN_STEPS[g] >= finest)
+
+    cubes = [Cube(name="scope", columns=SCOPE_COLUMNS, grains=kept("5m", "1h", "1d", "7d")),
+             # whole-org series, the first thing a dashboard shows: one row per slot, read
+             # as it is (no GROUP BY where the bucket is the grain), merged from the scope
+             # cube's rows at ingest and at rebuild (``source_rollup``), never from raw
+             # events; sketches by the day and week (a year's percentiles and distinct
+             # counts), where a slot's bins and registers are few beside its events
+             Cube(name="org", columns=(), grains=kept("5m", "1h", "1d", "7d"),
+                  sketch_grains=kept("1d", "7d"))]
     low = [c for d in domain.dimensions for c in d.columns]
     low += [f.column for f in domain.filters]
     main = tuple(dict.fromkeys(c for c in low if c not in high and c not in SCOPE_COLUMNS))
@@ -157,8 +174,8 @@ def default_cubes(domain: Domain) -> tuple[Cube, ...]:
         # its rows multiply the cardinalities of its columns: hours and coarser only, and
         # sketches (histogram bins, distinct registers per row) by the day only; weeks
         # (ISO, the default bucket of long windows) read a seventh of the days' rows
-        cubes.append(Cube(name="main", columns=SCOPE_COLUMNS + main, grains=("1h", "1d", "7d"),
-                          sketch_grains=("1d",)))
+        cubes.append(Cube(name="main", columns=SCOPE_COLUMNS + main,
+                          grains=kept("1h", "1d", "7d"), sketch_grains=kept("1d")))
     for dim in domain.dimensions:
         if set(dim.columns) & high:
             columns = tuple(dict.fromkeys(dim.columns + SCOPE_COLUMNS))
@@ -166,7 +183,7 @@ def default_cubes(domain: Domain) -> tuple[Cube, ...]:
             # latency histogram per thread or run would outweigh the events themselves
             distinct = any(domain.metric(name).agg.sketch == "distinct"
                            for name in domain.breakdown_metrics(dim))
-            cubes.append(Cube(name=_snake(dim.by), columns=columns, grains=("1d", "30d"),
+            cubes.append(Cube(name=_snake(dim.by), columns=columns, grains=kept("1d", "30d"),
                               sketches=distinct))
     return tuple(cubes)
 
@@ -184,6 +201,41 @@ def domain_rollups(domain: Domain) -> list[Rollup]:
 
 def finest_rollup(rollup: Rollup) -> Rollup:
     return domain_rollups_of(rollup.domain, rollup.cube)[0]
+
+
+def divides(finer: Rollup, coarser: Rollup) -> bool:
+    """Every slot of ``coarser`` is made of whole slots of ``finer``."""
+    return (_micros(coarser.step) % _micros(finer.step) == 0
+            and aligned(coarser.origin, finer.step, finer.origin))
+
+
+@lru_cache(maxsize=_CACHE)
+def source_rollup(rollup: Rollup) -> Rollup | None:
+    """The rollup whose rows ``rollup``'s are merged from, exactly, when it is rebuilt
+    (None: from raw events). A coarser grain merges its cube's finest; a cube's finest
+    grain merges the coarsest rollup of an earlier-declared cube that holds its columns
+    and parts on a grid dividing its own (the org cube's from the scope cube's), so a new
+    cube needs no raw event either (retention may have dropped them: ``db/migrate.py``)."""
+    finest = finest_rollup(rollup)
+    if finest != rollup:
+        return finest
+    for cube in cubes(rollup.domain):
+        if cube == rollup.cube:
+            return None
+        if not set(rollup.columns) <= set(cube.columns):
+            continue
+        fits = [r for r in domain_rollups_of(rollup.domain, cube)
+                if divides(r, rollup) and set(rollup.metrics) <= set(r.metrics)]
+        if fits:
+            return fits[-1]
+    return None
+
+
+def root_rollup(rollup: Rollup) -> Rollup:
+    """The end of ``rollup``'s chain of sources: the rollup built from raw events, whose
+    rows of a batch every rollup of that chain merges at ingest (``rollup_sql.py``)."""
+    source = source_rollup(rollup)
+    return rollup if source is None else root_rollup(source)
 
 
 def _micros(delta: timedelta) -> int:
@@ -268,9 +320,11 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
         grains = [r for r in reversed(domain_rollups_of(domain, cube))
                   if (not sketches or r.has_sketches)
                   and (not by_bucket or _grid_fits(plan, r))]
-        if grains:
-            segments = _cut(plan.start, plan.end, grains)
-            break
+        # the smallest cube that fits takes what its grains can; what is left (the ends)
+        # goes to the next one, whose grains may be finer (the org cube keeps sketches by
+        # the day, the scope cube by the hour), and raw events take the rest
+        segments = [piece for seg in segments for piece in (
+            _cut(seg.start, seg.end, grains) if seg.rollup is None else [seg])]
     return _kept_raw(segments, request.raw_from)
 
 

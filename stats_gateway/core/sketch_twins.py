@@ -11,12 +11,11 @@ how a batch's rows are computed and merged.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import ClassVar, Self
 
-from stats_gateway.core.domain import Domain, Metric
-from stats_gateway.core.rollups import Rollup, cube_sketched, domain_rollups, domain_rollups_of
+from stats_gateway.core.domain import Cube, Domain
+from stats_gateway.core.rollups import Rollup, cubes, divides, domain_rollups, domain_rollups_of
 from stats_gateway.core.sqlterms import Params, Sql
 
 
@@ -62,17 +61,44 @@ class SketchTwin:
         """The value columns of a coarser slot, merged from a finer twin's rows."""
         raise NotImplementedError
 
+    @classmethod
+    def sketched_columns(cls, domain: Domain, cube: Cube) -> tuple[str, ...]:
+        """The event columns this kind sketches in ``cube``'s twins (none: no twin)."""
+        raise NotImplementedError
+
     @property
     def finest(self) -> Self:
-        """The twin of its cube's finest sketched grain: the only one built from raw events;
-        coarser ones merge its rows, exactly (so a new coarser grain needs no raw event)."""
+        """The twin of its cube's finest sketched grain."""
         grains = [r for r in domain_rollups_of(self.rollup.domain, self.rollup.cube)
                   if r.has_sketches]
         return replace(self, rollup=grains[0])
 
     @property
+    def source(self) -> Self | None:
+        """The twin whose rows this one's are merged from, exactly, when it is rebuilt
+        (None: from raw events), as ``rollups.source_rollup`` chooses for metric rollups:
+        a coarser grain merges its cube's finest twin; a cube's finest twin the coarsest
+        twin, on a dividing grid, of an earlier-declared cube holding its columns and
+        sketching the same ones. So a new grain or cube needs no raw event."""
+        finest = self.finest
+        if finest != self:
+            return finest
+        domain = self.rollup.domain
+        for cube in cubes(domain):
+            if cube == self.rollup.cube:
+                return None
+            if (not set(self.rollup.columns) <= set(cube.columns)
+                    or self.sketched_columns(domain, cube) != self.columns):
+                continue
+            fits = [r for r in domain_rollups_of(domain, cube)
+                    if r.has_sketches and divides(r, self.rollup)]
+            if fits:
+                return replace(self, rollup=fits[-1])
+        return None
+
+    @property
     def from_raw(self) -> bool:
-        return self.finest == self
+        return self.source is None
 
     def _merge_from(self, source: str, where: str, p: Params) -> str:
         rollup = self.rollup
@@ -110,23 +136,23 @@ class SketchTwin:
                 f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {self.merge_sets()}")
 
     @classmethod
-    def of_domain(cls, domain: Domain, columns_of: Callable[[Sequence[Metric]], tuple[str, ...]],
-                  ) -> list[Self]:
-        """One twin per metric rollup with sketches whose cube keeps metrics that
-        ``columns_of`` finds columns to sketch for (``cube_sketched``)."""
+    def of_domain(cls, domain: Domain) -> list[Self]:
+        """One twin per metric rollup with sketches whose cube keeps metrics this kind
+        sketches columns for (``sketched_columns``)."""
         found = []
         for rollup in domain_rollups(domain):
-            columns = columns_of(cube_sketched(domain, rollup.cube))
+            columns = cls.sketched_columns(domain, rollup.cube)
             if rollup.has_sketches and columns:
                 found.append(cls(rollup, columns))
         return found
 
     def rebuild_sql(self, org_id: str | None = None) -> list[Sql]:
-        """Recompute, for one org or for all: the finest grain from raw events, coarser
-        ones from the finest (rebuilt first: ``of_domain`` lists it first)."""
+        """Recompute, for one org or for all: from raw events, or from the rows of its
+        ``source`` (rebuilt first: ``of_domain`` lists sources first)."""
         p = Params()
-        from_raw = self.from_raw
-        table = self.rollup.domain.table if from_raw else self.finest.table
+        source = self.source
+        from_raw = source is None
+        table = self.rollup.domain.table if source is None else source.table
         clear = Sql(f"TRUNCATE {self.table}", {})
         where = "TRUE"
         if org_id is not None:

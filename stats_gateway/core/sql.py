@@ -170,9 +170,20 @@ def _metric_terms(metrics: Sequence[Metric], table, p) -> list[Term]:
     return [t for metric in metrics for t in metric_terms(metric, table, p)]
 
 
-def merge_terms(metrics: Sequence[Metric], rows: Table) -> list[Term]:
-    """Re-aggregate partial rows into the same parts: exact for every mergeable metric."""
-    return [term for metric in metrics for term in metric.agg.merge_terms(metric.name, rows)]
+def merge_terms(metrics: Sequence[Metric], rows: Table,
+                as_bigint: frozenset[str] = frozenset()) -> list[Term]:
+    """Re-aggregate partial rows into the same parts: exact for every mergeable metric;
+    the parts of the metrics named in ``as_bigint`` added as bigints (``narrowed``)."""
+    return [term for metric in metrics
+            for term in metric.agg.merge_terms(metric.name, rows, metric.name in as_bigint)]
+
+
+def narrowed(domain: Domain, metrics: Sequence[Metric], narrow: bool) -> frozenset[str]:
+    """The metrics a ``narrow`` statement merges as bigints: the integral ones (counts, and
+    sums, minima and maxima of bigint columns). A statement built ``narrow`` may fail with
+    NumericValueOutOfRange, where a rollup slot's sum passed bigint; the engine then asks
+    again with ``narrow=False`` (``StatsEngine._fetch_narrow``): exact either way."""
+    return frozenset(m.name for m in metrics if narrow and m.agg.integral(domain))
 
 
 TIME = "time"  # a /v2/query row's bucket, and its name in orderBy
@@ -333,7 +344,8 @@ def _series_cuts(request: StatsRequest, segments: Sequence[Segment]) -> tuple[Cu
 
 
 def _segment_select(domain: Domain, metrics: Sequence[Metric], where: Where, fixed: bool,
-                    grouping: Grouping, cut: Cut, start: str, end: str, p: Params):
+                    grouping: Grouping, cut: Cut, start: str, end: str, p: Params,
+                    narrow: bool = False):
     if cut.rollup is None:
         events = Table(domain.table)
         values = _metric_terms(metrics, events, p)
@@ -342,32 +354,34 @@ def _segment_select(domain: Domain, metrics: Sequence[Metric], where: Where, fix
     if cut.whole_slots:
         values = [table.field(part).as_(part) for m in metrics for part in part_names(m)]
     else:
-        values = merge_terms(metrics, table)
+        values = merge_terms(metrics, table, narrowed(domain, metrics, narrow))
     return _grouped_select(table, table.slot_ts, values, where, fixed, grouping, start, end,
                            whole_slots=cut.whole_slots)
 
 
-def _merged(metrics: Sequence[Metric], grouping: Grouping, selects: Sequence[str]) -> str:
-    """One row per group key from the partial rows of several segments."""
+def _merged(metrics: Sequence[Metric], grouping: Grouping, selects: Sequence[str],
+            as_bigint: frozenset[str] = frozenset()) -> str:
+    """One row per group key from the partial rows of several segments (``merge_terms``)."""
     rows = Table("partials")
     keys = grouping.key_fields
-    outer = PostgreSQLQuery.from_(rows).select(*keys, *merge_terms(metrics, rows))
+    outer = PostgreSQLQuery.from_(rows).select(*keys, *merge_terms(metrics, rows, as_bigint))
     outer = outer.groupby(*keys) if keys else outer
     union = " UNION ALL ".join(f"({sql})" for sql in selects)
     return outer.get_sql().replace('FROM "partials"', f"FROM ({union}) AS partials", 1)
 
 
 def _aggregate_text(domain: Domain, metrics: Sequence[Metric], where: Where, fixed: bool,
-                    grouping: Grouping, cuts: Sequence[Cut], p: Params) -> str:
+                    grouping: Grouping, cuts: Sequence[Cut], p: Params,
+                    narrow: bool = False) -> str:
     """Rows of [bucket_ts] [entity_id] [attr__*] and metric parts, one per group: from raw
-    events in one pass (no cuts), or from every segment, merged."""
+    events in one pass (no cuts), or from every segment, merged (``narrowed``)."""
     if not cuts:
         return _segment_select(domain, metrics, where, fixed, grouping, Cut(None), "start",
                                "end", p).get_sql()
     return _merged(metrics, grouping, [
         _segment_select(domain, metrics, where, fixed, grouping, cut, _bound(i, len(cuts)),
-                        _bound(i + 1, len(cuts)), p).get_sql()
-        for i, cut in enumerate(cuts)])
+                        _bound(i + 1, len(cuts)), p, narrow).get_sql()
+        for i, cut in enumerate(cuts)], narrowed(domain, metrics, narrow))
 
 
 def _values(request: StatsRequest, org_id: str, segments: Sequence[Segment], buckets: bool,
@@ -411,9 +425,11 @@ def _series_parts_text(domain: Domain, metrics: tuple[Metric, ...], where: Where
         shared: list[str] = []
         for i, cut in enumerate(cuts):
             sql = _segment_select(domain, metrics, where, fixed, grouping, cut,
-                                  _bound(i, len(cuts)), _bound(i + 1, len(cuts)), p).get_sql()
+                                  _bound(i, len(cuts)), _bound(i + 1, len(cuts)), p,
+                                  narrow).get_sql()
             (alone if cut.alone else shared).append(sql)
-        selects = alone + ([_merged(metrics, grouping, shared)] if len(shared) > 1 else shared)
+        merged = _merged(metrics, grouping, shared, narrowed(domain, metrics, narrow))
+        selects = alone + ([merged] if len(shared) > 1 else shared)
     union = " UNION ALL ".join(f"({sql})" for sql in selects)
     columns = [f'floor(extract(epoch FROM "{BUCKET}"))::int8 AS "{BUCKET}"']
     columns += [term for metric in metrics for term in _final_term(domain, metric, narrow)]
@@ -440,41 +456,44 @@ def series_parts_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Me
 
 @lru_cache(maxsize=_CACHE)
 def _totals_text(domain: Domain, metrics: tuple[Metric, ...], where: Where, fixed: bool,
-                 cuts: tuple[Cut, ...]) -> tuple[str, dict]:
+                 cuts: tuple[Cut, ...], narrow: bool) -> tuple[str, dict]:
     p = Params()
-    return _aggregate_text(domain, metrics, where, fixed, Grouping(), cuts, p), p.values
+    return _aggregate_text(domain, metrics, where, fixed, Grouping(), cuts, p, narrow), p.values
 
 
 def totals_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
-               org_id: str, use_rollups: bool = True) -> Sql:
-    """One row: every metric over the whole range."""
+               org_id: str, use_rollups: bool = True, narrow: bool = False) -> Sql:
+    """One row: every metric over the whole range (``narrow``: see ``narrowed``)."""
     segments = _planned(domain, request, metrics, Grouping(), use_rollups)
     text, constants = _totals_text(domain, tuple(metrics), where_of(request),
                                    request.plan.size.is_fixed,
-                                   tuple(Cut(seg.rollup) for seg in segments))
+                                   tuple(Cut(seg.rollup) for seg in segments), narrow)
     return Sql(text, {**constants, **_values(request, org_id, segments, False)},
                purpose="totals", segments=reads(request, segments))
 
 
 @lru_cache(maxsize=_CACHE)
 def _grouped_series_text(domain: Domain, metrics: tuple[Metric, ...], dimension: Dimension,
-                         where: Where, fixed: bool, cuts: tuple[Cut, ...]) -> tuple[str, dict]:
+                         where: Where, fixed: bool, cuts: tuple[Cut, ...],
+                         narrow: bool) -> tuple[str, dict]:
     p = Params()
     agg = _aggregate_text(domain, metrics, where, fixed,
-                          Grouping(by_bucket=True, dimension=dimension), cuts, p)
+                          Grouping(by_bucket=True, dimension=dimension), cuts, p, narrow)
     # an output alias cannot appear inside an ORDER BY expression (COLLATE): order outside
     return (f"SELECT * FROM ({agg}) AS grouped ORDER BY {BUCKET}, {ENTITY} COLLATE \"C\"",
             p.values)
 
 
 def grouped_series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
-                       dimension: Dimension, org_id: str, use_rollups: bool = True) -> Sql:
-    """Sparse (bucket, entity) rows, only where events exist, ordered by bucket then entity."""
+                       dimension: Dimension, org_id: str, use_rollups: bool = True,
+                       narrow: bool = False) -> Sql:
+    """Sparse (bucket, entity) rows, only where events exist, ordered by bucket then entity
+    (``narrow``: see ``narrowed``)."""
     grouping = Grouping(by_bucket=True, dimension=dimension)
     segments = _planned(domain, request, metrics, grouping, use_rollups)
     text, constants = _grouped_series_text(domain, tuple(metrics), dimension, where_of(request),
                                            request.plan.size.is_fixed,
-                                           tuple(Cut(seg.rollup) for seg in segments))
+                                           tuple(Cut(seg.rollup) for seg in segments), narrow)
     return Sql(text, {**constants, **_values(request, org_id, segments, True)},
                purpose="grouped series", segments=reads(request, segments))
 
@@ -482,10 +501,11 @@ def grouped_series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[
 @lru_cache(maxsize=_CACHE)
 def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...], sort: str,
                     descending: bool, then_by: tuple[str, ...], where: Where, fixed: bool,
-                    cuts: tuple[Cut, ...]) -> tuple[str, dict]:
+                    cuts: tuple[Cut, ...], narrow: bool) -> tuple[str, dict]:
     p = Params()
     metrics = [domain.metric(name) for name in metric_names] + list(dim.attribute_metrics)
-    agg = _aggregate_text(domain, metrics, where, fixed, Grouping(dimension=dim), cuts, p)
+    agg = _aggregate_text(domain, metrics, where, fixed, Grouping(dimension=dim), cuts, p,
+                          narrow)
     order = (Order.desc if descending else Order.asc).value
     sort_sql = sort_term(domain.metric(sort)).get_sql(quote_char='"')
     extra = ["count(*) OVER () AS total_entities"]
@@ -513,9 +533,11 @@ def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...
 
 
 def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
-                  use_rollups: bool = True, metric_names: Sequence[str] | None = None) -> Sql:
+                  use_rollups: bool = True, metric_names: Sequence[str] | None = None,
+                  narrow: bool = False) -> Sql:
     """One page of entities with totals, display name and the count of all entities;
-    ``metric_names``: the metrics to compute (default: the request's)."""
+    ``metric_names``: the metrics to compute (default: the request's); ``narrow``: see
+    ``narrowed``."""
     dim = request.dimension
     names = tuple(request.metrics if metric_names is None else metric_names)
     metrics = [domain.metric(name) for name in names] + list(dim.attribute_metrics)
@@ -523,7 +545,7 @@ def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
     text, constants = _breakdown_text(
         domain, dim, names, request.sort, request.descending,
         tuple(request.then_by), where_of(request), request.plan.size.is_fixed,
-        tuple(Cut(seg.rollup) for seg in segments))
+        tuple(Cut(seg.rollup) for seg in segments), narrow)
     return Sql(text, {**constants, **_values(request, org_id, segments, False),
                       "limit": request.limit, "offset": request.offset},
                purpose="breakdown page", segments=reads(request, segments))
@@ -536,7 +558,7 @@ def _entity_series_text(domain: Domain, metric_names: tuple[str, ...], dim: Dime
     p = Params()
     metrics = [domain.metric(name) for name in metric_names]
     grouping = Grouping(by_bucket=True, dimension=dim, entity_ids=[])
-    agg = _aggregate_text(domain, metrics, where, fixed, grouping, cuts, p)
+    agg = _aggregate_text(domain, metrics, where, fixed, grouping, cuts, p, narrow)
     columns = "*"
     if narrow:
         columns = ", ".join(
@@ -574,17 +596,17 @@ QUERY_TOTAL = "query_total_rows"
 
 def query_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
               grouping: Grouping, order: Sequence[tuple[str, bool]], org_id: str,
-              limit: int, offset: int, use_rollups: bool = True) -> Sql:
+              limit: int, offset: int, use_rollups: bool = True, narrow: bool = False) -> Sql:
     """/v2/query: one page of groups (bucket and grouped dimensions) with their metric
     parts and the count of all groups (``query_total_rows``), ordered by ``order`` (a
     metric, a grouped dimension's ``by`` or ``time``; descending?), then by every grouped
     dimension and the bucket, ascending, absent values last: a total order, so pages
     neither lose nor repeat a group. Read from the smallest cube holding every grouped and
-    filtered column, else raw events."""
+    filtered column, else raw events (``narrow``: see ``narrowed``)."""
     segments = _planned(domain, request, metrics, grouping, use_rollups)
     p = Params()
     agg = _aggregate_text(domain, metrics, where_of(request), request.plan.size.is_fixed,
-                          grouping, tuple(Cut(seg.rollup) for seg in segments), p)
+                          grouping, tuple(Cut(seg.rollup) for seg in segments), p, narrow)
     keys = {TIME: f'"{BUCKET}"'}  # entity ids in code-point order, as a breakdown's
     keys.update((d.by, f'"{group_key(i)}" COLLATE "C"') for i, d in enumerate(grouping.group_by))
     by_metric = {m.name: m for m in metrics}

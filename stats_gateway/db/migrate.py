@@ -21,7 +21,7 @@ import psycopg
 
 from stats_gateway.core.domain import Domain
 from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_sql, rollup_ddl, sketch_rollups
-from stats_gateway.core.rollups import domain_rollups, entity_index, finest_rollup
+from stats_gateway.core.rollups import domain_rollups, entity_index, source_rollup
 from stats_gateway.db.partitions import convert_to_partitioned, ensure_months, months_ahead
 from stats_gateway.db.schema import domain_ddl
 from stats_gateway.db.retention import expired_history, history_loss
@@ -110,7 +110,7 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
     for d in domains:
         for r in domain_rollups(d):
             wanted[r.table] = (d, ddl_checksum(r), rollup_ddl(r), rebuild_sql(r),
-                               finest_rollup(r) == r)
+                               source_rollup(r) is None)
             indexes += entity_index(r.table, r)
         for twin in sketch_rollups(d):
             wanted[twin.table] = (d, twin.checksum, twin.ddl(), twin.rebuild_sql(),
@@ -121,7 +121,7 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
     for name, (domain, checksum, ddl, rebuild, from_raw) in wanted.items():
         if recorded.get(name) == checksum:
             continue
-        # a coarser grain is merged from its cube's finest (built first): no raw event read
+        # a rollup with a source (built first) is merged from it: no raw event read
         if from_raw and os.environ.get(REBUILD_EXPIRED_ENV) != "1" and (
                 expired := expired_history(conn, domain)):
             # a new or changed rollup is built from raw events, which retention dropped

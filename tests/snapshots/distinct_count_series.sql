@@ -1,36 +1,35 @@
 -- 1. series metrics
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T13:30:00+00:00: events_ai (raw)
---    2026-04-17T13:30:00+00:00 .. 2026-04-17T14:00:00+00:00: ru_ai_scope_5m_d19622 (5m)
---    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
---    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
---    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
---    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:25:00+00:00: ru_ai_scope_5m_d19622 (5m)
+--    2026-04-17T13:30:00+00:00 .. 2026-04-17T14:00:00+00:00: ru_ai_org_5m_a0ef96 (5m)
+--    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_org_1h_01529a (1h)
+--    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_org_1h_01529a (1h)
+--    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:25:00+00:00: ru_ai_org_5m_a0ef96 (5m)
 --    2026-05-17T13:25:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
 SELECT floor(extract(epoch
 FROM "bucket_ts"))::int8 AS "bucket_ts", COALESCE("tokensIn", 0)::int8 AS "tokensIn", COALESCE("tokensOut", 0)::int8 AS "tokensOut", COALESCE("policyTokensIn", 0)::int8 AS "policyTokensIn", COALESCE("policyTokensOut", 0)::int8 AS "policyTokensOut", COALESCE("requests", 0)::int8 AS "requests", "latencyMs__sum", "latencyMs__n"
-FROM ((SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
-FROM "ru_ai_scope_1d_408785"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
-UNION ALL (SELECT "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM ((SELECT "slot_ts" "bucket_ts","tokensIn" "tokensIn","tokensOut" "tokensOut","policyTokensIn" "policyTokensIn","policyTokensOut" "policyTokensOut","requests" "requests","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n"
+FROM "ru_ai_org_1d_9fd48b"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s)
+UNION ALL (SELECT "bucket_ts",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
 FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",SUM("policy_tokens_in") "policyTokensIn",SUM("policy_tokens_out") "policyTokensOut",COUNT(*) "requests",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
-FROM "ru_ai_scope_5m_d19622"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_org_5m_a0ef96"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s
 GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
-FROM "ru_ai_scope_1h_dd3f13"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_org_1h_01529a"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s
 GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
-FROM "ru_ai_scope_1h_dd3f13"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_org_1h_01529a"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t4)s AND "slot_ts"<%(t5)s
 GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
-FROM "ru_ai_scope_5m_d19622"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+FROM "ru_ai_org_5m_a0ef96"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t5)s AND "slot_ts"<%(t6)s
 GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",SUM("policy_tokens_in") "policyTokensIn",SUM("policy_tokens_out") "policyTokensOut",COUNT(*) "requests",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n"
@@ -43,7 +42,7 @@ GROUP BY "bucket_ts")) AS parts;
 -- 2. percentiles
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
 --    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
---    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
+--    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
 (SELECT %(p18)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
@@ -58,7 +57,7 @@ UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bi
 FROM "rh_ai_scope_1h_dd3f13"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "hist_column"=%(p9)s)
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin","hist_n"
-FROM "rh_ai_scope_1d_408785"
+FROM "rh_ai_org_1d_9fd48b"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s AND "hist_column"=%(p12)s)
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin","hist_n"
 FROM "rh_ai_scope_1h_dd3f13"
@@ -75,7 +74,7 @@ GROUP BY "bucket_ts");
 -- 3. distinct counts
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
 --    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
---    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
+--    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
 (SELECT %(p0)s::text AS d_column, "bucket_ts", cardinality(sketch) AS d_nonzero, (SELECT sum(power(2::float8, -(c & 63)))
@@ -89,7 +88,7 @@ UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","d__conv
 FROM "rd_ai_scope_1h_dd3f13"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s)
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","d__conversation_id" "sketch"
-FROM "rd_ai_scope_1d_408785"
+FROM "rd_ai_org_1d_9fd48b"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s)
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","d__conversation_id" "sketch"
 FROM "rd_ai_scope_1h_dd3f13"
@@ -104,9 +103,9 @@ GROUP BY "bucket_ts") AS r);
 -- 4. distinct counts
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
 --    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
---    2026-04-18T00:00:00+00:00 .. 2026-04-20T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
---    2026-04-20T00:00:00+00:00 .. 2026-05-11T00:00:00+00:00: ru_ai_scope_7d_7d917d (7d)
---    2026-05-11T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_scope_1d_408785 (1d)
+--    2026-04-18T00:00:00+00:00 .. 2026-04-20T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
+--    2026-04-20T00:00:00+00:00 .. 2026-05-11T00:00:00+00:00: ru_ai_org_7d_16653d (7d)
+--    2026-05-11T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
 (SELECT %(p0)s::text AS d_column, cardinality(sketch) AS d_nonzero, (SELECT sum(power(2::float8, -(c & 63)))
@@ -119,13 +118,13 @@ UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_scope_1h_dd3f13"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p4)s AND "slot_ts"<%(p5)s)
 UNION ALL (SELECT "d__conversation_id" "sketch"
-FROM "rd_ai_scope_1d_408785"
+FROM "rd_ai_org_1d_9fd48b"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s)
 UNION ALL (SELECT "d__conversation_id" "sketch"
-FROM "rd_ai_scope_7d_7d917d"
+FROM "rd_ai_org_7d_16653d"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s)
 UNION ALL (SELECT "d__conversation_id" "sketch"
-FROM "rd_ai_scope_1d_408785"
+FROM "rd_ai_org_1d_9fd48b"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s)
 UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_scope_1h_dd3f13"

@@ -1,26 +1,25 @@
 -- 1. series metrics
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T13:30:00+00:00: events_storage (raw)
---    2026-04-17T13:30:00+00:00 .. 2026-04-17T14:00:00+00:00: ru_storage_scope_5m_99b90d (5m)
---    2026-04-17T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_storage_scope_1h_acd0d3 (1h)
---    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:25:00+00:00: ru_storage_scope_5m_99b90d (5m)
+--    2026-04-17T13:30:00+00:00 .. 2026-04-17T14:00:00+00:00: ru_storage_org_5m_993a91 (5m)
+--    2026-04-17T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_storage_org_1h_aa0a1f (1h)
+--    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:25:00+00:00: ru_storage_org_5m_993a91 (5m)
 --    2026-05-17T13:25:00+00:00 .. 2026-05-17T13:27:41+00:00: events_storage (raw)
 SELECT floor(extract(epoch
 FROM "bucket_ts"))::int8 AS "bucket_ts", COALESCE("uplBytes", 0)::int8 AS "uplBytes", COALESCE("dwlBytes", 0)::int8 AS "dwlBytes", COALESCE("sizeChange", 0)::int8 AS "sizeChange", "latencyMs__sum", "latencyMs__n", COALESCE("requests", 0)::int8 AS "requests"
-FROM ((SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("uplBytes") "uplBytes",SUM("dwlBytes") "dwlBytes",SUM("sizeChange") "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
-FROM "ru_storage_scope_1h_acd0d3"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
-UNION ALL (SELECT "bucket_ts",SUM("uplBytes") "uplBytes",SUM("dwlBytes") "dwlBytes",SUM("sizeChange") "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
+FROM ((SELECT "slot_ts" "bucket_ts","uplBytes" "uplBytes","dwlBytes" "dwlBytes","sizeChange" "sizeChange","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n","requests" "requests"
+FROM "ru_storage_org_1h_aa0a1f"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s)
+UNION ALL (SELECT "bucket_ts",sum(("uplBytes")::int8) "uplBytes",sum(("dwlBytes")::int8) "dwlBytes",sum(("sizeChange")::int8) "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
 FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("upl_bytes") "uplBytes",SUM("dwl_bytes") "dwlBytes",SUM("size_change") "sizeChange",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n",COUNT(*) "requests"
 FROM "events_storage"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("uplBytes") "uplBytes",SUM("dwlBytes") "dwlBytes",SUM("sizeChange") "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
-FROM "ru_storage_scope_5m_99b90d"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",sum(("uplBytes")::int8) "uplBytes",sum(("dwlBytes")::int8) "dwlBytes",sum(("sizeChange")::int8) "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
+FROM "ru_storage_org_5m_993a91"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s
 GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("uplBytes") "uplBytes",SUM("dwlBytes") "dwlBytes",SUM("sizeChange") "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
-FROM "ru_storage_scope_5m_99b90d"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",sum(("uplBytes")::int8) "uplBytes",sum(("dwlBytes")::int8) "dwlBytes",sum(("sizeChange")::int8) "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
+FROM "ru_storage_org_5m_993a91"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s
 GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("upl_bytes") "uplBytes",SUM("dwl_bytes") "dwlBytes",SUM("size_change") "sizeChange",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n",COUNT(*) "requests"

@@ -1,6 +1,6 @@
 -- 1. series metrics
 --    2026-05-10T13:27:41+00:00 .. 2026-05-10T13:30:00+00:00: events_ai (raw)
---    2026-05-10T13:30:00+00:00 .. 2026-05-17T13:25:00+00:00: ru_ai_scope_5m_d19622 (5m)
+--    2026-05-10T13:30:00+00:00 .. 2026-05-17T13:25:00+00:00: ru_ai_org_5m_a0ef96 (5m)
 --    2026-05-17T13:25:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
 SELECT floor(extract(epoch
 FROM "bucket_ts"))::int8 AS "bucket_ts", COALESCE("tokensIn", 0)::int8 AS "tokensIn", COALESCE("tokensOut", 0)::int8 AS "tokensOut", COALESCE("policyTokensIn", 0)::int8 AS "policyTokensIn", COALESCE("policyTokensOut", 0)::int8 AS "policyTokensOut", COALESCE("requests", 0)::int8 AS "requests", "latencyMs__sum", "latencyMs__n"
@@ -8,10 +8,9 @@ FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("tokens_in") 
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
-FROM "ru_ai_scope_5m_d19622"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+UNION ALL (SELECT "slot_ts" "bucket_ts","tokensIn" "tokensIn","tokensOut" "tokensOut","policyTokensIn" "policyTokensIn","policyTokensOut" "policyTokensOut","requests" "requests","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n"
+FROM "ru_ai_org_5m_a0ef96"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s)
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",SUM("policy_tokens_in") "policyTokensIn",SUM("policy_tokens_out") "policyTokensOut",COUNT(*) "requests",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(t2)s AND "ts"<%(end)s

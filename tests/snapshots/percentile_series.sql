@@ -1,26 +1,25 @@
 -- 1. series metrics
 --    2026-05-16T13:27:41+00:00 .. 2026-05-16T13:30:00+00:00: events_calls (raw)
---    2026-05-16T13:30:00+00:00 .. 2026-05-16T14:00:00+00:00: ru_calls_scope_5m_5cb187 (5m)
---    2026-05-16T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_calls_scope_1h_217fd2 (1h)
---    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:25:00+00:00: ru_calls_scope_5m_5cb187 (5m)
+--    2026-05-16T13:30:00+00:00 .. 2026-05-16T14:00:00+00:00: ru_calls_org_5m_51803e (5m)
+--    2026-05-16T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_calls_org_1h_8220b2 (1h)
+--    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:25:00+00:00: ru_calls_org_5m_51803e (5m)
 --    2026-05-17T13:25:00+00:00 .. 2026-05-17T13:27:41+00:00: events_calls (raw)
 SELECT floor(extract(epoch
 FROM "bucket_ts"))::int8 AS "bucket_ts", COALESCE("callCount", 0)::int8 AS "callCount", COALESCE("errorCount", 0)::int8 AS "errorCount", "latencyMs__sum", "latencyMs__n", "latencyMsMax"
-FROM ((SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("callCount") "callCount",SUM("errorCount") "errorCount",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",MAX("latencyMsMax") "latencyMsMax"
-FROM "ru_calls_scope_1h_217fd2"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+FROM ((SELECT "slot_ts" "bucket_ts","callCount" "callCount","errorCount" "errorCount","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n","latencyMsMax" "latencyMsMax"
+FROM "ru_calls_org_1h_8220b2"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s)
 UNION ALL (SELECT "bucket_ts",SUM("callCount") "callCount",SUM("errorCount") "errorCount",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",MAX("latencyMsMax") "latencyMsMax"
 FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",COUNT(*) "callCount",COUNT(*) FILTER(WHERE "error" = ANY(%(p0)s)) "errorCount",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n",MAX("latency_ms") "latencyMsMax"
 FROM "events_calls"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("callCount") "callCount",SUM("errorCount") "errorCount",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",MAX("latencyMsMax") "latencyMsMax"
-FROM "ru_calls_scope_5m_5cb187"
+FROM "ru_calls_org_5m_51803e"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s
 GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("callCount") "callCount",SUM("errorCount") "errorCount",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",MAX("latencyMsMax") "latencyMsMax"
-FROM "ru_calls_scope_5m_5cb187"
+FROM "ru_calls_org_5m_51803e"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s
 GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",COUNT(*) "callCount",COUNT(*) FILTER(WHERE "error" = ANY(%(p1)s)) "errorCount",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n",MAX("latency_ms") "latencyMsMax"

@@ -1,44 +1,33 @@
 -- 1. series metrics
---    2026-04-17T13:27:41+00:00 .. 2026-04-17T13:30:00+00:00: events_runs (raw)
---    2026-04-17T13:30:00+00:00 .. 2026-04-17T14:00:00+00:00: ru_runs_scope_5m_1d34d2 (5m)
---    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_runs_scope_1h_1e74d3 (1h)
---    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_runs_scope_1d_09178f (1d)
---    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_runs_scope_1h_1e74d3 (1h)
---    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:25:00+00:00: ru_runs_scope_5m_1d34d2 (5m)
---    2026-05-17T13:25:00+00:00 .. 2026-05-17T13:27:41+00:00: events_runs (raw)
+--    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_runs (raw)
+--    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_runs_org_1h_0afd95 (1h)
+--    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_runs_org_1d_7bbddd (1d)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_runs_org_1h_0afd95 (1h)
+--    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_runs (raw)
 SELECT floor(extract(epoch
 FROM "bucket_ts"))::int8 AS "bucket_ts", COALESCE("runs", 0)::int8 AS "runs", "spend"
-FROM ((SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("runs") "runs",SUM("spend") "spend"
-FROM "ru_runs_scope_1d_09178f"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+FROM ((SELECT "slot_ts" "bucket_ts","runs" "runs","spend" "spend"
+FROM "ru_runs_org_1d_7bbddd"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s)
 UNION ALL (SELECT "bucket_ts",SUM("runs") "runs",SUM("spend") "spend"
 FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",COUNT(*) "runs",SUM("spend") "spend"
 FROM "events_runs"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("runs") "runs",SUM("spend") "spend"
-FROM "ru_runs_scope_5m_1d34d2"
+FROM "ru_runs_org_1h_0afd95"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s
 GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("runs") "runs",SUM("spend") "spend"
-FROM "ru_runs_scope_1h_1e74d3"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("runs") "runs",SUM("spend") "spend"
-FROM "ru_runs_scope_1h_1e74d3"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t4)s AND "slot_ts"<%(t5)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("runs") "runs",SUM("spend") "spend"
-FROM "ru_runs_scope_5m_1d34d2"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t5)s AND "slot_ts"<%(t6)s
+FROM "ru_runs_org_1h_0afd95"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s
 GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",COUNT(*) "runs",SUM("spend") "spend"
 FROM "events_runs"
-WHERE "org_id"=%(org)s AND "ts">=%(t6)s AND "ts"<%(end)s
+WHERE "org_id"=%(org)s AND "ts">=%(t4)s AND "ts"<%(end)s
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))) AS partials
 GROUP BY "bucket_ts")) AS parts;
--- params: {"end": "2026-05-17T13:27:41+00:00", "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "start": "2026-04-17T13:27:41+00:00", "step": 86400.0, "t1": "2026-04-17T13:30:00+00:00", "t2": "2026-04-17T14:00:00+00:00", "t3": "2026-04-18T00:00:00+00:00", "t4": "2026-05-17T00:00:00+00:00", "t5": "2026-05-17T13:00:00+00:00", "t6": "2026-05-17T13:25:00+00:00"}
+-- params: {"end": "2026-05-17T13:27:41+00:00", "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "start": "2026-04-17T13:27:41+00:00", "step": 86400.0, "t1": "2026-04-17T14:00:00+00:00", "t2": "2026-04-18T00:00:00+00:00", "t3": "2026-05-17T00:00:00+00:00", "t4": "2026-05-17T13:00:00+00:00"}
 
 -- 2. breakdown page
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_runs (raw)

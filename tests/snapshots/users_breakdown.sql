@@ -4,20 +4,20 @@
 --    2026-03-15T00:00:00+00:00 .. 2026-05-14T00:00:00+00:00: ru_private_chat_users_30d_f5bf75 (30d)
 --    2026-05-14T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_private_chat_users_1d_d86402 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_private_chat (raw)
-WITH agg AS (SELECT "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
+WITH agg AS (SELECT "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
 FROM ((SELECT "user_id" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",COUNT(*) "requests",MAX("ts") "lastActiveAt"
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s AND NOT "user_id" IS NULL
 GROUP BY "user_id")
-UNION ALL (SELECT "user_id" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
+UNION ALL (SELECT "user_id" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
 FROM "ru_private_chat_users_1d_d86402"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND NOT "user_id" IS NULL
 GROUP BY "user_id")
-UNION ALL (SELECT "user_id" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
+UNION ALL (SELECT "user_id" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
 FROM "ru_private_chat_users_30d_f5bf75"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND NOT "user_id" IS NULL
 GROUP BY "user_id")
-UNION ALL (SELECT "user_id" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
+UNION ALL (SELECT "user_id" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
 FROM "ru_private_chat_users_1d_d86402"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND NOT "user_id" IS NULL
 GROUP BY "user_id")

@@ -6,28 +6,28 @@
 --    2026-05-11T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_main_1d_fd4224 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_main_1h_ad51a8 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-WITH agg AS (SELECT "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+WITH agg AS (SELECT "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
 FROM ((SELECT "model" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",SUM("policy_tokens_in") "policyTokensIn",SUM("policy_tokens_out") "policyTokensOut",COUNT(*) "requests",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
 GROUP BY "model")
-UNION ALL (SELECT "model" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+UNION ALL (SELECT "model" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
 FROM "ru_ai_main_1h_ad51a8"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
 GROUP BY "model")
-UNION ALL (SELECT "model" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+UNION ALL (SELECT "model" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
 FROM "ru_ai_main_1d_fd4224"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
 GROUP BY "model")
-UNION ALL (SELECT "model" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+UNION ALL (SELECT "model" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
 FROM "ru_ai_main_7d_2a1406"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
 GROUP BY "model")
-UNION ALL (SELECT "model" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+UNION ALL (SELECT "model" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
 FROM "ru_ai_main_1d_fd4224"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t4)s AND "slot_ts"<%(t5)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
 GROUP BY "model")
-UNION ALL (SELECT "model" "entity_id",SUM("tokensIn") "tokensIn",SUM("tokensOut") "tokensOut",SUM("policyTokensIn") "policyTokensIn",SUM("policyTokensOut") "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+UNION ALL (SELECT "model" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
 FROM "ru_ai_main_1h_ad51a8"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t5)s AND "slot_ts"<%(t6)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
 GROUP BY "model")
