@@ -1,9 +1,11 @@
 """Issue 10 acceptance: every query shape on the fast path, exactly.
 
 The rollups are declared cubes (``Domain.rollups``, or ``default_cubes``): a scope cube
-(workspace, repo) at 5m/1h/1d, a main cube of every low-cardinality dimension and filter
-column at 1h/1d, one cube per high-cardinality dimension at 1d/30d; sketch twins (histograms,
-distinct counts) at the scope cube's 1h and 1d, the main cube's 1d only. Ingest and loads merge the rows they insert into every one of them, in the
+(workspace, repo) at 5m/1h/1d/7d, an org cube (no column) at the same grains, a main cube of
+every low-cardinality dimension and filter column at 1h/1d/7d, one cube per
+high-cardinality dimension at 1d/30d/90d; sketch twins (histograms, distinct counts) at the
+scope cube's 1h/1d/7d, the org cube's 1d/7d, the main cube's 1d only, an entity cube's
+1d/30d. Ingest and loads merge the rows they insert into every one of them, in the
 statement that inserts them.
 
 The evidence, each piece able to fail:
@@ -55,14 +57,15 @@ from test_rollups import (
 )
 
 DOMAIN_NAMES = tuple(d.name for d in DECLARED)
-LONG = (utc(2026, 6, 20), utc(2026, 10, 5))  # holds the 30-day slots from 07-13 to 09-11
+# holds the 90-day slot from 05-14 to 08-12 and the 30-day slots after it to 09-11
+LONG = (utc(2026, 5, 1), utc(2026, 10, 5))
 SCOPES = (("org", None), ("workspace", "w1"), ("repo", "r1"))
 # query ends, each with busy minutes around it (raw ends and fine slots read events)
 HOURS = ("2026-08-10T03:07:11Z", "2026-08-14T18:52:00Z")
 QUARTERS = ("2026-09-01T18:32:30Z", "2026-09-03T18:22:00Z")  # Asia/Kolkata, 15m buckets
 FIVES = ("2026-08-20T00:02:00Z", "2026-08-21T00:00:00Z")
 DAYS = ("2026-06-23T00:00:00Z", "2026-09-30T00:00:00Z")
-LONG_BREAKDOWN = ("2026-06-21T05:06:07Z", "2026-10-03T17:23:45Z")  # 104 days
+LONG_BREAKDOWN = ("2026-05-10T05:06:07Z", "2026-10-03T17:23:45Z")  # 146 days
 SERIES_OF_ENTITIES = ("2026-07-01T00:00:00Z", "2026-08-20T00:00:00Z")
 BUSY = [(parse_ts(t) - timedelta(minutes=25), parse_ts(t) + timedelta(minutes=25))
         for t in (*HOURS, *QUARTERS, *FIVES, *LONG_BREAKDOWN)]
@@ -326,7 +329,8 @@ def test_every_scope_dimension_filter_and_cube_answers_as_raw_events_do(client, 
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 STEPS = {"5m": timedelta(minutes=5), "15m": timedelta(minutes=15), "1h": timedelta(hours=1),
-         "1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+         "1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30),
+         "90d": timedelta(days=90)}
 
 
 def slot_of(t: datetime, grain: str) -> datetime:
@@ -373,7 +377,7 @@ DELTAS = {"private-chat": {"requests": 1, "tokensIn": 321, "tokensOut": 5},
 def test_a_late_event_changes_exactly_its_own_slots(client, db, new_org, name):
     """Newer events first (October 2026); then one dated months earlier (a new slot in every
     rollup), then another in the same old day and 30-day slot with the same keys (an
-    existing row of the 1d, 7d and 30d rollups, new 5m/15m/1h rows): each changes, in every
+    existing row of the 1d, 7d, 30d and 90d rollups, new 5m/15m/1h rows): each changes, in every
     table, exactly the rows of its own slots and keys, by exactly its own count."""
     dom = domain_of(client, name)
     org = new_org()
@@ -413,8 +417,9 @@ def test_a_late_event_changes_exactly_its_own_slots(client, db, new_org, name):
             if table in distinct_tables:  # a sketch that took in one more value
                 assert len(new) == 1, table
                 continue
-            assert len(new) == 1 and len(old) == (1 if k == 1 and rollup.grain in ("1d", "7d", "30d")
-                                                  else 0), (table, old, new)
+            assert len(new) == 1 and len(old) == (
+                1 if k == 1 and rollup.grain in ("1d", "7d", "30d", "90d") else 0), \
+                (table, old, new)
             parts = [n for n, _ in part_types(rollup)]
             got = dict(zip(parts, new[0][width:]))
             was = dict(zip(parts, old[0][width:])) if old else {}

@@ -91,7 +91,8 @@ def test_a_new_coarser_grain_is_merged_from_the_finest_where_raw_events_are_gone
     own, old, _, _ = expired
     own.db.execute(f"DELETE FROM {CHAT.table} WHERE org_id = %s", (old.id,))  # retention did
     users = next(c for c in default_cubes(CHAT) if c.name == "users")
-    weekly = dataclasses.replace(users, grains=(*users.grains, "7d"))
+    weekly = dataclasses.replace(users, grains=(*users.grains, "7d"),
+                                 sketch_grains=(*users.sketch_grains, "7d"))
     more = dataclasses.replace(CHAT, rollups=tuple(
         weekly if c.name == "users" else c for c in default_cubes(CHAT)))
     domains = tuple(more if d.name == CHAT.name else d for d in DOMAINS)

@@ -761,21 +761,25 @@ def test_planner_picks_the_smallest_cube_holding_every_column(client):
     assert [_label(s) for s in got] == main
 
 
-def test_a_long_high_cardinality_breakdown_reads_30_day_slots(client):
-    """A breakdown over more than 60 days: 30-day slots (aligned on 2000-01-01) in the
-    middle, days around them, raw events at the unaligned ends; with per-entity daily
-    series, the series read days only (no 30-day slot divides a day)."""
-    start, end = datetime(2026, 7, 30, 12, 34, 56, tzinfo=UTC), utc(2026, 11, 13, 6)
-    params = dict(scope="workspace", id="w1", start="2026-07-30T12:34:56Z",
+def test_a_long_high_cardinality_breakdown_reads_90_and_30_day_slots(client):
+    """A breakdown over more than 120 days: 90-day slots (three 30-day ones, aligned on
+    2000-01-01) in the middle, 30-day slots and days around them, raw events at the
+    unaligned ends; with per-entity daily series, the series read days only (no 30- or
+    90-day slot divides a day)."""
+    start, end = datetime(2026, 7, 10, 12, 34, 56, tzinfo=UTC), utc(2026, 11, 13, 6)
+    params = dict(scope="workspace", id="w1", start="2026-07-10T12:34:56Z",
                   end="2026-11-13T06:00:00Z")
     expected = [
-        (start, utc(2026, 7, 31), None),
-        (utc(2026, 7, 31), utc(2026, 8, 12), ("users", "1d")),
-        (utc(2026, 8, 12), utc(2026, 11, 10), ("users", "30d")),
+        (start, utc(2026, 7, 11), None),
+        (utc(2026, 7, 11), utc(2026, 7, 13), ("users", "1d")),
+        (utc(2026, 7, 13), utc(2026, 8, 12), ("users", "30d")),
+        (utc(2026, 8, 12), utc(2026, 11, 10), ("users", "90d")),
         (utc(2026, 11, 10), utc(2026, 11, 13), ("users", "1d")),
         (utc(2026, 11, 13), end, None)]
-    assert thirty_day_slot(utc(2026, 8, 12)) == utc(2026, 8, 12)
-    assert thirty_day_slot(utc(2026, 11, 10)) == utc(2026, 11, 10)
+    for t in (utc(2026, 7, 13), utc(2026, 8, 12), utc(2026, 11, 10)):
+        assert thirty_day_slot(t) == t
+    assert (utc(2026, 8, 12) - utc(2000, 1, 1)).days % 90 == 0
+    assert (utc(2026, 11, 10) - utc(2026, 8, 12)).days == 90
     assert breakdown_segments(client, "policies", "users", **params) == expected
     dom = domain_of(client, "policies")
     dim = dom.dimension("users")
@@ -784,8 +788,8 @@ def test_a_long_high_cardinality_breakdown_reads_30_day_slots(client):
                               NOW)
     metrics = [dom.metric(m) for m in request.metrics]
     per_entity = [_label(s) for s in plan_segments(dom, request, metrics, dim, True)]
-    assert per_entity == [(start, utc(2026, 7, 31), None),
-                          (utc(2026, 7, 31), utc(2026, 11, 13), ("users", "1d")),
+    assert per_entity == [(start, utc(2026, 7, 11), None),
+                          (utc(2026, 7, 11), utc(2026, 11, 13), ("users", "1d")),
                           (utc(2026, 11, 13), end, None)]
 
 

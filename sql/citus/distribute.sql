@@ -15,7 +15,7 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'orgs'::r
 SELECT create_reference_table('api_keys')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'api_keys'::regclass);
 
--- Tenant tables: distributed by org_id, colocated with entities (173 tables).
+-- Tenant tables: distributed by org_id, colocated with entities (181 tables).
 SELECT create_distributed_table('entities', 'org_id')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'entities'::regclass);
 SELECT create_distributed_table('retention_overrides', 'org_id', colocate_with => 'entities')
@@ -140,6 +140,8 @@ SELECT create_distributed_table('ru_private_chat_users_1d_d86402', 'org_id', col
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_private_chat_users_1d_d86402'::regclass);
 SELECT create_distributed_table('ru_private_chat_users_30d_f5bf75', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_private_chat_users_30d_f5bf75'::regclass);
+SELECT create_distributed_table('ru_private_chat_users_90d_2e73fd', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_private_chat_users_90d_2e73fd'::regclass);
 SELECT create_distributed_table('rd_private_chat_users_1d_d86402', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_private_chat_users_1d_d86402'::regclass);
 SELECT create_distributed_table('rd_private_chat_users_30d_f5bf75', 'org_id', colocate_with => 'entities')
@@ -174,6 +176,8 @@ SELECT create_distributed_table('ru_policies_users_1d_efc2b8', 'org_id', colocat
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_policies_users_1d_efc2b8'::regclass);
 SELECT create_distributed_table('ru_policies_users_30d_29ec0e', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_policies_users_30d_29ec0e'::regclass);
+SELECT create_distributed_table('ru_policies_users_90d_1c01f5', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_policies_users_90d_1c01f5'::regclass);
 SELECT create_distributed_table('events_credits', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_credits'::regclass);
 SELECT create_distributed_table('events_credits_ids', 'org_id', colocate_with => 'entities')
@@ -226,6 +230,8 @@ SELECT create_distributed_table('ru_runs_targets_1d_1ab8a6', 'org_id', colocate_
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_runs_targets_1d_1ab8a6'::regclass);
 SELECT create_distributed_table('ru_runs_targets_30d_6d0d35', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_runs_targets_30d_6d0d35'::regclass);
+SELECT create_distributed_table('ru_runs_targets_90d_978ed0', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_runs_targets_90d_978ed0'::regclass);
 SELECT create_distributed_table('events_model_usage', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_model_usage'::regclass);
 SELECT create_distributed_table('events_model_usage_ids', 'org_id', colocate_with => 'entities')
@@ -282,6 +288,8 @@ SELECT create_distributed_table('ru_workflow_cu_workflows_1d_0aa02b', 'org_id', 
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_workflow_cu_workflows_1d_0aa02b'::regclass);
 SELECT create_distributed_table('ru_workflow_cu_workflows_30d_3fa63a', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_workflow_cu_workflows_30d_3fa63a'::regclass);
+SELECT create_distributed_table('ru_workflow_cu_workflows_90d_39ec18', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_workflow_cu_workflows_90d_39ec18'::regclass);
 SELECT create_distributed_table('events_calls', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'events_calls'::regclass);
 SELECT create_distributed_table('events_calls_ids', 'org_id', colocate_with => 'entities')
@@ -312,14 +320,20 @@ SELECT create_distributed_table('ru_calls_users_1d_5e6748', 'org_id', colocate_w
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_users_1d_5e6748'::regclass);
 SELECT create_distributed_table('ru_calls_users_30d_9efa07', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_users_30d_9efa07'::regclass);
+SELECT create_distributed_table('ru_calls_users_90d_4b60c0', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_users_90d_4b60c0'::regclass);
 SELECT create_distributed_table('ru_calls_runs_1d_9f8292', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_runs_1d_9f8292'::regclass);
 SELECT create_distributed_table('ru_calls_runs_30d_3d9dc8', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_runs_30d_3d9dc8'::regclass);
+SELECT create_distributed_table('ru_calls_runs_90d_c4948e', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_runs_90d_c4948e'::regclass);
 SELECT create_distributed_table('ru_calls_threads_1d_ab449c', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_threads_1d_ab449c'::regclass);
 SELECT create_distributed_table('ru_calls_threads_30d_db0680', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_threads_30d_db0680'::regclass);
+SELECT create_distributed_table('ru_calls_threads_90d_0fbc3c', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_calls_threads_90d_0fbc3c'::regclass);
 SELECT create_distributed_table('rh_calls_scope_1h_217fd2', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_calls_scope_1h_217fd2'::regclass);
 SELECT create_distributed_table('rh_calls_scope_1d_9fc62e', 'org_id', colocate_with => 'entities')
@@ -362,5 +376,7 @@ SELECT create_distributed_table('ru_call_usage_users_1d_e08327', 'org_id', coloc
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_users_1d_e08327'::regclass);
 SELECT create_distributed_table('ru_call_usage_users_30d_49727a', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_users_30d_49727a'::regclass);
+SELECT create_distributed_table('ru_call_usage_users_90d_7f6419', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'ru_call_usage_users_90d_7f6419'::regclass);
 
 -- Coordinator-only (left local on purpose): schema_migrations, rollup_tables, rate_limit_buckets.

@@ -202,7 +202,7 @@ class Samples:
     demo_nightly: bool = False
 
 
-GRAIN_NAMES = ("5m", "15m", "1h", "1d", "7d", "30d")  # 7d: Monday-aligned (ISO weeks)
+GRAIN_NAMES = ("5m", "15m", "1h", "1d", "7d", "30d", "90d")  # 7d: on Mondays (ISO weeks)
 FINEST_GRAINS = GRAIN_NAMES[:4]  # a domain's finest default grain: days at most
 
 
