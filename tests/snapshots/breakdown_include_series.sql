@@ -11,12 +11,9 @@ ORDER BY "ts" DESC, "event_id" DESC) FILTER (WHERE "target_name" IS NOT NULL))[1
 FROM "events_runs"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s AND NOT "target_type" IS NULL AND NOT "target_slug" IS NULL
 GROUP BY "target_type","target_slug")
-UNION ALL (SELECT concat_ws(':', "target_type", "target_slug") "entity_id",SUM("runs") "runs",SUM("spend") "spend",SUM("avgDurationMs__sum") "avgDurationMs__sum",SUM("avgDurationMs__n") "avgDurationMs__n",MAX("attr__targetType") "attr__targetType",MAX("attr__targetSlug") "attr__targetSlug",(array_agg("attr___name"
-ORDER BY "attr___name__at" DESC NULLS LAST, "attr___name__eid" DESC NULLS LAST))[1] "attr___name",MAX("attr___name__at") "attr___name__at",(array_agg("attr___name__eid"
-ORDER BY "attr___name__at" DESC NULLS LAST, "attr___name__eid" DESC NULLS LAST))[1] "attr___name__eid"
+UNION ALL (SELECT concat_ws(':', "target_type", "target_slug") "entity_id","runs" "runs","spend" "spend","avgDurationMs__sum" "avgDurationMs__sum","avgDurationMs__n" "avgDurationMs__n","attr__targetType" "attr__targetType","attr__targetSlug" "attr__targetSlug","attr___name" "attr___name","attr___name__at" "attr___name__at","attr___name__eid" "attr___name__eid"
 FROM "ru_runs_targets_1d_1ab8a6"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND NOT "target_type" IS NULL AND NOT "target_slug" IS NULL
-GROUP BY "target_type","target_slug")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND NOT "target_type" IS NULL AND NOT "target_slug" IS NULL)
 UNION ALL (SELECT concat_ws(':', "target_type", "target_slug") "entity_id",COUNT(*) "runs",SUM("spend") "spend",sum(("duration_ms")::numeric) "avgDurationMs__sum",COUNT("duration_ms") "avgDurationMs__n",MAX("target_type") "attr__targetType",MAX("target_slug") "attr__targetSlug",(array_agg("target_name"
 ORDER BY "ts" DESC, "event_id" DESC) FILTER (WHERE "target_name" IS NOT NULL))[1] "attr___name",max("ts") FILTER (WHERE "target_name" IS NOT NULL) "attr___name__at",(array_agg("event_id"
 ORDER BY "ts" DESC, "event_id" DESC) FILTER (WHERE "target_name" IS NOT NULL))[1] "attr___name__eid"
@@ -41,10 +38,9 @@ FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",concat_ws(':', "t
 FROM "events_runs"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s AND NOT "target_type" IS NULL AND NOT "target_slug" IS NULL AND concat_ws(':', "target_type", "target_slug") = ANY(%(entities)s)
 GROUP BY date_bin(%(step)s, "ts", %(origin)s),"target_type","target_slug")
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",concat_ws(':', "target_type", "target_slug") "entity_id",SUM("runs") "runs",SUM("spend") "spend",SUM("avgDurationMs__sum") "avgDurationMs__sum",SUM("avgDurationMs__n") "avgDurationMs__n"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",concat_ws(':', "target_type", "target_slug") "entity_id","runs" "runs","spend" "spend","avgDurationMs__sum" "avgDurationMs__sum","avgDurationMs__n" "avgDurationMs__n"
 FROM "ru_runs_targets_1d_1ab8a6"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND NOT "target_type" IS NULL AND NOT "target_slug" IS NULL AND concat_ws(':', "target_type", "target_slug") = ANY(%(entities)s)
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"target_type","target_slug")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND NOT "target_type" IS NULL AND NOT "target_slug" IS NULL AND concat_ws(':', "target_type", "target_slug") = ANY(%(entities)s))
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",concat_ws(':', "target_type", "target_slug") "entity_id",COUNT(*) "runs",SUM("spend") "spend",sum(("duration_ms")::numeric) "avgDurationMs__sum",COUNT("duration_ms") "avgDurationMs__n"
 FROM "events_runs"
 WHERE "org_id"=%(org)s AND "ts">=%(t2)s AND "ts"<%(end)s AND NOT "target_type" IS NULL AND NOT "target_slug" IS NULL AND concat_ws(':', "target_type", "target_slug") = ANY(%(entities)s)

@@ -14,14 +14,12 @@ FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("upl_bytes") 
 FROM "events_storage"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",sum(("uplBytes")::int8) "uplBytes",sum(("dwlBytes")::int8) "dwlBytes",sum(("sizeChange")::int8) "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","uplBytes" "uplBytes","dwlBytes" "dwlBytes","sizeChange" "sizeChange","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n","requests" "requests"
 FROM "ru_storage_org_5m_993a91"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",sum(("uplBytes")::int8) "uplBytes",sum(("dwlBytes")::int8) "dwlBytes",sum(("sizeChange")::int8) "sizeChange",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",SUM("requests") "requests"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s)
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","uplBytes" "uplBytes","dwlBytes" "dwlBytes","sizeChange" "sizeChange","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n","requests" "requests"
 FROM "ru_storage_org_5m_993a91"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s)
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",SUM("upl_bytes") "uplBytes",SUM("dwl_bytes") "dwlBytes",SUM("size_change") "sizeChange",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n",COUNT(*) "requests"
 FROM "events_storage"
 WHERE "org_id"=%(org)s AND "ts">=%(t4)s AND "ts"<%(end)s

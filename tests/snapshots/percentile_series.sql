@@ -14,14 +14,12 @@ FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",COUNT(*) "callCou
 FROM "events_calls"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("callCount") "callCount",SUM("errorCount") "errorCount",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",MAX("latencyMsMax") "latencyMsMax"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","callCount" "callCount","errorCount" "errorCount","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n","latencyMsMax" "latencyMsMax"
 FROM "ru_calls_org_5m_51803e"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("callCount") "callCount",SUM("errorCount") "errorCount",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n",MAX("latencyMsMax") "latencyMsMax"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s)
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","callCount" "callCount","errorCount" "errorCount","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n","latencyMsMax" "latencyMsMax"
 FROM "ru_calls_org_5m_51803e"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s)
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",COUNT(*) "callCount",COUNT(*) FILTER(WHERE "error" = ANY(%(p1)s)) "errorCount",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n",MAX("latency_ms") "latencyMsMax"
 FROM "events_calls"
 WHERE "org_id"=%(org)s AND "ts">=%(t4)s AND "ts"<%(end)s

@@ -10,18 +10,15 @@ FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts","model" "g0","wor
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s AND "model" = ANY(%(filter0)s) AND ("api_key_id" IS NULL OR "api_key_id" <> ALL(%(filter1)s))
 GROUP BY date_bin(%(step)s, "ts", %(origin)s),"model","workspace_id")
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","model" "g0","workspace_id" "g1",sum(("tokensIn")::int8) "tokensIn",SUM("requests") "requests"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","model" "g0","workspace_id" "g1","tokensIn" "tokensIn","requests" "requests"
 FROM "ru_ai_main_1h_ad51a8"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND "model" = ANY(%(filter0)s) AND ("api_key_id" IS NULL OR "api_key_id" <> ALL(%(filter1)s))
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"model","workspace_id")
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","model" "g0","workspace_id" "g1",sum(("tokensIn")::int8) "tokensIn",SUM("requests") "requests"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND "model" = ANY(%(filter0)s) AND ("api_key_id" IS NULL OR "api_key_id" <> ALL(%(filter1)s)))
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","model" "g0","workspace_id" "g1","tokensIn" "tokensIn","requests" "requests"
 FROM "ru_ai_main_1d_fd4224"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND "model" = ANY(%(filter0)s) AND ("api_key_id" IS NULL OR "api_key_id" <> ALL(%(filter1)s))
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"model","workspace_id")
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","model" "g0","workspace_id" "g1",sum(("tokensIn")::int8) "tokensIn",SUM("requests") "requests"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND "model" = ANY(%(filter0)s) AND ("api_key_id" IS NULL OR "api_key_id" <> ALL(%(filter1)s)))
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","model" "g0","workspace_id" "g1","tokensIn" "tokensIn","requests" "requests"
 FROM "ru_ai_main_1h_ad51a8"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND "model" = ANY(%(filter0)s) AND ("api_key_id" IS NULL OR "api_key_id" <> ALL(%(filter1)s))
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s),"model","workspace_id")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND "model" = ANY(%(filter0)s) AND ("api_key_id" IS NULL OR "api_key_id" <> ALL(%(filter1)s)))
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts","model" "g0","workspace_id" "g1",SUM("tokens_in") "tokensIn",COUNT(*) "requests"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(t4)s AND "ts"<%(end)s AND "model" = ANY(%(filter0)s) AND ("api_key_id" IS NULL OR "api_key_id" <> ALL(%(filter1)s))

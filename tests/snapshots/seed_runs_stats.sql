@@ -14,14 +14,12 @@ FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",COUNT(*) "runs",S
 FROM "events_runs"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("runs") "runs",SUM("spend") "spend"
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","runs" "runs","spend" "spend"
 FROM "ru_runs_org_1h_0afd95"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts",SUM("runs") "runs",SUM("spend") "spend"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s)
+UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","runs" "runs","spend" "spend"
 FROM "ru_runs_org_1h_0afd95"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s
-GROUP BY date_bin(%(step)s, "slot_ts", %(origin)s))
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s)
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",COUNT(*) "runs",SUM("spend") "spend"
 FROM "events_runs"
 WHERE "org_id"=%(org)s AND "ts">=%(t4)s AND "ts"<%(end)s
@@ -42,26 +40,21 @@ FROM ((SELECT "source" "entity_id",COUNT(*) "runs"
 FROM "events_runs"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s AND NOT "source" IS NULL
 GROUP BY "source")
-UNION ALL (SELECT "source" "entity_id",SUM("runs") "runs"
+UNION ALL (SELECT "source" "entity_id","runs" "runs"
 FROM "ru_runs_main_1h_cb7930"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND NOT "source" IS NULL
-GROUP BY "source")
-UNION ALL (SELECT "source" "entity_id",SUM("runs") "runs"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND NOT "source" IS NULL)
+UNION ALL (SELECT "source" "entity_id","runs" "runs"
 FROM "ru_runs_main_1d_24be33"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND NOT "source" IS NULL
-GROUP BY "source")
-UNION ALL (SELECT "source" "entity_id",SUM("runs") "runs"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND NOT "source" IS NULL)
+UNION ALL (SELECT "source" "entity_id","runs" "runs"
 FROM "ru_runs_main_7d_7776fa"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND NOT "source" IS NULL
-GROUP BY "source")
-UNION ALL (SELECT "source" "entity_id",SUM("runs") "runs"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND NOT "source" IS NULL)
+UNION ALL (SELECT "source" "entity_id","runs" "runs"
 FROM "ru_runs_main_1d_24be33"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t4)s AND "slot_ts"<%(t5)s AND NOT "source" IS NULL
-GROUP BY "source")
-UNION ALL (SELECT "source" "entity_id",SUM("runs") "runs"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t4)s AND "slot_ts"<%(t5)s AND NOT "source" IS NULL)
+UNION ALL (SELECT "source" "entity_id","runs" "runs"
 FROM "ru_runs_main_1h_cb7930"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t5)s AND "slot_ts"<%(t6)s AND NOT "source" IS NULL
-GROUP BY "source")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t5)s AND "slot_ts"<%(t6)s AND NOT "source" IS NULL)
 UNION ALL (SELECT "source" "entity_id",COUNT(*) "runs"
 FROM "events_runs"
 WHERE "org_id"=%(org)s AND "ts">=%(t6)s AND "ts"<%(end)s AND NOT "source" IS NULL

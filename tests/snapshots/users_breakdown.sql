@@ -9,18 +9,15 @@ FROM ((SELECT "user_id" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out"
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s AND NOT "user_id" IS NULL
 GROUP BY "user_id")
-UNION ALL (SELECT "user_id" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
+UNION ALL (SELECT "user_id" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","requests" "requests","lastActiveAt" "lastActiveAt"
 FROM "ru_private_chat_users_1d_d86402"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND NOT "user_id" IS NULL
-GROUP BY "user_id")
-UNION ALL (SELECT "user_id" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND NOT "user_id" IS NULL)
+UNION ALL (SELECT "user_id" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","requests" "requests","lastActiveAt" "lastActiveAt"
 FROM "ru_private_chat_users_30d_f5bf75"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND NOT "user_id" IS NULL
-GROUP BY "user_id")
-UNION ALL (SELECT "user_id" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND NOT "user_id" IS NULL)
+UNION ALL (SELECT "user_id" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","requests" "requests","lastActiveAt" "lastActiveAt"
 FROM "ru_private_chat_users_1d_d86402"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND NOT "user_id" IS NULL
-GROUP BY "user_id")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND NOT "user_id" IS NULL)
 UNION ALL (SELECT "user_id" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",COUNT(*) "requests",MAX("ts") "lastActiveAt"
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(t4)s AND "ts"<%(end)s AND NOT "user_id" IS NULL

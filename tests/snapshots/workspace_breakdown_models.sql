@@ -11,26 +11,21 @@ FROM ((SELECT "model" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out") 
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
 GROUP BY "model")
-UNION ALL (SELECT "model" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+UNION ALL (SELECT "model" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","policyTokensIn" "policyTokensIn","policyTokensOut" "policyTokensOut","requests" "requests","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n"
 FROM "ru_ai_main_1h_ad51a8"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
-GROUP BY "model")
-UNION ALL (SELECT "model" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL)
+UNION ALL (SELECT "model" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","policyTokensIn" "policyTokensIn","policyTokensOut" "policyTokensOut","requests" "requests","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n"
 FROM "ru_ai_main_1d_fd4224"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
-GROUP BY "model")
-UNION ALL (SELECT "model" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL)
+UNION ALL (SELECT "model" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","policyTokensIn" "policyTokensIn","policyTokensOut" "policyTokensOut","requests" "requests","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n"
 FROM "ru_ai_main_7d_2a1406"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
-GROUP BY "model")
-UNION ALL (SELECT "model" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL)
+UNION ALL (SELECT "model" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","policyTokensIn" "policyTokensIn","policyTokensOut" "policyTokensOut","requests" "requests","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n"
 FROM "ru_ai_main_1d_fd4224"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t4)s AND "slot_ts"<%(t5)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
-GROUP BY "model")
-UNION ALL (SELECT "model" "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",sum(("policyTokensIn")::int8) "policyTokensIn",sum(("policyTokensOut")::int8) "policyTokensOut",SUM("requests") "requests",SUM("latencyMs__sum") "latencyMs__sum",SUM("latencyMs__n") "latencyMs__n"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t4)s AND "slot_ts"<%(t5)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL)
+UNION ALL (SELECT "model" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","policyTokensIn" "policyTokensIn","policyTokensOut" "policyTokensOut","requests" "requests","latencyMs__sum" "latencyMs__sum","latencyMs__n" "latencyMs__n"
 FROM "ru_ai_main_1h_ad51a8"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(t5)s AND "slot_ts"<%(t6)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
-GROUP BY "model")
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t5)s AND "slot_ts"<%(t6)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL)
 UNION ALL (SELECT "model" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",SUM("policy_tokens_in") "policyTokensIn",SUM("policy_tokens_out") "policyTokensOut",COUNT(*) "requests",sum(("latency_ms")::numeric) "latencyMs__sum",COUNT("latency_ms") "latencyMs__n"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(t6)s AND "ts"<%(end)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL
