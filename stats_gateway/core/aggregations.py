@@ -88,7 +88,7 @@ class Aggregation:
         raise NotImplementedError
 
     def merge_terms(self, name: str, rows: Table, narrow: bool = False) -> list[Term]:
-        """``narrow``: the parts are known to be bigints (``Sum``): added as such."""
+        """``narrow``: the statement may add bigint parts as bigints (``Sum`` does)."""
         return [fn.Sum(rows.field(part)).as_(part) for part in self.part_names(name)]
 
     def upsert(self, name: str) -> list[str]:
@@ -197,9 +197,9 @@ class Sum(_OfColumn):
 
     def merge_terms(self, name: str, rows: Table, narrow: bool = False) -> list[Term]:
         """Stored as numeric (a slot's sum may pass bigint), added as bigints when
-        ``narrow``: PostgreSQL sums bigints in 128-bit integers, 2-2.5x faster than
-        numerics over rollup rows (an hourly or 5-minute series of a week). A part past
-        bigint fails the cast (NumericValueOutOfRange): the engine then asks again wide."""
+        ``narrow``: PostgreSQL sums bigints in 128-bit integers, faster than numerics (a
+        week of 5-minute scope-cube rows at 2M events: 6.7 -> 5.8 ms). A part past bigint
+        fails the cast (NumericValueOutOfRange): the engine then asks again wide."""
         if not narrow:
             return super().merge_terms(name, rows)
         return [Raw("sum(({0})::int8)", rows.field(name), alias=name)]
