@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
@@ -226,13 +227,23 @@ def source_rollup(rollup: Rollup) -> Rollup | None:
     finest = finest_rollup(rollup)
     if finest != rollup:
         return finest
+    return earlier_cube_source(rollup, lambda r: set(rollup.metrics) <= set(r.metrics))
+
+
+def earlier_cube_source(rollup: Rollup, keeps: Callable[[Rollup], bool],
+                        cube_keeps: Callable[[Cube], bool] = lambda cube: True,
+                        ) -> Rollup | None:
+    """The coarsest rollup, on a grid dividing ``rollup``'s, of the first cube declared
+    before ``rollup``'s that holds its columns, ``cube_keeps`` accepts and has such a
+    rollup that ``keeps`` accepts (what ``rollup``'s rows need: its parts, its sketches);
+    None if no cube does. Metric rollups and sketch twins look for their sources so."""
     for cube in cubes(rollup.domain):
         if cube == rollup.cube:
             return None
-        if not set(rollup.columns) <= set(cube.columns):
+        if not set(rollup.columns) <= set(cube.columns) or not cube_keeps(cube):
             continue
         fits = [r for r in domain_rollups_of(rollup.domain, cube)
-                if divides(r, rollup) and set(rollup.metrics) <= set(r.metrics)]
+                if divides(r, rollup) and keeps(r)]
         if fits:
             return fits[-1]
     return None

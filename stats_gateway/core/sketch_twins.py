@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 from typing import ClassVar, Self
 
 from stats_gateway.core.domain import Cube, Domain
-from stats_gateway.core.rollups import Rollup, cubes, divides, domain_rollups, domain_rollups_of
+from stats_gateway.core.rollups import (
+    Rollup, domain_rollups, domain_rollups_of, earlier_cube_source,
+)
 from stats_gateway.core.sqlterms import Params, Sql
 
 
@@ -84,17 +86,10 @@ class SketchTwin:
         if finest != self:
             return finest
         domain = self.rollup.domain
-        for cube in cubes(domain):
-            if cube == self.rollup.cube:
-                return None
-            if (not set(self.rollup.columns) <= set(cube.columns)
-                    or self.sketched_columns(domain, cube) != self.columns):
-                continue
-            fits = [r for r in domain_rollups_of(domain, cube)
-                    if r.has_sketches and divides(r, self.rollup)]
-            if fits:
-                return replace(self, rollup=fits[-1])
-        return None
+        found = earlier_cube_source(
+            self.rollup, lambda r: r.has_sketches,
+            lambda cube: self.sketched_columns(domain, cube) == self.columns)
+        return None if found is None else replace(self, rollup=found)
 
     @property
     def from_raw(self) -> bool:

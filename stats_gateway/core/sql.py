@@ -434,8 +434,8 @@ def _series_parts_text(domain: Domain, metrics: tuple[Metric, ...], where: Where
                                   _bound(i, len(cuts)), _bound(i + 1, len(cuts)), p,
                                   narrow, merged=merging and not cut.alone).get_sql()
             (alone if cut.alone else shared).append(sql)
-        merged = _merged(metrics, grouping, shared, narrowed(domain, metrics, narrow))
-        selects = alone + ([merged] if len(shared) > 1 else shared)
+        selects = alone + ([_merged(metrics, grouping, shared, narrowed(domain, metrics, narrow))]
+                           if merging else shared)
     union = " UNION ALL ".join(f"({sql})" for sql in selects)
     columns = [f'floor(extract(epoch FROM "{BUCKET}"))::int8 AS "{BUCKET}"']
     columns += [term for metric in metrics for term in _final_term(domain, metric, narrow)]
