@@ -50,11 +50,14 @@ from support import (
     random_times, rollup_of, rollup_snapshot,
 )
 from stats_gateway.core.distinct import distinct_rollups
-from stats_gateway.core.domain import Cube, sortable
+from domains.private_chat import DOMAIN as PRIVATE_CHAT_DOMAIN
+from stats_gateway.core.domain import (
+    Cube, DomainDeclarationError, Metric, Sum, sortable, validate_domains,
+)
 from stats_gateway.core.request import Filter, parse_breakdown, parse_series
 from stats_gateway.core.rollup_sql import ddl_checksum, rebuild_rollups, sketch_rollups
 from stats_gateway.core.rollups import (
-    ceil_to_every, domain_rollups, floor_to_every, plan_segments, rollup_table_names,
+    ceil_to_every, default_cubes, domain_rollups, floor_to_every, plan_segments, rollup_table_names,
 )
 
 DOMAINS = ("storage", "private-chat", "credits", "runs", "model-usage", "workflow-cu",
@@ -703,6 +706,43 @@ def test_distinct_counts_plan_their_sketch_twins(client):
         (utc(2026, 10, 12, 7, 15), utc(2026, 10, 13), None),
         (utc(2026, 10, 13), utc(2026, 10, 15), ("main", "1d")),
         (utc(2026, 10, 15), utc(2026, 10, 15, 18, 40), None)]
+    # whole-org daily buckets: the org cube's days, and the ends it leaves (it keeps no
+    # hourly sketches) go to the scope cube's hours before raw events take the rest
+    org_days = dict(scope="org", start="2026-10-12T07:15:00Z", end="2026-10-15T18:40:00Z",
+                    timeBucketSize="1d")
+    for metric in ("activeConversations", "latencyMsP95"):
+        assert segments_of(client, "ai", metrics=[metric], sketches=True, **org_days) == [
+            (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), None),
+            (utc(2026, 10, 12, 8), utc(2026, 10, 13), ("scope", "1h")),
+            (utc(2026, 10, 13), utc(2026, 10, 15), ("org", "1d")),
+            (utc(2026, 10, 15), utc(2026, 10, 15, 18), ("scope", "1h")),
+            (utc(2026, 10, 15, 18), utc(2026, 10, 15, 18, 40), None)], metric
+
+
+def test_a_domain_s_finest_grain_shapes_its_default_cubes():
+    """``finest_grain`` drops every finer default grain (and sketch grain); a grain that is
+    not a day or finer is a declaration problem, reported with the domain's others."""
+    hourly = {c.name: (c.grains, c.sketch_grains)
+              for c in default_cubes(replace(PRIVATE_CHAT_DOMAIN, finest_grain="1h"))}
+    assert hourly == {"scope": (("1h", "1d", "7d"), None),
+                      "org": (("1h", "1d", "7d"), ("1d", "7d")),
+                      "main": (("1h", "1d", "7d"), ("1d",)),
+                      "users": (("1d", "30d", "90d"), ("1d", "30d"))}
+    daily = {c.name: c.grains
+             for c in default_cubes(replace(PRIVATE_CHAT_DOMAIN, finest_grain="1d"))}
+    assert daily == {"scope": ("1d", "7d"), "org": ("1d", "7d"), "main": ("1d", "7d"),
+                     "users": ("1d", "30d", "90d")}
+    assert {c.name: c.grains for c in default_cubes(PRIVATE_CHAT_DOMAIN)}["scope"] == \
+        ("5m", "1h", "1d", "7d")
+    bad = replace(PRIVATE_CHAT_DOMAIN, finest_grain="30d",
+                  metrics=PRIVATE_CHAT_DOMAIN.metrics + (
+                      Metric(name="nothing", agg=Sum("no_such_column")),))
+    with pytest.raises(DomainDeclarationError) as err:
+        validate_domains((bad,))
+    problems = err.value.problems
+    assert any("finest_grain '30d' is not one of 5m, 15m, 1h, 1d" in p for p in problems), \
+        problems
+    assert any("no_such_column" in p for p in problems), problems
 
 
 def unix_text(t: datetime) -> str:
