@@ -121,6 +121,15 @@ class DistinctRollup(SketchTwin):
                          f' AS c WHERE c IS NOT NULL GROUP BY c >> 6 ORDER BY 1)'
                          for s in map(sketch_column, self.columns))
 
+    def merge_condition(self) -> str:
+        """Only where the batch brings a code the row lacks: a register's code already
+        there leaves its maximum as it is. Most of a batch's events belong to entities
+        and items each slot has seen (a user's 30-day slot and its known conversations),
+        so most conflicting rows are left alone instead of being rewritten."""
+        return "NOT (" + " AND ".join(
+            f'coalesce(EXCLUDED."{s}" <@ coalesce(r."{s}", \'{{}}\'), TRUE)'
+            for s in map(sketch_column, self.columns)) + ")"
+
 
 def distinct_rollups(domain: Domain) -> list[DistinctRollup]:
     """One per metric rollup with sketches whose cube keeps distinct counts."""

@@ -59,6 +59,11 @@ class SketchTwin:
         """``SET`` clauses merging a new row into an existing one."""
         raise NotImplementedError
 
+    def merge_condition(self) -> str:
+        """The ``WHERE`` of the merge: when a new row would change an existing one (TRUE:
+        always; a skipped update writes no new row version)."""
+        return "TRUE"
+
     def merged_values(self) -> list[str]:
         """The value columns of a coarser slot, merged from a finer twin's rows."""
         raise NotImplementedError
@@ -128,7 +133,8 @@ class SketchTwin:
         """Merge the rows of the events ``source`` holds (rows under the event table's
         name, e.g. the ones an INSERT just stored)."""
         return (f"{self.insert_select(source, 'TRUE', p)} "
-                f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {self.merge_sets()}")
+                f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {self.merge_sets()} "
+                f"WHERE {self.merge_condition()}")
 
     @classmethod
     def of_domain(cls, domain: Domain) -> list[Self]:
