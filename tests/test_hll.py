@@ -223,7 +223,9 @@ def test_grouped_pattern_refuses_odd_names():
 def test_stored_sketches_are_hll_agg_of_their_events(client, db, new_org):
     """Ingest builds each sketch by register (``DistinctRollup._by_register``) and merges
     with an inlined union: every stored sketch equals ``hll_agg`` (the reference) over the
-    raw events of its slot and cube row, after two batches that hit the same rows."""
+    raw events of its slot and cube row, after two batches that hit the same rows and a
+    third that repeats the first's conversations under new ids (it brings no new code,
+    so the merge leaves those rows alone)."""
     from domains import DOMAINS
     from stats_gateway.core.distinct import distinct_rollups, sketch_column
     from support import ingest
@@ -234,6 +236,7 @@ def test_stored_sketches_are_hll_agg_of_their_events(client, db, new_org):
                  "userId": f"u{i % 5}", "model": "m",
                  **({"conversationId": f"c{rng.randrange(400)}"} if i % 7 else {})}
                 for i in range(600)] for b in range(2)]
+    batches.append([{**event, "eventId": f"again-{event['eventId']}"} for event in batches[0]])
     for batch in batches:
         ingest(client, org, "private-chat", batch)
     domain = next(d for d in DOMAINS if d.name == "private-chat")
