@@ -339,11 +339,14 @@ class StatsEngine:
             return [found.get(key) or (key, *empty) for key in keys]
         percentiles = {_ts(bucket): values for (bucket,), values in sketch_values.items()}
         columns = series_parts_columns(domain, parts, narrow)
+        reads = [read for _, read in finalizers]  # (a tuple per bucket, no dict of names)
         out = []
         for key in keys:
             row = found.get(key)
             parts_of = dict(zip(columns, row)) if row is not None else {}
-            out.append((key, *_values(finalizers, parts_of, percentiles.get(key)).values()))
+            if (sketched_of := percentiles.get(key)) is not None:
+                parts_of.update(sketched_of)
+            out.append((key, *[read(parts_of) for read in reads]))
         return out
 
     async def total_values(self, org_id: str, domain: Domain, request: StatsRequest,

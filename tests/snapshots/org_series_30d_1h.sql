@@ -34,7 +34,6 @@ GROUP BY "bucket_ts")) AS parts;
 (SELECT %(p12)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
 ORDER BY hist_bin) AS hist_counts
-FROM (SELECT "bucket_ts","hist_bin",sum("hist_n")::int8 "hist_n"
 FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_storage"
 WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
@@ -45,8 +44,7 @@ WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "hist_colu
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_storage"
 WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
-GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")) AS partials
-GROUP BY "bucket_ts","hist_bin") AS b
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")) AS b
 WHERE hist_n > 0
 GROUP BY "bucket_ts");
 -- params: {"gamma": 1.1, "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p10": "2026-05-17T13:00:00+00:00", "p11": "2026-05-17T13:27:41+00:00", "p12": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "2026-04-17T14:00:00+00:00", "p8": "2026-05-17T13:00:00+00:00", "p9": "latency_ms", "step": 3600.0, "zero_bin": -2147483648}
