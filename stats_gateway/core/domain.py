@@ -272,6 +272,11 @@ class Domain:
         name_fields = {f.name_field for f in self.all_fields if f.name_field}
         return tuple(f for f in self.all_fields if f.name not in name_fields)
 
+    @property
+    def high_cardinality_columns(self) -> frozenset[str]:
+        """Columns of fields declared high-cardinality (users, conversations, threads)."""
+        return frozenset(f.column for f in self.stored_fields if f.high_cardinality)
+
     def metric(self, name: str) -> Metric:
         for metric in self.metrics:
             if metric.name == name:

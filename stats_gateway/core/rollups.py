@@ -360,7 +360,7 @@ def entity_columns(rollup: Rollup) -> tuple[str, ...]:
     """The cube's high-cardinality columns (users, threads…): a page of a breakdown, its
     series and its distinct counts ask for a few of their values over every slot, which
     an index by time would answer by reading every entity's rows of the range."""
-    high = {f.column for f in rollup.domain.stored_fields if f.high_cardinality}
+    high = rollup.domain.high_cardinality_columns
     return tuple(c for c in rollup.columns if c in high)
 
 
@@ -380,7 +380,7 @@ def entity_index(table: str, rollup: Rollup) -> list[tuple[str, str]]:
 def _cubes_by_size(domain: Domain) -> tuple[Cube, ...]:
     """The cubes in the order the planner tries them: those without high-cardinality
     columns first (each such column multiplies the rows), then the fewest columns."""
-    high = {f.column for f in domain.stored_fields if f.high_cardinality}
+    high = domain.high_cardinality_columns
     return tuple(sorted(cubes(domain), key=lambda c: (len(high & set(c.columns)),
                                                       len(c.columns))))
 

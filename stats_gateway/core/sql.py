@@ -507,9 +507,11 @@ def grouped_series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[
 @lru_cache(maxsize=_CACHE)
 def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...], sort: str,
                     descending: bool, then_by: tuple[str, ...], where: Where, fixed: bool,
-                    cuts: tuple[Cut, ...], narrow: bool) -> tuple[str, dict]:
+                    cuts: tuple[Cut, ...], narrow: bool,
+                    attributes: bool = True) -> tuple[str, dict]:
     p = Params()
-    metrics = [domain.metric(name) for name in metric_names] + list(dim.attribute_metrics)
+    metrics = [domain.metric(name) for name in metric_names]
+    metrics += list(dim.attribute_metrics) if attributes else []
     agg = _aggregate_text(domain, metrics, where, fixed, Grouping(dimension=dim), cuts, p,
                           narrow)
     order = (Order.desc if descending else Order.asc).value
@@ -526,8 +528,10 @@ def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...
     # the page first, names after: only the page's entities are looked up
     page = (f"SELECT agg.*, {', '.join(extra)} FROM agg ORDER BY {order_by} "
             f"LIMIT %(limit)s OFFSET %(offset)s")
-    if dim.name_column:
+    if dim.name_column and attributes:
         name, join = '"attr___name"', ""
+    elif dim.name_column:
+        name, join = "NULL::text", ""
     elif dim.names_kind:
         name = "e.name"
         join = (f" LEFT JOIN entities e ON e.org_id = %(org)s AND "
@@ -540,18 +544,20 @@ def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...
 
 def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
                   use_rollups: bool = True, metric_names: Sequence[str] | None = None,
-                  narrow: bool = False) -> Sql:
+                  narrow: bool = False, attributes: bool = True) -> Sql:
     """One page of entities with totals, display name and the count of all entities;
     ``metric_names``: the metrics to compute (default: the request's); ``narrow``: see
-    ``narrowed``."""
+    ``narrowed``; ``attributes``: the dimension's attributes too (and the name where
+    an attribute holds it)."""
     dim = request.dimension
     names = tuple(request.metrics if metric_names is None else metric_names)
-    metrics = [domain.metric(name) for name in names] + list(dim.attribute_metrics)
+    metrics = [domain.metric(name) for name in names]
+    metrics += list(dim.attribute_metrics) if attributes else []
     segments = _planned(domain, request, metrics, Grouping(dimension=dim), use_rollups)
     text, constants = _breakdown_text(
         domain, dim, names, request.sort, request.descending,
         tuple(request.then_by), where_of(request), request.plan.size.is_fixed,
-        tuple(Cut(seg.rollup) for seg in segments), narrow)
+        tuple(Cut(seg.rollup) for seg in segments), narrow, attributes)
     return Sql(text, {**constants, **_values(request, org_id, segments, False),
                       "limit": request.limit, "offset": request.offset},
                purpose="breakdown page", segments=reads(request, segments))

@@ -4,21 +4,21 @@
 --    2026-03-15T00:00:00+00:00 .. 2026-05-14T00:00:00+00:00: ru_private_chat_users_30d_f5bf75 (30d)
 --    2026-05-14T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_private_chat_users_1d_d86402 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_private_chat (raw)
-WITH agg AS (SELECT "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
-FROM ((SELECT "user_id" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",COUNT(*) "requests",MAX("ts") "lastActiveAt"
+WITH agg AS (SELECT "entity_id",SUM("requests") "requests"
+FROM ((SELECT "user_id" "entity_id",COUNT(*) "requests"
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s AND NOT "user_id" IS NULL
 GROUP BY "user_id")
-UNION ALL (SELECT "user_id" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","requests" "requests","lastActiveAt" "lastActiveAt"
+UNION ALL (SELECT "user_id" "entity_id","requests" "requests"
 FROM "ru_private_chat_users_1d_d86402"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND NOT "user_id" IS NULL)
-UNION ALL (SELECT "user_id" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","requests" "requests","lastActiveAt" "lastActiveAt"
+UNION ALL (SELECT "user_id" "entity_id","requests" "requests"
 FROM "ru_private_chat_users_30d_f5bf75"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND NOT "user_id" IS NULL)
-UNION ALL (SELECT "user_id" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","requests" "requests","lastActiveAt" "lastActiveAt"
+UNION ALL (SELECT "user_id" "entity_id","requests" "requests"
 FROM "ru_private_chat_users_1d_d86402"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND NOT "user_id" IS NULL)
-UNION ALL (SELECT "user_id" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",COUNT(*) "requests",MAX("ts") "lastActiveAt"
+UNION ALL (SELECT "user_id" "entity_id",COUNT(*) "requests"
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(t4)s AND "ts"<%(end)s AND NOT "user_id" IS NULL
 GROUP BY "user_id")) AS partials
@@ -60,6 +60,40 @@ WHERE "org_id"=%(org)s AND "ts">=%(p11)s AND "ts"<%(p12)s AND NOT "user_id" IS N
 GROUP BY "user_id")) AS u
 GROUP BY "entity_id") AS r);
 -- params: {"entities": ["<page entity ids>"], "org": "<org>", "p0": "conversation_id", "p10": "2026-05-17T00:00:00+00:00", "p11": "2026-05-17T00:00:00+00:00", "p12": "2026-05-17T13:27:41+00:00", "p3": "2026-02-16T13:27:41+00:00", "p4": "2026-02-17T00:00:00+00:00", "p5": "2026-02-17T00:00:00+00:00", "p6": "2026-03-15T00:00:00+00:00", "p7": "2026-03-15T00:00:00+00:00", "p8": "2026-05-14T00:00:00+00:00", "p9": "2026-05-14T00:00:00+00:00"}
+
+-- 3. breakdown page
+--    2026-02-16T13:27:41+00:00 .. 2026-02-17T00:00:00+00:00: events_private_chat (raw)
+--    2026-02-17T00:00:00+00:00 .. 2026-03-15T00:00:00+00:00: ru_private_chat_users_1d_d86402 (1d)
+--    2026-03-15T00:00:00+00:00 .. 2026-05-14T00:00:00+00:00: ru_private_chat_users_30d_f5bf75 (30d)
+--    2026-05-14T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_private_chat_users_1d_d86402 (1d)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_private_chat (raw)
+WITH agg AS (SELECT "entity_id",sum(("tokensIn")::int8) "tokensIn",sum(("tokensOut")::int8) "tokensOut",SUM("requests") "requests",MAX("lastActiveAt") "lastActiveAt"
+FROM ((SELECT "user_id" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",COUNT(*) "requests",MAX("ts") "lastActiveAt"
+FROM "events_private_chat"
+WHERE "org_id"=%(org)s AND "ts">=%(start)s AND "ts"<%(t1)s AND "user_id" = ANY(%(filter0)s) AND NOT "user_id" IS NULL
+GROUP BY "user_id")
+UNION ALL (SELECT "user_id" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","requests" "requests","lastActiveAt" "lastActiveAt"
+FROM "ru_private_chat_users_1d_d86402"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t1)s AND "slot_ts"<%(t2)s AND "user_id" = ANY(%(filter0)s) AND NOT "user_id" IS NULL)
+UNION ALL (SELECT "user_id" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","requests" "requests","lastActiveAt" "lastActiveAt"
+FROM "ru_private_chat_users_30d_f5bf75"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t2)s AND "slot_ts"<%(t3)s AND "user_id" = ANY(%(filter0)s) AND NOT "user_id" IS NULL)
+UNION ALL (SELECT "user_id" "entity_id","tokensIn" "tokensIn","tokensOut" "tokensOut","requests" "requests","lastActiveAt" "lastActiveAt"
+FROM "ru_private_chat_users_1d_d86402"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(t3)s AND "slot_ts"<%(t4)s AND "user_id" = ANY(%(filter0)s) AND NOT "user_id" IS NULL)
+UNION ALL (SELECT "user_id" "entity_id",SUM("tokens_in") "tokensIn",SUM("tokens_out") "tokensOut",COUNT(*) "requests",MAX("ts") "lastActiveAt"
+FROM "events_private_chat"
+WHERE "org_id"=%(org)s AND "ts">=%(t4)s AND "ts"<%(end)s AND "user_id" = ANY(%(filter0)s) AND NOT "user_id" IS NULL
+GROUP BY "user_id")) AS partials
+GROUP BY "entity_id"), page AS (SELECT agg.*, count(*) OVER () AS total_entities
+FROM agg
+ORDER BY "requests" DESC NULLS LAST, "entity_id" COLLATE "C"
+LIMIT %(limit)s OFFSET %(offset)s)
+SELECT page.*, e.name AS entity_name
+FROM page
+LEFT JOIN entities e ON e.org_id = %(org)s AND e.kind = %(p0)s AND e.id = page."entity_id"
+ORDER BY "requests" DESC NULLS LAST, "entity_id" COLLATE "C";
+-- params: {"end": "2026-05-17T13:27:41+00:00", "filter0": ["<page entity ids>"], "limit": 1, "offset": 0, "org": "<org>", "p0": "user", "start": "2026-02-16T13:27:41+00:00", "t1": "2026-02-17T00:00:00+00:00", "t2": "2026-03-15T00:00:00+00:00", "t3": "2026-05-14T00:00:00+00:00", "t4": "2026-05-17T00:00:00+00:00"}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
 -- note: Statements that depend on a breakdown's page show '<page entity ids>' for its entity ids.
