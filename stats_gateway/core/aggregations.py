@@ -424,6 +424,12 @@ class LatestTime(Aggregation):
     def finalizer(self, domain: Domain, name: str) -> Finalizer:
         return lambda row: None if (v := row.get(name)) is None else int(v.timestamp())
 
+    def integral(self, domain: Domain) -> bool:
+        return True  # unix seconds: a page of users' series is then sent as the rows come
+
+    def final_sql(self, name: str) -> str:
+        return f'floor(extract(epoch FROM "{name}"))::int8 AS "{name}"'  # null stays null
+
 
 @dataclass(frozen=True)
 class LatestValue(Aggregation):

@@ -275,6 +275,6 @@ def group_distincts(rows: Iterable[Mapping], metrics: Sequence[Metric],
         value = (int(exact) if exact is not None
                  else hll.estimate(int(row[NONZERO] or 0), float(row[HARMONIC] or 0)))
         found.setdefault(key, {})[row[D_COLUMN]] = value
-    chosen = [m for m in metrics if is_distinct(m)]
-    return {key: {m.name: by_column.get(counted_column(m), 0) for m in chosen}
+    chosen = [(m.name, counted_column(m)) for m in metrics if is_distinct(m)]  # once
+    return {key: {name: by_column.get(column, 0) for name, column in chosen}
             for key, by_column in found.items()}

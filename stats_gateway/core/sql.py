@@ -402,7 +402,7 @@ _CACHE = 1024  # shapes per builder; a domain has a few dozen in practice
 
 def integral_in_sql(domain: Domain, metric: Metric) -> bool:
     """Whether ``series_parts_sql`` answers the metric's final value as a bigint: counts,
-    and sums, minima and maxima of bigint columns."""
+    sums, minima and maxima of bigint columns, and the newest event's time (unix seconds)."""
     return metric.agg.integral(domain)
 
 
