@@ -27,7 +27,9 @@ from stats_gateway.core import hll
 from stats_gateway.core.aggregations import DistinctCount
 from stats_gateway.core.domain import Cube, Domain, Metric
 from stats_gateway.core.request import StatsRequest
-from stats_gateway.core.rollups import Rollup, Segment, cube_sketched, plan_segments
+from stats_gateway.core.rollups import (
+    SCOPE_COLUMNS, Rollup, Segment, cube_sketched, plan_segments,
+)
 from stats_gateway.core.sketch_twins import SketchTwin, twin_table
 from stats_gateway.core.sql import Grouping, Params, Raw, Sql, _aggregate_from, reads
 
@@ -203,6 +205,18 @@ def few_groups(request: StatsRequest, grouping: Grouping) -> bool:
     return not grouping.by_bucket or request.plan.size.step >= timedelta(days=1)
 
 
+def small_sketches(segments: Sequence[Segment]) -> bool:
+    """Whether a segment reads sketches of a cube whose rows split a slot beyond the scope
+    and one dimension (the main cube: every low-cardinality column), so each sketch holds
+    a few codes (ai's daily main-cube sketches: 2.9 on average). Unnesting every code
+    costs less there than merging sketch by sketch, whatever the groups: the ai year by
+    model, 60k sketches of 173k codes, 255 -> 115 ms; with fuller sketches (a page of
+    users from 30-day and daily ones, the org's weeks) the union stays ahead (39 against
+    60 ms, 37 against 57: PostgreSQL 15, 2M events)."""
+    return any(seg.rollup is not None and len(seg.rollup.columns) > len(SCOPE_COLUMNS) + 1
+               for seg in segments)
+
+
 def _union_of_sketches(domain: Domain, request: StatsRequest, column: str, org_id: str,
                        p: Params, grouping: Grouping, segments: Sequence[Segment], label: str,
                        key_sql: Sequence[str]) -> str:
@@ -256,7 +270,8 @@ def distinct_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric
             inner = _exact_rows(domain, request, column, org_id, p, grouping)
             selects.append(f"SELECT {', '.join([label, *key_sql, EXACT])} FROM ({inner}) AS e")
             continue
-        rows = _union_of_sketches if few_groups(request, grouping) else _largest_ranks
+        rows = (_union_of_sketches if few_groups(request, grouping)
+                and not small_sketches(segments) else _largest_ranks)
         selects.append(rows(domain, request, column, org_id, p, grouping, segments, label,
                             key_sql))
     return Sql(" UNION ALL ".join(f"({s})" for s in selects), p.values,

@@ -67,21 +67,22 @@ GROUP BY "entity_id");
 --    2026-04-17T13:27:41+00:00 .. 2026-04-18T00:00:00+00:00: events_ai (raw)
 --    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_main_1d_fd4224 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p0)s::text AS d_column, "entity_id", cardinality(sketch) AS d_nonzero, (SELECT sum(power(2::float8, -(c & 63)))
-FROM unnest(sketch) AS c) AS d_harmonic
-FROM (SELECT "entity_id", hll_union_agg(sketch) AS sketch
-FROM ((SELECT "model" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
+(SELECT %(p0)s::text AS d_column, "entity_id", count(*) AS d_nonzero, sum(power(2::float8, -"rank")) AS d_harmonic
+FROM (SELECT "entity_id", "reg", max("rank") AS "rank"
+FROM ((SELECT "model" "entity_id",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
-GROUP BY "model")
-UNION ALL (SELECT "model" "entity_id","d__conversation_id" "sketch"
+GROUP BY "model","reg")
+UNION ALL (SELECT "model" "entity_id",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_ai_main_1d_fd4224"
+CROSS JOIN LATERAL unnest("rd_ai_main_1d_fd4224"."d__conversation_id") AS "c"("code")
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s))
-UNION ALL (SELECT "model" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
+UNION ALL (SELECT "model" "entity_id",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p8)s AND "ts"<%(p9)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
-GROUP BY "model")) AS u
-GROUP BY "entity_id") AS r);
+GROUP BY "model","reg")) AS u
+GROUP BY "entity_id", "reg") AS r
+GROUP BY "entity_id");
 -- params: {"entities": ["<page entity ids>"], "org": "<org>", "p0": "conversation_id", "p4": "2026-04-17T13:27:41+00:00", "p5": "2026-04-18T00:00:00+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-05-17T00:00:00+00:00", "p8": "2026-05-17T00:00:00+00:00", "p9": "2026-05-17T13:27:41+00:00", "scope_id": "w-snap"}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
