@@ -87,3 +87,23 @@ def test_mean_min_max_percentile_read_row_sums_and_count_reads_non_null(db, clie
     expected = sorted({(START + timedelta(hours=(7 * i) // 60), e["model"])
                        for i, e in enumerate(usage)})  # code-point order: "B" before "a"
     assert keys == expected
+
+
+def test_newest_time_reads_a_narrow_final_value_and_its_part_alike(db, client):
+    """``LatestTime`` is answered in SQL as unix seconds where a statement is narrow
+    (``integral``): its finalizer reads that final value and the timestamp part alike, so
+    a series mixing it with a metric that is finalized in Python gets the same seconds."""
+    from domains.private_chat import DOMAIN as PRIVATE_CHAT
+
+    org = Org(db, f"engine-newest-{random.random()}")
+    times = [START + timedelta(minutes=m, seconds=s) for m, s in ((5, 1), (47, 59), (61, 30))]
+    ingest(client, org, "private-chat", [
+        {"eventId": f"n{i}", "ts": t.isoformat(), "model": "m", "userId": "u"}
+        for i, t in enumerate(times)])
+    newest = PRIVATE_CHAT.metric("lastActiveAt")
+    want = {unix: max(int(t.timestamp()) for t in times if int(t.timestamp()) // 3600 * 3600
+                      == unix) for unix in {int(t.timestamp()) // 3600 * 3600 for t in times}}
+    for narrow in (True, False):
+        sql = series_parts_sql(PRIVATE_CHAT, request(3), [newest], org.id, narrow=narrow)
+        got = {r["bucket_ts"]: finalize(PRIVATE_CHAT, newest, r) for r in run(db, sql)}
+        assert got == want, narrow

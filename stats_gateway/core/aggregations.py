@@ -107,7 +107,8 @@ class Aggregation:
         raise NotImplementedError
 
     def integral(self, domain: Domain) -> bool:
-        """Whether the series can read its final value from SQL as a bigint."""
+        """Whether the series can read its final value from SQL as a bigint (``final_sql``;
+        the finalizer then reads that value as well as the parts)."""
         return False
 
     def final_sql(self, name: str) -> str:
@@ -422,7 +423,10 @@ class LatestTime(Aggregation):
         return int | None
 
     def finalizer(self, domain: Domain, name: str) -> Finalizer:
-        return lambda row: None if (v := row.get(name)) is None else int(v.timestamp())
+        """The newest time as unix seconds, from the part (a timestamp) or from a narrow
+        row's final value (already unix seconds: ``integral``)."""
+        return lambda row: (None if (v := row.get(name)) is None
+                            else v if type(v) is int else int(v.timestamp()))
 
     def integral(self, domain: Domain) -> bool:
         return True  # unix seconds: a page of users' series is then sent as the rows come
