@@ -316,3 +316,20 @@ def test_both_ways_of_reading_sketches_give_the_estimate_of_the_bucket(client, n
                  < datetime.fromtimestamp(p["ts"], UTC) + step}) for p in points)
         # every way has a bucket past linear counting (the busy hour, its day, its week)
         assert max(p["activeConversations"] for p in points) > 16_384, size
+
+
+def test_a_total_read_from_one_sketch_is_that_sketch(client, new_org):
+    """A whole day of ai events is one row of the org cube's daily sketches: the day's
+    point and the series' total (an ungrouped distinct count) both read that lone sketch,
+    and both count its 7 conversations (exact at this size); 30 events name them."""
+    from support import ingest, ok
+
+    org = new_org()
+    ingest(client, org, "ai", [
+        {"eventId": f"one-{i}", "ts": f"2026-04-08T{i % 24:02d}:{(7 * i) % 60:02d}:00Z",
+         "model": "m", "conversationId": f"conv-{i % 7}"} for i in range(30)])
+    body = ok(client, "/v2/stats/ai", org.headers,
+              {"scope": "org", "start": "2026-04-08T00:00:00Z", "end": "2026-04-09T00:00:00Z",
+               "timeBucketSize": "1d", "metric": "activeConversations"})
+    assert [p["activeConversations"] for p in body["series"]] == [7]
+    assert body["summary"]["total"] == 7

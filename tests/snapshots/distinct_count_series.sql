@@ -71,9 +71,9 @@ GROUP BY "bucket_ts");
 --    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p0)s::text AS d_column, "bucket_ts", cardinality(sketch) AS d_nonzero, (SELECT sum(power(2::float8, -(c & 63)))
+(SELECT %(p0)s::text AS d_column, "bucket_ts", cardinality(sketch) AS d_nonzero, (SELECT sum(1::float8 / (1::int8 << (c & 63)))
 FROM unnest(sketch) AS c) AS d_harmonic
-FROM (SELECT "bucket_ts", hll_union_agg(sketch) AS sketch
+FROM (WITH u AS MATERIALIZED (SELECT *, count(*) OVER (PARTITION BY "bucket_ts") AS n
 FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s AND NOT "conversation_id" IS NULL
@@ -90,7 +90,14 @@ WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s)
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p12)s AND "ts"<%(p13)s AND NOT "conversation_id" IS NULL
-GROUP BY date_bin(%(step)s, "ts", %(origin)s))) AS u
+GROUP BY date_bin(%(step)s, "ts", %(origin)s))) AS u0)
+SELECT "bucket_ts", sketch
+FROM u
+WHERE n = 1
+UNION ALL
+SELECT "bucket_ts", hll_union_agg(sketch)
+FROM u
+WHERE n > 1
 GROUP BY "bucket_ts") AS r);
 -- params: {"org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p0": "conversation_id", "p10": "2026-05-17T00:00:00+00:00", "p11": "2026-05-17T13:00:00+00:00", "p12": "2026-05-17T13:00:00+00:00", "p13": "2026-05-17T13:27:41+00:00", "p4": "2026-04-17T13:27:41+00:00", "p5": "2026-04-17T14:00:00+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "2026-04-18T00:00:00+00:00", "p8": "2026-04-18T00:00:00+00:00", "p9": "2026-05-17T00:00:00+00:00", "step": 86400.0}
 
@@ -102,9 +109,9 @@ GROUP BY "bucket_ts") AS r);
 --    2026-05-11T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p0)s::text AS d_column, cardinality(sketch) AS d_nonzero, (SELECT sum(power(2::float8, -(c & 63)))
+(SELECT %(p0)s::text AS d_column, cardinality(sketch) AS d_nonzero, (SELECT sum(1::float8 / (1::int8 << (c & 63)))
 FROM unnest(sketch) AS c) AS d_harmonic
-FROM (SELECT hll_union_agg(sketch) AS sketch
+FROM (WITH u AS MATERIALIZED (SELECT *, count(*) OVER () AS n
 FROM ((SELECT hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p2)s AND "ts"<%(p3)s AND NOT "conversation_id" IS NULL)
@@ -125,7 +132,14 @@ FROM "rd_ai_scope_1h_dd3f13"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p12)s AND "slot_ts"<%(p13)s)
 UNION ALL (SELECT hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p14)s AND "ts"<%(p15)s AND NOT "conversation_id" IS NULL)) AS u) AS r);
+WHERE "org_id"=%(org)s AND "ts">=%(p14)s AND "ts"<%(p15)s AND NOT "conversation_id" IS NULL)) AS u0)
+SELECT sketch
+FROM u
+WHERE n = 1
+UNION ALL
+SELECT hll_union_agg(sketch)
+FROM u
+WHERE n > 1 HAVING count(*) > 0) AS r);
 -- params: {"org": "<org>", "p0": "conversation_id", "p10": "2026-05-11T00:00:00+00:00", "p11": "2026-05-17T00:00:00+00:00", "p12": "2026-05-17T00:00:00+00:00", "p13": "2026-05-17T13:00:00+00:00", "p14": "2026-05-17T13:00:00+00:00", "p15": "2026-05-17T13:27:41+00:00", "p2": "2026-04-17T13:27:41+00:00", "p3": "2026-04-17T14:00:00+00:00", "p4": "2026-04-17T14:00:00+00:00", "p5": "2026-04-18T00:00:00+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-04-20T00:00:00+00:00", "p8": "2026-04-20T00:00:00+00:00", "p9": "2026-05-11T00:00:00+00:00"}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.

@@ -38,9 +38,9 @@ ORDER BY "requests" DESC NULLS LAST, "entity_id" COLLATE "C";
 --    2026-03-15T00:00:00+00:00 .. 2026-05-14T00:00:00+00:00: ru_private_chat_users_30d_f5bf75 (30d)
 --    2026-05-14T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_private_chat_users_1d_d86402 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_private_chat (raw)
-(SELECT %(p0)s::text AS d_column, "entity_id", cardinality(sketch) AS d_nonzero, (SELECT sum(power(2::float8, -(c & 63)))
+(SELECT %(p0)s::text AS d_column, "entity_id", cardinality(sketch) AS d_nonzero, (SELECT sum(1::float8 / (1::int8 << (c & 63)))
 FROM unnest(sketch) AS c) AS d_harmonic
-FROM (SELECT "entity_id", hll_union_agg(sketch) AS sketch
+FROM (WITH u AS MATERIALIZED (SELECT *, count(*) OVER (PARTITION BY "entity_id") AS n
 FROM ((SELECT "user_id" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(p3)s AND "ts"<%(p4)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
@@ -57,7 +57,14 @@ WHERE "org_id"=%(org)s AND "slot_ts">=%(p9)s AND "slot_ts"<%(p10)s AND NOT "user
 UNION ALL (SELECT "user_id" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(p11)s AND "ts"<%(p12)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
-GROUP BY "user_id")) AS u
+GROUP BY "user_id")) AS u0)
+SELECT "entity_id", sketch
+FROM u
+WHERE n = 1
+UNION ALL
+SELECT "entity_id", hll_union_agg(sketch)
+FROM u
+WHERE n > 1
 GROUP BY "entity_id") AS r);
 -- params: {"entities": ["<page entity ids>"], "org": "<org>", "p0": "conversation_id", "p10": "2026-05-17T00:00:00+00:00", "p11": "2026-05-17T00:00:00+00:00", "p12": "2026-05-17T13:27:41+00:00", "p3": "2026-02-16T13:27:41+00:00", "p4": "2026-02-17T00:00:00+00:00", "p5": "2026-02-17T00:00:00+00:00", "p6": "2026-03-15T00:00:00+00:00", "p7": "2026-03-15T00:00:00+00:00", "p8": "2026-05-14T00:00:00+00:00", "p9": "2026-05-14T00:00:00+00:00"}
 
