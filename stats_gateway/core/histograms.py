@@ -114,11 +114,12 @@ def _segment_sql(domain: Domain, request: StatsRequest, column: str, org_id: str
 def _bins_repeat_often(grouping: Grouping, segments: Sequence[Segment],
                        plan: BucketPlan) -> bool:
     """Whether a group gathers one bin from many rows, so the bins are summed before
-    they are gathered: always but in a series (buckets only, a fixed step) whose rollup
-    segments are slots of its buckets' size (or one bucket at most: the ends), where a
-    bin comes from one row per cube row in the slot. A year by model from daily rows
-    repeats each bin hundreds of times: summed, the arrays sent stay a few hundred long."""
-    if grouping.key_names != [BUCKET] or not plan.size.is_fixed:
+    they are gathered: always but in a series (buckets only) whose rollup segments are
+    slots of its buckets' size (or one bucket at most: the ends), where a bin comes from
+    one row per cube row in the slot (a calendar week's nominal step is the 7-day slot the
+    planner uses only where it is the week). A year by model from daily rows repeats each
+    bin hundreds of times: summed, the arrays sent stay a few hundred long."""
+    if grouping.key_names != [BUCKET]:
         return True
     step = plan.size.step
     return any(seg.rollup is not None and seg.rollup.step != step
