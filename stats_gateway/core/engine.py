@@ -101,18 +101,20 @@ def _values(finalizers: list[tuple[str, Finalizer]], row: Mapping[str, object],
 
 def _narrow_points(domain: Domain, rows: Sequence[tuple], metrics: Sequence[Metric],
                    parts: Sequence[Metric], sketch_values: Mapping[tuple, Mapping],
-                   ) -> dict[str, list[tuple]]:
-    """Per entity, its points ``(ts, each metric's value...)`` from ``entity_series_sql``'s
-    narrow tuples ``(entity, ts, each part's final value...)`` and the sketched metrics'
-    values per (bucket, entity): each point picked from the row and its sketched values
-    by position (``itemgetter``), no row read as a dict: a 30-day hourly page of 50 users
-    is 36k points."""
+                   ids: Sequence[str], keys: Sequence[int]) -> dict[str, list[tuple]]:
+    """Per entity of ``ids``, its point ``(ts, each metric's value...)`` at every bucket
+    start of ``keys``, from ``entity_series_sql``'s narrow tuples ``(entity, ts, each
+    part's final value...)`` (buckets holding events only) and the sketched metrics'
+    values per (bucket, entity): each point picked from the row (or the empty one) and
+    its sketched values by position (``itemgetter``), no row read as a dict: a 30-day
+    hourly page of 50 users is 36k points."""
     at = {m.name: i for i, m in enumerate(parts)}
     others = [m for m in metrics if m.name not in at]
     reads = [finalizer(domain, m) for m in others]
     # a row (entity, ts, parts...) + the sketched values: ts, then each metric in order
     pick = itemgetter(1, *[2 + at[m.name] if m.name in at else 2 + len(parts) + others.index(m)
                            for m in metrics])
+    no_events = tuple(finalizer(domain, m)({}) for m in parts)  # what the grid join gave
     empty = tuple(read({}) for read in reads)
     stamps: dict[datetime, int] = {}  # a page's entities share their buckets
     sketched_at = {}
@@ -121,14 +123,11 @@ def _narrow_points(domain: Domain, rows: Sequence[tuple], metrics: Sequence[Metr
         if ts is None:
             ts = stamps[bucket] = _ts(bucket)
         sketched_at[(ts, entity)] = tuple(read(values) for read in reads)
+    found = {(row[0], row[1]): row for row in rows}
     series: dict[str, list[tuple]] = {}
-    points: list[tuple] = []
-    entity = None
-    for row in rows:  # ordered by entity, then bucket
-        if row[0] != entity:
-            entity = row[0]
-            points = series.setdefault(entity, [])
-        points.append(pick(row + sketched_at.get((row[1], entity), empty)))
+    for entity in ids:
+        series[entity] = [pick((found.get((entity, ts)) or (entity, ts, *no_events))
+                               + sketched_at.get((ts, entity), empty)) for ts in keys]
     return series
 
 
@@ -456,7 +455,8 @@ class StatsEngine:
                 pass
             else:
                 return _narrow_points(domain, rows, metrics, parts,
-                                      sketch_values[0] if sketch_values else {})
+                                      sketch_values[0] if sketch_values else {}, ids,
+                                      bucket_keys(request.plan))
         rows, sketch_values = await self._gather([
             self._fetch(org_id, entity_series_sql(domain, request, org_id, ids,
                                                   self.use_rollups, names)),
