@@ -238,10 +238,12 @@ def _union_of_sketches(domain: Domain, request: StatsRequest, column: str, org_i
               f"SELECT {', '.join([*key_sql, f'hll_union_agg({SKETCH})'])} FROM u "
               f"WHERE n > 1{group}")
     # a sketch holds one code (register << 6 | rank) per register it has seen; 2^-rank
-    # as a division by a shifted 1 (exact, as power() is, and cheaper)
+    # as a division by a shifted 1 (exact, as power() is, and cheaper). The estimate reads
+    # the sum only past linear counting's last count: below it, no code is unnested
     outer = [label, *key_sql, f"cardinality({SKETCH}) AS {NONZERO}",
+             f"CASE WHEN cardinality({SKETCH}) > {hll.LINEAR_COUNTING_MAX_NONZERO} THEN "
              f"(SELECT sum(1::float8 / (1::int8 << (c & 63))) FROM unnest({SKETCH}) AS c) "
-             f"AS {HARMONIC}"]
+             f"END AS {HARMONIC}"]
     return f"SELECT {', '.join(outer)} FROM ({merged}) AS r"
 
 

@@ -71,8 +71,8 @@ GROUP BY "bucket_ts");
 --    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p0)s::text AS d_column, "bucket_ts", cardinality(sketch) AS d_nonzero, (SELECT sum(1::float8 / (1::int8 << (c & 63)))
-FROM unnest(sketch) AS c) AS d_harmonic
+(SELECT %(p0)s::text AS d_column, "bucket_ts", cardinality(sketch) AS d_nonzero, CASE WHEN cardinality(sketch) > 10356 THEN (SELECT sum(1::float8 / (1::int8 << (c & 63)))
+FROM unnest(sketch) AS c) END AS d_harmonic
 FROM (WITH u AS MATERIALIZED (SELECT *, count(*) OVER (PARTITION BY "bucket_ts") AS n
 FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
@@ -109,8 +109,8 @@ GROUP BY "bucket_ts") AS r);
 --    2026-05-11T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p0)s::text AS d_column, cardinality(sketch) AS d_nonzero, (SELECT sum(1::float8 / (1::int8 << (c & 63)))
-FROM unnest(sketch) AS c) AS d_harmonic
+(SELECT %(p0)s::text AS d_column, cardinality(sketch) AS d_nonzero, CASE WHEN cardinality(sketch) > 10356 THEN (SELECT sum(1::float8 / (1::int8 << (c & 63)))
+FROM unnest(sketch) AS c) END AS d_harmonic
 FROM (WITH u AS MATERIALIZED (SELECT *, count(*) OVER () AS n
 FROM ((SELECT hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"

@@ -38,8 +38,8 @@ ORDER BY "requests" DESC NULLS LAST, "entity_id" COLLATE "C";
 --    2026-03-15T00:00:00+00:00 .. 2026-05-14T00:00:00+00:00: ru_private_chat_users_30d_f5bf75 (30d)
 --    2026-05-14T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_private_chat_users_1d_d86402 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_private_chat (raw)
-(SELECT %(p0)s::text AS d_column, "entity_id", cardinality(sketch) AS d_nonzero, (SELECT sum(1::float8 / (1::int8 << (c & 63)))
-FROM unnest(sketch) AS c) AS d_harmonic
+(SELECT %(p0)s::text AS d_column, "entity_id", cardinality(sketch) AS d_nonzero, CASE WHEN cardinality(sketch) > 10356 THEN (SELECT sum(1::float8 / (1::int8 << (c & 63)))
+FROM unnest(sketch) AS c) END AS d_harmonic
 FROM (WITH u AS MATERIALIZED (SELECT *, count(*) OVER (PARTITION BY "entity_id") AS n
 FROM ((SELECT "user_id" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_private_chat"
