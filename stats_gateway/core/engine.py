@@ -59,9 +59,18 @@ async def gather_all(awaitables: Sequence[Coroutine[Any, Any, Any]], at_once: bo
                      ) -> list:
     """Await all, at once if ``at_once`` (each query on a pool connection of its own) or
     one after the other; the first failure cancels the others and is raised as itself,
-    as a single query's would be."""
+    as a single query's would be (one after the other, those not yet started are closed:
+    never awaited, each would warn)."""
     if not at_once or len(awaitables) <= 1:
-        return [await a for a in awaitables]
+        done = []
+        for i, awaitable in enumerate(awaitables):
+            try:
+                done.append(await awaitable)
+            except BaseException:
+                for rest in awaitables[i + 1:]:
+                    rest.close()
+                raise
+        return done
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(a) for a in awaitables]
