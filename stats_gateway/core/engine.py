@@ -184,9 +184,23 @@ def breakdown_sql_metrics(domain: Domain, request: BreakdownRequest) -> list[str
     """The metrics a breakdown's own query computes: all but the sketched ones, which are
     asked for the page's entities only, unless the page is sorted (or shared out) by one,
     which then needs it in SQL (exact, from raw events)."""
-    ordering = {request.sort, *request.then_by, request.dimension.share_of}
+    ordering = _ordering_metrics(request)
     return [name for name in request.metrics
             if not sketched(domain.metric(name)) or name in ordering]
+
+
+def _ordering_metrics(request: BreakdownRequest) -> set[str | None]:
+    """The metrics a page's order depends on: the sort, its ties and the share."""
+    return {request.sort, *request.then_by, request.dimension.share_of}
+
+
+def only_entities(request: BreakdownRequest, ids: Sequence[str]) -> BreakdownRequest:
+    """``request`` narrowed to the entities ``ids``, all of them on one page, without
+    series or the rest: what a page's follow-up totals ask for."""
+    dim = request.dimension
+    return replace(request, offset=0, limit=max(len(ids), 1), include_series=False,
+                   include_other=False,
+                   filters=(*request.filters, Filter(dim.by, dim.columns, list(ids), "any")))
 
 
 def ranking_metrics(domain: Domain, request: BreakdownRequest,
@@ -200,7 +214,7 @@ def ranking_metrics(domain: Domain, request: BreakdownRequest,
     dim = request.dimension
     if len(dim.columns) != 1 or dim.columns[0] not in domain.high_cardinality_columns:
         return None  # (an entity of several columns is found by an expression, no index)
-    ordering = {request.sort, *request.then_by, request.dimension.share_of}
+    ordering = _ordering_metrics(request)
     ranking = [name for name in in_sql if name in ordering]
     return ranking if len(ranking) < len(in_sql) else None
 
@@ -540,11 +554,7 @@ class StatsEngine:
         only (the entity indexes of their cube), in the page's order; its count of entities
         and share as the page query found them. An entity gone meanwhile (erased) keeps
         only its ranking metrics."""
-        dim = request.dimension
-        only_page = replace(request, offset=0, limit=max(len(ids), 1), include_series=False,
-                            include_other=False,
-                            filters=(*request.filters,
-                                     Filter(dim.by, dim.columns, list(ids), "any")))
+        only_page = only_entities(request, ids)
         found = await self._fetch_narrow(org_id, lambda narrow: breakdown_sql(
             domain, only_page, org_id, self.use_rollups, in_sql, narrow))
         by_id = {row[ENTITY]: row for row in found}
@@ -733,11 +743,7 @@ class StatsEngine:
         """Per entity of ``ids``: its totals over ``earlier`` (the request's
         ``previous()``, for ``compare=previous``), the empty totals (zeros, nulls) where it
         had no events then."""
-        dim = earlier.dimension
-        earlier = replace(earlier, offset=0, limit=max(len(ids), 1),
-                          include_series=False, include_other=False,
-                          filters=(*earlier.filters, Filter(dim.by, dim.columns, list(ids),
-                                                            "any")))
+        earlier = only_entities(earlier, ids)
         found, _ = await self.breakdown_values(org_id, domain, earlier, restriction)
         by_id = {e.entity_id: e.totals for e in found}
         metrics = [domain.metric(name) for name in earlier.metrics]
