@@ -3,8 +3,9 @@
 One event is one chat message answered by a model, sent by ``userId``. The ``users``
 breakdown adds ``conversationsCount`` (distinct ``conversationId``: a HyperLogLog estimate
 where daily or 30-day rollup slots cover the range, off by at most 3% or 3, whichever is
-larger; exact when the breakdown is sorted by it) and ``lastActiveAt`` (unix
-seconds of the user's newest event in the range).
+larger; a page sorted by it is ranked by those same estimates, so its order is the order
+of the values it shows) and ``lastActiveAt`` (unix seconds of the user's newest event in
+the range).
 """
 
 import random

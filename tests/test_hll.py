@@ -333,3 +333,60 @@ def test_a_total_read_from_one_sketch_is_that_sketch(client, new_org):
                "timeBucketSize": "1d", "metric": "activeConversations"})
     assert [p["activeConversations"] for p in body["series"]] == [7]
     assert body["summary"]["total"] == 7
+
+
+def _registers(ids) -> dict[int, int]:
+    """The largest rank per register of ``ids``' codes, as the sketches keep them."""
+    registers: dict[int, int] = {}
+    for value in ids:
+        code = hll.code(value)
+        register = code >> hll.RANK_BITS
+        registers[register] = max(registers.get(register, 0), code & hll.RANK_MASK)
+    return registers
+
+
+def _estimate(registers: dict[int, int]) -> int:
+    return hll.estimate(len(registers), sum(2.0 ** -r for r in registers.values()))
+
+
+def test_a_breakdown_sorted_by_a_distinct_count_ranks_by_the_estimate_past_linear_counting(
+        client, new_org):
+    """Two models past linear counting (over 10,356 registers), ranked by their sketches'
+    estimates (``estimate_ranking_sql``). The sets are chosen so that the one with fewer
+    ids and fewer non-empty registers has the larger estimate (its registers' ranks are
+    higher): ranking by the exact count, or by the register count alone, or with any
+    harmonic sum but the right one, puts them the other way round. Each model's events are
+    spread over two days and two workspaces, so its sketches are merged."""
+    from datetime import UTC, datetime, timedelta
+
+    from support import ingest
+
+    a_ids = [f"a-{i}" for i in range(18_000)]
+    b_ids = [f"b48-{i}" for i in range(17_911)]
+    a, b = _registers(a_ids), _registers(b_ids)
+    assert hll.LINEAR_COUNTING_MAX_NONZERO < len(b) < len(a) and len(b_ids) < len(a_ids)
+    assert _estimate(b) > _estimate(a)  # the premise: the estimate alone puts b first
+    org = new_org()
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    events = [{"eventId": f"{model}-{i}",
+               "ts": (start + timedelta(seconds=(i * 7919) % 172_800)).isoformat()
+               .replace("+00:00", "Z"),
+               "model": model, "conversationId": cid, "workspaceId": f"w{i % 2}"}
+              for model, ids in (("ma", a_ids), ("mb", b_ids)) for i, cid in enumerate(ids)]
+    events.append({"eventId": "mc-0", "ts": "2026-06-01T05:00:00Z", "model": "mc"})  # none
+    ingest(client, org, "ai", events)
+    range_ = {"scope": "org", "start": "2026-06-01T00:00:00Z", "end": "2026-06-03T00:00:00Z"}
+    want = {"ma": _estimate(a), "mb": _estimate(b), "mc": 0}
+    for order, ids in (("desc", ["mb", "ma", "mc"]), ("asc", ["mc", "ma", "mb"])):
+        r = client.get("/v2/stats/ai/breakdown/models", headers=org.headers,
+                       params={**range_, "sort": "activeConversations", "order": order})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert [e["entityId"] for e in body["entities"]] == ids, order
+        assert {e["entityId"]: e["totals"]["activeConversations"]
+                for e in body["entities"]} == want
+        assert body["meta"]["totalEntities"] == 3
+    r = client.get("/v2/stats/ai/breakdown/models", headers=org.headers,
+                   params={**range_, "sort": "activeConversations", "offset": "1", "limit": "1"})
+    assert r.status_code == 200, r.text
+    assert [e["entityId"] for e in r.json()["entities"]] == ["ma"]

@@ -951,8 +951,6 @@ def test_fine_slots_serve_half_hour_zones_and_coarser_grains_are_not_read(client
     # buckets finer than every cube's finest grain; 5-minute ones with a filter
     ("call-usage", "", {"timeBucketSize": "1m", "end": "2026-10-30T00:00:00Z"}),
     ("storage", "", {"timeBucketSize": "5m", "bucketId": "b1", "end": "2026-10-31T00:00:00Z"}),
-    # a breakdown sorted by a distinct count: exact, from raw events, with all its totals
-    ("private-chat", "breakdown/users", {"sort": "conversationsCount", "limit": "3"}),
 ])
 def test_queries_that_must_not_read_rollups_ignore_corrupted_ones(client, new_org, db, domain,
                                                                    path, params):
@@ -986,11 +984,10 @@ def test_queries_that_must_not_read_rollups_ignore_corrupted_ones(client, new_or
                         reference(domain, events))
 
 
-def test_distinct_counts_read_their_sketches_unless_a_breakdown_sorts_by_one(client, new_org,
-                                                                             db):
+def test_distinct_counts_read_their_sketches(client, new_org, db):
     """ai's activeConversations: from the sketch twins (exact for counts this small), so
-    made-up values added to the sketches raise it and nothing else; a breakdown sorted by
-    it computes it exactly from raw events."""
+    made-up values added to the sketches raise it and nothing else, in a breakdown sorted
+    by it too."""
     org, events = scenario(client, new_org, "ai", 14)
     dom = domain_of(client, "ai")
     start, end = utc(2026, 10, 29), utc(2026, 11, 3)
@@ -1009,13 +1006,16 @@ def test_distinct_counts_read_their_sketches_unless_a_breakdown_sorts_by_one(cli
         assert a["activeConversations"] > b["activeConversations"]
         assert {k: v for k, v in a.items() if k != "activeConversations"} == \
             {k: v for k, v in b.items() if k != "activeConversations"}
-    # sorted by the distinct count: exact from raw events, the corrupted sketches unread
+    # sorted by the distinct count: ranked by the (corrupted) sketches' estimates, which it
+    # shows, in their order
     by_count = {**days, "sort": "activeConversations", "includeSeries": "false"}
-    body = assert_same(*both_ways(client, "/v2/stats/ai/breakdown/models", org.headers,
-                                  by_count), "ai models by activeConversations")
-    q = Query("", by_count, "breakdown", "models", start, end, "UTC", "1d", "org", None, {},
-              sort="activeConversations")
-    check_breakdown(body, "ai", q, events)
+    on, off = both_ways(client, "/v2/stats/ai/breakdown/models", org.headers, by_count)
+    got = {e["entityId"]: e["totals"] for e in loads(on.text)["entities"]}
+    raw = {e["entityId"]: e["totals"] for e in loads(off.text)["entities"]}
+    assert set(got) == set(raw)
+    shown = [(-got[k]["activeConversations"], k) for k in got]
+    assert shown == sorted(shown)
+    assert all(got[k]["activeConversations"] > raw[k]["activeConversations"] for k in got)
     # sorted by another metric, its totals come from the sketches: they moved
     on, off = both_ways(client, "/v2/stats/ai/breakdown/models", org.headers, days)
     assert on.status_code == off.status_code == 200 and on.text != off.text
@@ -1025,6 +1025,50 @@ def test_distinct_counts_read_their_sketches_unless_a_breakdown_sorts_by_one(cli
                        "ai models")
     check_breakdown(body, "ai", Query("", full, "breakdown", "models", start, end, "UTC", "1d",
                                       "org", None, {}, include_series=True), events)
+
+
+def test_a_breakdown_sorted_by_a_distinct_count_is_ranked_by_its_sketches(client, new_org,
+                                                                           db):
+    """Users by conversationsCount: ranked by their sketches' estimates (exact at these
+    counts), so the pages agree with the raw events' exact order, whole days or unaligned
+    ends (raw events there), either order, any offset; a user whose sketches alone gained
+    500 made-up values then comes first, with rollups only. A user whose only events of
+    the unaligned range are at its raw start, without a conversation, counts 0 (first in
+    ascending order) and counts as an entity."""
+    org, events = scenario(client, new_org, "private-chat", 13)
+    quiet = [{"eventId": f"quiet-{i}", "ts": f"2026-10-29T0{6 + i}:00:00Z", "model": "m",
+              "userId": "~quiet"} for i in range(2)]
+    r = post_events(client, org.headers, "private-chat", quiet)
+    assert r.status_code == 200, r.text
+    events = reference("private-chat", events + quiet)
+    url = "/v2/stats/private-chat/breakdown/users"
+    ranges = (("2026-10-29T00:00:00Z", "2026-11-03T00:00:00Z"),
+              ("2026-10-29T05:17:00Z", "2026-11-02T20:41:00Z"))
+    for start, end in ranges:
+        for order, offset in (("desc", 0), ("asc", 0), ("desc", 2), ("asc", 3)):
+            params = {"scope": "org", "start": start, "end": end, "order": order,
+                      "sort": "conversationsCount", "limit": "4", "offset": str(offset)}
+            body = assert_same(*both_ways(client, url, org.headers, params), str(params))
+            q = Query("", params, "breakdown", "users", parse_ts(start), parse_ts(end), "UTC",
+                      None, "org", None, {}, sort="conversationsCount",
+                      descending=order == "desc", limit=4, offset=offset)
+            check_breakdown(body, "private-chat", q, events)
+    start, end = ranges[0]
+    params = {"scope": "org", "start": start, "end": end, "sort": "conversationsCount"}
+    on, off = both_ways(client, url, org.headers, params)
+    last = loads(off.text)["entities"][-1]["entityId"]
+    dom = domain_of(client, "private-chat")
+    bogus = ("(SELECT hll_agg(hll_code('~made-up-' || g)) "
+             "FROM generate_series(1, 500) AS g)")
+    for twin in distinct_rollups(dom):
+        if "user_id" in twin.rollup.columns:
+            db.execute(f'UPDATE {twin.table} SET "d__conversation_id" = hll_union('
+                       f'"d__conversation_id", {bogus}) WHERE org_id = %s AND user_id = %s',
+                       (org.id, last))
+    on, off = both_ways(client, url, org.headers, params)
+    first = loads(on.text)["entities"][0]
+    assert first["entityId"] == last and first["totals"]["conversationsCount"] >= 485
+    assert loads(off.text)["entities"][-1]["entityId"] == last
 
 
 def test_a_distinct_count_over_events_without_the_column_is_zero(client, new_org):

@@ -78,6 +78,9 @@ SHAPES = {
     # a high-cardinality dimension's own cube (day and 30-day grains)
     "users_breakdown": (_get("/v2/stats/private-chat/breakdown/users", window="90d"),
                         {"rollup"}),
+    # ranked by its sketches' estimates (day and 30-day sketches, raw ends)
+    "users_by_distinct_count": (_get("/v2/stats/private-chat/breakdown/users", window="90d",
+                                     sort="conversationsCount"), {"rollup", "raw"}),
     "breakdown_include_series": (_get("/v2/stats/runs/breakdown/targets", window="7d",
                                       timeBucketSize="1d", includeSeries="true"),
                                  {"rollup"}),

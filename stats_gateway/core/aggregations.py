@@ -389,8 +389,9 @@ class ApproxPercentile(Percentile):
 
 @dataclass(frozen=True)
 class DistinctCount(_Counted):
-    """Number of distinct non-null values of a column: exact in SQL (sorting by it), else
-    answered by HyperLogLog sketches (``core/distinct.py``)."""
+    """Number of distinct non-null values of a column: HyperLogLog estimates from sketch
+    rollups where they cover the range (``core/distinct.py``; a page sorted by it is
+    ranked by them too), else exact in SQL."""
 
     column: str
     mergeable = False  # not from rollup parts: its sketches have their own rollups

@@ -33,6 +33,7 @@ from stats_gateway.core.query import (
     QueryBody, QueryMeta, QueryOrderMeta, QueryResponse, parse_query,
 )
 from stats_gateway.core.warnings import request_warnings
+from stats_gateway.core.distinct import estimate_ranking_segments, estimate_ranking_sql
 from stats_gateway.core.sketches import SKETCHES, sketched
 from stats_gateway.core.request import (
     EARLIEST, LATEST, BreakdownRequest, Scope, SeriesRequest, StatsRequest, parse_breakdown,
@@ -180,11 +181,14 @@ def _meta_fields(request: StatsRequest, scope_id: str) -> dict:
                 resource_filters=filters, warnings=request_warnings(request) or UNSET)
 
 
-def breakdown_sql_metrics(domain: Domain, request: BreakdownRequest) -> list[str]:
+def breakdown_sql_metrics(domain: Domain, request: BreakdownRequest,
+                          by_estimate: bool = False) -> list[str]:
     """The metrics a breakdown's own query computes: all but the sketched ones, which are
     asked for the page's entities only, unless the page is sorted (or shared out) by one,
-    which then needs it in SQL (exact, from raw events)."""
-    ordering = _ordering_metrics(request)
+    which then needs it in SQL (exact, from raw events). ``by_estimate``: the page is
+    ranked by its distinct count's estimate (``estimate_ranking_sql``), which is then
+    asked for the page like the other sketched metrics."""
+    ordering = set() if by_estimate else _ordering_metrics(request)
     return [name for name in request.metrics
             if not sketched(domain.metric(name)) or name in ordering]
 
@@ -502,24 +506,34 @@ class StatsEngine:
         request = restriction.apply(await self.with_horizon(org_id, domain, request))
         dim = request.dimension
         metrics = [domain.metric(name) for name in request.metrics]
-        in_sql = breakdown_sql_metrics(domain, request)
+        by_estimate = estimate_ranking_segments(domain, request, self.use_rollups)
+        in_sql = breakdown_sql_metrics(domain, request, by_estimate is not None)
         on_the_side = [m for m in metrics if m.name not in in_sql]
         ranking = ranking_metrics(domain, request, in_sql)
-        rows = await self._fetch_narrow(org_id, lambda narrow: breakdown_sql(
-            domain, request, org_id, self.use_rollups, ranking or in_sql, narrow,
-            attributes=not ranking))
+        totals_after = ranking is not None or by_estimate is not None
+
+        def page_sql(page: BreakdownRequest) -> Callable[[bool], Sql]:
+            """The statement that finds the page: ranked by an estimate, by the ranking
+            metrics alone, or with every metric at once."""
+            if by_estimate is not None:
+                return lambda narrow: estimate_ranking_sql(domain, page, org_id, by_estimate)
+            return lambda narrow: breakdown_sql(domain, page, org_id, self.use_rollups,
+                                                ranking or in_sql, narrow,
+                                                attributes=not ranking)
+
+        rows = await self._fetch_narrow(org_id, page_sql(request))
         finalizers = _finalizers(domain, metrics)
         ids = self._page_ids(rows)
         # the page's other totals, sketched metrics and series: at once where the pool has room
         asked: list[Coroutine[Any, Any, Any]] = [self._percentiles(
             org_id, domain, request, on_the_side if ids else [],
             Grouping(dimension=dim, entity_ids=ids))]
-        if ranking and ids:
+        if totals_after and ids:
             asked.append(self._page_totals(org_id, domain, request, in_sql, rows, ids))
         if request.include_series and ids:
             asked.append(self._page_series(org_id, domain, request, ids, metrics))
         found, *more = await self._gather(asked)
-        if ranking and ids:
+        if totals_after and ids:
             rows = more.pop(0)
         series: dict[str, list[tuple]] = more.pop(0) if more else {}
         share = request.dimension.share_of and domain.metric(request.dimension.share_of)
@@ -538,9 +552,8 @@ class StatsEngine:
         if rows:
             total = rows[0]["total_entities"]
         elif request.offset:  # a page past the end: count on the first page
-            first = await self._fetch_narrow(org_id, lambda narrow: breakdown_sql(
-                domain, replace(request, offset=0, limit=1), org_id, self.use_rollups,
-                ranking or in_sql, narrow, attributes=not ranking))
+            first = await self._fetch_narrow(org_id,
+                                             page_sql(replace(request, offset=0, limit=1)))
             total = first[0]["total_entities"] if first else 0
         else:
             total = 0

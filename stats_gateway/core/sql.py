@@ -505,7 +505,8 @@ def grouped_series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[
 
 
 @lru_cache(maxsize=_CACHE)
-def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...], sort: str,
+def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...],
+                    sort: str | None,
                     descending: bool, then_by: tuple[str, ...], where: Where, fixed: bool,
                     cuts: tuple[Cut, ...], narrow: bool,
                     attributes: bool = True) -> tuple[str, dict]:
@@ -514,18 +515,25 @@ def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...
     metrics += list(dim.attribute_metrics) if attributes else []
     agg = _aggregate_text(domain, metrics, where, fixed, Grouping(dimension=dim), cuts, p,
                           narrow)
+    return paged_text(domain, dim, sort, descending, then_by, agg, p, attributes), p.values
+
+
+def paged_text(domain: Domain, dim: Dimension, sort: str | None, descending: bool,
+               then_by: Sequence[str], agg: str, p: Params, attributes: bool) -> str:
+    """One page of ``agg``'s rows (one per entity, a column or parts per metric) in the
+    request's order, with the count of all entities, the share total and each page
+    entity's display name: the page first, names after, so only its entities are looked
+    up. ``sort`` None: by entity id alone (a page's follow-up totals, which another
+    statement ordered)."""
     order = (Order.desc if descending else Order.asc).value
-    sort_sql = sort_term(domain.metric(sort)).get_sql(quote_char='"')
     extra = ["count(*) OVER () AS total_entities"]
     if dim.share_of:
         share = sort_term(domain.metric(dim.share_of)).get_sql(quote_char='"')
         extra.append(f"sum({share}) OVER () AS share_total")
-    ordering = [f"{sort_sql} {order} NULLS LAST"]
-    ordering += [sort_term(domain.metric(tie)).get_sql(quote_char='"') + f" {order} NULLS LAST"
-                 for tie in then_by]
+    ordering = [sort_term(domain.metric(name)).get_sql(quote_char='"') + f" {order} NULLS LAST"
+                for name in ([sort, *then_by] if sort is not None else [])]
     ordering.append(f'"{ENTITY}" COLLATE "C"')  # code-point order, whatever the locale
     order_by = ", ".join(ordering)
-    # the page first, names after: only the page's entities are looked up
     page = (f"SELECT agg.*, {', '.join(extra)} FROM agg ORDER BY {order_by} "
             f"LIMIT %(limit)s OFFSET %(offset)s")
     if dim.name_column and attributes:
@@ -539,7 +547,7 @@ def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...
     else:
         name, join = "NULL::text", ""
     outer = f"SELECT page.*, {name} AS entity_name FROM page{join} ORDER BY {order_by}"
-    return f"WITH agg AS ({agg}), page AS ({page}) {outer}", p.values
+    return f"WITH agg AS ({agg}), page AS ({page}) {outer}"
 
 
 def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
@@ -555,7 +563,8 @@ def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
     metrics += list(dim.attribute_metrics) if attributes else []
     segments = _planned(domain, request, metrics, Grouping(dimension=dim), use_rollups)
     text, constants = _breakdown_text(
-        domain, dim, names, request.sort, request.descending,
+        domain, dim, names, request.sort if request.sort in names else None,
+        request.descending,
         tuple(request.then_by), where_of(request), request.plan.size.is_fixed,
         tuple(Cut(seg.rollup) for seg in segments), narrow, attributes)
     return Sql(text, {**constants, **_values(request, org_id, segments, False),
