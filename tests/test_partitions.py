@@ -157,3 +157,40 @@ def test_events_copied_in_without_ingest_join_the_ledger_at_rebuild(fresh):
     report = load_events(fresh, CHAT, org_id, read_records(io.BytesIO(line + b"\n"),
                                                            "ndjson", CHAT))
     assert report.inserted == 0 and report.duplicates == 1
+
+
+def test_one_users_raw_events_are_read_through_its_index(client, new_org, db):
+    """``userId`` with ``breakdown/models`` reads raw events (no cube holds both columns):
+    through the (org_id, user_id, ts) index every pinned high-cardinality column has
+    (``schema.entity_lookup_columns``), so only that user's events, not every event of
+    the org in the range. The answer is that user's events per model."""
+    from stats_gateway.core.engine import StatsEngine
+    from stats_gateway.db.schema import entity_lookup_columns
+    from support import ingest
+
+    assert entity_lookup_columns(CHAT) == ("user_id",)
+    org = new_org()
+    rng = random.Random(5)
+    events = [{"eventId": f"ix-{i}", "ts": (NOW - timedelta(seconds=rng.randrange(20 * 86_400)))
+               .isoformat(), "model": f"m{i % 3}", "userId": f"u{i % 100}", "tokensIn": 1}
+              for i in range(3000)]
+    ingest(client, org, "private-chat", events)
+    db.execute(f"ANALYZE {CHAT.table}")
+
+    class Logged(StatsEngine):
+        ran: list = []
+
+        async def _fetch(self, org_id, sql):
+            self.ran.append(sql)
+            return await super()._fetch(org_id, sql)
+
+    engine = client.app.state.engine
+    logged = Logged(engine.db, list(engine.domains.values()))
+    params = {"scope": ["org"], "window": ["30d"], "userId": ["u7"]}
+    body = client.blocking_portal.call(logged.breakdown, org.id, "private-chat", "models", params)
+    mine = [e["model"] for e in events if e["userId"] == "u7"]
+    assert [(e.entityId, e.totals.requests) for e in body.entities] == sorted(
+        ((m, mine.count(m)) for m in set(mine)), key=lambda p: (-p[1], p[0]))
+    page = next(sql for sql in Logged.ran if sql.purpose == "breakdown page")
+    plan = "\n".join(r[0] for r in db.execute("EXPLAIN " + page.text, page.params).fetchall())
+    assert "user_id_ts" in plan and "org_id_ts_idx" not in plan, plan
