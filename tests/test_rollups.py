@@ -49,6 +49,7 @@ from support import (
     encode, generate, generate_new, in_parallel, live_server, loads, post_events,
     random_times, rollup_of, rollup_snapshot,
 )
+from stats_gateway.auth import create_key
 from stats_gateway.core.distinct import distinct_rollups
 from domains.private_chat import DOMAIN as PRIVATE_CHAT_DOMAIN
 from stats_gateway.core.domain import (
@@ -1055,6 +1056,15 @@ def test_a_breakdown_sorted_by_a_distinct_count_is_ranked_by_its_sketches(client
             check_breakdown(body, "private-chat", q, events)
     start, end = ranges[0]
     params = {"scope": "org", "start": start, "end": end, "sort": "conversationsCount"}
+    # a key limited to one workspace ranks by that workspace's events alone
+    workspace = next(e["workspaceId"] for e in events if e.get("workspaceId"))
+    limited = {"Authorization": f"Bearer {create_key(db, org.id, workspaces=[workspace])}"}
+    body = assert_same(*both_ways(client, url, limited, params), "limited key")
+    mine = [e for e in events if e.get("workspaceId") == workspace]
+    q = Query("", params, "breakdown", "users", parse_ts(start), parse_ts(end), "UTC", None,
+              "org", None, {}, sort="conversationsCount")
+    check_breakdown(body, "private-chat", q, mine)
+    assert body["meta"]["totalEntities"] < len({e["userId"] for e in events})
     on, off = both_ways(client, url, org.headers, params)
     last = loads(off.text)["entities"][-1]["entityId"]
     dom = domain_of(client, "private-chat")
