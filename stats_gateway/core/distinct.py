@@ -342,8 +342,11 @@ def estimate_ranking_sql(domain: Domain, request: BreakdownRequest, org_id: str,
     (``estimate_ranking_segments``), its non-empty registers counted (linear counting
     needs no more), their harmonic sum read only for entities past linear counting.
     Every group with events has a sketch row, empty or not, so the entities are those
-    of the range. The exact count from raw events took 3.4 s for a year of 20k users
-    (2M events): each user's conversations sorted and counted."""
+    of the range. The page's values of the metric are these rows' (not asked again: ai
+    models by ``activeConversations`` over a year, 356-401 -> 225-251 ms; the users
+    page, whose page distincts ran beside its page totals, within noise).
+    The exact count from raw events took 3.4 s for a year of 20k users (2M events):
+    each user's conversations sorted and counted."""
     p = Params()
     dim, metric = request.dimension, domain.metric(request.sort)
     column = counted_column(metric)

@@ -186,8 +186,8 @@ def breakdown_sql_metrics(domain: Domain, request: BreakdownRequest,
     """The metrics a breakdown's own query computes: all but the sketched ones, which are
     asked for the page's entities only, unless the page is sorted (or shared out) by one,
     which then needs it in SQL (exact, from raw events). ``by_estimate``: the page is
-    ranked by its distinct count's estimate (``estimate_ranking_sql``), which is then
-    asked for the page like the other sketched metrics."""
+    ranked by its distinct count's estimate (``estimate_ranking_sql``), whose rows hold
+    that estimate for the page."""
     ordering = set() if by_estimate else _ordering_metrics(request)
     return [name for name in request.metrics
             if not sketched(domain.metric(name)) or name in ordering]
@@ -508,7 +508,9 @@ class StatsEngine:
         metrics = [domain.metric(name) for name in request.metrics]
         by_estimate = estimate_ranking_segments(domain, request, self.use_rollups)
         in_sql = breakdown_sql_metrics(domain, request, by_estimate is not None)
-        on_the_side = [m for m in metrics if m.name not in in_sql]
+        # ranked by an estimate: the ranking rows hold it, so it is not asked again
+        ranked = {request.sort} if by_estimate is not None else set()
+        on_the_side = [m for m in metrics if m.name not in in_sql and m.name not in ranked]
         ranking = ranking_metrics(domain, request, in_sql)
         totals_after = ranking is not None or by_estimate is not None
 
