@@ -360,16 +360,17 @@ def estimate_ranking_sql(domain: Domain, request: BreakdownRequest, org_id: str,
     # sorts each entity's codes on its own, in memory. A hash of (entity, register) over
     # every code, or a sort of every code by entity, spilled past work_mem: 960 and 640
     # against 365 ms (a year of 20k users, 686k codes, PostgreSQL 15)
+    # past linear counting, the whole estimate (largest rank per register): hll's own
+    past_linear = hll.grouped_estimate_sql(
+        f"s JOIN n ON n.{entity} = s.{entity} AND n.nz > {past}", f"s.{SKETCH}",
+        {ENTITY: f"s.{entity}"}, estimate="past_linear")
     agg = (f"WITH s AS MATERIALIZED ({rows}), "
            f"n AS (SELECT s.{entity}, count(DISTINCT c >> 6) AS nz FROM "
            f"(SELECT * FROM s ORDER BY {entity}) AS s "
            f"LEFT JOIN LATERAL unnest(s.{SKETCH}) AS c ON TRUE GROUP BY s.{entity}), "
-           f"h AS (SELECT {entity}, sum(1::float8 / (1::int8 << r)) AS harmonic FROM "
-           f"(SELECT s.{entity}, c >> 6, max(c & 63) AS r FROM s "
-           f"JOIN n ON n.{entity} = s.{entity} AND n.nz > {past} "
-           f"CROSS JOIN LATERAL unnest(s.{SKETCH}) AS c GROUP BY 1, 2) AS regs GROUP BY 1) "
-           f'SELECT n.{entity}, hll_estimate(n.nz, coalesce(h.harmonic, 0)) AS "{metric.name}" '
-           f"FROM n LEFT JOIN h ON h.{entity} = n.{entity}")
+           f"big AS ({past_linear}) "
+           f"SELECT n.{entity}, coalesce(big.past_linear, hll_estimate(n.nz, 0::float8)) "
+           f'AS "{metric.name}" FROM n LEFT JOIN big ON big.{entity} = n.{entity}')
     text = paged_text(domain, dim, request.sort, request.descending, (), agg, p,
                       attributes=False)
     return Sql(text, {**p.values, "limit": request.limit, "offset": request.offset},

@@ -25,15 +25,15 @@ FROM (SELECT *
 FROM s
 ORDER BY "entity_id") AS s
 LEFT JOIN LATERAL unnest(s.sketch) AS c ON TRUE
-GROUP BY s."entity_id"), h AS (SELECT "entity_id", sum(1::float8 / (1::int8 << r)) AS harmonic
-FROM (SELECT s."entity_id", c >> 6, max(c & 63) AS r
+GROUP BY s."entity_id"), big AS (SELECT "entity_id", hll_estimate(count(*), sum(power(2::float8, -hll_rank))) AS "past_linear"
+FROM (SELECT s."entity_id" AS "entity_id", hll_u.hll_c >> 6 AS hll_reg, max(hll_u.hll_c & 63) AS hll_rank
 FROM s JOIN n ON n."entity_id" = s."entity_id" AND n.nz > 10356
-CROSS JOIN LATERAL unnest(s.sketch) AS c
-GROUP BY 1, 2) AS regs
-GROUP BY 1)
-SELECT n."entity_id", hll_estimate(n.nz, coalesce(h.harmonic, 0)) AS "conversationsCount"
+CROSS JOIN LATERAL unnest(s.sketch) AS hll_u(hll_c)
+GROUP BY 1, 2) AS hll_registers
+GROUP BY "entity_id")
+SELECT n."entity_id", coalesce(big.past_linear, hll_estimate(n.nz, 0::float8)) AS "conversationsCount"
 FROM n
-LEFT JOIN h ON h."entity_id" = n."entity_id"), page AS (SELECT agg.*, count(*) OVER () AS total_entities
+LEFT JOIN big ON big."entity_id" = n."entity_id"), page AS (SELECT agg.*, count(*) OVER () AS total_entities
 FROM agg
 ORDER BY "conversationsCount" DESC NULLS LAST, "entity_id" COLLATE "C"
 LIMIT %(limit)s OFFSET %(offset)s)
