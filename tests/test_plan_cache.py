@@ -183,7 +183,9 @@ def test_options_in_the_url_are_kept(plan_db):
 def test_connect_options_order(monkeypatch):
     monkeypatch.delenv("PGOPTIONS", raising=False)
     monkeypatch.delenv("STATS_GATEWAY_WORK_MEM", raising=False)
-    mine = f"-c plan_cache_mode={PLAN_CACHE_MODE} -c work_mem=32MB"
+    monkeypatch.delenv("STATS_GATEWAY_PARALLEL_WORKERS", raising=False)
+    mine = (f"-c plan_cache_mode={PLAN_CACHE_MODE} -c work_mem=32MB "
+            "-c max_parallel_workers_per_gather=0")
     assert connect_options("dbname=x") == mine
     assert connect_options("dbname=x options='-c a=1'", "-c b=2") == f"{mine} -c a=1 -c b=2"
     monkeypatch.setenv("PGOPTIONS", "-c c=3")  # libpq's fallback when the URL has none
@@ -203,4 +205,23 @@ def test_work_mem_is_set_on_every_connection_and_checked(plan_db, monkeypatch):
     for bad in ("32MB -c statement_timeout=0", "lots", "0MB", "32mb"):
         monkeypatch.setenv("STATS_GATEWAY_WORK_MEM", bad)
         with pytest.raises(ValueError, match="STATS_GATEWAY_WORK_MEM"):
+            connect_options("dbname=x")
+
+
+def test_parallel_workers_are_off_unless_asked_and_checked(plan_db, monkeypatch):
+    """No parallel workers per statement unless ``STATS_GATEWAY_PARALLEL_WORKERS`` says
+    otherwise (docs/operations.md); anything but a whole number is refused before it
+    reaches the options string. PostgreSQL's own default is 2."""
+    monkeypatch.delenv("STATS_GATEWAY_PARALLEL_WORKERS", raising=False)
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    with psycopg.connect(plan_db) as conn:  # not through connect(): the server's default
+        assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == "2"
+    with connect(plan_db) as conn:
+        assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == "0"
+    monkeypatch.setenv("STATS_GATEWAY_PARALLEL_WORKERS", "3")
+    with connect(plan_db) as conn:
+        assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == "3"
+    for bad in ("0 -c statement_timeout=0", "-1", "two", "007", "100"):
+        monkeypatch.setenv("STATS_GATEWAY_PARALLEL_WORKERS", bad)
+        with pytest.raises(ValueError, match="STATS_GATEWAY_PARALLEL_WORKERS"):
             connect_options("dbname=x")

@@ -1,5 +1,6 @@
 """How the product opens its database connections: every statement is planned for its own
-parameters (``plan_cache_mode = force_custom_plan``), on every connection.
+parameters (``plan_cache_mode = force_custom_plan``), on every connection; with the
+gateway's ``work_mem`` and no parallel workers per statement (``parallel_workers_option``).
 
 Why: psycopg prepares a statement on its 5th execution (``prepare_threshold``) and
 PostgreSQL, under the default ``plan_cache_mode = auto``, then tries a *generic* plan (one
@@ -61,6 +62,18 @@ PLAN_CACHE_OPTION = f"-c plan_cache_mode={PLAN_CACHE_MODE}"
 # groups); 32MB keeps both in memory: 10-15% faster, measured on 2M events (docs/operations.md).
 WORK_MEM_ENV, WORK_MEM_DEFAULT = "STATS_GATEWAY_WORK_MEM", "32MB"
 _SIZE = re.compile(r"[1-9][0-9]{0,6}(kB|MB|GB)")
+# Parallel workers per statement (max_parallel_workers_per_gather). The gateway already
+# runs a request's statements side by side (core/engine.py's gather_all) and requests
+# side by side; PostgreSQL's default of 2 workers per statement made each of those
+# statements three processes sharing the same cores, plus a Gather Merge and a sort of
+# the workers' partial groups. On 2 cores (PostgreSQL 15, 2M and 10M events, over HTTP,
+# alternated twice): a year's users page 124 -> 81 ms at 2M and 505 -> 406 ms at 10M, its
+# offset page 117 -> 72 ms and 493 -> 389 ms, a year's ai breakdown by model 142 -> 103
+# ms; no measured shape got slower, a full raw scan included (a users page filtered by
+# model, 854 -> 831 ms). A database with many more cores than concurrent requests may do
+# better with workers: raise it there (docs/operations.md).
+PARALLEL_WORKERS_ENV, PARALLEL_WORKERS_DEFAULT = "STATS_GATEWAY_PARALLEL_WORKERS", "0"
+_WORKERS = re.compile(r"0|[1-9][0-9]?")
 
 
 def work_mem_option() -> str:
@@ -72,15 +85,26 @@ def work_mem_option() -> str:
     return f"-c work_mem={value}"
 
 
+def parallel_workers_option() -> str:
+    """``-c max_parallel_workers_per_gather=…`` from ``STATS_GATEWAY_PARALLEL_WORKERS``
+    (a whole number, 0 to 99)."""
+    value = os.environ.get(PARALLEL_WORKERS_ENV, PARALLEL_WORKERS_DEFAULT).strip()
+    if not _WORKERS.fullmatch(value):
+        raise ValueError(f"{PARALLEL_WORKERS_ENV}={value!r}: expected a whole number of "
+                         "workers from 0 to 99")
+    return f"-c max_parallel_workers_per_gather={value}"
+
+
 def connect_options(conninfo: str = "", options: str | None = None) -> str:
-    """The libpq ``options`` for a connection to ``conninfo``: the plan and memory settings, then the
-    URL's own ``options`` (or ``PGOPTIONS`` when it has none, which libpq would otherwise
-    have used), then the caller's ``options``. A later ``-c`` of the same setting wins."""
+    """The libpq ``options`` for a connection to ``conninfo``: the plan, memory and
+    parallelism settings, then the URL's own ``options`` (or ``PGOPTIONS`` when it has
+    none, which libpq would otherwise have used), then the caller's ``options``. A later
+    ``-c`` of the same setting wins."""
     given = conninfo_to_dict(conninfo).get("options") if conninfo else None
     own = None if given is None else str(given)
     if own is None:
         own = os.environ.get("PGOPTIONS")
-    parts = [PLAN_CACHE_OPTION, work_mem_option(), own, options]
+    parts = [PLAN_CACHE_OPTION, work_mem_option(), parallel_workers_option(), own, options]
     return " ".join(p.strip() for p in parts if p and p.strip())
 
 
