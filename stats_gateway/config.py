@@ -10,6 +10,26 @@ DATABASE_URL_ENV = "STATS_GATEWAY_DATABASE_URL"
 DATA_DIR_ENV = "STATS_GATEWAY_DATA_DIR"
 
 
+class ConfigError(ValueError):
+    """Settings the environment got wrong: every problem found, one line each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _number(name: str, default: str, kind: type, problems: list[str]):
+    """``kind(os.environ[name])`` (or the default); a problem noted, and the default
+    used, for a value that is not such a number."""
+    text = os.environ.get(name, default)
+    try:
+        return kind(text)
+    except ValueError:
+        expected = "a whole number" if kind is int else "a number"
+        problems.append(f"{name}={text!r}: expected {expected}")
+        return kind(default)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None
@@ -42,23 +62,32 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        return cls(
+        """The settings of the environment; ``ConfigError`` lists every number that is
+        not one (the formats that other modules parse are checked by ``cli``)."""
+        problems: list[str] = []
+
+        def number(name: str, default: str, kind: type = int):
+            return _number(name, default, kind, problems)
+
+        settings = cls(
             database_url=os.environ.get(DATABASE_URL_ENV) or None,
             data_dir=Path(os.environ.get(DATA_DIR_ENV, ".stats-gateway")).resolve(),
-            pool_max=int(os.environ.get("STATS_GATEWAY_POOL_MAX", "10")),
-            statement_timeout_ms=int(os.environ.get("STATS_GATEWAY_STATEMENT_TIMEOUT_MS",
-                                                    "15000")),
+            pool_max=number("STATS_GATEWAY_POOL_MAX", "10"),
+            statement_timeout_ms=number("STATS_GATEWAY_STATEMENT_TIMEOUT_MS", "15000"),
             use_rollups=os.environ.get("STATS_GATEWAY_ROLLUPS", "on") != "off",
             rate_limit=os.environ.get("STATS_GATEWAY_RATE_LIMIT", "600/min"),
-            pool_timeout_s=float(os.environ.get("STATS_GATEWAY_POOL_TIMEOUT_S", "2")),
-            pool_reconnect_timeout_s=float(
-                os.environ.get("STATS_GATEWAY_POOL_RECONNECT_TIMEOUT_S", "5")),
-            readiness_timeout_s=float(os.environ.get("STATS_GATEWAY_READINESS_TIMEOUT_S", "1")),
-            shutdown_grace_s=float(os.environ.get("STATS_GATEWAY_SHUTDOWN_GRACE_S", "20")),
+            pool_timeout_s=number("STATS_GATEWAY_POOL_TIMEOUT_S", "2", float),
+            pool_reconnect_timeout_s=number("STATS_GATEWAY_POOL_RECONNECT_TIMEOUT_S", "5",
+                                            float),
+            readiness_timeout_s=number("STATS_GATEWAY_READINESS_TIMEOUT_S", "1", float),
+            shutdown_grace_s=number("STATS_GATEWAY_SHUTDOWN_GRACE_S", "20", float),
             cost_budget=os.environ.get("STATS_GATEWAY_COST_BUDGET", "3000000/min"),
-            expensive_points=int(os.environ.get("STATS_GATEWAY_EXPENSIVE_POINTS", "50000")),
-            expensive_per_key=int(os.environ.get("STATS_GATEWAY_EXPENSIVE_PER_KEY", "1")),
-            expensive_per_org=int(os.environ.get("STATS_GATEWAY_EXPENSIVE_PER_ORG", "2")),
-            expensive_pool=int(os.environ.get("STATS_GATEWAY_EXPENSIVE_POOL", "2")),
+            expensive_points=number("STATS_GATEWAY_EXPENSIVE_POINTS", "50000"),
+            expensive_per_key=number("STATS_GATEWAY_EXPENSIVE_PER_KEY", "1"),
+            expensive_per_org=number("STATS_GATEWAY_EXPENSIVE_PER_ORG", "2"),
+            expensive_pool=number("STATS_GATEWAY_EXPENSIVE_POOL", "2"),
             metrics_token=os.environ.get("STATS_GATEWAY_METRICS_TOKEN") or None,
         )
+        if problems:
+            raise ConfigError(problems)
+        return settings
