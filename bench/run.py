@@ -35,6 +35,7 @@ from bench.queries import (
 )
 from bench.timing import percentile, timed
 from stats_gateway.config import DATABASE_URL_ENV
+from stats_gateway.db.connect import connect
 from stats_gateway.db.embedded import EmbeddedPostgres
 
 DEFAULT_SIZES = (2_000_000, 10_000_000)
@@ -109,7 +110,7 @@ class Contender:
     whose range the SQL ways reuse."""
 
     def __init__(self, dataset: data.Dataset, shape: Shape, ctx: Context, gateway: Gateway,
-                 pg: psycopg.Connection, ducks):
+                 pg: psycopg.Connection, ducks, engine_pg: psycopg.Connection):
         self.dataset, self.shape, self.gateway = dataset, shape, gateway
         now = datetime.now(UTC)
         request = shape.request(ctx, now)
@@ -134,7 +135,9 @@ class Contender:
             "duckdb": lambda: ducks.execute(duck_text, duck_args).fetchall(),
         }
         if engine is not None:
-            self.ways["engine"] = lambda: pg.execute(engine.text, engine.params).fetchall()
+            # with the gateway's connection settings (db/connect.py), not the server's
+            self.ways["engine"] = lambda: engine_pg.execute(engine.text,
+                                                            engine.params).fetchall()
         self.samples: dict[str, list[float]] = {way: [] for way in self.ways}
         self.estimate: dict[str, float] = {"gateway": first}  # way -> seconds per run
 
@@ -256,6 +259,7 @@ def run(sizes: list[int], shapes: list[Shape], wanted_ops: set[str], requests: i
                    "requests": requests, "runs": runs, "shapes": [s.key for s in shapes],
                    "users_offset": users_offset, "datasets": [], "ops": []}
         datasets, ducks, gateways, connections = [], {}, {}, {}
+        engine_connections: dict[int, psycopg.Connection] = {}
         try:
             for size in sizes:
                 log(f"loading {size:,} events ({', '.join(domains)}) …")
@@ -278,11 +282,13 @@ def run(sizes: list[int], shapes: list[Shape], wanted_ops: set[str], requests: i
             for dataset in datasets:
                 gateways[dataset.size] = Gateway(dataset.url, dataset.key)
                 connections[dataset.size] = psycopg.connect(dataset.url, autocommit=True)
+                engine_connections[dataset.size] = connect(dataset.url, autocommit=True)
                 contexts[dataset.size] = Context(dataset.org_id, users_offset)
                 for shape in shapes:
                     contenders.append(Contender(dataset, shape, contexts[dataset.size],
                                                 gateways[dataset.size],
-                                                connections[dataset.size], ducks[dataset.size]))
+                                                connections[dataset.size], ducks[dataset.size],
+                                                engine_connections[dataset.size]))
             rows = []
             if contenders:
                 budget = ROUND_BUDGET["quick" if quick else "default"]
@@ -306,7 +312,8 @@ def run(sizes: list[int], shapes: list[Shape], wanted_ops: set[str], requests: i
         finally:
             for gateway in gateways.values():
                 gateway.stop()
-            for connection in [*connections.values(), *ducks.values()]:
+            for connection in [*connections.values(), *engine_connections.values(),
+                               *ducks.values()]:
                 connection.close()
             if not keep:
                 for dataset in datasets:
