@@ -8,14 +8,13 @@ server's ``postgres`` database in ``STATS_GATEWAY_DATA_DIR``, and says which on 
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from domains import DOMAINS
-from stats_gateway.config import ConfigError, Settings
+from stats_gateway.config import Settings
 from stats_gateway.db.connect import connect, parallel_workers_option, work_mem_option
 from stats_gateway.db.data_cli import add_data_parsers, cmd_delete, cmd_retention
 from stats_gateway.db.embedded import announce_database, database_url
@@ -89,21 +88,16 @@ def _rate_limit(text: str) -> str:
     return text.strip()
 
 
-def configured() -> tuple[Settings | None, list[str]]:
+def configured() -> tuple[Settings, list[str]]:
     """The environment's settings and every problem with them, all at once: numbers
-    (``Settings.from_env``), the rate limit and cost budget formats, and the connection
+    (``Settings.read_env``), the rate limit and cost budget formats, and the connection
     settings (``db/connect.py``). Each command starts only when there is none, so a typo
     is one line on stderr, not a traceback from deep in start-up."""
     from stats_gateway.http.ratelimit import parse_rate
 
-    problems: list[str] = []
-    try:
-        settings: Settings | None = Settings.from_env()
-    except ConfigError as exc:
-        settings, problems = None, list(exc.problems)
-    for name, default in (("STATS_GATEWAY_RATE_LIMIT", "600/min"),
-                          ("STATS_GATEWAY_COST_BUDGET", "3000000/min")):
-        text = os.environ.get(name, default)
+    settings, problems = Settings.read_env()
+    for name, text in (("STATS_GATEWAY_RATE_LIMIT", settings.rate_limit),
+                       ("STATS_GATEWAY_COST_BUDGET", settings.cost_budget)):
         try:
             parse_rate(text)
         except ValueError as exc:
@@ -341,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
                 "retention": cmd_retention, "delete": cmd_delete, "generate": cmd_generate}
     signal.signal(signal.SIGTERM, _on_sigterm)
     settings, problems = configured()
-    if settings is None or problems:
+    if problems:
         for problem in problems:
             print(f"stats-gateway: configuration: {problem}", file=sys.stderr)
         return 2

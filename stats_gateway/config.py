@@ -64,6 +64,15 @@ class Settings:
     def from_env(cls) -> "Settings":
         """The settings of the environment; ``ConfigError`` lists every number that is
         not one (the formats that other modules parse are checked by ``cli``)."""
+        settings, problems = cls.read_env()
+        if problems:
+            raise ConfigError(problems)
+        return settings
+
+    @classmethod
+    def read_env(cls) -> tuple["Settings", list[str]]:
+        """The settings of the environment, each number that is not one replaced by its
+        default, and a line per such number."""
         problems: list[str] = []
 
         def number(name: str, default: str, kind: type = int):
@@ -88,6 +97,4 @@ class Settings:
             expensive_pool=number("STATS_GATEWAY_EXPENSIVE_POOL", "2"),
             metrics_token=os.environ.get("STATS_GATEWAY_METRICS_TOKEN") or None,
         )
-        if problems:
-            raise ConfigError(problems)
-        return settings
+        return settings, problems

@@ -76,23 +76,28 @@ PARALLEL_WORKERS_ENV, PARALLEL_WORKERS_DEFAULT = "STATS_GATEWAY_PARALLEL_WORKERS
 _WORKERS = re.compile(r"0|[1-9][0-9]?")
 
 
+def _env_option(env: str, default: str, pattern: re.Pattern, setting: str,
+                expected: str) -> str:
+    """``-c setting=…`` from the environment variable ``env`` (or ``default``); a value
+    ``pattern`` does not match whole is refused before it reaches the options string (it
+    could carry other settings)."""
+    value = os.environ.get(env, default).strip()
+    if not pattern.fullmatch(value):
+        raise ValueError(f"{env}={value!r}: expected {expected}")
+    return f"-c {setting}={value}"
+
+
 def work_mem_option() -> str:
     """``-c work_mem=…`` from ``STATS_GATEWAY_WORK_MEM`` (a size such as 64MB)."""
-    value = os.environ.get(WORK_MEM_ENV, WORK_MEM_DEFAULT).strip()
-    if not _SIZE.fullmatch(value):
-        raise ValueError(f"{WORK_MEM_ENV}={value!r}: expected a size such as 32MB "
-                         "(a number and kB, MB or GB)")
-    return f"-c work_mem={value}"
+    return _env_option(WORK_MEM_ENV, WORK_MEM_DEFAULT, _SIZE, "work_mem",
+                       "a size such as 32MB (a number and kB, MB or GB)")
 
 
 def parallel_workers_option() -> str:
     """``-c max_parallel_workers_per_gather=…`` from ``STATS_GATEWAY_PARALLEL_WORKERS``
     (a whole number, 0 to 99)."""
-    value = os.environ.get(PARALLEL_WORKERS_ENV, PARALLEL_WORKERS_DEFAULT).strip()
-    if not _WORKERS.fullmatch(value):
-        raise ValueError(f"{PARALLEL_WORKERS_ENV}={value!r}: expected a whole number of "
-                         "workers from 0 to 99")
-    return f"-c max_parallel_workers_per_gather={value}"
+    return _env_option(PARALLEL_WORKERS_ENV, PARALLEL_WORKERS_DEFAULT, _WORKERS,
+                       "max_parallel_workers_per_gather", "a whole number of workers from 0 to 99")
 
 
 def connect_options(conninfo: str = "", options: str | None = None) -> str:

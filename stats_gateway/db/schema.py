@@ -34,7 +34,8 @@ def entity_lookup_columns(domain: Domain) -> tuple[str, ...]:
     it, as ``userId`` with ``breakdown/models``, or buckets finer than a cube) reads
     those events, not every event of the org in the range: one user of 20k over a year,
     230 -> 4 ms; a 30-day hourly series of one user, 35 -> 1.6 ms (PostgreSQL 15, 2M
-    events; one more index cost no measurable ingest time)."""
+    events). Its cost: no measurable ingest time at 2M events, 10-20% a batch at 10M,
+    and raw storage +26% (private-chat), +58% (calls, four such columns): bench/README.md."""
     high = domain.high_cardinality_columns
     asked = [flt.column for flt in domain.filters]
     asked += [d.columns[0] for d in domain.dimensions if len(d.columns) == 1]
