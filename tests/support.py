@@ -346,10 +346,10 @@ def corrupt_tables(db, domain, org_id: str, tables=None) -> list[str]:
         if histogram.table in wanted:
             # a far bin holding most of each histogram: every percentile moves (scaling
             # the counts alone leaves a slot of a single bin, or of equal bins, as it was)
-            keys = ", ".join(histogram.key[:-1])
-            db.execute(f"INSERT INTO {histogram.table} ({keys}, hist_bin, hist_n) "
-                       f"SELECT {keys}, max(hist_bin) + 40, sum(hist_n) * 1000 + 7 "
-                       f"FROM {histogram.table} WHERE org_id = %s GROUP BY {keys}", (org_id,))
+            db.execute(f"UPDATE {histogram.table} "
+                       "SET hist_bins = hist_bins || (hist_bins[cardinality(hist_bins)] + 40), "
+                       "hist_counts = hist_counts || ((SELECT sum(n) * 1000 + 7 "
+                       "FROM unnest(hist_counts) AS n)::int8) WHERE org_id = %s", (org_id,))
             done.append(histogram.table)
     for twin in distinct_rollups(domain):
         if twin.table in wanted:

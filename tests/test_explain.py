@@ -161,7 +161,8 @@ def test_cli_explain(database_url, orgs, monkeypatch, capsys):
                  "--org", org.id]) == 0
     out = capsys.readouterr().out
     assert "-- 1. series metrics" in out and "-- 2. percentiles" in out
-    assert "ru_storage_scope_1h_" in out and "SELECT" in out and other.id not in out
+    assert "ru_storage_org_1h_" in out and "rh_storage_org_1h_" in out and "SELECT" in out
+    assert other.id not in out
     assert main(["explain", "/v2/query/storage", "--org", org.id, "--json", "--body",
                  '{"metrics": ["requests"], "groupBy": ["buckets"], "window": "7d"}']) == 0
     assert '"purpose": "query page"' in capsys.readouterr().out

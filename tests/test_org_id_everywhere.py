@@ -420,9 +420,9 @@ def _flatten(text: str) -> tuple[str, list[str]]:
 def from_sources(select_tail: str, subqueries: dict[str, str] | None = None,
                  ) -> list[str] | None:
     """The relations an INSERT's SELECT reads (names as written, ``VALUES`` for a VALUES
-    list, ``SUBQUERY`` for any other parenthesised source, or with ``subqueries`` a name
-    of its own under which its text is put there, to be followed like a WITH query);
-    None without a FROM."""
+    list or a ``LATERAL unnest(…)`` of the row's own arrays, ``SUBQUERY`` for any other
+    parenthesised source, or with ``subqueries`` a name of its own under which its text is
+    put there, to be followed like a WITH query); None without a FROM."""
     flat, groups = _flatten(select_tail)
     m = re.search(r"\sFROM\s", flat, re.I)
     if not m:
@@ -430,9 +430,12 @@ def from_sources(select_tail: str, subqueries: dict[str, str] | None = None,
     end = _CLAUSE_END.search(flat, m.end())
     clause = flat[m.start():end.start() if end else len(flat)]
     sources = []
-    for ref in re.findall(r"(?:\bFROM|\bJOIN|,)\s+(?:LATERAL\s+)?(\(#\d+\)|\"?\w+\"?)", clause,
-                          re.I):
-        if ref.startswith("(#"):
+    for lateral, ref in re.findall(
+            r"(?:\bFROM|\bJOIN|,)\s+(LATERAL\s+)?(\(#\d+\)|\"?\w+\"?(?:\s*\(#\d+\))?)", clause,
+            re.I):
+        if lateral and re.fullmatch(r"unnest\s*\(#\d+\)", ref, re.I):
+            sources.append("VALUES")  # the joined row's own arrays: no other rows read
+        elif ref.startswith("(#"):
             inner = groups[int(ref[2:-1])]
             if re.match(r"\s*VALUES\b", inner, re.I):
                 sources.append("VALUES")
@@ -443,7 +446,7 @@ def from_sources(select_tail: str, subqueries: dict[str, str] | None = None,
             else:
                 sources.append("SUBQUERY")
         else:
-            sources.append(ref.strip('"'))
+            sources.append(re.sub(r"\s*\(#\d+\)$", "", ref).strip('"'))
     return sources
 
 

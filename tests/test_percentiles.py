@@ -244,12 +244,11 @@ def test_declared_percentiles_read_histogram_rollups_and_ad_hoc_ones_raw(client,
               "timeBucketSize": "1h"}
     before = ok(client, "/v2/stats/calls", org.headers, params)
     hour = utc(2026, 5, 4, 9)
-    # a whole-org hourly series: the scope cube's hourly histogram twin
-    hourly = histogram_of(CALLS, "scope", "1h").table
-    db.execute(f"UPDATE {hourly} SET hist_n = hist_n + 1000 "
-               "WHERE org_id = %(org)s AND slot_ts = %(hour)s AND hist_bin = "
-               f"(SELECT max(hist_bin) FROM {hourly} "
-               " WHERE org_id = %(org)s AND slot_ts = %(hour)s)", {"org": org.id, "hour": hour})
+    # a whole-org hourly series: the org cube's hourly histogram twin
+    hourly = histogram_of(CALLS, "org", "1h").table
+    db.execute(f"UPDATE {hourly} SET hist_counts[cardinality(hist_counts)] = "
+               "hist_counts[cardinality(hist_counts)] + 1000 "
+               "WHERE org_id = %(org)s AND slot_ts = %(hour)s", {"org": org.id, "hour": hour})
     corrupted = ok(client, "/v2/stats/calls", org.headers, params)
     changed = [p["ts"] for p, q in zip(before["series"], corrupted["series"]) if p != q]
     assert changed == [unix(hour)]
@@ -288,11 +287,11 @@ def test_declared_percentiles_read_histogram_rollups_and_ad_hoc_ones_raw(client,
 
 
 def _histogram_tables() -> list[str]:
-    """Storage's histogram tables: the scope cube's at hours, days and ISO weeks, the org
-    cube's at days and weeks, the main cube's at days only (a row per combination of its
-    columns: its sketches are kept by the day); storage has no high-cardinality cube."""
-    wanted = [("scope", "1h"), ("scope", "1d"), ("scope", "7d"), ("org", "1d"), ("org", "7d"),
-              ("main", "1d")]
+    """Storage's histogram tables: the scope and org cubes' at hours, days and ISO weeks,
+    the main cube's at days only (a row per combination of its columns: its sketches are
+    kept by the day); storage has no high-cardinality cube."""
+    wanted = [("scope", "1h"), ("scope", "1d"), ("scope", "7d"), ("org", "1h"), ("org", "1d"),
+              ("org", "7d"), ("main", "1d")]
     assert {c.name for c in cubes(STORAGE)} == {"scope", "org", "main"}
     return sorted(histogram_of(STORAGE, name, grain).table for name, grain in wanted)
 
@@ -305,7 +304,8 @@ def _histograms(db, org) -> list[tuple]:
     rows = []
     for table in tables:
         rows += [(table, *row) for row in db.execute(
-            f"SELECT slot_ts, hist_column, hist_bin, hist_n, row_to_json(t)::text FROM {table} t "
+            f"SELECT slot_ts, hist_column, u.b, u.n, row_to_json(t)::text FROM {table} t "
+            "CROSS JOIN LATERAL unnest(t.hist_bins, t.hist_counts) AS u(b, n) "
             "WHERE org_id = %s ORDER BY 1, 2, 3, 5", (org.id,))]
     return rows
 

@@ -646,8 +646,9 @@ def test_planner_uses_only_grains_that_divide_the_local_grid(client):
 
 def test_histograms_plan_only_grains_of_an_hour_or_more(client):
     """Percentiles read histogram twins, kept at 1h and coarser only: where the metric
-    rollups use 5-minute or quarter-hour slots, the histograms read raw events. The org
-    cube keeps them by the day and week only: hourly ones are the scope cube's."""
+    rollups use 5-minute or quarter-hour slots, the histograms read raw events. A whole
+    org's hours are the org cube's (one histogram per hour), a workspace's the scope
+    cube's."""
     params = dict(scope="org", start="2026-10-12T07:15:00Z", end="2026-10-14T18:40:00Z",
                   timeBucketSize="1h")
     assert segments_of(client, "calls", metrics=["callCount"], **params) == [
@@ -656,6 +657,12 @@ def test_histograms_plan_only_grains_of_an_hour_or_more(client):
         (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), ("org", "5m"))]
     assert segments_of(client, "calls", metrics=["latencyMsP99"], sketches=True,
                        **params) == [
+        (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), None),
+        (utc(2026, 10, 12, 8), utc(2026, 10, 14, 18), ("org", "1h")),
+        (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), None)]
+    workspace = {**params, "scope": "workspace", "id": "w1"}
+    assert segments_of(client, "calls", metrics=["latencyMsP99"], sketches=True,
+                       **workspace) == [
         (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), None),
         (utc(2026, 10, 12, 8), utc(2026, 10, 14, 18), ("scope", "1h")),
         (utc(2026, 10, 14, 18), utc(2026, 10, 14, 18, 40), None)]
@@ -670,8 +677,8 @@ def test_histograms_plan_only_grains_of_an_hour_or_more(client):
 
 def test_distinct_counts_plan_their_sketch_twins(client):
     """A distinct count is asked on its own, planned like the histograms: the cube's sketch
-    grains (the org cube's days and weeks, the scope cube's hours and days, the main
-    cube's days only), raw events at the
+    grains (the org and scope cubes' hours, days and weeks, the main cube's days only),
+    raw events at the
     ends; the other metrics of the view plan the metric rollups without it."""
     dom = domain_of(client, "ai")
     others = [m for m in dom.series_view("").metrics
@@ -707,16 +714,16 @@ def test_distinct_counts_plan_their_sketch_twins(client):
         (utc(2026, 10, 12, 7, 15), utc(2026, 10, 13), None),
         (utc(2026, 10, 13), utc(2026, 10, 15), ("main", "1d")),
         (utc(2026, 10, 15), utc(2026, 10, 15, 18, 40), None)]
-    # whole-org daily buckets: the org cube's days, and the ends it leaves (it keeps no
-    # hourly sketches) go to the scope cube's hours before raw events take the rest
+    # whole-org daily buckets: the org cube's days, then its hours at the ends, and raw
+    # events the rest
     org_days = dict(scope="org", start="2026-10-12T07:15:00Z", end="2026-10-15T18:40:00Z",
                     timeBucketSize="1d")
     for metric in ("activeConversations", "latencyMsP95"):
         assert segments_of(client, "ai", metrics=[metric], sketches=True, **org_days) == [
             (utc(2026, 10, 12, 7, 15), utc(2026, 10, 12, 8), None),
-            (utc(2026, 10, 12, 8), utc(2026, 10, 13), ("scope", "1h")),
+            (utc(2026, 10, 12, 8), utc(2026, 10, 13), ("org", "1h")),
             (utc(2026, 10, 13), utc(2026, 10, 15), ("org", "1d")),
-            (utc(2026, 10, 15), utc(2026, 10, 15, 18), ("scope", "1h")),
+            (utc(2026, 10, 15), utc(2026, 10, 15, 18), ("org", "1h")),
             (utc(2026, 10, 15, 18), utc(2026, 10, 15, 18, 40), None)], metric
 
 
@@ -726,7 +733,7 @@ def test_a_domain_s_finest_grain_shapes_its_default_cubes():
     hourly = {c.name: (c.grains, c.sketch_grains)
               for c in default_cubes(replace(PRIVATE_CHAT_DOMAIN, finest_grain="1h"))}
     assert hourly == {"scope": (("1h", "1d", "7d"), None),
-                      "org": (("1h", "1d", "7d"), ("1d", "7d")),
+                      "org": (("1h", "1d", "7d"), ("1h", "1d", "7d")),
                       "main": (("1h", "1d", "7d"), ("1d",)),
                       "users": (("1d", "30d", "90d"), ("1d", "30d"))}
     daily = {c.name: c.grains

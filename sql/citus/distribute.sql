@@ -15,7 +15,7 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'orgs'::r
 SELECT create_reference_table('api_keys')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'api_keys'::regclass);
 
--- Tenant tables: distributed by org_id, colocated with entities (181 tables).
+-- Tenant tables: distributed by org_id, colocated with entities (185 tables).
 SELECT create_distributed_table('entities', 'org_id')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'entities'::regclass);
 SELECT create_distributed_table('retention_overrides', 'org_id', colocate_with => 'entities')
@@ -54,6 +54,8 @@ SELECT create_distributed_table('rh_storage_scope_1d_5aaeb8', 'org_id', colocate
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_storage_scope_1d_5aaeb8'::regclass);
 SELECT create_distributed_table('rh_storage_scope_7d_ccc839', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_storage_scope_7d_ccc839'::regclass);
+SELECT create_distributed_table('rh_storage_org_1h_aa0a1f', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_storage_org_1h_aa0a1f'::regclass);
 SELECT create_distributed_table('rh_storage_org_1d_44b831', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_storage_org_1d_44b831'::regclass);
 SELECT create_distributed_table('rh_storage_org_7d_b85992', 'org_id', colocate_with => 'entities')
@@ -92,6 +94,8 @@ SELECT create_distributed_table('rh_ai_scope_1d_408785', 'org_id', colocate_with
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_ai_scope_1d_408785'::regclass);
 SELECT create_distributed_table('rh_ai_scope_7d_7d917d', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_ai_scope_7d_7d917d'::regclass);
+SELECT create_distributed_table('rh_ai_org_1h_01529a', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_ai_org_1h_01529a'::regclass);
 SELECT create_distributed_table('rh_ai_org_1d_9fd48b', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_ai_org_1d_9fd48b'::regclass);
 SELECT create_distributed_table('rh_ai_org_7d_16653d', 'org_id', colocate_with => 'entities')
@@ -104,6 +108,8 @@ SELECT create_distributed_table('rd_ai_scope_1d_408785', 'org_id', colocate_with
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_ai_scope_1d_408785'::regclass);
 SELECT create_distributed_table('rd_ai_scope_7d_7d917d', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_ai_scope_7d_7d917d'::regclass);
+SELECT create_distributed_table('rd_ai_org_1h_01529a', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_ai_org_1h_01529a'::regclass);
 SELECT create_distributed_table('rd_ai_org_1d_9fd48b', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rd_ai_org_1d_9fd48b'::regclass);
 SELECT create_distributed_table('rd_ai_org_7d_16653d', 'org_id', colocate_with => 'entities')
@@ -340,6 +346,8 @@ SELECT create_distributed_table('rh_calls_scope_1d_9fc62e', 'org_id', colocate_w
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_calls_scope_1d_9fc62e'::regclass);
 SELECT create_distributed_table('rh_calls_scope_7d_bd6566', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_calls_scope_7d_bd6566'::regclass);
+SELECT create_distributed_table('rh_calls_org_1h_8220b2', 'org_id', colocate_with => 'entities')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_calls_org_1h_8220b2'::regclass);
 SELECT create_distributed_table('rh_calls_org_1d_0fe380', 'org_id', colocate_with => 'entities')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'rh_calls_org_1d_0fe380'::regclass);
 SELECT create_distributed_table('rh_calls_org_7d_6480b3', 'org_id', colocate_with => 'entities')

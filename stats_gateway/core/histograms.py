@@ -13,10 +13,11 @@ non-negative values keeps a relative bound, so the answer is within 4.76% of the
 percentile.
 
 Queries read the counts through the same segment planner as the metric parts (rollup
-slots, ``rh_*`` tables, see ``histogram_rollups``, plus raw ends); the database sums them
-and sends each group's bins and counts as two arrays in bin order; Python walks their
-running count to the bins of the two order statistics and interpolates between their
-estimates (``_interpolated``).
+slots, ``rh_*`` tables of bin and count arrays, see ``histogram_rollups``, plus raw
+ends); the database sends each group's bins and counts as two arrays in bin order (added
+up, or as the rollup stores them where a group has few rows: ``histogram_sql``); Python
+adds up a group's arrays, walks their running count to the bins of the two order
+statistics and interpolates between their estimates (``_interpolated``).
 """
 
 from __future__ import annotations
@@ -92,33 +93,38 @@ def estimate(bin_index: int) -> float:
 
 
 def _segment_sql(domain: Domain, request: StatsRequest, column: str, org_id: str, p: Params,
-                 grouping: Grouping, seg: Segment) -> str:
-    """One segment's (keys, hist_bin, hist_n) rows: bins counted from raw events, or the
-    rows of a histogram rollup as they are (grouping them here and again after the union
-    cost a second aggregation over thousands of rows: a 30-day hourly series of calls)."""
+                 grouping: Grouping, seg: Segment, unpacked: bool) -> str:
+    """One segment's counts. From raw events: (keys, hist_bin, hist_n) rows, a bin once
+    per group. From a histogram rollup: its rows as they are (a group may have several:
+    one per cube row and slot), as (keys, hist_bins, hist_counts) arrays, or, ``unpacked``,
+    as one (keys, hist_bin, hist_n) row per bin."""
     if seg.rollup is None:
         events = Table(domain.table)
         q = _aggregate_from(events, events.ts, [fn.Count("*").as_(HIST_N)], request, org_id,
                             p, seg.start, seg.end, grouping,
                             extra_keys=[bin_term(events.field(column), p, HIST_BIN)])
         q = q.where(bin_term(events.field(column), p).notnull())
-    else:  # the rows as stored: _bins_select gathers every segment's counts in one pass
-        table = Table(histogram_table(seg.rollup))
-        q = _aggregate_from(table, table.slot_ts, [table.field(HIST_N)],
-                            request, org_id, p, seg.start, seg.end, grouping,
-                            extra_keys=[table.field(HIST_BIN)], grouped=False)
-        q = q.where(table.field(HIST_COLUMN) == p(column))
-    return q.get_sql()
+        return q.get_sql()
+    table = Table(histogram_table(seg.rollup))
+    q = _aggregate_from(table, table.slot_ts, [table.field(HIST_BINS), table.field(HIST_COUNTS)],
+                        request, org_id, p, seg.start, seg.end, grouping, grouped=False)
+    stored = q.where(table.field(HIST_COLUMN) == p(column)).get_sql()
+    if not unpacked:
+        return stored
+    keys = "".join(f's."{name}", ' for name in grouping.key_names)
+    return (f"SELECT {keys}u.{HIST_BIN}, u.{HIST_N} FROM ({stored}) AS s "
+            f"CROSS JOIN LATERAL unnest(s.{HIST_BINS}, s.{HIST_COUNTS}) AS u({HIST_BIN}, {HIST_N})")
 
 
 def _bins_repeat_often(grouping: Grouping, segments: Sequence[Segment],
                        plan: BucketPlan) -> bool:
-    """Whether a group gathers one bin from many rows, so the bins are summed before
-    they are gathered: always but in a series (buckets only) whose rollup segments are
-    slots of its buckets' size (or one bucket at most: the ends), where a bin comes from
-    one row per cube row in the slot (a calendar week's nominal step is the 7-day slot the
-    planner uses only where it is the week). A year by model from daily rows repeats each
-    bin hundreds of times: summed, the arrays sent stay a few hundred long."""
+    """Whether a group gathers its bins from many rows, so the database adds them up
+    before it sends them: always but in a series (buckets only) whose rollup segments
+    are slots of its buckets' size (or one bucket at most: the ends), where a bucket's
+    counts are one rollup row per cube row in the slot (a calendar week's nominal step
+    is the 7-day slot the planner uses only where it is the week). A year by model from
+    daily rows repeats each bin hundreds of times: added up, the arrays sent stay a few
+    hundred long."""
     if grouping.key_names != [BUCKET]:
         return True
     step = plan.size.step
@@ -128,13 +134,9 @@ def _bins_repeat_often(grouping: Grouping, segments: Sequence[Segment],
 
 def _bins_select(column: str, bins: str, key_sql: Sequence[str], p: Params) -> str:
     """Per group: its bins and their counts, two arrays in bin order, from ``bins`` (rows
-    of (group, bin, count), a bin possibly in several: one per segment and cube row).
-    The running count of ``group_percentiles`` walks a repeated bin as it would its sum,
-    so a series whose bins repeat little (``_bins_repeat_often``) sends them unsummed: the
-    extra grouping cost the database a third of a 30-day hourly series of calls'
-    percentiles (13.5 -> 9.9 ms, 7.8k rows of 7.0k bins). The walk to the order
-    statistics is Python's: the database's running window sums over every (group, bin)
-    row cost 40% more on the same series (51 -> 30 ms, measured)."""
+    of (group, bin, count), a bin once per group). The walk to the order statistics is
+    Python's: the database's running window sums over every (group, bin) row cost 40%
+    more on a 30-day hourly series of calls (51 -> 30 ms, measured)."""
     keys = ", ".join(key_sql)
     label = p(column).get_sql()
     return (f"SELECT {label}::text AS {HIST_COLUMN}, {keys + ', ' if keys else ''}"
@@ -143,16 +145,22 @@ def _bins_select(column: str, bins: str, key_sql: Sequence[str], p: Params) -> s
             f"FROM ({bins}) AS b WHERE {HIST_N} > 0" + (f" GROUP BY {keys}" if keys else ""))
 
 
+def _labelled(column: str, stored: str, key_sql: Sequence[str], p: Params) -> str:
+    """A rollup segment's arrays as ``_bins_select`` gives them, unchanged."""
+    keys = "".join(f"s.{k}, " for k in key_sql)
+    return (f"SELECT {p(column).get_sql()}::text AS {HIST_COLUMN}, {keys}"
+            f"s.{HIST_BINS}, s.{HIST_COUNTS} FROM ({stored}) AS s")
+
+
 def histogram_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
                   org_id: str, grouping: Grouping, use_rollups: bool) -> Sql:
     """Per group and histogrammed column: its bins and their counts (``hist_bins``,
-    ``hist_counts``: arrays in bin order).
+    ``hist_counts``: arrays in bin order), in one row or, for a series read from slots of
+    its buckets' size, in several (one per segment and cube row, as stored: the database
+    sends the rollup's arrays as they are, and ``group_percentiles`` adds them up).
 
-    The database gathers the bins, so a series sends back one row per bucket rather than
-    every bin it saw (a 30-day hourly series of calls: 481 rows instead of 7,075).
-    Segments come from
-    ``plan_segments``: declared metrics read the histogram rollups wherever the metric
-    rollups would be exact; undeclared ones read raw events."""
+    Segments come from ``plan_segments``: declared metrics read the histogram rollups
+    wherever the metric rollups would be exact; undeclared ones read raw events."""
     p = Params()
     chosen = [m for m in metrics if is_histogram(m)]
     segments = (plan_segments(domain, request, chosen, grouping.planned_dimension,
@@ -164,19 +172,34 @@ def histogram_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metri
     key_sql = [k.get_sql(quote_char='"') for k in keys]
     selects = []
     for column in histogram_columns(chosen):
-        union = " UNION ALL ".join(
-            f"({_segment_sql(domain, request, column, org_id, p, grouping, seg)})"
-            for seg in segments)
         if _bins_repeat_often(grouping, segments, request.plan):
+            union = " UNION ALL ".join(
+                f"({_segment_sql(domain, request, column, org_id, p, grouping, seg, True)})"
+                for seg in segments)
             rows = Table("partials")
             summed = (PostgreSQLQuery.from_(rows)
                       .select(*keys, Field(HIST_BIN),
                               Raw("sum({0})::int8", rows.field(HIST_N), alias=HIST_N))
                       .groupby(*keys, Field(HIST_BIN)))
             union = summed.get_sql().replace('FROM "partials"', f"FROM ({union}) AS partials", 1)
-        selects.append(_bins_select(column, union, key_sql, p))
+            selects.append(_bins_select(column, union, key_sql, p))
+            continue
+        for seg in segments:
+            one = _segment_sql(domain, request, column, org_id, p, grouping, seg, False)
+            selects.append(_bins_select(column, one, key_sql, p) if seg.rollup is None
+                           else _labelled(column, one, key_sql, p))
     return Sql(" UNION ALL ".join(f"({s})" for s in selects), p.values,
                purpose="percentiles", segments=tuple(segments))
+
+
+def _added(parts: Sequence[tuple[Sequence[int], Sequence[int]]]) -> tuple[list[int], list[int]]:
+    """Several histograms of one group (bins in order, counts) as one."""
+    total: dict[int, int] = {}
+    for bins, counts in parts:
+        for b, n in zip(bins, counts):
+            total[b] = total.get(b, 0) + n
+    bins = sorted(total)
+    return bins, [total[b] for b in bins]
 
 
 def _interpolated(bins: Sequence[int], running: Sequence[int], q: float) -> float:
@@ -195,8 +218,8 @@ def _interpolated(bins: Sequence[int], running: Sequence[int], q: float) -> floa
 def group_percentiles(rows: Iterable[Mapping], metrics: Sequence[Metric],
                       grouping: Grouping) -> dict[tuple, dict[str, float | None]]:
     """Per group key ((bucket,), (entity,), (bucket, entity) or ()): each histogram
-    metric's percentile from its column's bins and counts (None where its column has
-    none in the group)."""
+    metric's percentile from its column's bins and counts, added up where a group has
+    several rows (None where its column has no value in the group)."""
     names = grouping.key_names
     asked: dict[str, list[tuple[str, float]]] = {}  # column -> (metric, q), worked out once
     for m in metrics:
@@ -204,16 +227,20 @@ def group_percentiles(rows: Iterable[Mapping], metrics: Sequence[Metric],
             agg = percentile_of(m)
             asked.setdefault(agg.column, []).append((m.name, float(agg.q)))
     unset = dict.fromkeys(name for pairs in asked.values() for name, _ in pairs)
-    found: dict[tuple, dict[str, float | None]] = {}
+    histograms: dict[tuple, list[tuple[Sequence[int], Sequence[int]]]] = {}
     for row in rows:
         bins = row[HIST_BINS]
         if not bins:  # the one row of an ungrouped query over no values
             continue
-        running = list(accumulate(row[HIST_COUNTS]))
         key = tuple(row[name] for name in names)
+        histograms.setdefault((row[HIST_COLUMN], key), []).append((bins, row[HIST_COUNTS]))
+    found: dict[tuple, dict[str, float | None]] = {}
+    for (column, key), parts in histograms.items():
+        bins, counts = parts[0] if len(parts) == 1 else _added(parts)
+        running = list(accumulate(counts))
         values = found.get(key)
         if values is None:
             values = found[key] = dict(unset)
-        for name, q in asked[row[HIST_COLUMN]]:
+        for name, q in asked[column]:
             values[name] = _interpolated(bins, running, q)
     return found

@@ -165,10 +165,11 @@ def default_cubes(domain: Domain) -> tuple[Cube, ...]:
              # whole-org series, the first thing a dashboard shows: one row per slot, read
              # as it is (no GROUP BY where the bucket is the grain), merged from the scope
              # cube's rows at ingest and at rebuild (``source_rollup``), never from raw
-             # events; sketches by the day and week (a year's percentiles and distinct
-             # counts), where a slot's bins and registers are few beside its events
+             # events; sketches by the hour, day and week (percentiles and distinct counts
+             # of a month by the hour, of a year by the week): one histogram and one
+             # sketch per slot, where the scope cube's are one per project and slot
              Cube(name="org", columns=(), grains=kept("5m", "1h", "1d", "7d"),
-                  sketch_grains=kept("1d", "7d"))]
+                  sketch_grains=kept("1h", "1d", "7d"))]
     low = [c for d in domain.dimensions for c in d.columns]
     low += [f.column for f in domain.filters]
     main = tuple(dict.fromkeys(c for c in low if c not in high and c not in SCOPE_COLUMNS))

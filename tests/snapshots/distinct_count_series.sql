@@ -37,39 +37,47 @@ GROUP BY "bucket_ts")) AS parts;
 
 -- 2. percentiles
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
---    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_org_1h_01529a (1h)
 --    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
---    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_org_1h_01529a (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p18)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
+(SELECT %(p7)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
 ORDER BY hist_bin) AS hist_counts
-FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
-GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin","hist_n"
-FROM "rh_ai_scope_1h_dd3f13"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "hist_column"=%(p9)s)
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin","hist_n"
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin") AS b
+WHERE hist_n > 0
+GROUP BY "bucket_ts")
+UNION ALL (SELECT %(p11)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
+FROM (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bins","hist_counts"
+FROM "rh_ai_org_1h_01529a"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s AND "hist_column"=%(p10)s) AS s)
+UNION ALL (SELECT %(p15)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
+FROM (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bins","hist_counts"
 FROM "rh_ai_org_1d_9fd48b"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s AND "hist_column"=%(p12)s)
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin","hist_n"
-FROM "rh_ai_scope_1h_dd3f13"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p13)s AND "slot_ts"<%(p14)s AND "hist_column"=%(p15)s)
-UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p12)s AND "slot_ts"<%(p13)s AND "hist_column"=%(p14)s) AS s)
+UNION ALL (SELECT %(p19)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
+FROM (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bins","hist_counts"
+FROM "rh_ai_org_1h_01529a"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p16)s AND "slot_ts"<%(p17)s AND "hist_column"=%(p18)s) AS s)
+UNION ALL (SELECT %(p22)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
+ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
+ORDER BY hist_bin) AS hist_counts
+FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p16)s AND "ts"<%(p17)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
-GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")) AS b
+WHERE "org_id"=%(org)s AND "ts">=%(p20)s AND "ts"<%(p21)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin") AS b
 WHERE hist_n > 0
 GROUP BY "bucket_ts");
--- params: {"gamma": 1.1, "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p10": "2026-04-18T00:00:00+00:00", "p11": "2026-05-17T00:00:00+00:00", "p12": "latency_ms", "p13": "2026-05-17T00:00:00+00:00", "p14": "2026-05-17T13:00:00+00:00", "p15": "latency_ms", "p16": "2026-05-17T13:00:00+00:00", "p17": "2026-05-17T13:27:41+00:00", "p18": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "2026-04-17T14:00:00+00:00", "p8": "2026-04-18T00:00:00+00:00", "p9": "latency_ms", "step": 86400.0, "zero_bin": -2147483648}
+-- params: {"gamma": 1.1, "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p10": "latency_ms", "p11": "latency_ms", "p12": "2026-04-18T00:00:00+00:00", "p13": "2026-05-17T00:00:00+00:00", "p14": "latency_ms", "p15": "latency_ms", "p16": "2026-05-17T00:00:00+00:00", "p17": "2026-05-17T13:00:00+00:00", "p18": "latency_ms", "p19": "latency_ms", "p20": "2026-05-17T13:00:00+00:00", "p21": "2026-05-17T13:27:41+00:00", "p22": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "latency_ms", "p8": "2026-04-17T14:00:00+00:00", "p9": "2026-04-18T00:00:00+00:00", "step": 86400.0, "zero_bin": -2147483648}
 
 -- 3. distinct counts
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
---    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_org_1h_01529a (1h)
 --    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
---    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_org_1h_01529a (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
 (SELECT %(p0)s::text AS d_column, "bucket_ts", cardinality(sketch) AS d_nonzero, CASE WHEN cardinality(sketch) > 10356 THEN (SELECT sum(1::float8 / (1::int8 << (c & 63)))
 FROM unnest(sketch) AS c) END AS d_harmonic
@@ -79,13 +87,13 @@ FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s AND NOT "conversation_id" IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","d__conversation_id" "sketch"
-FROM "rd_ai_scope_1h_dd3f13"
+FROM "rd_ai_org_1h_01529a"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s)
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","d__conversation_id" "sketch"
 FROM "rd_ai_org_1d_9fd48b"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s)
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","d__conversation_id" "sketch"
-FROM "rd_ai_scope_1h_dd3f13"
+FROM "rd_ai_org_1h_01529a"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s)
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
@@ -103,11 +111,11 @@ GROUP BY "bucket_ts") AS r);
 
 -- 4. distinct counts
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
---    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-04-17T14:00:00+00:00 .. 2026-04-18T00:00:00+00:00: ru_ai_org_1h_01529a (1h)
 --    2026-04-18T00:00:00+00:00 .. 2026-04-20T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
 --    2026-04-20T00:00:00+00:00 .. 2026-05-11T00:00:00+00:00: ru_ai_org_7d_16653d (7d)
 --    2026-05-11T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
---    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_scope_1h_dd3f13 (1h)
+--    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_org_1h_01529a (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
 (SELECT %(p0)s::text AS d_column, cardinality(sketch) AS d_nonzero, CASE WHEN cardinality(sketch) > 10356 THEN (SELECT sum(1::float8 / (1::int8 << (c & 63)))
 FROM unnest(sketch) AS c) END AS d_harmonic
@@ -116,7 +124,7 @@ FROM ((SELECT hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p2)s AND "ts"<%(p3)s AND NOT "conversation_id" IS NULL)
 UNION ALL (SELECT "d__conversation_id" "sketch"
-FROM "rd_ai_scope_1h_dd3f13"
+FROM "rd_ai_org_1h_01529a"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p4)s AND "slot_ts"<%(p5)s)
 UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_org_1d_9fd48b"
@@ -128,7 +136,7 @@ UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_org_1d_9fd48b"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s)
 UNION ALL (SELECT "d__conversation_id" "sketch"
-FROM "rd_ai_scope_1h_dd3f13"
+FROM "rd_ai_org_1h_01529a"
 WHERE "org_id"=%(org)s AND "slot_ts">=%(p12)s AND "slot_ts"<%(p13)s)
 UNION ALL (SELECT hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"

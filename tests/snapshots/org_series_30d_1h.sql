@@ -29,25 +29,31 @@ GROUP BY "bucket_ts")) AS parts;
 
 -- 2. percentiles
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_storage (raw)
---    2026-04-17T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_storage_scope_1h_acd0d3 (1h)
+--    2026-04-17T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_storage_org_1h_aa0a1f (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_storage (raw)
-(SELECT %(p12)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
+(SELECT %(p7)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
 ORDER BY hist_bin) AS hist_counts
-FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_storage"
 WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
-GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin","hist_n"
-FROM "rh_storage_scope_1h_acd0d3"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "hist_column"=%(p9)s)
-UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin") AS b
+WHERE hist_n > 0
+GROUP BY "bucket_ts")
+UNION ALL (SELECT %(p11)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
+FROM (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bins","hist_counts"
+FROM "rh_storage_org_1h_aa0a1f"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s AND "hist_column"=%(p10)s) AS s)
+UNION ALL (SELECT %(p14)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
+ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
+ORDER BY hist_bin) AS hist_counts
+FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_storage"
-WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
-GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")) AS b
+WHERE "org_id"=%(org)s AND "ts">=%(p12)s AND "ts"<%(p13)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin") AS b
 WHERE hist_n > 0
 GROUP BY "bucket_ts");
--- params: {"gamma": 1.1, "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p10": "2026-05-17T13:00:00+00:00", "p11": "2026-05-17T13:27:41+00:00", "p12": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "2026-04-17T14:00:00+00:00", "p8": "2026-05-17T13:00:00+00:00", "p9": "latency_ms", "step": 3600.0, "zero_bin": -2147483648}
+-- params: {"gamma": 1.1, "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p10": "latency_ms", "p11": "latency_ms", "p12": "2026-05-17T13:00:00+00:00", "p13": "2026-05-17T13:27:41+00:00", "p14": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "latency_ms", "p8": "2026-04-17T14:00:00+00:00", "p9": "2026-05-17T13:00:00+00:00", "step": 3600.0, "zero_bin": -2147483648}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
 -- note: Statements that depend on a breakdown's page show '<page entity ids>' for its entity ids.

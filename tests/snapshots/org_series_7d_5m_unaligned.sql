@@ -22,10 +22,10 @@ GROUP BY date_bin(%(step)s, "ts", %(origin)s))) AS parts;
 (SELECT %(p7)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
 ORDER BY hist_bin) AS hist_counts
-FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
-GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")) AS b
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin") AS b
 WHERE hist_n > 0
 GROUP BY "bucket_ts");
 -- params: {"gamma": 1.1, "org": "<org>", "origin": "2026-05-10T00:00:00+00:00", "p5": "2026-05-10T13:27:41+00:00", "p6": "2026-05-17T13:27:41+00:00", "p7": "latency_ms", "step": 300.0, "zero_bin": -2147483648}

@@ -29,29 +29,35 @@ GROUP BY "bucket_ts")) AS parts;
 
 -- 2. percentiles
 --    2026-05-16T13:27:41+00:00 .. 2026-05-16T14:00:00+00:00: events_calls (raw)
---    2026-05-16T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_calls_scope_1h_217fd2 (1h)
+--    2026-05-16T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_calls_org_1h_8220b2 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_calls (raw)
-(SELECT %(p12)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
+(SELECT %(p7)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
 ORDER BY hist_bin) AS hist_counts
-FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_calls"
 WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
-GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")
-UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bin","hist_n"
-FROM "rh_calls_scope_1h_217fd2"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "hist_column"=%(p9)s)
-UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin") AS b
+WHERE hist_n > 0
+GROUP BY "bucket_ts")
+UNION ALL (SELECT %(p11)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
+FROM (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bins","hist_counts"
+FROM "rh_calls_org_1h_8220b2"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s AND "hist_column"=%(p10)s) AS s)
+UNION ALL (SELECT %(p14)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
+ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
+ORDER BY hist_bin) AS hist_counts
+FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_calls"
-WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
-GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin")) AS b
+WHERE "org_id"=%(org)s AND "ts">=%(p12)s AND "ts"<%(p13)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin") AS b
 WHERE hist_n > 0
 GROUP BY "bucket_ts");
--- params: {"gamma": 1.1, "org": "<org>", "origin": "2026-05-16T00:00:00+00:00", "p10": "2026-05-17T13:00:00+00:00", "p11": "2026-05-17T13:27:41+00:00", "p12": "latency_ms", "p5": "2026-05-16T13:27:41+00:00", "p6": "2026-05-16T14:00:00+00:00", "p7": "2026-05-16T14:00:00+00:00", "p8": "2026-05-17T13:00:00+00:00", "p9": "latency_ms", "step": 3600.0, "zero_bin": -2147483648}
+-- params: {"gamma": 1.1, "org": "<org>", "origin": "2026-05-16T00:00:00+00:00", "p10": "latency_ms", "p11": "latency_ms", "p12": "2026-05-17T13:00:00+00:00", "p13": "2026-05-17T13:27:41+00:00", "p14": "latency_ms", "p5": "2026-05-16T13:27:41+00:00", "p6": "2026-05-16T14:00:00+00:00", "p7": "latency_ms", "p8": "2026-05-16T14:00:00+00:00", "p9": "2026-05-17T13:00:00+00:00", "step": 3600.0, "zero_bin": -2147483648}
 
 -- 3. percentiles
 --    2026-05-16T13:27:41+00:00 .. 2026-05-16T14:00:00+00:00: events_calls (raw)
---    2026-05-16T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_calls_scope_1h_217fd2 (1h)
+--    2026-05-16T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_calls_org_1h_8220b2 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_calls (raw)
 (SELECT %(p10)s::text AS hist_column, array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
@@ -61,9 +67,11 @@ FROM ((SELECT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN 
 FROM "events_calls"
 WHERE "org_id"=%(org)s AND "ts">=%(p3)s AND "ts"<%(p4)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY "hist_bin")
-UNION ALL (SELECT "hist_bin","hist_n"
-FROM "rh_calls_scope_1h_217fd2"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p5)s AND "slot_ts"<%(p6)s AND "hist_column"=%(p7)s)
+UNION ALL (SELECT u.hist_bin, u.hist_n
+FROM (SELECT "hist_bins","hist_counts"
+FROM "rh_calls_org_1h_8220b2"
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p5)s AND "slot_ts"<%(p6)s AND "hist_column"=%(p7)s) AS s
+CROSS JOIN LATERAL unnest(s.hist_bins, s.hist_counts) AS u(hist_bin, hist_n))
 UNION ALL (SELECT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_calls"
 WHERE "org_id"=%(org)s AND "ts">=%(p8)s AND "ts"<%(p9)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL

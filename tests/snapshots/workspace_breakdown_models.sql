@@ -51,9 +51,11 @@ FROM ((SELECT "model" "entity_id",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(z
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY "model","hist_bin")
-UNION ALL (SELECT "model" "entity_id","hist_bin","hist_n"
+UNION ALL (SELECT s."entity_id", u.hist_bin, u.hist_n
+FROM (SELECT "model" "entity_id","hist_bins","hist_counts"
 FROM "rh_ai_main_1d_fd4224"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND "hist_column"=%(p9)s)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND "hist_column"=%(p9)s) AS s
+CROSS JOIN LATERAL unnest(s.hist_bins, s.hist_counts) AS u(hist_bin, hist_n))
 UNION ALL (SELECT "model" "entity_id",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
