@@ -96,8 +96,9 @@ def sync_rollups(conn: psycopg.Connection, domains: tuple[Domain, ...]) -> list[
     declaration wants new tables: they are built beside the old ones, from the raw events,
     while the domain's event table is held in SHARE mode (ingest waits, so no event is
     missed; queries go on, answered by the old tables until this transaction commits), and
-    the tables no longer wanted are dropped last. Histogram rollups likewise, rebuilt in
-    place when only their bin rule changed.
+    the tables no longer wanted are dropped last. Sketch twins likewise, but rebuilt in
+    place where their name stays and their layout or rule changed (the DROP makes their
+    readers wait for the commit: docs/operations.md, Upgrades).
     """
     conn.execute("""
         CREATE TABLE IF NOT EXISTS rollup_tables (
