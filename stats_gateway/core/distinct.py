@@ -78,8 +78,7 @@ class DistinctRollup(SketchTwin):
 
     def insert_select(self, source: str, where: str, p: Params) -> str:
         table = self.rollup.domain.table
-        slot = (f"date_bin({p(self.rollup.step, 'grain').get_sql()}, {table}.ts, "
-                f"{p(self.rollup.origin, 'epoch').get_sql()})")
+        slot = self.rollup.slot_sql(f"{table}.ts", p)
         cube = [f"{table}.{c}" for c in self.rollup.columns]
         names = ", ".join([*self.key, *(f'"{sketch_column(c)}"' for c in self.columns)])
         group = ", ".join([f"{table}.org_id", slot, *cube])

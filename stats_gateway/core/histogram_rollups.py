@@ -76,8 +76,7 @@ class HistogramRollup(SketchTwin):
             f"({p(column, f'hcol{i}').get_sql()}::text, "
             + bin_term(events.field(column), p).get_sql(quote_char='"') + ")"
             for i, column in enumerate(self.columns))
-        step, origin = p(self.rollup.step, "grain").get_sql(), p(self.rollup.origin, "epoch").get_sql()
-        slot = f"date_bin({step}, {table}.ts, {origin})"
+        slot = self.rollup.slot_sql(f"{table}.ts", p)
         cube = [f"{table}.{c}" for c in self.rollup.columns]
         hist = [f"h.{HIST_COLUMN}", f"h.{HIST_BIN}"]
         select = ", ".join([f"{table}.org_id", f"{slot} AS slot_ts", *cube, *hist,
@@ -92,8 +91,7 @@ class HistogramRollup(SketchTwin):
         """A coarser slot's arrays from a finer twin's: the bins unpacked, added per
         coarse slot, gathered again."""
         rollup = self.rollup
-        slot = (f"date_bin({p(rollup.step, 'grain').get_sql()}, slot_ts, "
-                f"{p(rollup.origin, 'epoch').get_sql()})")
+        slot = rollup.slot_sql("slot_ts", p)
         keys = [f"{source}.org_id", slot, *rollup.columns, HIST_COLUMN, f"u.{HIST_BIN}"]
         counted = (f"SELECT {source}.org_id, {slot} AS slot_ts, "
                    f"{', '.join([*rollup.columns, HIST_COLUMN])}, u.{HIST_BIN}, "

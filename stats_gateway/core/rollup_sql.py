@@ -65,7 +65,7 @@ def _aggregate(rollup: Rollup, source: str, where: str, p: Params) -> str:
     selects."""
     events = Table(rollup.domain.table)
     values = [term for m in rollup.metrics for term in metric_terms(m, events, p)]
-    slot = f"date_bin({p(rollup.step, 'grain').get_sql()}, ts, {p(rollup.origin, 'epoch').get_sql()})"
+    slot = rollup.slot_sql("ts", p)
     names = [name for name, _ in part_types(rollup)]
     assert [t.alias for t in values] == names, (rollup.table, names)  # each term is its part
     parts = [t.get_sql(quote_char='"', with_alias=True) for t in values]
@@ -134,8 +134,7 @@ def insert_with_rollups(domain: Domain, insert: str, before: str = "") -> tuple[
 def _merge_select(rollup: Rollup, source: str, where: str, p: Params) -> str:
     """SELECT of a rollup's rows from the rows of a finer rollup holding its columns and
     parts (a table, or a CTE of the same columns): slots merge exactly."""
-    step, origin = p(rollup.step, "grain").get_sql(), p(rollup.origin, "epoch").get_sql()
-    slot = f"date_bin({step}, slot_ts, {origin})"
+    slot = rollup.slot_sql("slot_ts", p)
     merged = merge_terms(rollup.metrics, Table(source))
     select = ", ".join(["org_id", f"{slot} AS slot_ts", *rollup.columns,
                         *(t.get_sql(quote_char='"', with_alias=False) for t in merged)])

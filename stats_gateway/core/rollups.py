@@ -32,10 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 from stats_gateway.core.domain import Cube, Dimension, Domain, FieldType, Metric
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.timebuckets import BucketPlan
+
+if TYPE_CHECKING:
+    from stats_gateway.core.sqlterms import Params
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 # 7-day slots start on Mondays, so they are ISO weeks: the default bucket of long windows
@@ -70,6 +74,12 @@ class Rollup:
     def origin(self) -> datetime:
         """Where its slots start (``date_bin``'s origin)."""
         return GRAIN_ORIGINS.get(self.grain, EPOCH)
+
+    def slot_sql(self, time: str, p: Params) -> str:
+        """SQL: the start of the slot of this grain that ``time`` (SQL) falls in, the grain
+        and its origin as ``p``'s values ``grain`` and ``epoch``."""
+        return (f"date_bin({p(self.step, 'grain').get_sql()}, {time}, "
+                f"{p(self.origin, 'epoch').get_sql()})")
 
     @cached_property
     def table(self) -> str:

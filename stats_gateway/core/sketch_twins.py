@@ -102,8 +102,7 @@ class SketchTwin:
 
     def _merge_from(self, source: str, where: str, p: Params) -> str:
         rollup = self.rollup
-        slot = (f"date_bin({p(rollup.step, 'grain').get_sql()}, slot_ts, "
-                f"{p(rollup.origin, 'epoch').get_sql()})")
+        slot = rollup.slot_sql("slot_ts", p)
         keys = [slot, *rollup.columns, *self.extra_key]
         group = ", ".join(["org_id", *keys])
         return (f"INSERT INTO {self.table} AS r ({', '.join(self.key)}, "
