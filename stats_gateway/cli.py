@@ -15,7 +15,9 @@ from pathlib import Path
 
 from domains import DOMAINS
 from stats_gateway.config import Settings
-from stats_gateway.db.connect import connect, parallel_workers_option, work_mem_option
+from stats_gateway.db.connect import (
+    connect, jit_option, parallel_workers_option, work_mem_option,
+)
 from stats_gateway.db.data_cli import add_data_parsers, cmd_delete, cmd_retention
 from stats_gateway.db.embedded import announce_database, database_url
 from stats_gateway.db.migrate import migrate
@@ -102,7 +104,7 @@ def configured() -> tuple[Settings, list[str]]:
             parse_rate(text)
         except ValueError as exc:
             problems.append(f"{name}={text!r}: {exc}")
-    for option in (work_mem_option, parallel_workers_option):
+    for option in (work_mem_option, parallel_workers_option, jit_option):
         try:
             option()
         except ValueError as exc:

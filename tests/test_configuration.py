@@ -15,6 +15,7 @@ BAD = {
     "STATS_GATEWAY_COST_BUDGET": "lots/min",
     "STATS_GATEWAY_WORK_MEM": "32mb",
     "STATS_GATEWAY_PARALLEL_WORKERS": "two",
+    "STATS_GATEWAY_JIT": "maybe",
 }
 
 

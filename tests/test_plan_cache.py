@@ -184,8 +184,9 @@ def test_connect_options_order(monkeypatch):
     monkeypatch.delenv("PGOPTIONS", raising=False)
     monkeypatch.delenv("STATS_GATEWAY_WORK_MEM", raising=False)
     monkeypatch.delenv("STATS_GATEWAY_PARALLEL_WORKERS", raising=False)
+    monkeypatch.delenv("STATS_GATEWAY_JIT", raising=False)
     mine = (f"-c plan_cache_mode={PLAN_CACHE_MODE} -c work_mem=32MB "
-            "-c max_parallel_workers_per_gather=0")
+            "-c max_parallel_workers_per_gather=0 -c jit=off")
     assert connect_options("dbname=x") == mine
     assert connect_options("dbname=x options='-c a=1'", "-c b=2") == f"{mine} -c a=1 -c b=2"
     monkeypatch.setenv("PGOPTIONS", "-c c=3")  # libpq's fallback when the URL has none
@@ -224,4 +225,23 @@ def test_parallel_workers_are_off_unless_asked_and_checked(plan_db, monkeypatch)
     for bad in ("0 -c statement_timeout=0", "-1", "two", "007", "100"):
         monkeypatch.setenv("STATS_GATEWAY_PARALLEL_WORKERS", bad)
         with pytest.raises(ValueError, match="STATS_GATEWAY_PARALLEL_WORKERS"):
+            connect_options("dbname=x")
+
+
+def test_jit_is_off_unless_asked_and_checked(plan_db, monkeypatch):
+    """No JIT compilation unless ``STATS_GATEWAY_JIT=on`` (db/connect.py has the
+    measurements); anything but on or off is refused before it reaches the options
+    string. PostgreSQL's own default is on."""
+    monkeypatch.delenv("STATS_GATEWAY_JIT", raising=False)
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    with psycopg.connect(plan_db) as conn:  # not through connect(): the server's default
+        assert conn.execute("SHOW jit").fetchone()[0] == "on"
+    with connect(plan_db) as conn:
+        assert conn.execute("SHOW jit").fetchone()[0] == "off"
+    monkeypatch.setenv("STATS_GATEWAY_JIT", "on")
+    with connect(plan_db) as conn:
+        assert conn.execute("SHOW jit").fetchone()[0] == "on"
+    for bad in ("off -c statement_timeout=0", "OFF", "no", ""):
+        monkeypatch.setenv("STATS_GATEWAY_JIT", bad)
+        with pytest.raises(ValueError, match="STATS_GATEWAY_JIT"):
             connect_options("dbname=x")

@@ -1,6 +1,7 @@
 """How the product opens its database connections: every statement is planned for its own
 parameters (``plan_cache_mode = force_custom_plan``), on every connection; with the
-gateway's ``work_mem`` and no parallel workers per statement (``parallel_workers_option``).
+gateway's ``work_mem``, no parallel workers per statement (``parallel_workers_option``)
+and no JIT compilation (``jit_option``).
 
 Why: psycopg prepares a statement on its 5th execution (``prepare_threshold``) and
 PostgreSQL, under the default ``plan_cache_mode = auto``, then tries a *generic* plan (one
@@ -73,6 +74,17 @@ _SIZE = re.compile(r"[1-9][0-9]{0,6}(kB|MB|GB)")
 # model, 854 -> 831 ms). A database with many more cores than concurrent requests may do
 # better with workers: raise it there (docs/operations.md).
 PARALLEL_WORKERS_ENV, PARALLEL_WORKERS_DEFAULT = "STATS_GATEWAY_PARALLEL_WORKERS", "0"
+# JIT compilation of a statement's expressions (PostgreSQL's ``jit``, on by default above
+# an estimated cost of 100k). The gateway's costly statements are aggregates over rollup
+# rows and sketches, where compiled expressions save little; compiling them does not: at
+# 10M events the planner's estimates pass the inlining and optimisation thresholds too,
+# and one users page ranked by conversationsCount spent 0.8 s of 3.9 s compiling 87
+# functions. Off, over HTTP (PostgreSQL 15, 10M events, 3 runs each): the year's users
+# page 616 -> 535 ms, its offset page 546 -> 454, by conversationsCount 5.6 -> 4.9 s; at
+# 2M nothing of 15 shapes got slower beyond noise (a raw scan of 1M events, 960-966 ->
+# 972-1028 ms, is the closest). On for whoever's statements gain (docs/operations.md).
+JIT_ENV, JIT_DEFAULT = "STATS_GATEWAY_JIT", "off"
+_ON_OFF = re.compile(r"on|off")
 _WORKERS = re.compile(r"0|[1-9][0-9]?")
 
 
@@ -100,6 +112,11 @@ def parallel_workers_option() -> str:
                        "max_parallel_workers_per_gather", "a whole number of workers from 0 to 99")
 
 
+def jit_option() -> str:
+    """``-c jit=…`` from ``STATS_GATEWAY_JIT`` (on or off)."""
+    return _env_option(JIT_ENV, JIT_DEFAULT, _ON_OFF, "jit", "on or off")
+
+
 def connect_options(conninfo: str = "", options: str | None = None) -> str:
     """The libpq ``options`` for a connection to ``conninfo``: the plan, memory and
     parallelism settings, then the URL's own ``options`` (or ``PGOPTIONS`` when it has
@@ -109,7 +126,8 @@ def connect_options(conninfo: str = "", options: str | None = None) -> str:
     own = None if given is None else str(given)
     if own is None:
         own = os.environ.get("PGOPTIONS")
-    parts = [PLAN_CACHE_OPTION, work_mem_option(), parallel_workers_option(), own, options]
+    parts = [PLAN_CACHE_OPTION, work_mem_option(), parallel_workers_option(), jit_option(),
+             own, options]
     return " ".join(p.strip() for p in parts if p and p.strip())
 
 
