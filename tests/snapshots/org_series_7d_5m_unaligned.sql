@@ -33,10 +33,12 @@ GROUP BY "bucket_ts");
 -- 3. distinct counts
 --    2026-05-10T13:27:41+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
 (SELECT %(p0)s::text AS d_column, "bucket_ts", d_exact
-FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",count(DISTINCT "conversation_id") "d_exact"
+FROM (SELECT "bucket_ts", count(*) AS d_exact
+FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts","conversation_id" "d_value"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s
-GROUP BY date_bin(%(step)s, "ts", %(origin)s)) AS e);
+WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s AND NOT "conversation_id" IS NULL
+GROUP BY date_bin(%(step)s, "ts", %(origin)s),"d_value") AS v
+GROUP BY "bucket_ts") AS e);
 -- params: {"org": "<org>", "origin": "2026-05-10T00:00:00+00:00", "p0": "conversation_id", "p4": "2026-05-10T13:27:41+00:00", "p5": "2026-05-17T13:27:41+00:00", "step": 300.0}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
