@@ -209,39 +209,29 @@ def test_work_mem_is_set_on_every_connection_and_checked(plan_db, monkeypatch):
             connect_options("dbname=x")
 
 
-def test_parallel_workers_are_off_unless_asked_and_checked(plan_db, monkeypatch):
-    """No parallel workers per statement unless ``STATS_GATEWAY_PARALLEL_WORKERS`` says
-    otherwise (docs/operations.md); anything but a whole number is refused before it
-    reaches the options string. PostgreSQL's own default is 2."""
-    monkeypatch.delenv("STATS_GATEWAY_PARALLEL_WORKERS", raising=False)
+@pytest.mark.parametrize(("env", "setting", "server", "ours", "asked", "bad"), [
+    # no parallel workers per statement (docs/operations.md); PostgreSQL's default is 2
+    ("STATS_GATEWAY_PARALLEL_WORKERS", "max_parallel_workers_per_gather", "2", "0", "3",
+     ("0 -c statement_timeout=0", "-1", "two", "007", "100")),
+    # no JIT compilation (db/connect.py has the measurements); PostgreSQL's default is on
+    ("STATS_GATEWAY_JIT", "jit", "on", "off", "on", ("off -c statement_timeout=0", "OFF",
+                                                      "no", "")),
+])
+def test_a_setting_is_ours_unless_asked_and_checked(plan_db, monkeypatch, env, setting,
+                                                    server, ours, asked, bad):
+    """Every connection gets the product's value unless ``env`` asks for another; a value
+    of the wrong form is refused before it reaches the options string (it could carry
+    other settings)."""
+    monkeypatch.delenv(env, raising=False)
     monkeypatch.delenv("PGOPTIONS", raising=False)
     with psycopg.connect(plan_db) as conn:  # not through connect(): the server's default
-        assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == "2"
+        assert conn.execute(f"SHOW {setting}").fetchone()[0] == server
     with connect(plan_db) as conn:
-        assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == "0"
-    monkeypatch.setenv("STATS_GATEWAY_PARALLEL_WORKERS", "3")
+        assert conn.execute(f"SHOW {setting}").fetchone()[0] == ours
+    monkeypatch.setenv(env, asked)
     with connect(plan_db) as conn:
-        assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == "3"
-    for bad in ("0 -c statement_timeout=0", "-1", "two", "007", "100"):
-        monkeypatch.setenv("STATS_GATEWAY_PARALLEL_WORKERS", bad)
-        with pytest.raises(ValueError, match="STATS_GATEWAY_PARALLEL_WORKERS"):
-            connect_options("dbname=x")
-
-
-def test_jit_is_off_unless_asked_and_checked(plan_db, monkeypatch):
-    """No JIT compilation unless ``STATS_GATEWAY_JIT=on`` (db/connect.py has the
-    measurements); anything but on or off is refused before it reaches the options
-    string. PostgreSQL's own default is on."""
-    monkeypatch.delenv("STATS_GATEWAY_JIT", raising=False)
-    monkeypatch.delenv("PGOPTIONS", raising=False)
-    with psycopg.connect(plan_db) as conn:  # not through connect(): the server's default
-        assert conn.execute("SHOW jit").fetchone()[0] == "on"
-    with connect(plan_db) as conn:
-        assert conn.execute("SHOW jit").fetchone()[0] == "off"
-    monkeypatch.setenv("STATS_GATEWAY_JIT", "on")
-    with connect(plan_db) as conn:
-        assert conn.execute("SHOW jit").fetchone()[0] == "on"
-    for bad in ("off -c statement_timeout=0", "OFF", "no", ""):
-        monkeypatch.setenv("STATS_GATEWAY_JIT", bad)
-        with pytest.raises(ValueError, match="STATS_GATEWAY_JIT"):
+        assert conn.execute(f"SHOW {setting}").fetchone()[0] == asked
+    for value in bad:
+        monkeypatch.setenv(env, value)
+        with pytest.raises(ValueError, match=env):
             connect_options("dbname=x")
