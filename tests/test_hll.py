@@ -335,6 +335,27 @@ def test_a_total_read_from_one_sketch_is_that_sketch(client, new_org):
     assert body["summary"]["total"] == 7
 
 
+def test_exact_counts_of_buckets_without_a_value_are_zero(client, new_org):
+    """Five-minute buckets have no sketch rollup, so their distinct counts are exact, from
+    raw events: two conversations in the first bucket, none in the second (its events
+    carry no conversationId), nothing in the third; over the range, two."""
+    from support import ingest, ok
+
+    org = new_org()
+    ingest(client, org, "ai", [
+        {"eventId": "x-1", "ts": "2026-04-08T10:01:00Z", "model": "m", "conversationId": "a"},
+        {"eventId": "x-2", "ts": "2026-04-08T10:02:00Z", "model": "m", "conversationId": "a"},
+        {"eventId": "x-3", "ts": "2026-04-08T10:03:00Z", "model": "m", "conversationId": "b"},
+        {"eventId": "x-4", "ts": "2026-04-08T10:06:00Z", "model": "m"},
+        {"eventId": "x-5", "ts": "2026-04-08T10:07:00Z", "model": "m"}])
+    body = ok(client, "/v2/stats/ai", org.headers,
+              {"scope": "org", "start": "2026-04-08T10:00:00Z", "end": "2026-04-08T10:15:00Z",
+               "timeBucketSize": "5m", "metric": "activeConversations"})
+    assert [(p["requests"], p["activeConversations"]) for p in body["series"]] == [
+        (3, 2), (2, 0), (0, 0)]
+    assert body["summary"]["total"] == 2
+
+
 def _registers(ids) -> dict[int, int]:
     """The largest rank per register of ``ids``' codes, as the sketches keep them."""
     registers: dict[int, int] = {}
