@@ -55,14 +55,11 @@ class HistogramRollup(SketchTwin):
     def rule(self) -> str:
         return f"columns={','.join(self.columns)};gamma={GAMMA!r};zero={ZERO_BIN};arrays"
 
-    def _group_keys(self) -> list[str]:
-        return ["org_id", "slot_ts", *self.rollup.columns, HIST_COLUMN]
-
     def _gathered(self, counted: str) -> str:
         """INSERT … SELECT of the arrays of ``counted``: rows of the key and (bin, count),
         a bin once per key."""
-        keys = ", ".join(self._group_keys())
-        return (f"INSERT INTO {self.table} AS r ({keys}, {HIST_BINS}, {HIST_COUNTS}) "
+        keys = ", ".join(self.key)
+        return (f"INSERT INTO {self.table} AS r ({keys}, {', '.join(self.value_names())}) "
                 f"SELECT {keys}, array_agg({HIST_BIN} ORDER BY {HIST_BIN}), "
                 f"array_agg({HIST_N} ORDER BY {HIST_BIN}) FROM ({counted}) AS b "
                 f"GROUP BY {keys} ORDER BY {keys}")
