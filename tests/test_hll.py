@@ -370,13 +370,19 @@ def _estimate(registers: dict[int, int]) -> int:
     return hll.estimate(len(registers), sum(2.0 ** -r for r in registers.values()))
 
 
+@pytest.mark.parametrize(("domain", "by", "key", "metric"), [
+    ("ai", "models", "model", "activeConversations"),
+    # a high-cardinality dimension: its first page is found from its likely entities, and
+    # an entity past linear counting makes every entity one
+    ("private-chat", "users", "userId", "conversationsCount"),
+])
 def test_a_breakdown_sorted_by_a_distinct_count_ranks_by_the_estimate_past_linear_counting(
-        client, new_org):
-    """Two models past linear counting (over 10,356 registers), ranked by their sketches'
+        client, new_org, domain, by, key, metric):
+    """Two entities past linear counting (over 10,356 registers), ranked by their sketches'
     estimates (``estimate_ranking_sql``). The sets are chosen so that the one with fewer
     ids and fewer non-empty registers has the larger estimate (its registers' ranks are
     higher): ranking by the exact count, or by the register count alone, or with any
-    harmonic sum but the right one, puts them the other way round. Each model's events are
+    harmonic sum but the right one, puts them the other way round. Each entity's events are
     spread over two days and two workspaces, so its sketches are merged."""
     from datetime import UTC, datetime, timedelta
 
@@ -389,25 +395,87 @@ def test_a_breakdown_sorted_by_a_distinct_count_ranks_by_the_estimate_past_linea
     assert _estimate(b) > _estimate(a)  # the premise: the estimate alone puts b first
     org = new_org()
     start = datetime(2026, 6, 1, tzinfo=UTC)
-    events = [{"eventId": f"{model}-{i}",
+    events = [{"eventId": f"{name}-{i}",
                "ts": (start + timedelta(seconds=(i * 7919) % 172_800)).isoformat()
                .replace("+00:00", "Z"),
-               "model": model, "conversationId": cid, "workspaceId": f"w{i % 2}"}
-              for model, ids in (("ma", a_ids), ("mb", b_ids)) for i, cid in enumerate(ids)]
-    events.append({"eventId": "mc-0", "ts": "2026-06-01T05:00:00Z", "model": "mc"})  # none
-    ingest(client, org, "ai", events)
+               "model": "m", key: name, "conversationId": cid, "workspaceId": f"w{i % 2}"}
+              for name, ids in (("ma", a_ids), ("mb", b_ids)) for i, cid in enumerate(ids)]
+    events.append({"eventId": "mc-0", "ts": "2026-06-01T05:00:00Z", "model": "m",
+                   key: "mc"})  # no conversation
+    ingest(client, org, domain, events)
     range_ = {"scope": "org", "start": "2026-06-01T00:00:00Z", "end": "2026-06-03T00:00:00Z"}
+    path = f"/v2/stats/{domain}/breakdown/{by}"
     want = {"ma": _estimate(a), "mb": _estimate(b), "mc": 0}
     for order, ids in (("desc", ["mb", "ma", "mc"]), ("asc", ["mc", "ma", "mb"])):
-        r = client.get("/v2/stats/ai/breakdown/models", headers=org.headers,
-                       params={**range_, "sort": "activeConversations", "order": order})
+        r = client.get(path, headers=org.headers,
+                       params={**range_, "sort": metric, "order": order})
         assert r.status_code == 200, r.text
         body = r.json()
         assert [e["entityId"] for e in body["entities"]] == ids, order
-        assert {e["entityId"]: e["totals"]["activeConversations"]
-                for e in body["entities"]} == want
+        assert {e["entityId"]: e["totals"][metric] for e in body["entities"]} == want
         assert body["meta"]["totalEntities"] == 3
-    r = client.get("/v2/stats/ai/breakdown/models", headers=org.headers,
-                   params={**range_, "sort": "activeConversations", "offset": "1", "limit": "1"})
-    assert r.status_code == 200, r.text
-    assert [e["entityId"] for e in r.json()["entities"]] == ["ma"]
+    for order, ids in (("desc", ["ma"]), ("asc", ["ma"])):
+        r = client.get(path, headers=org.headers, params={
+            **range_, "sort": metric, "order": order, "offset": "1", "limit": "1"})
+        assert r.status_code == 200, r.text
+        assert [e["entityId"] for e in r.json()["entities"]] == ids, order
+
+
+# each user's conversations by day (1 May, 2 May, 3 May 2026): the users cube keeps one
+# sketch a user and day, so a user's sketch rows bound its count of registers from below
+# (the longest row) and from above (the sum of the rows' lengths)
+CONVERSATIONS_BY_DAY = {
+    "u1": (["x"], ["x"], ["x"]),  # 1 conversation; bounds 1..3
+    "u2": (["a", "b"], ["a", "b"], []),  # 2; bounds 2..4: the second largest upper bound
+    "u3": (["c"], ["d"], ["e"]),  # 3: the most; bounds 1..3, its longest row is short
+    "u4": (["f", "g"], ["g"], []),  # 2; bounds 2..3
+    "u5": (["i"], [], []),  # 1; bounds 1..1
+    "u6": ([], [], []),  # 0: events without a conversation
+    "u7": (["j", "k", "l", "m", "n"], [], []),  # 5; bounds 5..5
+}
+
+
+def test_a_users_page_ranked_by_conversations_counts_every_user_that_may_be_on_it(
+        client, new_org):
+    """Pages of users ranked by ``conversationsCount`` are found by counting the registers
+    of the users that may be on the page only (``distinct._pruned_ranking``): the first
+    by their upper bound, then every user whose bound could still reach the last of them.
+    The users' bounds mislead on purpose (the user with the most conversations has short
+    rows, the one with the largest upper bound has two), so a wrong cut or a wrong bound
+    leaves a user out of a page it belongs on. Every page, either order, every depth,
+    against the exact counts of the events (no two conversations share a register)."""
+    from support import ingest
+
+    conversations = {c for days in CONVERSATIONS_BY_DAY.values() for day in days
+                     for c in day}
+    assert len(_registers(conversations)) == len(conversations)  # the estimates are exact
+    org = new_org()
+    events = []
+    for user, days in CONVERSATIONS_BY_DAY.items():
+        for day, ids in enumerate(days, start=1):
+            for i, cid in enumerate(ids or [None]):
+                if ids or day == 1:  # a user without conversations still has an event
+                    events.append({"eventId": f"{user}-{day}-{i}",
+                                   "ts": f"2026-05-0{day}T1{i}:00:00Z", "model": "m",
+                                   "userId": user, "conversationId": cid})
+    ingest(client, org, "private-chat", [{k: v for k, v in e.items() if v is not None}
+                                         for e in events])
+    counts = {user: len({c for day in days for c in day})
+              for user, days in CONVERSATIONS_BY_DAY.items()}
+    assert counts == {"u1": 1, "u2": 2, "u3": 3, "u4": 2, "u5": 1, "u6": 0, "u7": 5}
+    for order in ("desc", "asc"):
+        ranked = sorted(counts, key=lambda u: (-counts[u] if order == "desc" else counts[u], u))
+        for limit in (1, 2, 3):
+            for offset in range(len(counts) + 1):
+                r = client.get("/v2/stats/private-chat/breakdown/users", headers=org.headers,
+                               params={"scope": "org", "start": "2026-05-01T00:00:00Z",
+                                       "end": "2026-05-04T00:00:00Z", "order": order,
+                                       "sort": "conversationsCount", "limit": str(limit),
+                                       "offset": str(offset)})
+                assert r.status_code == 200, r.text
+                body = r.json()
+                page = ranked[offset:offset + limit]
+                assert [(e["entityId"], e["totals"]["conversationsCount"])
+                        for e in body["entities"]] == [(u, counts[u]) for u in page], \
+                    (order, limit, offset)
+                assert body["meta"]["totalEntities"] == len(counts)

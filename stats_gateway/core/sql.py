@@ -519,14 +519,16 @@ def _breakdown_text(domain: Domain, dim: Dimension, metric_names: tuple[str, ...
 
 
 def paged_text(domain: Domain, dim: Dimension, sort: str | None, descending: bool,
-               then_by: Sequence[str], agg: str, p: Params, attributes: bool) -> str:
+               then_by: Sequence[str], agg: str, p: Params, attributes: bool,
+               counted: bool = False) -> str:
     """One page of ``agg``'s rows (one per entity, a column or parts per metric) in the
     request's order, with the count of all entities, the share total and each page
     entity's display name: the page first, names after, so only its entities are looked
     up. ``sort`` None: by entity id alone (a page's follow-up totals, which another
-    statement ordered)."""
+    statement ordered). ``counted``: ``agg`` has a ``total_entities`` column already
+    (its rows are not every entity of the range)."""
     order = (Order.desc if descending else Order.asc).value
-    extra = ["count(*) OVER () AS total_entities"]
+    extra = [] if counted else ["count(*) OVER () AS total_entities"]
     if dim.share_of:
         share = sort_term(domain.metric(dim.share_of)).get_sql(quote_char='"')
         extra.append(f"sum({share}) OVER () AS share_total")
@@ -534,7 +536,7 @@ def paged_text(domain: Domain, dim: Dimension, sort: str | None, descending: boo
                 for name in ([sort, *then_by] if sort is not None else [])]
     ordering.append(f'"{ENTITY}" COLLATE "C"')  # code-point order, whatever the locale
     order_by = ", ".join(ordering)
-    page = (f"SELECT agg.*, {', '.join(extra)} FROM agg ORDER BY {order_by} "
+    page = (f"SELECT {', '.join(['agg.*', *extra])} FROM agg ORDER BY {order_by} "
             f"LIMIT %(limit)s OFFSET %(offset)s")
     if dim.name_column and attributes:
         name, join = '"attr___name"', ""

@@ -20,10 +20,29 @@ WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND NOT "user_
 UNION ALL (SELECT "user_id" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(p9)s AND "ts"<%(p10)s AND NOT "user_id" IS NULL
-GROUP BY "user_id")), n AS (SELECT s."entity_id", count(DISTINCT c >> 6) AS nz
-FROM (SELECT *
+GROUP BY "user_id")), b AS (SELECT "entity_id", coalesce(max(cardinality(sketch)), 0) AS lo, coalesce(sum(cardinality(sketch)), 0) AS hi
 FROM s
-ORDER BY "entity_id") AS s
+GROUP BY "entity_id"), ahead AS (SELECT "entity_id"
+FROM b
+ORDER BY hi DESC, "entity_id"
+LIMIT %(offset)s + %(limit)s), n1 AS (SELECT s."entity_id", count(DISTINCT c >> 6) AS nz
+FROM (SELECT s.*
+FROM s JOIN ahead USING ("entity_id")
+ORDER BY s."entity_id") AS s
+LEFT JOIN LATERAL unnest(s.sketch) AS c ON TRUE
+GROUP BY s."entity_id"), cut AS (SELECT CASE WHEN max(nz) <= 10356 THEN min(nz) END AS v
+FROM n1), rest AS (SELECT b."entity_id"
+FROM b
+CROSS JOIN cut
+WHERE NOT EXISTS (SELECT
+FROM ahead
+WHERE ahead."entity_id" = b."entity_id") AND (cut.v IS NULL OR b.hi > 10356 OR hi >= v)), n AS (SELECT *
+FROM n1
+UNION ALL
+SELECT s."entity_id", count(DISTINCT c >> 6) AS nz
+FROM (SELECT s.*
+FROM s JOIN rest USING ("entity_id")
+ORDER BY s."entity_id") AS s
 LEFT JOIN LATERAL unnest(s.sketch) AS c ON TRUE
 GROUP BY s."entity_id"), big AS (SELECT "entity_id", hll_estimate(count(*), sum(power(2::float8, -hll_rank))) AS "past_linear"
 FROM (SELECT s."entity_id" AS "entity_id", hll_u.hll_c >> 6 AS hll_reg, max(hll_u.hll_c & 63) AS hll_rank
@@ -31,9 +50,10 @@ FROM s JOIN n ON n."entity_id" = s."entity_id" AND n.nz > 10356
 CROSS JOIN LATERAL unnest(s.sketch) AS hll_u(hll_c)
 GROUP BY 1, 2) AS hll_registers
 GROUP BY "entity_id")
-SELECT n."entity_id", coalesce(big.past_linear, hll_estimate(n.nz, 0::float8)) AS "conversationsCount"
+SELECT n."entity_id", coalesce(big.past_linear, hll_estimate(n.nz, 0::float8)) AS "conversationsCount", (SELECT count(*)
+FROM b) AS total_entities
 FROM n
-LEFT JOIN big ON big."entity_id" = n."entity_id"), page AS (SELECT agg.*, count(*) OVER () AS total_entities
+LEFT JOIN big ON big."entity_id" = n."entity_id"), page AS (SELECT agg.*
 FROM agg
 ORDER BY "conversationsCount" DESC NULLS LAST, "entity_id" COLLATE "C"
 LIMIT %(limit)s OFFSET %(offset)s)
