@@ -25,9 +25,10 @@ FROM s
 GROUP BY "entity_id"), ahead AS (SELECT "entity_id"
 FROM b
 ORDER BY hi DESC, "entity_id"
-LIMIT %(offset)s + %(limit)s), n1 AS (SELECT s."entity_id", count(DISTINCT c >> 6) AS nz
-FROM (SELECT s.*
-FROM s JOIN ahead USING ("entity_id")
+LIMIT %(offset)s + %(limit)s), ahead_rows AS MATERIALIZED (SELECT s.*
+FROM s JOIN ahead USING ("entity_id")), n1 AS (SELECT s."entity_id", count(DISTINCT c >> 6) AS nz
+FROM (SELECT *
+FROM ahead_rows AS s
 ORDER BY s."entity_id") AS s
 LEFT JOIN LATERAL unnest(s.sketch) AS c ON TRUE
 GROUP BY s."entity_id"), cut AS (SELECT CASE WHEN max(nz) <= 10356 THEN min(nz) END AS v
@@ -36,12 +37,13 @@ FROM b
 CROSS JOIN cut
 WHERE NOT EXISTS (SELECT
 FROM ahead
-WHERE ahead."entity_id" = b."entity_id") AND (cut.v IS NULL OR b.hi > 10356 OR hi >= v)), n AS (SELECT *
+WHERE ahead."entity_id" = b."entity_id") AND (cut.v IS NULL OR b.hi > 10356 OR hi >= v)), rest_rows AS MATERIALIZED (SELECT s.*
+FROM s JOIN rest USING ("entity_id")), n AS (SELECT *
 FROM n1
 UNION ALL
 SELECT s."entity_id", count(DISTINCT c >> 6) AS nz
-FROM (SELECT s.*
-FROM s JOIN rest USING ("entity_id")
+FROM (SELECT *
+FROM rest_rows AS s
 ORDER BY s."entity_id") AS s
 LEFT JOIN LATERAL unnest(s.sketch) AS c ON TRUE
 GROUP BY s."entity_id"), big AS (SELECT "entity_id", hll_estimate(count(*), sum(power(2::float8, -hll_rank))) AS "past_linear"
