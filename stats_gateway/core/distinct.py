@@ -417,8 +417,7 @@ def estimate_ranking_sql(domain: Domain, request: BreakdownRequest, org_id: str,
     (``estimate_ranking_segments``), the non-empty registers of those that may be on the
     page counted (linear counting needs no more; ``_pruned_ranking``, or of every entity
     for a page deeper than ``PRUNED_RANKING_MAX_DEPTH`` or of a dimension of few
-    entities), their harmonic sum read only
-    for entities past linear counting.
+    entities), their harmonic sum read only for entities past linear counting.
     Every group with events has a sketch row, empty or not, so the entities are those
     of the range. The page's values of the metric are these rows' (not asked again: ai
     models by ``activeConversations`` over a year, 356-401 -> 225-251 ms; the users
