@@ -176,7 +176,7 @@ def test_gzip_when_accepted_and_its_own_tag(client, past_org):
             raws.append(b"".join(r.iter_raw()))
     assert raws[0] == raws[1] and gzip.decompress(raws[0]) == plain.content
 
-    # a big answer (2,016 five-minute buckets) is compressed off the event loop
+    # a big answer (2,016 five-minute buckets) is hashed and compressed off the event loop
     big_params = series_params(timeBucketSize="5m")
     big = get(client, org, "/v2/stats/storage", big_params, **IDENTITY)
     big_gz = get(client, org, "/v2/stats/storage", big_params, **{"Accept-Encoding": "gzip"})

@@ -47,10 +47,7 @@ from stats_gateway.http.negotiation import quality
 CACHE_CONTROL = b"private, no-cache"
 VARY = b"Authorization, Accept, Accept-Encoding"
 MINIMUM_SIZE = 500  # Litestar's default: below it gzip saves little
-OFF_LOOP = 64 * 1024  # bodies from this size are compressed on a worker thread
-# and from this size hashed there: blake2b hashes 150 KB in 0.27 ms on the loop, and a
-# worker thread's round trip alone took 0.7-1.4 ms (2 cores); 1 MB hashes in 1.6 ms
-HASH_OFF_LOOP = 1024 * 1024
+OFF_LOOP = 64 * 1024  # bodies from this size are hashed and compressed on a worker thread
 FAST_GZIP = 1024 * 1024  # bodies from this size are compressed at level 1, others at 6
 
 # the stats GETs: /v2 series and breakdowns, and the seed endpoints' GETs
@@ -153,15 +150,15 @@ class Revalidation:
         elif status == 200:
             gzipped = len(body) >= self.minimum_size and accepts_gzip(
                 _header(scope, b"accept-encoding"))
-            tag = await _off_loop(body, HASH_OFF_LOOP, entity_tag,
-                                  _header(start, b"content-type") or "", body, gzipped)
+            tag = await _off_loop(body, entity_tag, _header(start, b"content-type") or "",
+                                  body, gzipped)
             headers = _without(headers, {b"etag", b"cache-control", b"vary"}) + [
                 (b"etag", tag.encode()), (b"cache-control", CACHE_CONTROL), (b"vary", VARY)]
             if none_match(_header(scope, b"if-none-match"), tag):
                 status, body = 304, b""
                 headers = _without(headers, _NOT_MODIFIED_DROPS)
             elif gzipped:
-                body = await _off_loop(body, OFF_LOOP, compress, body)
+                body = await _off_loop(body, compress, body)
                 headers = _without(headers, {b"content-length", b"content-encoding"}) + [
                     (b"content-encoding", b"gzip"), (b"content-length", str(len(body)).encode())]
         await send({**start, "status": status, "headers": headers})
@@ -173,11 +170,10 @@ def compress(body: bytes) -> bytes:
     return gzip.compress(body, 1 if len(body) >= FAST_GZIP else 6, mtime=0)
 
 
-async def _off_loop(body: bytes, threshold: int, fn, *args):
-    """``fn(*args)``, on a worker thread when ``body`` has ``threshold`` bytes or more
-    (hashlib and zlib release the GIL), so the event loop keeps serving everyone else
-    meanwhile; on the loop below it, where the thread's round trip costs more."""
-    if len(body) < threshold:
+async def _off_loop(body: bytes, fn, *args):
+    """``fn(*args)``, on a worker thread when ``body`` is big (hashlib and zlib release the
+    GIL), so the event loop keeps serving everyone else meanwhile."""
+    if len(body) < OFF_LOOP:
         return fn(*args)
     return await anyio.to_thread.run_sync(fn, *args)
 
