@@ -155,3 +155,30 @@ def test_series_follow_each_midnight_rollups_and_raw_agree(client, new_org, tz):
         assert entities == _breakdown(client, org, start, end, tz, raw=True), (start, end)
         for entity in entities:
             assert [p["ts"] for p in entity["series"]] == grid
+
+
+@pytest.mark.parametrize("tz", [*SHIFTS, "UTC", "Asia/Kathmandu"])
+@pytest.mark.parametrize("size", ["6h", "12h", "1d", "1w", "1mo"])
+def test_a_rollup_fits_calendar_buckets_exactly_when_it_holds_every_bucket_start(tz, size):
+    """``_grid_fits`` decides from the first start and the starts' gcd; here it must agree,
+    for every grain of every domain, with asking each bucket start in turn, over ranges
+    across both of the year's shifts, starting on any day of the week."""
+    from domains import DOMAINS
+    from stats_gateway.core.rollups import _grid_fits, aligned, domain_rollups
+
+    grains = {(r.step, r.origin): r for d in DOMAINS for r in domain_rollups(d)}.values()
+    zone = ZoneInfo(tz)
+    seen = Counter()
+    for first_day, days in [(date(2026, 1, 1), 365), (date(2026, 3, 2), 40),
+                            (date(2026, 10, 20), 20), (date(2026, 4, 1), 3),
+                            (date(2026, 6, 3), 1)]:
+        start = midnight(first_day, zone)
+        plan = make_plan(start, start + timedelta(days=days, hours=5), BUCKET_SIZES[size], tz)
+        if plan.size.is_fixed:  # a zone without shifts: one even grid, a fixed step
+            continue
+        for rollup in grains:
+            expected = all(aligned(s, rollup.step, rollup.origin) for s in plan.calendar_starts)
+            assert _grid_fits(plan, rollup) is expected, (first_day, days, rollup.step)
+            seen[expected] += 1
+    if tz not in ("UTC", KOLKATA, "Asia/Kathmandu"):
+        assert seen[True] and seen[False], seen  # both answers were asked

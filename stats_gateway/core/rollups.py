@@ -313,7 +313,11 @@ def _grid_fits(plan: BucketPlan, rollup: Rollup) -> bool:
     if plan.size.is_fixed:
         return (_micros(plan.size.step) % _micros(step) == 0
                 and aligned(plan.origin, step, origin))
-    return all(aligned(start, step, origin) for start in plan.calendar_starts)
+    grid = plan.calendar_grid
+    if grid is None:
+        return True
+    first, spacing = grid
+    return aligned(first, step, origin) and spacing % _micros(step) == 0
 
 
 def needed_columns(request: StatsRequest, dimension: Dimension | None) -> set[str] | None:

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 MAX_BUCKETS = 10_000
 AUTO_TARGET_BUCKETS = 200
+_MICROSECOND = timedelta(microseconds=1)
 
 WINDOWS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
@@ -102,6 +103,18 @@ class BucketPlan:
     @cached_property
     def calendar_starts(self) -> list[datetime]:
         return calendar_starts(self.start, self.end, self.size, ZoneInfo(self.timezone))
+
+    @cached_property
+    def calendar_grid(self) -> tuple[datetime, int] | None:
+        """(first calendar start, gcd in microseconds of every start's distance from it),
+        None without starts: a grid of step s from the first start holds every start
+        exactly when s divides the gcd, so a rollup's fit is two modulos, not one per
+        bucket (a year of weeks is asked of every grain of every cube, per statement)."""
+        starts = self.calendar_starts
+        if not starts:
+            return None
+        first = starts[0]
+        return first, math.gcd(*((start - first) // _MICROSECOND for start in starts[1:]))
 
 
 def fixed_offset(timezone: str) -> bool:
