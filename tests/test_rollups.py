@@ -477,9 +477,14 @@ def _series_plan(client, domain, **params):
 
 
 def _label(segment):
-    """A segment as (start, end, (cube, grain)), or (start, end, None) for raw events."""
+    """A segment as (start, end, (cube, grain)), or (start, end, None) for raw events; a
+    range's tail (``TailGuard``) adds ``"open"`` (its open slot, read when no event
+    follows the range in it) or ``"stand-in"`` (read only when one does)."""
     r = segment.rollup
-    return segment.start, segment.end, r and (r.cube.name, r.grain)
+    label = segment.start, segment.end, r and (r.cube.name, r.grain)
+    if segment.guard is None:
+        return label
+    return *label, "stand-in" if segment.guard.when_events else "open"
 
 
 def segments_of(client, domain, by_bucket=True, sketches=False, metrics=None, **params):

@@ -32,7 +32,7 @@ from stats_gateway.core.rollups import (
 )
 from stats_gateway.core.sketch_twins import SketchTwin, twin_table
 from stats_gateway.core.sql import (
-    ENTITY, Grouping, Params, Raw, Sql, _aggregate_from, paged_text, reads,
+    ENTITY, Grouping, Params, Raw, Sql, _aggregate_from, paged_text, reads, tail_guard,
 )
 
 D_COLUMN, NONZERO, HARMONIC, EXACT = "d_column", "d_nonzero", "d_harmonic", "d_exact"
@@ -151,7 +151,8 @@ def _register_rows(domain: Domain, request: StatsRequest, column: str, org_id: s
         code = Raw("hll_code({0})", events.field(column))
         q = _aggregate_from(events, events.ts, [Raw("max({0} & 63)", code, alias="rank")],
                             request, org_id, p, seg.start, seg.end, grouping,
-                            extra_keys=[Raw("({0} >> 6)", code, alias="reg")])
+                            extra_keys=[Raw("({0} >> 6)", code, alias="reg")],
+                            only_if=tail_guard(domain, seg, p))
         return q.where(events.field(column).notnull()).get_sql()
     name = distinct_table(seg.rollup)
     table = Table(name)
@@ -159,7 +160,8 @@ def _register_rows(domain: Domain, request: StatsRequest, column: str, org_id: s
     # over every segment (a second GROUP BY here cost a pass over every unpacked code)
     q = _aggregate_from(table, table.slot_ts, [Raw('("c"."code" & 63)', alias="rank")],
                         request, org_id, p, seg.start, seg.end, grouping,
-                        extra_keys=[Raw('("c"."code" >> 6)', alias="reg")], grouped=False)
+                        extra_keys=[Raw('("c"."code" >> 6)', alias="reg")], grouped=False,
+                        only_if=tail_guard(domain, seg, p))
     lateral = (f'FROM "{name}" CROSS JOIN LATERAL '
                f'unnest("{name}"."{sketch_column(column)}") AS "c"("code")')
     return q.get_sql().replace(f'FROM "{name}"', lateral, 1)
@@ -180,14 +182,14 @@ def _sketch_rows(domain: Domain, request: StatsRequest, column: str, org_id: str
         events = Table(domain.table)
         sketch = Raw("hll_agg(hll_code({0}))", events.field(column), alias=SKETCH)
         q = _aggregate_from(events, events.ts, [sketch], request, org_id, p, seg.start,
-                            seg.end, grouping)
+                            seg.end, grouping, only_if=tail_guard(domain, seg, p))
         return (q if every_group else q.where(events.field(column).notnull())).get_sql()
     # the stored sketches as they are: distinct_sql unions each group's once, over every
     # segment (a union here too normalized every code twice)
     table = Table(distinct_table(seg.rollup))
     sketch = Raw("{0}", table.field(sketch_column(column)), alias=SKETCH)
     q = _aggregate_from(table, table.slot_ts, [sketch], request, org_id, p, seg.start,
-                        seg.end, grouping, grouped=False)
+                        seg.end, grouping, grouped=False, only_if=tail_guard(domain, seg, p))
     return q.get_sql()
 
 

@@ -48,6 +48,11 @@ class ExplainedSegment(Model):
     grain: str | None  # the rollup's slot size; None for raw events
     start: str  # ISO 8601, UTC
     end: str
+    # a range's tail (core/rollups.py, TailGuard): read only if the org has no event
+    # ("none") or some ("some") in [readIfEventsAfter, readIfEventsUntil); null: always
+    read_if_events: str | None = None
+    read_if_events_after: str | None = None
+    read_if_events_until: str | None = None
 
 
 class ExplainedQuery(Model):
@@ -86,12 +91,15 @@ def param_value(value: object) -> object:
 
 
 def explained_segment(segment: Segment, table: str) -> ExplainedSegment:
-    rollup = segment.rollup
+    rollup, guard = segment.rollup, segment.guard
     return ExplainedSegment(
         source="raw" if rollup is None else "rollup",
         table=table if rollup is None else rollup.table,
         grain=None if rollup is None else rollup.grain,
-        start=_iso(segment.start), end=_iso(segment.end))
+        start=_iso(segment.start), end=_iso(segment.end),
+        read_if_events=None if guard is None else "some" if guard.when_events else "none",
+        read_if_events_after=None if guard is None else _iso(guard.after),
+        read_if_events_until=None if guard is None else _iso(guard.until))
 
 
 def explained_query(sql: Sql, events_table: str) -> ExplainedQuery:
@@ -125,6 +133,9 @@ def explain_text(found: Explanation) -> str:
         out.append(f"-- {i}. {query.purpose}")
         for seg in query.segments:
             where = f"{seg.table} ({seg.grain})" if seg.grain else f"{seg.table} (raw)"
+            if seg.read_if_events is not None:
+                where += (f", only if {seg.read_if_events} of the org's events lie in "
+                          f"{seg.read_if_events_after} .. {seg.read_if_events_until}")
             out.append(f"--    {seg.start} .. {seg.end}: {where}")
         out.append(readable_sql(query.sql) + ";")
         out.append("-- params: " + json.dumps(query.params, sort_keys=True))

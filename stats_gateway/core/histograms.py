@@ -39,7 +39,9 @@ from stats_gateway.core.domain import Domain, Metric
 from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.rollups import Rollup, Segment, plan_segments
 from stats_gateway.core.sketch_twins import twin_table
-from stats_gateway.core.sql import BUCKET, Grouping, Params, Raw, Sql, _aggregate_from
+from stats_gateway.core.sql import (
+    BUCKET, Grouping, Params, Raw, Sql, _aggregate_from, tail_guard,
+)
 from stats_gateway.core.timebuckets import BucketPlan
 
 GAMMA = 1.1
@@ -102,12 +104,14 @@ def _segment_sql(domain: Domain, request: StatsRequest, column: str, org_id: str
         events = Table(domain.table)
         q = _aggregate_from(events, events.ts, [fn.Count("*").as_(HIST_N)], request, org_id,
                             p, seg.start, seg.end, grouping,
-                            extra_keys=[bin_term(events.field(column), p, HIST_BIN)])
+                            extra_keys=[bin_term(events.field(column), p, HIST_BIN)],
+                            only_if=tail_guard(domain, seg, p))
         q = q.where(bin_term(events.field(column), p).notnull())
         return q.get_sql()
     table = Table(histogram_table(seg.rollup))
     q = _aggregate_from(table, table.slot_ts, [table.field(HIST_BINS), table.field(HIST_COUNTS)],
-                        request, org_id, p, seg.start, seg.end, grouping, grouped=False)
+                        request, org_id, p, seg.start, seg.end, grouping, grouped=False,
+                        only_if=tail_guard(domain, seg, p))
     stored = q.where(table.field(HIST_COLUMN) == p(column)).get_sql()
     if not unpacked:
         return stored

@@ -18,7 +18,9 @@ the raw events give: every metric mergeable, every column the query needs (scope
 dimension) in the cube, and every bucket boundary on the grain. Among the cubes that fit it
 takes the one with the fewest columns and cuts the range into its coarsest aligned
 segments; the ends left over go to the next cube that fits (its grains may be finer), and
-raw events answer only what no cube does.
+raw events answer only what no cube does. A range ending now may read its tail from one
+open slot running past its end, checked in the statement to hold no later event
+(``TailGuard``, ``_with_open_tail``).
 
 The *org* cube (no column) holds a row per slot: a whole-org series reads it row for row.
 It is merged from the scope cube's rows (``source_rollup``), at ingest and at rebuild.
@@ -29,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
@@ -50,6 +52,8 @@ GRAIN_STEPS: dict[str, timedelta] = {
     "90d": timedelta(days=90)}
 GRAIN_ORIGINS: dict[str, datetime] = {"7d": WEEK_ORIGIN}  # others: EPOCH
 SKETCH_MIN_STEP = timedelta(hours=1)  # histograms and distinct sketches: grains of 1h and up
+OPEN_SLOT_MIN_STEP = timedelta(days=1)  # a range's tail read from one open slot: see plan_segments
+OPEN_SLOT_RECENT = timedelta(minutes=1)  # ... when the range ends no earlier than this ago
 SCOPE_COLUMNS = ("workspace_id", "repo_id")
 _CACHE = 256  # (domain, cube) pairs: a few dozen in practice
 
@@ -116,12 +120,31 @@ def part_types(rollup: Rollup) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
+class TailGuard:
+    """The condition under which a segment of a range's tail is read: whether the
+    domain's events of the org hold any in ``[after, until)`` (after the range's end, in
+    the open slot: ``plan_segments``). Checked once per statement, in the statement's own
+    snapshot, so the open slot and its stand-ins never both count, nor neither."""
+
+    after: datetime  # the range's end
+    until: datetime  # the open slot's end
+    when_events: bool  # True: the stand-ins (read only if such events exist)
+
+
+@dataclass(frozen=True)
 class Segment:
-    """``[start, end)`` answered from ``rollup`` (None: from raw events)."""
+    """``[start, end)`` answered from ``rollup`` (None: from raw events), unconditionally
+    or only as ``guard`` says (the range's tail: ``plan_segments``)."""
 
     start: datetime
     end: datetime
     rollup: Rollup | None
+    guard: TailGuard | None = None
+
+    @property
+    def open(self) -> bool:
+        """The open slot: one rollup slot running past the range's end (``end``)."""
+        return self.guard is not None and not self.guard.when_events
 
 
 def mergeable(metric: Metric) -> bool:
@@ -345,6 +368,9 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
     plan = request.plan
     segments = [Segment(plan.start, plan.end, None)]
     columns = needed_columns(request, dimension)
+    # a range ending now (a window): events after its end are rare, so its tail may be
+    # one open slot; after an older end there are usually some (the guard would fail)
+    recent = plan.end >= datetime.now(UTC) - OPEN_SLOT_RECENT
     for cube in _cubes_by_size(domain):
         # ad-hoc metrics (not declared) have no rollup parts
         kept = cube_sketched(domain, cube) if sketches else cube_metrics(domain, cube)
@@ -357,8 +383,31 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
         # goes to the next one, whose grains may be finer (the org cube keeps sketches by
         # the day, the scope cube by the hour), and raw events take the rest
         segments = [piece for seg in segments for piece in (
-            _cut(seg.start, seg.end, grains) if seg.rollup is None else [seg])]
+            [seg] if seg.rollup is not None
+            else _with_open_tail(seg.start, seg.end, grains) if seg.end == plan.end
+            and seg.guard is None and recent else _cut(seg.start, seg.end, grains, seg.guard))]
     return _kept_raw(segments, request.raw_from)
+
+
+def _with_open_tail(start: datetime, end: datetime, rollups: list[Rollup]) -> list[Segment]:
+    """``_cut``, but the tail after the last slot boundary of the coarsest grain that has
+    one in ``[start, end)`` is that grain's one open slot, which runs past ``end``: exact
+    when no event lies in the slot after ``end`` (a range ending now: only events sent
+    with a future time), and its rows are never more than those of the finer slots and
+    raw events that cut the tail otherwise (a year of users: a 90-day slot's rows instead
+    of up to 89 days' and today's events). Those stand in for it, each read only when such
+    events exist (``TailGuard``); the statement reads one set or the other. Buckets: a
+    grain that fits divides them, so the open slot lies in the last one. Slots of a day
+    and more only: an hour's tail is a few raw events, cheaper than the guard's probes
+    (the 30-day hourly series: 3.0 -> 3.3 ms with an hourly open slot, 2M events)."""
+    for rollup in rollups:  # coarsest first
+        boundary = floor_to(end, rollup.step, rollup.origin)
+        if rollup.step >= OPEN_SLOT_MIN_STEP and start <= boundary < end:
+            until = boundary + rollup.step
+            return (_cut(start, boundary, rollups)
+                    + [Segment(boundary, end, rollup, TailGuard(end, until, False))]
+                    + _cut(boundary, end, rollups, TailGuard(end, until, True)))
+    return _cut(start, end, rollups)
 
 
 def _kept_raw(segments: list[Segment], raw_from: datetime | None) -> list[Segment]:
@@ -367,7 +416,7 @@ def _kept_raw(segments: list[Segment], raw_from: datetime | None) -> list[Segmen
     (docs/retention.md; the answer warns, ``core/warnings.py``)."""
     if raw_from is None or not segments or segments[0].start >= raw_from:
         return segments
-    return [Segment(max(s.start, raw_from), s.end, None) if s.rollup is None else s
+    return [replace(s, start=max(s.start, raw_from)) if s.rollup is None else s
             for s in segments if s.rollup is not None or s.end > raw_from]
 
 
@@ -408,16 +457,18 @@ def domain_rollups_of(domain: Domain, cube: Cube) -> tuple[Rollup, ...]:
                  for grain in sorted(cube.grains, key=GRAIN_STEPS.__getitem__))
 
 
-def _cut(start: datetime, end: datetime, rollups: list[Rollup]) -> list[Segment]:
+def _cut(start: datetime, end: datetime, rollups: list[Rollup],
+         guard: TailGuard | None = None) -> list[Segment]:
     if start >= end:
         return []
     if not rollups:
-        return [Segment(start, end, None)]
+        return [Segment(start, end, None, guard)]
     first, finer = rollups[0], rollups[1:]
     a, b = ceil_to(start, first.step, first.origin), floor_to(end, first.step, first.origin)
     if a >= b:
-        return _cut(start, end, finer)
-    return _cut(start, a, finer) + [Segment(a, b, first)] + _cut(b, end, finer)
+        return _cut(start, end, finer, guard)
+    return (_cut(start, a, finer, guard) + [Segment(a, b, first, guard)]
+            + _cut(b, end, finer, guard))
 
 
 def rollup_table_names(domain: Domain) -> list[str]:

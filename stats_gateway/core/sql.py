@@ -27,7 +27,7 @@ from pypika.terms import Criterion, Term
 from stats_gateway.core.domain import Dimension, Domain, Metric
 from stats_gateway.core.filters import OPERATORS, entity_key
 from stats_gateway.core.request import BreakdownRequest, StatsRequest
-from stats_gateway.core.sqlterms import AnyOf, Params, Raw, Sql, ref
+from stats_gateway.core.sqlterms import AnyOf, EventsAfter, Params, Raw, Sql, ref
 from stats_gateway.core.rollups import Rollup, Segment, plan_segments
 from stats_gateway.core.timebuckets import BucketPlan
 
@@ -260,9 +260,10 @@ def _grouped_select(table: Table, time: Field, values: list[Term], where: Where,
 
 def _aggregate_from(table: Table, time: Field, values: list[Term], request: StatsRequest,
                     org_id: str, p: Params, start, end, grouping: Grouping,
-                    extra_keys: Sequence[Term] = (), grouped: bool = True):
+                    extra_keys: Sequence[Term] = (), grouped: bool = True,
+                    only_if: Criterion | None = None):
     """``_grouped_select`` with the request's values put in ``p`` (for queries built per
-    request, such as the histogram counts)."""
+    request, such as the histogram counts); ``only_if``: a segment's ``tail_guard``."""
     p.values.update(where_values(request, org_id))
     if grouping.by_bucket:
         p.values.update(bucket_values(request.plan))
@@ -270,8 +271,18 @@ def _aggregate_from(table: Table, time: Field, values: list[Term], request: Stat
         p.values["entities"] = grouping.entity_ids
     low, high = f"p{len(p.values)}", f"p{len(p.values) + 1}"
     p(start, low), p(end, high)
-    return _grouped_select(table, time, values, where_of(request), request.plan.size.is_fixed,
-                           grouping, low, high, extra_keys, grouped=grouped)
+    q = _grouped_select(table, time, values, where_of(request), request.plan.size.is_fixed,
+                        grouping, low, high, extra_keys, grouped=grouped)
+    return q if only_if is None else q.where(only_if)
+
+
+def tail_guard(domain: Domain, seg: Segment, p: Params) -> Criterion | None:
+    """The condition ``seg`` is read under (``TailGuard``), its values in ``p``; None for
+    a segment read whatever follows the range."""
+    if seg.guard is None:
+        return None
+    return EventsAfter(domain.table, ref("org"), p(seg.guard.after), p(seg.guard.until),
+                       seg.guard.when_events)
 
 
 # --- rollup segments as a shape ----------------------------------------------------------
@@ -285,6 +296,27 @@ class Cut:
     rollup: Rollup | None  # None: raw events
     whole_slots: bool = False  # each slot is one bucket, one row: no re-grouping
     alone: bool = False  # no other segment reaches into its buckets: no merging
+    guarded: bool | None = None  # a tail's: read only if events follow the range (True)
+    #                             or only if none do (False: the open slot, up to ``end``)
+
+
+def cut_of(seg: Segment, whole_slots: bool = False, alone: bool = False) -> Cut:
+    return Cut(seg.rollup, whole_slots, alone,
+               None if seg.guard is None else seg.guard.when_events)
+
+
+def _upper(cuts: Sequence[Cut], i: int) -> str:
+    """Segment ``i``'s upper bound: the next one's start, or the range's end (the open
+    slot ends there, though its stand-ins follow it)."""
+    return "end" if cuts[i].guarded is False else _bound(i + 1, len(cuts))
+
+
+def _guarded(domain: Domain, cut: Cut, q):
+    """``q`` read only as the cut's tail guard says (``TailGuard``)."""
+    if cut.guarded is None:
+        return q
+    return q.where(EventsAfter(domain.table, ref("org"), ref("end"), ref("guard_until"),
+                               cut.guarded))
 
 
 def _bound(i: int, n: int) -> str:
@@ -311,6 +343,9 @@ def cut_values(request: StatsRequest, segments: Sequence[Segment]) -> dict[str, 
     values: dict[str, object] = {"start": request.plan.start, "end": request.plan.end}
     for i, seg in enumerate(segments[1:], 1):
         values[f"t{i}"] = seg.start
+    for seg in segments:
+        if seg.guard is not None:
+            values["guard_until"] = seg.guard.until
     return values
 
 
@@ -339,7 +374,7 @@ def _series_cuts(request: StatsRequest, segments: Sequence[Segment]) -> tuple[Cu
                  and seg.rollup.step == plan.size.step and set(seg.rollup.columns) <= pinned)
         alone = ((i == 0 or boundary(seg.start))
                  and (i == len(segments) - 1 or boundary(seg.end)))
-        cuts.append(Cut(seg.rollup, whole, alone))
+        cuts.append(cut_of(seg, whole, alone))
     return tuple(cuts)
 
 
@@ -353,15 +388,17 @@ def _segment_select(domain: Domain, metrics: Sequence[Metric], where: Where, fix
     if cut.rollup is None:
         events = Table(domain.table)
         values = _metric_terms(metrics, events, p)
-        return _grouped_select(events, events.ts, values, where, fixed, grouping, start, end)
+        return _guarded(domain, cut, _grouped_select(events, events.ts, values, where, fixed,
+                                                     grouping, start, end))
     table = Table(cut.rollup.table)
     as_they_are = cut.whole_slots or merged
     if as_they_are:
         values = [table.field(part).as_(part) for m in metrics for part in part_names(m)]
     else:
         values = merge_terms(metrics, table, narrowed(domain, metrics, narrow))
-    return _grouped_select(table, table.slot_ts, values, where, fixed, grouping, start, end,
-                           whole_slots=cut.whole_slots, grouped=not as_they_are)
+    return _guarded(domain, cut, _grouped_select(
+        table, table.slot_ts, values, where, fixed, grouping, start, end,
+        whole_slots=cut.whole_slots, grouped=not as_they_are))
 
 
 def _merged(metrics: Sequence[Metric], grouping: Grouping, selects: Sequence[str],
@@ -385,7 +422,7 @@ def _aggregate_text(domain: Domain, metrics: Sequence[Metric], where: Where, fix
                                "end", p).get_sql()
     return _merged(metrics, grouping, [
         _segment_select(domain, metrics, where, fixed, grouping, cut, _bound(i, len(cuts)),
-                        _bound(i + 1, len(cuts)), p, narrow, merged=True).get_sql()
+                        _upper(cuts, i), p, narrow, merged=True).get_sql()
         for i, cut in enumerate(cuts)], narrowed(domain, metrics, narrow))
 
 
@@ -431,7 +468,7 @@ def _series_parts_text(domain: Domain, metrics: tuple[Metric, ...], where: Where
         merging = sum(not cut.alone for cut in cuts) > 1
         for i, cut in enumerate(cuts):
             sql = _segment_select(domain, metrics, where, fixed, grouping, cut,
-                                  _bound(i, len(cuts)), _bound(i + 1, len(cuts)), p,
+                                  _bound(i, len(cuts)), _upper(cuts, i), p,
                                   narrow, merged=merging and not cut.alone).get_sql()
             (alone if cut.alone else shared).append(sql)
         selects = alone + ([_merged(metrics, grouping, shared, narrowed(domain, metrics, narrow))]
@@ -473,7 +510,7 @@ def totals_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
     segments = _planned(domain, request, metrics, Grouping(), use_rollups)
     text, constants = _totals_text(domain, tuple(metrics), where_of(request),
                                    request.plan.size.is_fixed,
-                                   tuple(Cut(seg.rollup) for seg in segments), narrow)
+                                   tuple(map(cut_of, segments)), narrow)
     return Sql(text, {**constants, **_values(request, org_id, segments, False)},
                purpose="totals", segments=reads(request, segments))
 
@@ -499,7 +536,7 @@ def grouped_series_sql(domain: Domain, request: StatsRequest, metrics: Sequence[
     segments = _planned(domain, request, metrics, grouping, use_rollups)
     text, constants = _grouped_series_text(domain, tuple(metrics), dimension, where_of(request),
                                            request.plan.size.is_fixed,
-                                           tuple(Cut(seg.rollup) for seg in segments), narrow)
+                                           tuple(map(cut_of, segments)), narrow)
     return Sql(text, {**constants, **_values(request, org_id, segments, True)},
                purpose="grouped series", segments=reads(request, segments))
 
@@ -568,7 +605,7 @@ def breakdown_sql(domain: Domain, request: BreakdownRequest, org_id: str,
         domain, dim, names, request.sort if request.sort in names else None,
         request.descending,
         tuple(request.then_by), where_of(request), request.plan.size.is_fixed,
-        tuple(Cut(seg.rollup) for seg in segments), narrow, attributes)
+        tuple(map(cut_of, segments)), narrow, attributes)
     return Sql(text, {**constants, **_values(request, org_id, segments, False),
                       "limit": request.limit, "offset": request.offset},
                purpose="breakdown page", segments=reads(request, segments))
@@ -611,7 +648,7 @@ def entity_series_sql(domain: Domain, request: BreakdownRequest, org_id: str,
     segments = _planned(domain, request, metrics, grouping, use_rollups)
     text, constants = _entity_series_text(domain, names, request.dimension,
                                           where_of(request), request.plan.size.is_fixed,
-                                          tuple(Cut(seg.rollup) for seg in segments), narrow)
+                                          tuple(map(cut_of, segments)), narrow)
     return Sql(text, {**constants, **_values(request, org_id, segments, True),
                       "entities": entity_ids}, tuples=narrow,
                purpose="page series", segments=reads(request, segments))
@@ -632,7 +669,7 @@ def query_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
     segments = _planned(domain, request, metrics, grouping, use_rollups)
     p = Params()
     agg = _aggregate_text(domain, metrics, where_of(request), request.plan.size.is_fixed,
-                          grouping, tuple(Cut(seg.rollup) for seg in segments), p, narrow)
+                          grouping, tuple(map(cut_of, segments)), p, narrow)
     keys = {TIME: f'"{BUCKET}"'}  # entity ids in code-point order, as a breakdown's
     keys.update((d.by, f'"{group_key(i)}" COLLATE "C"') for i, d in enumerate(grouping.group_by))
     by_metric = {m.name: m for m in metrics}

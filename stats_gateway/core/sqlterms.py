@@ -63,6 +63,22 @@ class AnyOf(Criterion):
         return f"{self.column.get_sql(**kw)} = ANY({self.values.get_sql(**kw)})"
 
 
+class EventsAfter(Criterion):
+    """``[NOT] EXISTS`` an event of the org in ``events`` in ``[after, until)``: the
+    condition of a segment's ``TailGuard`` (core/rollups.py), which PostgreSQL checks once
+    per statement (an InitPlan under a one-time filter)."""
+
+    def __init__(self, events: str, org: Term, after: Term, until: Term, exist: bool):
+        super().__init__()
+        self.events, self.org, self.after, self.until, self.exist = (events, org, after,
+                                                                      until, exist)
+
+    def get_sql(self, **kw) -> str:
+        found = (f'EXISTS (SELECT 1 FROM "{self.events}" WHERE "org_id"={self.org.get_sql(**kw)}'
+                 f' AND "ts">={self.after.get_sql(**kw)} AND "ts"<{self.until.get_sql(**kw)})')
+        return found if self.exist else f"NOT {found}"
+
+
 @dataclass(frozen=True)
 class Sql:
     """One statement as the planner decided it: what the engine runs and what
