@@ -301,6 +301,7 @@ class Cut:
 
 
 def cut_of(seg: Segment, whole_slots: bool = False, alone: bool = False) -> Cut:
+    """The segment as its statement's text depends on it: source, shape and guard."""
     return Cut(seg.rollup, whole_slots, alone,
                None if seg.guard is None else seg.guard.when_events)
 
