@@ -101,6 +101,31 @@ def test_breakdown_and_query_explain(client, orgs):
     assert_problem(denied, 403, "forbidden")
 
 
+def test_a_window_s_open_slot_and_its_stand_ins_are_explained(client, orgs):
+    """A window's tail read from one open slot shows it with its condition ("none" of the
+    org's events after the range's end, up to the slot's end), and the segments standing
+    in for it ("some"): each set tiles the tail, the unconditional ones the rest."""
+    org, _ = orgs
+    r = _explain(client, org.admin, "/v2/stats/storage/breakdown/buckets",
+                 {"scope": "org", "window": "30d"})
+    page = r.json()["explain"]["queries"][0]
+    segments = page["segments"]
+    always = [s for s in segments if s["readIfEvents"] is None]
+    opened = [s for s in segments if s["readIfEvents"] == "none"]
+    stand_ins = [s for s in segments if s["readIfEvents"] == "some"]
+    assert len(opened) == 1 and stand_ins and len(always) + 1 + len(stand_ins) == len(
+        segments)
+    slot = opened[0]
+    assert slot["source"] == "rollup" and slot["grain"] in ("1d", "7d")
+    assert always[-1]["end"] == slot["start"] == stand_ins[0]["start"]
+    assert slot["end"] == stand_ins[-1]["end"] == slot["readIfEventsAfter"]
+    assert all(a["end"] == b["start"] for a, b in zip(stand_ins, stand_ins[1:]))
+    assert slot["readIfEventsUntil"] > slot["end"]
+    assert {s["readIfEventsUntil"] for s in stand_ins} == {slot["readIfEventsUntil"]}
+    assert page["params"]["guard_until"] == slot["readIfEventsUntil"]
+    assert all(s["readIfEventsAfter"] is None for s in always)
+
+
 class _Logged(StatsEngine):
     """The real engine, noting every statement it runs."""
 
