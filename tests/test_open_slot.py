@@ -13,25 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from support import generate, generate_new, loads, post_events, random_times
-from test_rollups import NEW_GENERATORS, assert_same, both_ways, domain_of, engine
+from support import ingest, loads, random_times
+from test_rollups import assert_same, both_ways, domain_of, engine, make_events
 
 from stats_gateway.core.domain import sortable
 from stats_gateway.core.request import parse_breakdown, parse_series
 from stats_gateway.core.rollups import plan_segments
 
 DOMAINS = ("private-chat", "ai", "calls")
-
-
-def _events(domain: str, seed: str, times: list[datetime]) -> list[dict]:
-    make = generate_new if domain in NEW_GENERATORS else generate
-    return make(domain, len(seed), times, prefix=f"{seed}-")
-
-
-def _ingest(client, org, domain: str, events: list[dict]) -> None:
-    for i in range(0, len(events), 500):
-        r = post_events(client, org.headers, domain, events[i:i + 500])
-        assert r.status_code == 200 and r.json()["inserted"] == len(events[i:i + 500]), r.text
 
 
 def _with_new_values(client, domain: str, events: list[dict]) -> list[dict]:
@@ -121,11 +110,11 @@ def test_a_window_s_open_slot_answers_as_raw_events_do(client, new_org, domain, 
         minutes=2), 300)
     times += random_times(f"open-{domain}-today", now - timedelta(hours=30),
                           now - timedelta(minutes=2), 60)
-    past = _events(domain, "past", times)
-    _ingest(client, org, domain, past)
+    past = make_events(domain, 4, times)
+    ingest(client, org, domain, past)
     if future:
-        _ingest(client, org, domain, _with_new_values(client, domain, _events(
-            domain, "future", _future_times(now))))
+        ingest(client, org, domain, _with_new_values(client, domain, make_events(
+            domain, 6, _future_times(now))))
     opened = 0
     for path, params in _queries(client, domain, past):
         on, off = both_ways(client, path, org.headers, params)
