@@ -370,7 +370,7 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
     columns = needed_columns(request, dimension)
     # a range ending now (a window): events after its end are rare, so its tail may be
     # one open slot; after an older end there are usually some (the guard would fail)
-    recent = plan.end >= datetime.now(UTC) - OPEN_SLOT_RECENT
+    open_at = plan.end if plan.end >= datetime.now(UTC) - OPEN_SLOT_RECENT else None
     for cube in _cubes_by_size(domain):
         # ad-hoc metrics (not declared) have no rollup parts
         kept = cube_sketched(domain, cube) if sketches else cube_metrics(domain, cube)
@@ -382,11 +382,19 @@ def plan_segments(domain: Domain, request: StatsRequest, metrics: list[Metric],
         # the smallest cube that fits takes what its grains can; what is left (the ends)
         # goes to the next one, whose grains may be finer (the org cube keeps sketches by
         # the day, the scope cube by the hour), and raw events take the rest
-        segments = [piece for seg in segments for piece in (
-            [seg] if seg.rollup is not None
-            else _with_open_tail(seg.start, seg.end, grains) if seg.end == plan.end
-            and seg.guard is None and recent else _cut(seg.start, seg.end, grains, seg.guard))]
+        segments = [piece for seg in segments for piece in _pieces(seg, grains, open_at)]
     return _kept_raw(segments, request.raw_from)
+
+
+def _pieces(seg: Segment, grains: list[Rollup], open_at: datetime | None) -> list[Segment]:
+    """``seg`` cut by a cube's ``grains``: a rollup segment stays as it is; raw events
+    ending at ``open_at`` (a recent range's end; None: no open slot) may end in an open
+    slot; any other raw segment, a stand-in included (it keeps its guard), is cut."""
+    if seg.rollup is not None:
+        return [seg]
+    if seg.guard is None and seg.end == open_at:
+        return _with_open_tail(seg.start, seg.end, grains)
+    return _cut(seg.start, seg.end, grains, seg.guard)
 
 
 def _with_open_tail(start: datetime, end: datetime, rollups: list[Rollup]) -> list[Segment]:
