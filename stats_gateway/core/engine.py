@@ -130,7 +130,7 @@ def _narrow_points(domain: Domain, rows: Sequence[tuple], metrics: Sequence[Metr
     others = [m for m in metrics if m.name not in at]
     if not others and [m.name for m in metrics] == list(at):
         zeros = [(ts, *no_events) for ts in keys]  # tuples: every entity may share them
-        return {entity: [row[1:] if (row := filed.get(ts)) is not None else zero
+        return {entity: [hit[1:] if (hit := filed.get(ts)) is not None else zero
                          for ts, zero in zip(keys, zeros)]
                 for entity, filed in rows_of.items()}
     reads = [finalizer(domain, m) for m in others]
