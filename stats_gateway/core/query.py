@@ -14,9 +14,10 @@ Rules (written here because the issue leaves them open):
   the operators of ``core/filters.py`` (``nin`` keeps events without the field).
 * Rows are ordered by ``orderBy`` (metrics or grouped dimensions, or ``time``), then by
   every grouped dimension and the time, ascending, so the order is total and pages never
-  lose or repeat a row. Default: the first metric, descending. Absent values sort last.
-  The database sorts and pages (``sql.query_sql``); a sketched metric (a percentile, a
-  distinct count) cannot order rows.
+  lose or repeat a row. Default: the first metric that can order rows, descending (none:
+  the grouped dimensions and the time alone). Absent values sort last. The database sorts
+  and pages (``sql.query_sql``); a sketched metric (a percentile, a distinct count) cannot
+  order rows.
 * Every combination is answered from the rollups when a cube holds every grouped and
   filtered column (the planner picks the smallest, as for breakdowns), else from raw
   events; a query grouping by two high-cardinality dimensions at once reads raw events
@@ -154,8 +155,9 @@ def parse_query(domain: Domain, body: QueryBody, now: datetime) -> QueryRequest:
             problems.append(Problem(f"orderBy[{i}].by", "must be one of: "
                                     + ", ".join(sorted(orderable))))
         order.append((item.by, item.direction == "desc"))
-    if not body.order_by and metrics:
-        order.append((metrics[0].name, True))
+    first_orderable = next((m.name for m in metrics if m.name in orderable), None)
+    if not body.order_by and first_orderable is not None:
+        order.append((first_orderable, True))
     if not 1 <= body.limit <= MAX_QUERY_LIMIT:
         problems.append(Problem("limit", f"must be a whole number from 1 to {MAX_QUERY_LIMIT}"))
     if problems:
