@@ -20,7 +20,7 @@ from domains import DOMAINS
 from stats_gateway_client import (
     AsyncStatsClient, IngestResponse, StatsApiError, StatsClient, UnknownNameError, wire_params,
 )
-from support import GENERATORS, generate, generate_new, live_server, random_times
+from support import HTTP, GENERATORS, generate, generate_new, live_server, random_times
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 END = DAY + timedelta(days=1)
@@ -41,7 +41,7 @@ def org_client(base_url, new_org):
 
 
 def raw_get(base_url, org, path, params) -> bytes:
-    r = httpx.get(base_url + path, params=params, headers=org.headers, timeout=30)
+    r = HTTP.get(base_url + path, params=params, headers=org.headers, timeout=30)
     assert r.status_code == 200, r.text
     return r.content
 
@@ -162,7 +162,7 @@ def test_unknown_names_are_refused_before_anything_is_sent(base_url, new_org):
         # the server itself would have said 404: the check saves a round trip, it hides nothing
         assert stats.series("storage", window="24h").success is True
     assert len(sent) == 1
-    assert httpx.get(base_url + "/v2/stats/no-such-domain", params={"scope": "org"},
+    assert HTTP.get(base_url + "/v2/stats/no-such-domain", params={"scope": "org"},
                      headers=org.headers).status_code == 404
 
 
@@ -265,7 +265,7 @@ def test_csv_helpers_answer_the_servers_csv(org_client, base_url):
     assert [Decimal(r["creditsTotal"]) for r in rows] == [expected[i] for i in range(4)]
     wire = {"scope": "org", "start": DAY.isoformat(), "end": END.isoformat(),
             "timeBucketSize": "6h"}
-    raw = httpx.get(base_url + "/v2/stats/credits", params=wire,
+    raw = HTTP.get(base_url + "/v2/stats/credits", params=wire,
                     headers={**org.headers, "Accept": "text/csv"}, timeout=30)
     assert raw.headers["content-type"].startswith("text/csv") and raw.text == text
 

@@ -14,10 +14,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
-from support import ingest, live_server
+from support import HTTP, ingest, live_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -172,7 +171,7 @@ def test_dashboard_shows_ingested_data_without_outside_requests(
     assert "default-src 'self'" in policy and "http" not in policy and "*" not in policy
     page.wait_for_function("() => document.body.dataset.state === 'idle'")
     listed = page.eval_on_selector_all("#domain option", "os => os.map(o => o.value)")
-    assert listed == [d["name"] for d in httpx.get(f"{gateway}/dashboard/domains.json")
+    assert listed == [d["name"] for d in HTTP.get(f"{gateway}/dashboard/domains.json")
                       .json()["domains"]]
     assert "ai" in listed and "credits" in listed
 
@@ -218,7 +217,7 @@ def test_dashboard_shows_ingested_data_without_outside_requests(
     assert console.take() == []
 
     # (d) a wrong key shows the 401 envelope's message; a missing workspace the 404's
-    wrong = httpx.get(f"{gateway}/v2/stats/ai", params={"scope": "org", "window": "7d"},
+    wrong = HTTP.get(f"{gateway}/v2/stats/ai", params={"scope": "org", "window": "7d"},
                       headers={"Authorization": f"Bearer {WRONG_KEY}"})
     assert wrong.status_code == 401
     page.fill("#api-key", WRONG_KEY)
@@ -228,7 +227,7 @@ def test_dashboard_shows_ingested_data_without_outside_requests(
     assert page.get_attribute("#error", "data-status") == "401"
     assert page.locator("#results").is_hidden()
 
-    missing = httpx.get(f"{gateway}/v2/stats/ai",
+    missing = HTTP.get(f"{gateway}/v2/stats/ai",
                         params={"scope": "workspace", "id": "no-such-ws", "window": "7d"},
                         headers=org.headers)
     assert missing.status_code == 404
@@ -268,18 +267,18 @@ def test_dashboard_shows_ingested_data_without_outside_requests(
 
 
 def test_static_assets_are_served_with_the_vendored_licence(gateway):
-    script = httpx.get(f"{gateway}/static/dashboard/vendor/uPlot.iife.min.js")
+    script = HTTP.get(f"{gateway}/static/dashboard/vendor/uPlot.iife.min.js")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    licence = httpx.get(f"{gateway}/static/dashboard/vendor/uPlot.LICENSE")
+    licence = HTTP.get(f"{gateway}/static/dashboard/vendor/uPlot.LICENSE")
     assert licence.status_code == 200 and "MIT License" in licence.text
     for path in ("/static/dashboard/..%2F..%2Fdashboard.py", "/static/..%2Fapp.py"):
-        outside = httpx.get(f"{gateway}{path}")
+        outside = HTTP.get(f"{gateway}{path}")
         assert outside.status_code == 404 and "create_app" not in outside.text, path
 
 
 def test_docs_ui_renders_every_operation_from_this_origin_only(gateway, browser_context):
     """The OpenAPI docs page (vendored Swagger UI) draws every documented operation."""
-    spec = httpx.get(f"{gateway}/schema/openapi.json").json()
+    spec = HTTP.get(f"{gateway}/schema/openapi.json").json()
     methods = {"get", "post", "put", "patch", "delete"}
     operations = sum(1 for item in spec["paths"].values() for m in item if m in methods)
     assert operations > 20

@@ -27,6 +27,7 @@ import pytest
 
 from stats_gateway.config import DATA_DIR_ENV, DATABASE_URL_ENV
 from stats_gateway.db.embedded import EmbeddedPostgres
+from support import HTTP
 
 EVENTS = 3000  # a small demo: the point is the processes, not the volume
 
@@ -66,7 +67,7 @@ class Command:
         while True:
             assert self.proc.poll() is None, self.output
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/livez", timeout=2).status_code == 200:
+                if HTTP.get(f"http://127.0.0.1:{port}/livez", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -112,7 +113,7 @@ def requests_in_database(data_dir: Path, org_id: str, start, end) -> int:
 
 def ai_requests(port: int, key: str) -> int:
     start, end = day_range()
-    r = httpx.get(f"http://127.0.0.1:{port}/v2/stats/ai", headers={
+    r = HTTP.get(f"http://127.0.0.1:{port}/v2/stats/ai", headers={
         "Authorization": f"Bearer {key}"}, params={
         "scope": "org", "start": start.isoformat(), "end": end.isoformat(),
         "timeBucketSize": "1d"}, timeout=30)
@@ -144,7 +145,7 @@ def test_demo_then_create_key_reads_the_demo_org_and_sigterm_stops_postgres(data
         # revoked by another process: the serving process refuses it on the next request
         revoked = run(data_dir, "keys", "revoke", key.split("_")[1])
         assert revoked.returncode == 0 and " revoked " in revoked.stdout, revoked.stderr
-        r = httpx.get(f"http://127.0.0.1:{port}/v2/stats/ai", params={"window": "30d"},
+        r = HTTP.get(f"http://127.0.0.1:{port}/v2/stats/ai", params={"window": "30d"},
                       headers={"Authorization": f"Bearer {key}"}, timeout=30)
         assert r.status_code == 401, r.text
         assert postgres_processes(data_dir / "pgdata")  # still up for the demo

@@ -29,7 +29,7 @@ from stats_gateway.auth import create_key, ensure_org
 from stats_gateway.config import DATABASE_URL_ENV, Settings
 from stats_gateway.db.embedded import EmbeddedPostgres
 from stats_gateway.http.app import create_app
-from support import assert_problem, generate, ingest, live_server, post_events
+from support import HTTP, assert_problem, generate, ingest, live_server, post_events
 
 STORAGE = next(d for d in DOMAINS if d.name == "storage")
 SERIES = "/v2/stats/storage"
@@ -381,7 +381,7 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(databa
         while True:
             assert proc.poll() is None, output.read_text()
             try:
-                if httpx.get(f"{url}/livez", timeout=2).status_code == 200:
+                if HTTP.get(f"{url}/livez", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -392,7 +392,7 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(databa
         assert r.status_code == 200, r.text
 
         with table_locked(database_url, STORAGE.table):
-            in_flight = in_background(lambda: httpx.get(f"{url}{SERIES}", params=WINDOW,
+            in_flight = in_background(lambda: HTTP.get(f"{url}{SERIES}", params=WINDOW,
                                                         headers=org.headers, timeout=30))
             wait_for_lock_waiters(database_url, 1, exact=False)
             proc.send_signal(signal.SIGTERM)

@@ -12,7 +12,7 @@ from expected import UTC, unix, utc
 from stats_gateway.core.ingest import MAX_INTEGER
 import support
 from support import (
-    DOMAINS, assert_problem, check_series, encode, generate, ingest, loads, ok, post_events,
+    HTTP, DOMAINS, assert_problem, check_series, encode, generate, ingest, loads, ok, post_events,
     random_times,
 )
 
@@ -459,8 +459,7 @@ def live_server(database_url):
 
 
 def _post(base, org, domain, events):
-    import httpx
-    return lambda: httpx.post(f"{base}/v2/ingest/{domain}", content=encode({"events": events}),
+        return lambda: HTTP.post(f"{base}/v2/ingest/{domain}", content=encode({"events": events}),
                               headers={**org.headers, "Content-Type": "application/json"},
                               timeout=60)
 

@@ -17,7 +17,7 @@ import pytest
 
 from stats_gateway.auth import create_key
 from stats_gateway.config import DATABASE_URL_ENV
-from support import in_parallel
+from support import HTTP, in_parallel
 
 RANGE = {"scope": "org", "start": "2026-09-01T00:00:00Z", "end": "2026-09-02T00:00:00Z",
          "timeBucketSize": "1h"}
@@ -50,7 +50,7 @@ class Replica:
         while True:
             assert self.proc.poll() is None, self.log.read_text()
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                if HTTP.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -81,7 +81,7 @@ def replicas(database_url, db, tmp_path_factory):
 
 
 def stats(replica: Replica, key: str) -> httpx.Response:
-    return httpx.get(f"{replica.url}/v2/stats/storage", params=RANGE, timeout=30,
+    return HTTP.get(f"{replica.url}/v2/stats/storage", params=RANGE, timeout=30,
                      headers={"Authorization": f"Bearer {key}"})
 
 

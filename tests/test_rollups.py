@@ -45,7 +45,7 @@ from expected import (
     select, sizes_that_fit, unix, utc, with_defaults,
 )
 from support import (
-    GENERATORS, NEW_GENERATORS, assert_rollups_equal_a_rebuild, check_series, corrupt_tables,
+    HTTP, GENERATORS, NEW_GENERATORS, assert_rollups_equal_a_rebuild, check_series, corrupt_tables,
     encode, generate, generate_new, in_parallel, live_server, loads, post_events,
     random_times, rollup_of, rollup_snapshot,
 )
@@ -1229,11 +1229,10 @@ def test_concurrent_batches_leave_rollups_equal_to_a_rebuild(client, new_org, db
              "repoId": "r1"},
             {"eventId": "bad-w2", "ts": "2026-10-29T11:00:00Z", "workspaceId": "w2",
              "repoId": "r1"}]
-    import httpx
-
+    
     with live_server(database_url) as base:
         def poster(batch):
-            return lambda: httpx.post(f"{base}/v2/ingest/storage",
+            return lambda: HTTP.post(f"{base}/v2/ingest/storage",
                                       content=encode({"events": batch}),
                                       headers={**org.headers,
                                                "Content-Type": "application/json"},
