@@ -18,6 +18,7 @@ def throwaway_database(server_url: str, prefix: str) -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        # its data is thrown away: commits need not wait for the WAL to reach the disk
         conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     try:
         yield make_conninfo(server_url, dbname=name)
