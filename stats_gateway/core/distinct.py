@@ -19,20 +19,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import cast
 
 from pypika import Table
 
 from stats_gateway.core import hll
 from stats_gateway.core.aggregations import DistinctCount
-from stats_gateway.core.domain import Cube, Domain, Metric
+from stats_gateway.core.domain import Cube, Dimension, Domain, Metric
 from stats_gateway.core.request import BreakdownRequest, StatsRequest
 from stats_gateway.core.rollups import (
     SCOPE_COLUMNS, Rollup, Segment, cube_sketched, entity_columns, plan_segments,
 )
 from stats_gateway.core.sketch_twins import SketchTwin, twin_table
 from stats_gateway.core.sql import (
-    ENTITY, Grouping, Params, Raw, Sql, _aggregate_from, paged_text, reads, tail_guard,
+    ENTITY, Cut, Grouping, Params, Raw, Sql, Where, cut_of, grouping_shape, paged_text, reads,
+    sketch_segment, sketch_values, where_of,
 )
 
 D_COLUMN, NONZERO, HARMONIC, EXACT = "d_column", "d_nonzero", "d_harmonic", "d_exact"
@@ -142,26 +144,24 @@ def distinct_rollups(domain: Domain) -> list[DistinctRollup]:
 # --- reading ----------------------------------------------------------------------------
 
 
-def _register_rows(domain: Domain, request: StatsRequest, column: str, org_id: str, p: Params,
-                   grouping: Grouping, seg: Segment) -> str:
-    """One segment's (keys, reg, rank) rows: hashed from raw events (the largest rank per
-    register), or every code unpacked from a sketch rollup's sketches."""
-    if seg.rollup is None:
+def _register_rows(domain: Domain, column: str, where: Where, fixed: bool, grouping: Grouping,
+                   i: int, cut: Cut) -> str:
+    """Segment ``i``'s (keys, reg, rank) rows: hashed from raw events (the largest rank
+    per register), or every code unpacked from a sketch rollup's sketches."""
+    if cut.rollup is None:
         events = Table(domain.table)
         code = Raw("hll_code({0})", events.field(column))
-        q = _aggregate_from(events, events.ts, [Raw("max({0} & 63)", code, alias="rank")],
-                            request, org_id, p, seg.start, seg.end, grouping,
-                            extra_keys=[Raw("({0} >> 6)", code, alias="reg")],
-                            only_if=tail_guard(domain, seg, p))
+        q = sketch_segment(domain, events, events.ts, [Raw("max({0} & 63)", code, alias="rank")],
+                           where, fixed, grouping, i, cut,
+                           extra_keys=[Raw("({0} >> 6)", code, alias="reg")])
         return q.where(events.field(column).notnull()).get_sql()
-    name = distinct_table(seg.rollup)
+    name = distinct_table(cut.rollup)
     table = Table(name)
     # each stored code as it is: distinct_sql takes the largest rank per register once,
     # over every segment (a second GROUP BY here cost a pass over every unpacked code)
-    q = _aggregate_from(table, table.slot_ts, [Raw('("c"."code" & 63)', alias="rank")],
-                        request, org_id, p, seg.start, seg.end, grouping,
-                        extra_keys=[Raw('("c"."code" >> 6)', alias="reg")], grouped=False,
-                        only_if=tail_guard(domain, seg, p))
+    q = sketch_segment(domain, table, table.slot_ts, [Raw('("c"."code" & 63)', alias="rank")],
+                       where, fixed, grouping, i, cut,
+                       extra_keys=[Raw('("c"."code" >> 6)', alias="reg")], grouped=False)
     lateral = (f'FROM "{name}" CROSS JOIN LATERAL '
                f'unnest("{name}"."{sketch_column(column)}") AS "c"("code")')
     return q.get_sql().replace(f'FROM "{name}"', lateral, 1)
@@ -170,40 +170,38 @@ def _register_rows(domain: Domain, request: StatsRequest, column: str, org_id: s
 SKETCH = "sketch"
 
 
-def _sketch_rows(domain: Domain, request: StatsRequest, column: str, org_id: str, p: Params,
-                 grouping: Grouping, seg: Segment, every_group: bool = False) -> str:
-    """One segment's (keys, sketch) rows: per group, the sketch of the raw events'
+def _sketch_rows(domain: Domain, column: str, where: Where, fixed: bool, grouping: Grouping,
+                 i: int, cut: Cut, every_group: bool = False) -> str:
+    """Segment ``i``'s (keys, sketch) rows: per group, the sketch of the raw events'
     values (``hll_agg``), or a sketch rollup's stored sketches, one per slot and row.
     Unions of whole sketches, not every code unpacked into a row and grouped by register:
     a year of weekly ai sketches (161k codes) took 101-127 ms that way, 69-72 ms this way.
     ``every_group``: raw events' groups without a value too (an empty sketch), as the
     sketch rollups keep them: every group that has events."""
-    if seg.rollup is None:
+    if cut.rollup is None:
         events = Table(domain.table)
         sketch = Raw("hll_agg(hll_code({0}))", events.field(column), alias=SKETCH)
-        q = _aggregate_from(events, events.ts, [sketch], request, org_id, p, seg.start,
-                            seg.end, grouping, only_if=tail_guard(domain, seg, p))
+        q = sketch_segment(domain, events, events.ts, [sketch], where, fixed, grouping, i, cut)
         return (q if every_group else q.where(events.field(column).notnull())).get_sql()
     # the stored sketches as they are: distinct_sql unions each group's once, over every
     # segment (a union here too normalized every code twice)
-    table = Table(distinct_table(seg.rollup))
+    table = Table(distinct_table(cut.rollup))
     sketch = Raw("{0}", table.field(sketch_column(column)), alias=SKETCH)
-    q = _aggregate_from(table, table.slot_ts, [sketch], request, org_id, p, seg.start,
-                        seg.end, grouping, grouped=False, only_if=tail_guard(domain, seg, p))
-    return q.get_sql()
+    return sketch_segment(domain, table, table.slot_ts, [sketch], where, fixed, grouping, i,
+                          cut, grouped=False).get_sql()
 
 
-def _exact_rows(domain: Domain, request: StatsRequest, column: str, org_id: str, p: Params,
-                grouping: Grouping, key_sql: Sequence[str]) -> str:
+def _exact_rows(domain: Domain, column: str, where: Where, fixed: bool, grouping: Grouping,
+                key_sql: Sequence[str]) -> str:
     """Each group's distinct values as rows (a GROUP BY of the keys and the value, which
     PostgreSQL may hash), then counted: ``count(DISTINCT …)`` sorts every group's values
     instead. A year's users page filtered by model, its 50 users' counts over 300k events
     (PostgreSQL 15, 2M events): 684-749 -> 463-502 ms. Groups whose events carry no value
-    are absent (``group_distincts`` counts them 0); without keys, one row, 0 when empty."""
+    are absent (``group_distincts`` counts them 0); without keys, one row, 0 when empty.
+    The whole range is one raw segment (``_whole_range``)."""
     events = Table(domain.table)
-    values = _aggregate_from(events, events.ts, [], request, org_id, p, request.plan.start,
-                             request.plan.end, grouping,
-                             extra_keys=[events.field(column).as_("d_value")])
+    values = sketch_segment(domain, events, events.ts, [], where, fixed, grouping, 0, Cut(None),
+                            extra_keys=[events.field(column).as_("d_value")])
     values = values.where(events.field(column).notnull())
     keys = ", ".join(key_sql)
     group = f" GROUP BY {keys}" if keys else ""
@@ -236,14 +234,14 @@ def small_sketches(segments: Sequence[Segment], grouping: Grouping) -> bool:
                for seg in segments)
 
 
-def _union_of_sketches(domain: Domain, request: StatsRequest, column: str, org_id: str,
-                       p: Params, grouping: Grouping, segments: Sequence[Segment], label: str,
+def _union_of_sketches(domain: Domain, column: str, where: Where, fixed: bool,
+                       grouping: Grouping, cuts: Sequence[Cut], label: str,
                        key_sql: Sequence[str]) -> str:
     """Each group's sketches (``_sketch_rows``) merged by one ``hll_union_agg`` (a group
     of one sketch read as it is), then its registers and harmonic sum read off the sketch."""
     union = " UNION ALL ".join(
-        f"({_sketch_rows(domain, request, column, org_id, p, grouping, seg)})"
-        for seg in segments)
+        f"({_sketch_rows(domain, column, where, fixed, grouping, i, cut)})"
+        for i, cut in enumerate(cuts))
     keys = ", ".join(key_sql)
     # (no keys: one group, which HAVING keeps from adding an empty row beside a lone sketch)
     group = f" GROUP BY {keys}" if keys else " HAVING count(*) > 0"
@@ -266,14 +264,14 @@ def _union_of_sketches(domain: Domain, request: StatsRequest, column: str, org_i
     return f"SELECT {', '.join(outer)} FROM ({merged}) AS r"
 
 
-def _largest_ranks(domain: Domain, request: StatsRequest, column: str, org_id: str,
-                   p: Params, grouping: Grouping, segments: Sequence[Segment], label: str,
+def _largest_ranks(domain: Domain, column: str, where: Where, fixed: bool,
+                   grouping: Grouping, cuts: Sequence[Cut], label: str,
                    key_sql: Sequence[str]) -> str:
     """Every code as a (keys, register, rank) row (``_register_rows``), the largest rank
     per group and register, then per group the registers and harmonic sum."""
     union = " UNION ALL ".join(
-        f"({_register_rows(domain, request, column, org_id, p, grouping, seg)})"
-        for seg in segments)
+        f"({_register_rows(domain, column, where, fixed, grouping, i, cut)})"
+        for i, cut in enumerate(cuts))
     regs = ", ".join([*key_sql, '"reg"'])
     per_register = (f"SELECT {regs}, max(\"rank\") AS \"rank\" FROM ({union}) AS u "
                     f"GROUP BY {regs}")
@@ -286,27 +284,44 @@ def _largest_ranks(domain: Domain, request: StatsRequest, column: str, org_id: s
 def distinct_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric], org_id: str,
                  grouping: Grouping, use_rollups: bool) -> Sql:
     """Per group and counted column: ``d_exact`` (raw events only) or the HLL
-    ``d_nonzero``/``d_harmonic`` of the sketch rollups plus the raw ends."""
-    p = Params()
+    ``d_nonzero``/``d_harmonic`` of the sketch rollups plus the raw ends. The text is
+    built once per shape (``_distinct_text``)."""
     chosen = [m for m in metrics if is_distinct(m)]
     segments = (plan_segments(domain, request, chosen, grouping.planned_dimension,
                               grouping.by_bucket,
                               sketches=True) if use_rollups else [])
     sketched = any(seg.rollup is not None for seg in segments)
+    text, constants = _distinct_text(
+        domain, distinct_columns(chosen), where_of(request), request.plan.size.is_fixed,
+        grouping_shape(grouping), tuple(map(cut_of, segments)) if sketched else None,
+        few_groups(request, grouping) and not small_sketches(segments, grouping))
+    read = segments if sketched else _whole_range(request)
+    return Sql(text, {**constants, **sketch_values(request, org_id, read, grouping)},
+               purpose="distinct counts", segments=reads(request, segments if sketched else []))
+
+
+def _whole_range(request: StatsRequest) -> list[Segment]:
+    return [Segment(request.plan.start, request.plan.end, None)]
+
+
+@lru_cache(maxsize=1024)
+def _distinct_text(domain: Domain, columns: tuple[str, ...], where: Where, fixed: bool,
+                   grouping: Grouping, cuts: tuple[Cut, ...] | None,
+                   unions: bool) -> tuple[str, dict]:
+    """``distinct_sql``'s text: exact counts where ``cuts`` is None, else the sketches of
+    the cuts, merged whole (``unions``) or register by register."""
+    p = Params()
     key_sql = [k.get_sql(quote_char='"') for k in grouping.key_fields]
     selects = []
-    for column in distinct_columns(chosen):
+    for column in columns:
         label = f"{p(column).get_sql()}::text AS {D_COLUMN}"
-        if not sketched:
-            inner = _exact_rows(domain, request, column, org_id, p, grouping, key_sql)
+        if cuts is None:
+            inner = _exact_rows(domain, column, where, fixed, grouping, key_sql)
             selects.append(f"SELECT {', '.join([label, *key_sql, EXACT])} FROM ({inner}) AS e")
             continue
-        rows = (_union_of_sketches if few_groups(request, grouping)
-                and not small_sketches(segments, grouping) else _largest_ranks)
-        selects.append(rows(domain, request, column, org_id, p, grouping, segments, label,
-                            key_sql))
-    return Sql(" UNION ALL ".join(f"({s})" for s in selects), p.values,
-               purpose="distinct counts", segments=reads(request, segments if sketched else []))
+        rows = _union_of_sketches if unions else _largest_ranks
+        selects.append(rows(domain, column, where, fixed, grouping, cuts, label, key_sql))
+    return " UNION ALL ".join(f"({s})" for s in selects), p.values
 
 
 def group_distincts(rows: Iterable[Mapping], metrics: Sequence[Metric],
@@ -426,19 +441,33 @@ def estimate_ranking_sql(domain: Domain, request: BreakdownRequest, org_id: str,
     page, whose page distincts ran beside its page totals, within noise).
     The exact count from raw events took 3.4 s for a year of 20k users (2M events):
     each user's conversations sorted and counted."""
-    p = Params()
-    dim, metric = request.dimension, domain.metric(request.sort)
-    column = counted_column(metric)
-    grouping = Grouping(dimension=dim)
-    rows = " UNION ALL ".join(
-        f"({_sketch_rows(domain, request, column, org_id, p, grouping, seg, every_group=True)})"
-        for seg in segments)
-    entity = f'"{ENTITY}"'
-    past = hll.LINEAR_COUNTING_MAX_NONZERO
+    dim = request.dimension
     # a dimension of few entities (models) has them all in the first page's depth
     pruned = (request.offset + request.limit <= PRUNED_RANKING_MAX_DEPTH
               and bool(set(dim.columns) & domain.high_cardinality_columns))
-    counts = (_pruned_ranking(entity, request.descending) if pruned
+    text, constants = _estimate_ranking_text(
+        domain, dim, request.sort, request.descending, where_of(request),
+        request.plan.size.is_fixed, tuple(map(cut_of, segments)), pruned)
+    return Sql(text, {**constants, **sketch_values(request, org_id, segments, Grouping()),
+                      "limit": request.limit, "offset": request.offset},
+               purpose="breakdown page ranked by an estimate",
+               segments=reads(request, segments))
+
+
+@lru_cache(maxsize=1024)
+def _estimate_ranking_text(domain: Domain, dim: Dimension, sort: str, descending: bool,
+                           where: Where, fixed: bool, cuts: tuple[Cut, ...],
+                           pruned: bool) -> tuple[str, dict]:
+    p = Params()
+    metric = domain.metric(sort)
+    column = counted_column(metric)
+    grouping = Grouping(dimension=dim)
+    rows = " UNION ALL ".join(
+        f"({_sketch_rows(domain, column, where, fixed, grouping, i, cut, every_group=True)})"
+        for i, cut in enumerate(cuts))
+    entity = f'"{ENTITY}"'
+    past = hll.LINEAR_COUNTING_MAX_NONZERO
+    counts = (_pruned_ranking(entity, descending) if pruned
               else f"n AS ({_nonzero_counts(entity, 'SELECT * FROM s')})")
     # past linear counting, the whole estimate (largest rank per register): hll's own
     past_linear = hll.grouped_estimate_sql(
@@ -449,8 +478,5 @@ def estimate_ranking_sql(domain: Domain, request: BreakdownRequest, org_id: str,
            f"big AS ({past_linear}) "
            f"SELECT n.{entity}, coalesce(big.past_linear, hll_estimate(n.nz, 0::float8)) "
            f'AS "{metric.name}"{total} FROM n LEFT JOIN big ON big.{entity} = n.{entity}')
-    text = paged_text(domain, dim, request.sort, request.descending, (), agg, p,
-                      attributes=False, counted=pruned)
-    return Sql(text, {**p.values, "limit": request.limit, "offset": request.offset},
-               purpose="breakdown page ranked by an estimate",
-               segments=reads(request, segments))
+    return (paged_text(domain, dim, sort, descending, (), agg, p, attributes=False,
+                       counted=pruned), p.values)

@@ -40,7 +40,8 @@ from stats_gateway.core.request import StatsRequest
 from stats_gateway.core.rollups import Rollup, Segment, plan_segments
 from stats_gateway.core.sketch_twins import twin_table
 from stats_gateway.core.sql import (
-    BUCKET, Grouping, Params, Raw, Sql, _aggregate_from, tail_guard,
+    BUCKET, Cut, Grouping, Params, Raw, Sql, Where, cut_of, grouping_shape, sketch_segment,
+    sketch_values, where_of,
 )
 from stats_gateway.core.timebuckets import BucketPlan
 
@@ -94,24 +95,23 @@ def estimate(bin_index: int) -> float:
 # --- reading counts ------------------------------------------------------------------
 
 
-def _segment_sql(domain: Domain, request: StatsRequest, column: str, org_id: str, p: Params,
-                 grouping: Grouping, seg: Segment, unpacked: bool) -> str:
-    """One segment's counts. From raw events: (keys, hist_bin, hist_n) rows, a bin once
+def _segment_sql(domain: Domain, column: str, where: Where, fixed: bool, grouping: Grouping,
+                 i: int, cut: Cut, p: Params, unpacked: bool) -> str:
+    """Segment ``i``'s counts. From raw events: (keys, hist_bin, hist_n) rows, a bin once
     per group. From a histogram rollup: its rows as they are (a group may have several:
     one per cube row and slot), as (keys, hist_bins, hist_counts) arrays, or, ``unpacked``,
     as one (keys, hist_bin, hist_n) row per bin."""
-    if seg.rollup is None:
+    if cut.rollup is None:
         events = Table(domain.table)
-        q = _aggregate_from(events, events.ts, [fn.Count("*").as_(HIST_N)], request, org_id,
-                            p, seg.start, seg.end, grouping,
-                            extra_keys=[bin_term(events.field(column), p, HIST_BIN)],
-                            only_if=tail_guard(domain, seg, p))
+        q = sketch_segment(domain, events, events.ts, [fn.Count("*").as_(HIST_N)], where,
+                           fixed, grouping, i, cut,
+                           extra_keys=[bin_term(events.field(column), p, HIST_BIN)])
         q = q.where(bin_term(events.field(column), p).notnull())
         return q.get_sql()
-    table = Table(histogram_table(seg.rollup))
-    q = _aggregate_from(table, table.slot_ts, [table.field(HIST_BINS), table.field(HIST_COUNTS)],
-                        request, org_id, p, seg.start, seg.end, grouping, grouped=False,
-                        only_if=tail_guard(domain, seg, p))
+    table = Table(histogram_table(cut.rollup))
+    q = sketch_segment(domain, table, table.slot_ts,
+                       [table.field(HIST_BINS), table.field(HIST_COUNTS)], where, fixed,
+                       grouping, i, cut, grouped=False)
     stored = q.where(table.field(HIST_COLUMN) == p(column)).get_sql()
     if not unpacked:
         return stored
@@ -164,22 +164,36 @@ def histogram_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metri
     sends the rollup's arrays as they are, and ``group_percentiles`` adds them up).
 
     Segments come from ``plan_segments``: declared metrics read the histogram rollups
-    wherever the metric rollups would be exact; undeclared ones read raw events."""
-    p = Params()
+    wherever the metric rollups would be exact; undeclared ones read raw events. The text
+    is built once per shape (``_histogram_text``); a 7-day hourly series with percentiles
+    spent about 1.4 ms of its 5 ms in pypika building it per request."""
     chosen = [m for m in metrics if is_histogram(m)]
     segments = (plan_segments(domain, request, chosen, grouping.planned_dimension,
                               grouping.by_bucket,
                               sketches=True) if use_rollups else [])
     if not segments:
         segments = [Segment(request.plan.start, request.plan.end, None)]
+    text, constants = _histogram_text(
+        domain, histogram_columns(chosen), where_of(request), request.plan.size.is_fixed,
+        grouping_shape(grouping), tuple(map(cut_of, segments)),
+        _bins_repeat_often(grouping, segments, request.plan))
+    return Sql(text, {**constants, **sketch_values(request, org_id, segments, grouping)},
+               purpose="percentiles", segments=tuple(segments))
+
+
+@lru_cache(maxsize=1024)
+def _histogram_text(domain: Domain, columns: tuple[str, ...], where: Where, fixed: bool,
+                    grouping: Grouping, cuts: tuple[Cut, ...],
+                    repeat_often: bool) -> tuple[str, dict]:
+    p = Params()
     keys = grouping.key_fields
     key_sql = [k.get_sql(quote_char='"') for k in keys]
     selects = []
-    for column in histogram_columns(chosen):
-        if _bins_repeat_often(grouping, segments, request.plan):
+    for column in columns:
+        if repeat_often:
             union = " UNION ALL ".join(
-                f"({_segment_sql(domain, request, column, org_id, p, grouping, seg, True)})"
-                for seg in segments)
+                f"({_segment_sql(domain, column, where, fixed, grouping, i, cut, p, True)})"
+                for i, cut in enumerate(cuts))
             rows = Table("partials")
             summed = (PostgreSQLQuery.from_(rows)
                       .select(*keys, Field(HIST_BIN),
@@ -188,12 +202,11 @@ def histogram_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metri
             union = summed.get_sql().replace('FROM "partials"', f"FROM ({union}) AS partials", 1)
             selects.append(_bins_select(column, union, key_sql, p))
             continue
-        for seg in segments:
-            one = _segment_sql(domain, request, column, org_id, p, grouping, seg, False)
-            selects.append(_bins_select(column, one, key_sql, p) if seg.rollup is None
+        for i, cut in enumerate(cuts):
+            one = _segment_sql(domain, column, where, fixed, grouping, i, cut, p, False)
+            selects.append(_bins_select(column, one, key_sql, p) if cut.rollup is None
                            else _labelled(column, one, key_sql, p))
-    return Sql(" UNION ALL ".join(f"({s})" for s in selects), p.values,
-               purpose="percentiles", segments=tuple(segments))
+    return " UNION ALL ".join(f"({s})" for s in selects), p.values
 
 
 def _added(parts: Sequence[tuple[Sequence[int], Sequence[int]]]) -> tuple[list[int], list[int]]:

@@ -17,12 +17,12 @@ of them share a bucket, and counts and integral sums answered as bigints (see th
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from pypika import Field, Order, Parameter, PostgreSQLQuery, Table
-from pypika.terms import Criterion, Term
+from pypika.terms import Term
 
 from stats_gateway.core.domain import Dimension, Domain, Metric
 from stats_gateway.core.filters import OPERATORS, entity_key
@@ -200,7 +200,7 @@ class Grouping:
 
     by_bucket: bool = False
     dimension: Dimension | None = None
-    entity_ids: list[str] | None = None
+    entity_ids: Sequence[str] | None = None
     # /v2/query: several dimensions at once, keys ``g0``, ``g1``… (absent values kept as a
     # group of their own, where a breakdown's ``dimension`` leaves them out)
     group_by: tuple[Dimension, ...] = ()
@@ -258,31 +258,40 @@ def _grouped_select(table: Table, time: Field, values: list[Term], where: Where,
     return q.groupby(*group) if group and grouped and not whole_slots else q
 
 
-def _aggregate_from(table: Table, time: Field, values: list[Term], request: StatsRequest,
-                    org_id: str, p: Params, start, end, grouping: Grouping,
-                    extra_keys: Sequence[Term] = (), grouped: bool = True,
-                    only_if: Criterion | None = None):
-    """``_grouped_select`` with the request's values put in ``p`` (for queries built per
-    request, such as the histogram counts); ``only_if``: a segment's ``tail_guard``."""
-    p.values.update(where_values(request, org_id))
+def sketch_segment(domain: Domain, table: Table, time: Field, values: list[Term],
+                   where: Where, fixed: bool, grouping: Grouping, i: int, cut: Cut,
+                   extra_keys: Sequence[Term] = (), grouped: bool = True):
+    """``_grouped_select`` over segment ``i`` of a sketch statement (histogram counts,
+    distinct registers), whose text is cached per shape: the segment's bounds (``s<i>``,
+    ``e<i>``) and its tail guard's (``ga<i>``, ``gu<i>``) are placeholders, filled by
+    ``sketch_values``."""
+    q = _grouped_select(table, time, values, where, fixed, grouping, f"s{i}", f"e{i}",
+                        extra_keys, grouped=grouped)
+    if cut.guarded is None:
+        return q
+    return q.where(EventsAfter(domain.table, ref("org"), ref(f"ga{i}"), ref(f"gu{i}"),
+                               cut.guarded))
+
+
+def sketch_values(request: StatsRequest, org_id: str, segments: Sequence[Segment],
+                  grouping: Grouping) -> dict[str, object]:
+    """The values of a sketch statement's placeholders (``sketch_segment``)."""
+    values = where_values(request, org_id)
     if grouping.by_bucket:
-        p.values.update(bucket_values(request.plan))
+        values.update(bucket_values(request.plan))
     if grouping.entity_ids is not None:
-        p.values["entities"] = grouping.entity_ids
-    low, high = f"p{len(p.values)}", f"p{len(p.values) + 1}"
-    p(start, low), p(end, high)
-    q = _grouped_select(table, time, values, where_of(request), request.plan.size.is_fixed,
-                        grouping, low, high, extra_keys, grouped=grouped)
-    return q if only_if is None else q.where(only_if)
+        values["entities"] = grouping.entity_ids
+    for i, seg in enumerate(segments):
+        values[f"s{i}"], values[f"e{i}"] = seg.start, seg.end
+        if seg.guard is not None:
+            values[f"ga{i}"], values[f"gu{i}"] = seg.guard.after, seg.guard.until
+    return values
 
 
-def tail_guard(domain: Domain, seg: Segment, p: Params) -> Criterion | None:
-    """The condition ``seg`` is read under (``TailGuard``), its values in ``p``; None for
-    a segment read whatever follows the range."""
-    if seg.guard is None:
-        return None
-    return EventsAfter(domain.table, ref("org"), p(seg.guard.after), p(seg.guard.until),
-                       seg.guard.when_events)
+def grouping_shape(grouping: Grouping) -> Grouping:
+    """The grouping as a statement's text depends on it, hashable: the entity ids are a
+    placeholder's value (``sketch_values``), only their presence shapes the text."""
+    return grouping if grouping.entity_ids is None else replace(grouping, entity_ids=())
 
 
 # --- rollup segments as a shape ----------------------------------------------------------

@@ -41,37 +41,37 @@ GROUP BY "bucket_ts")) AS parts;
 --    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_org_1h_01529a (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p7)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
+(SELECT %(p2)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
 ORDER BY hist_bin) AS hist_counts
 FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin") AS b
 WHERE hist_n > 0
 GROUP BY "bucket_ts")
-UNION ALL (SELECT %(p11)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
+UNION ALL (SELECT %(p4)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
 FROM (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bins","hist_counts"
 FROM "rh_ai_org_1h_01529a"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s AND "hist_column"=%(p10)s) AS s)
-UNION ALL (SELECT %(p15)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s1)s AND "slot_ts"<%(e1)s AND "hist_column"=%(p3)s) AS s)
+UNION ALL (SELECT %(p6)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
 FROM (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bins","hist_counts"
 FROM "rh_ai_org_1d_9fd48b"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p12)s AND "slot_ts"<%(p13)s AND "hist_column"=%(p14)s) AS s)
-UNION ALL (SELECT %(p19)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s2)s AND "slot_ts"<%(e2)s AND "hist_column"=%(p5)s) AS s)
+UNION ALL (SELECT %(p8)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
 FROM (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bins","hist_counts"
 FROM "rh_ai_org_1h_01529a"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p16)s AND "slot_ts"<%(p17)s AND "hist_column"=%(p18)s) AS s)
-UNION ALL (SELECT %(p22)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s3)s AND "slot_ts"<%(e3)s AND "hist_column"=%(p7)s) AS s)
+UNION ALL (SELECT %(p9)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
 ORDER BY hist_bin) AS hist_counts
 FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p20)s AND "ts"<%(p21)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s4)s AND "ts"<%(e4)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin") AS b
 WHERE hist_n > 0
 GROUP BY "bucket_ts");
--- params: {"gamma": 1.1, "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p10": "latency_ms", "p11": "latency_ms", "p12": "2026-04-18T00:00:00+00:00", "p13": "2026-05-17T00:00:00+00:00", "p14": "latency_ms", "p15": "latency_ms", "p16": "2026-05-17T00:00:00+00:00", "p17": "2026-05-17T13:00:00+00:00", "p18": "latency_ms", "p19": "latency_ms", "p20": "2026-05-17T13:00:00+00:00", "p21": "2026-05-17T13:27:41+00:00", "p22": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "latency_ms", "p8": "2026-04-17T14:00:00+00:00", "p9": "2026-04-18T00:00:00+00:00", "step": 86400.0, "zero_bin": -2147483648}
+-- params: {"e0": "2026-04-17T14:00:00+00:00", "e1": "2026-04-18T00:00:00+00:00", "e2": "2026-05-17T00:00:00+00:00", "e3": "2026-05-17T13:00:00+00:00", "e4": "2026-05-17T13:27:41+00:00", "gamma": 1.1, "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p2": "latency_ms", "p3": "latency_ms", "p4": "latency_ms", "p5": "latency_ms", "p6": "latency_ms", "p7": "latency_ms", "p8": "latency_ms", "p9": "latency_ms", "s0": "2026-04-17T13:27:41+00:00", "s1": "2026-04-17T14:00:00+00:00", "s2": "2026-04-18T00:00:00+00:00", "s3": "2026-05-17T00:00:00+00:00", "s4": "2026-05-17T13:00:00+00:00", "step": 86400.0, "zero_bin": -2147483648}
 
 -- 3. distinct counts
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
@@ -84,20 +84,20 @@ FROM unnest(sketch) AS c) END AS d_harmonic
 FROM (WITH u AS MATERIALIZED (SELECT *, count(*) OVER (PARTITION BY "bucket_ts") AS n
 FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s AND NOT "conversation_id" IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND NOT "conversation_id" IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","d__conversation_id" "sketch"
 FROM "rd_ai_org_1h_01529a"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s1)s AND "slot_ts"<%(e1)s)
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","d__conversation_id" "sketch"
 FROM "rd_ai_org_1d_9fd48b"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s2)s AND "slot_ts"<%(e2)s)
 UNION ALL (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","d__conversation_id" "sketch"
 FROM "rd_ai_org_1h_01529a"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s3)s AND "slot_ts"<%(e3)s)
 UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p12)s AND "ts"<%(p13)s AND NOT "conversation_id" IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s4)s AND "ts"<%(e4)s AND NOT "conversation_id" IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))) AS u0)
 SELECT "bucket_ts", sketch
 FROM u
@@ -107,7 +107,7 @@ SELECT "bucket_ts", hll_union_agg(sketch)
 FROM u
 WHERE n > 1
 GROUP BY "bucket_ts") AS r);
--- params: {"org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p0": "conversation_id", "p10": "2026-05-17T00:00:00+00:00", "p11": "2026-05-17T13:00:00+00:00", "p12": "2026-05-17T13:00:00+00:00", "p13": "2026-05-17T13:27:41+00:00", "p4": "2026-04-17T13:27:41+00:00", "p5": "2026-04-17T14:00:00+00:00", "p6": "2026-04-17T14:00:00+00:00", "p7": "2026-04-18T00:00:00+00:00", "p8": "2026-04-18T00:00:00+00:00", "p9": "2026-05-17T00:00:00+00:00", "step": 86400.0}
+-- params: {"e0": "2026-04-17T14:00:00+00:00", "e1": "2026-04-18T00:00:00+00:00", "e2": "2026-05-17T00:00:00+00:00", "e3": "2026-05-17T13:00:00+00:00", "e4": "2026-05-17T13:27:41+00:00", "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p0": "conversation_id", "s0": "2026-04-17T13:27:41+00:00", "s1": "2026-04-17T14:00:00+00:00", "s2": "2026-04-18T00:00:00+00:00", "s3": "2026-05-17T00:00:00+00:00", "s4": "2026-05-17T13:00:00+00:00", "step": 86400.0}
 
 -- 4. distinct counts
 --    2026-04-17T13:27:41+00:00 .. 2026-04-17T14:00:00+00:00: events_ai (raw)
@@ -122,25 +122,25 @@ FROM unnest(sketch) AS c) END AS d_harmonic
 FROM (WITH u AS MATERIALIZED (SELECT *, count(*) OVER () AS n
 FROM ((SELECT hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p2)s AND "ts"<%(p3)s AND NOT "conversation_id" IS NULL)
+WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND NOT "conversation_id" IS NULL)
 UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_org_1h_01529a"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p4)s AND "slot_ts"<%(p5)s)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s1)s AND "slot_ts"<%(e1)s)
 UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_org_1d_9fd48b"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s2)s AND "slot_ts"<%(e2)s)
 UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_org_7d_16653d"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s3)s AND "slot_ts"<%(e3)s)
 UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_org_1d_9fd48b"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p10)s AND "slot_ts"<%(p11)s)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s4)s AND "slot_ts"<%(e4)s)
 UNION ALL (SELECT "d__conversation_id" "sketch"
 FROM "rd_ai_org_1h_01529a"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p12)s AND "slot_ts"<%(p13)s)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s5)s AND "slot_ts"<%(e5)s)
 UNION ALL (SELECT hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p14)s AND "ts"<%(p15)s AND NOT "conversation_id" IS NULL)) AS u0)
+WHERE "org_id"=%(org)s AND "ts">=%(s6)s AND "ts"<%(e6)s AND NOT "conversation_id" IS NULL)) AS u0)
 SELECT sketch
 FROM u
 WHERE n = 1
@@ -148,7 +148,7 @@ UNION ALL
 SELECT hll_union_agg(sketch)
 FROM u
 WHERE n > 1 HAVING count(*) > 0) AS r);
--- params: {"org": "<org>", "p0": "conversation_id", "p10": "2026-05-11T00:00:00+00:00", "p11": "2026-05-17T00:00:00+00:00", "p12": "2026-05-17T00:00:00+00:00", "p13": "2026-05-17T13:00:00+00:00", "p14": "2026-05-17T13:00:00+00:00", "p15": "2026-05-17T13:27:41+00:00", "p2": "2026-04-17T13:27:41+00:00", "p3": "2026-04-17T14:00:00+00:00", "p4": "2026-04-17T14:00:00+00:00", "p5": "2026-04-18T00:00:00+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-04-20T00:00:00+00:00", "p8": "2026-04-20T00:00:00+00:00", "p9": "2026-05-11T00:00:00+00:00"}
+-- params: {"e0": "2026-04-17T14:00:00+00:00", "e1": "2026-04-18T00:00:00+00:00", "e2": "2026-04-20T00:00:00+00:00", "e3": "2026-05-11T00:00:00+00:00", "e4": "2026-05-17T00:00:00+00:00", "e5": "2026-05-17T13:00:00+00:00", "e6": "2026-05-17T13:27:41+00:00", "org": "<org>", "p0": "conversation_id", "s0": "2026-04-17T13:27:41+00:00", "s1": "2026-04-17T14:00:00+00:00", "s2": "2026-04-18T00:00:00+00:00", "s3": "2026-04-20T00:00:00+00:00", "s4": "2026-05-11T00:00:00+00:00", "s5": "2026-05-17T00:00:00+00:00", "s6": "2026-05-17T13:00:00+00:00"}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
 -- note: Statements that depend on a breakdown's page show '<page entity ids>' for its entity ids.

@@ -19,16 +19,16 @@ GROUP BY date_bin(%(step)s, "ts", %(origin)s))) AS parts;
 
 -- 2. percentiles
 --    2026-05-10T13:27:41+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p7)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
+(SELECT %(p2)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
 ORDER BY hist_bin) AS hist_counts
 FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin") AS b
 WHERE hist_n > 0
 GROUP BY "bucket_ts");
--- params: {"gamma": 1.1, "org": "<org>", "origin": "2026-05-10T00:00:00+00:00", "p5": "2026-05-10T13:27:41+00:00", "p6": "2026-05-17T13:27:41+00:00", "p7": "latency_ms", "step": 300.0, "zero_bin": -2147483648}
+-- params: {"e0": "2026-05-17T13:27:41+00:00", "gamma": 1.1, "org": "<org>", "origin": "2026-05-10T00:00:00+00:00", "p2": "latency_ms", "s0": "2026-05-10T13:27:41+00:00", "step": 300.0, "zero_bin": -2147483648}
 
 -- 3. distinct counts
 --    2026-05-10T13:27:41+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
@@ -36,10 +36,10 @@ GROUP BY "bucket_ts");
 FROM (SELECT "bucket_ts", count(*) AS d_exact
 FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts","conversation_id" "d_value"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s AND NOT "conversation_id" IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND NOT "conversation_id" IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s),"d_value") AS v
 GROUP BY "bucket_ts") AS e);
--- params: {"org": "<org>", "origin": "2026-05-10T00:00:00+00:00", "p0": "conversation_id", "p4": "2026-05-10T13:27:41+00:00", "p5": "2026-05-17T13:27:41+00:00", "step": 300.0}
+-- params: {"e0": "2026-05-17T13:27:41+00:00", "org": "<org>", "origin": "2026-05-10T00:00:00+00:00", "p0": "conversation_id", "s0": "2026-05-10T13:27:41+00:00", "step": 300.0}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
 -- note: Statements that depend on a breakdown's page show '<page entity ids>' for its entity ids.

@@ -31,54 +31,54 @@ GROUP BY "bucket_ts")) AS parts;
 --    2026-05-16T13:27:41+00:00 .. 2026-05-16T14:00:00+00:00: events_calls (raw)
 --    2026-05-16T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_calls_org_1h_8220b2 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_calls (raw)
-(SELECT %(p7)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
+(SELECT %(p2)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
 ORDER BY hist_bin) AS hist_counts
 FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_calls"
-WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin") AS b
 WHERE hist_n > 0
 GROUP BY "bucket_ts")
-UNION ALL (SELECT %(p11)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
+UNION ALL (SELECT %(p4)s::text AS hist_column, s."bucket_ts", s.hist_bins, s.hist_counts
 FROM (SELECT date_bin(%(step)s, "slot_ts", %(origin)s) "bucket_ts","hist_bins","hist_counts"
 FROM "rh_calls_org_1h_8220b2"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p8)s AND "slot_ts"<%(p9)s AND "hist_column"=%(p10)s) AS s)
-UNION ALL (SELECT %(p14)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s1)s AND "slot_ts"<%(e1)s AND "hist_column"=%(p3)s) AS s)
+UNION ALL (SELECT %(p5)s::text AS hist_column, "bucket_ts", array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
 ORDER BY hist_bin) AS hist_counts
 FROM (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_calls"
-WHERE "org_id"=%(org)s AND "ts">=%(p12)s AND "ts"<%(p13)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s2)s AND "ts"<%(e2)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s),"hist_bin") AS b
 WHERE hist_n > 0
 GROUP BY "bucket_ts");
--- params: {"gamma": 1.1, "org": "<org>", "origin": "2026-05-16T00:00:00+00:00", "p10": "latency_ms", "p11": "latency_ms", "p12": "2026-05-17T13:00:00+00:00", "p13": "2026-05-17T13:27:41+00:00", "p14": "latency_ms", "p5": "2026-05-16T13:27:41+00:00", "p6": "2026-05-16T14:00:00+00:00", "p7": "latency_ms", "p8": "2026-05-16T14:00:00+00:00", "p9": "2026-05-17T13:00:00+00:00", "step": 3600.0, "zero_bin": -2147483648}
+-- params: {"e0": "2026-05-16T14:00:00+00:00", "e1": "2026-05-17T13:00:00+00:00", "e2": "2026-05-17T13:27:41+00:00", "gamma": 1.1, "org": "<org>", "origin": "2026-05-16T00:00:00+00:00", "p2": "latency_ms", "p3": "latency_ms", "p4": "latency_ms", "p5": "latency_ms", "s0": "2026-05-16T13:27:41+00:00", "s1": "2026-05-16T14:00:00+00:00", "s2": "2026-05-17T13:00:00+00:00", "step": 3600.0, "zero_bin": -2147483648}
 
 -- 3. percentiles
 --    2026-05-16T13:27:41+00:00 .. 2026-05-16T14:00:00+00:00: events_calls (raw)
 --    2026-05-16T14:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_calls_org_1h_8220b2 (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_calls (raw)
-(SELECT %(p10)s::text AS hist_column, array_agg(hist_bin
+(SELECT %(p3)s::text AS hist_column, array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
 ORDER BY hist_bin) AS hist_counts
 FROM (SELECT "hist_bin",sum("hist_n")::int8 "hist_n"
 FROM ((SELECT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_calls"
-WHERE "org_id"=%(org)s AND "ts">=%(p3)s AND "ts"<%(p4)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY "hist_bin")
 UNION ALL (SELECT u.hist_bin, u.hist_n
 FROM (SELECT "hist_bins","hist_counts"
 FROM "rh_calls_org_1h_8220b2"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p5)s AND "slot_ts"<%(p6)s AND "hist_column"=%(p7)s) AS s
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s1)s AND "slot_ts"<%(e1)s AND "hist_column"=%(p2)s) AS s
 CROSS JOIN LATERAL unnest(s.hist_bins, s.hist_counts) AS u(hist_bin, hist_n))
 UNION ALL (SELECT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_calls"
-WHERE "org_id"=%(org)s AND "ts">=%(p8)s AND "ts"<%(p9)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s2)s AND "ts"<%(e2)s AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY "hist_bin")) AS partials
 GROUP BY "hist_bin") AS b
 WHERE hist_n > 0);
--- params: {"gamma": 1.1, "org": "<org>", "p10": "latency_ms", "p3": "2026-05-16T13:27:41+00:00", "p4": "2026-05-16T14:00:00+00:00", "p5": "2026-05-16T14:00:00+00:00", "p6": "2026-05-17T13:00:00+00:00", "p7": "latency_ms", "p8": "2026-05-17T13:00:00+00:00", "p9": "2026-05-17T13:27:41+00:00", "zero_bin": -2147483648}
+-- params: {"e0": "2026-05-16T14:00:00+00:00", "e1": "2026-05-17T13:00:00+00:00", "e2": "2026-05-17T13:27:41+00:00", "gamma": 1.1, "org": "<org>", "p2": "latency_ms", "p3": "latency_ms", "s0": "2026-05-16T13:27:41+00:00", "s1": "2026-05-16T14:00:00+00:00", "s2": "2026-05-17T13:00:00+00:00", "zero_bin": -2147483648}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
 -- note: Statements that depend on a breakdown's page show '<page entity ids>' for its entity ids.

@@ -43,20 +43,20 @@ FROM unnest(sketch) AS c) END AS d_harmonic
 FROM (WITH u AS MATERIALIZED (SELECT *, count(*) OVER (PARTITION BY "entity_id") AS n
 FROM ((SELECT "user_id" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_private_chat"
-WHERE "org_id"=%(org)s AND "ts">=%(p3)s AND "ts"<%(p4)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
 GROUP BY "user_id")
 UNION ALL (SELECT "user_id" "entity_id","d__conversation_id" "sketch"
 FROM "rd_private_chat_users_1d_d86402"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p5)s AND "slot_ts"<%(p6)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s))
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s1)s AND "slot_ts"<%(e1)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s))
 UNION ALL (SELECT "user_id" "entity_id","d__conversation_id" "sketch"
 FROM "rd_private_chat_users_30d_f5bf75"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s))
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s2)s AND "slot_ts"<%(e2)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s))
 UNION ALL (SELECT "user_id" "entity_id","d__conversation_id" "sketch"
 FROM "rd_private_chat_users_1d_d86402"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p9)s AND "slot_ts"<%(p10)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s))
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s3)s AND "slot_ts"<%(e3)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s))
 UNION ALL (SELECT "user_id" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_private_chat"
-WHERE "org_id"=%(org)s AND "ts">=%(p11)s AND "ts"<%(p12)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s4)s AND "ts"<%(e4)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
 GROUP BY "user_id")) AS u0)
 SELECT "entity_id", sketch
 FROM u
@@ -66,7 +66,7 @@ SELECT "entity_id", hll_union_agg(sketch)
 FROM u
 WHERE n > 1
 GROUP BY "entity_id") AS r);
--- params: {"entities": ["<page entity ids>"], "org": "<org>", "p0": "conversation_id", "p10": "2026-05-17T00:00:00+00:00", "p11": "2026-05-17T00:00:00+00:00", "p12": "2026-05-17T13:27:41+00:00", "p3": "2026-02-16T13:27:41+00:00", "p4": "2026-02-17T00:00:00+00:00", "p5": "2026-02-17T00:00:00+00:00", "p6": "2026-03-15T00:00:00+00:00", "p7": "2026-03-15T00:00:00+00:00", "p8": "2026-05-14T00:00:00+00:00", "p9": "2026-05-14T00:00:00+00:00"}
+-- params: {"e0": "2026-02-17T00:00:00+00:00", "e1": "2026-03-15T00:00:00+00:00", "e2": "2026-05-14T00:00:00+00:00", "e3": "2026-05-17T00:00:00+00:00", "e4": "2026-05-17T13:27:41+00:00", "entities": ["<page entity ids>"], "org": "<org>", "p0": "conversation_id", "s0": "2026-02-16T13:27:41+00:00", "s1": "2026-02-17T00:00:00+00:00", "s2": "2026-03-15T00:00:00+00:00", "s3": "2026-05-14T00:00:00+00:00", "s4": "2026-05-17T00:00:00+00:00"}
 
 -- 3. breakdown page
 --    2026-02-16T13:27:41+00:00 .. 2026-02-17T00:00:00+00:00: events_private_chat (raw)

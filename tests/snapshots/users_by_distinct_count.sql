@@ -6,20 +6,20 @@
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_private_chat (raw)
 WITH agg AS (WITH s AS MATERIALIZED ((SELECT "user_id" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_private_chat"
-WHERE "org_id"=%(org)s AND "ts">=%(p1)s AND "ts"<%(p2)s AND NOT "user_id" IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND NOT "user_id" IS NULL
 GROUP BY "user_id")
 UNION ALL (SELECT "user_id" "entity_id","d__conversation_id" "sketch"
 FROM "rd_private_chat_users_1d_d86402"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p3)s AND "slot_ts"<%(p4)s AND NOT "user_id" IS NULL)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s1)s AND "slot_ts"<%(e1)s AND NOT "user_id" IS NULL)
 UNION ALL (SELECT "user_id" "entity_id","d__conversation_id" "sketch"
 FROM "rd_private_chat_users_30d_f5bf75"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p5)s AND "slot_ts"<%(p6)s AND NOT "user_id" IS NULL)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s2)s AND "slot_ts"<%(e2)s AND NOT "user_id" IS NULL)
 UNION ALL (SELECT "user_id" "entity_id","d__conversation_id" "sketch"
 FROM "rd_private_chat_users_1d_d86402"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND NOT "user_id" IS NULL)
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s3)s AND "slot_ts"<%(e3)s AND NOT "user_id" IS NULL)
 UNION ALL (SELECT "user_id" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_private_chat"
-WHERE "org_id"=%(org)s AND "ts">=%(p9)s AND "ts"<%(p10)s AND NOT "user_id" IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s4)s AND "ts"<%(e4)s AND NOT "user_id" IS NULL
 GROUP BY "user_id")), b AS (SELECT "entity_id", coalesce(max(cardinality(sketch)), 0) AS lo, coalesce(sum(cardinality(sketch)), 0) AS hi
 FROM s
 GROUP BY "entity_id"), ahead AS (SELECT "entity_id"
@@ -61,9 +61,9 @@ ORDER BY "conversationsCount" DESC NULLS LAST, "entity_id" COLLATE "C"
 LIMIT %(limit)s OFFSET %(offset)s)
 SELECT page.*, e.name AS entity_name
 FROM page
-LEFT JOIN entities e ON e.org_id = %(org)s AND e.kind = %(p11)s AND e.id = page."entity_id"
+LEFT JOIN entities e ON e.org_id = %(org)s AND e.kind = %(p0)s AND e.id = page."entity_id"
 ORDER BY "conversationsCount" DESC NULLS LAST, "entity_id" COLLATE "C";
--- params: {"limit": 50, "offset": 0, "org": "<org>", "p1": "2026-02-16T13:27:41+00:00", "p10": "2026-05-17T13:27:41+00:00", "p11": "user", "p2": "2026-02-17T00:00:00+00:00", "p3": "2026-02-17T00:00:00+00:00", "p4": "2026-03-15T00:00:00+00:00", "p5": "2026-03-15T00:00:00+00:00", "p6": "2026-05-14T00:00:00+00:00", "p7": "2026-05-14T00:00:00+00:00", "p8": "2026-05-17T00:00:00+00:00", "p9": "2026-05-17T00:00:00+00:00"}
+-- params: {"e0": "2026-02-17T00:00:00+00:00", "e1": "2026-03-15T00:00:00+00:00", "e2": "2026-05-14T00:00:00+00:00", "e3": "2026-05-17T00:00:00+00:00", "e4": "2026-05-17T13:27:41+00:00", "limit": 50, "offset": 0, "org": "<org>", "p0": "user", "s0": "2026-02-16T13:27:41+00:00", "s1": "2026-02-17T00:00:00+00:00", "s2": "2026-03-15T00:00:00+00:00", "s3": "2026-05-14T00:00:00+00:00", "s4": "2026-05-17T00:00:00+00:00"}
 
 -- 2. breakdown page
 --    2026-02-16T13:27:41+00:00 .. 2026-02-17T00:00:00+00:00: events_private_chat (raw)

@@ -43,27 +43,27 @@ ORDER BY "requests" DESC NULLS LAST, "entity_id" COLLATE "C";
 --    2026-04-17T13:27:41+00:00 .. 2026-04-18T00:00:00+00:00: events_ai (raw)
 --    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_main_1d_fd4224 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p12)s::text AS hist_column, "entity_id", array_agg(hist_bin
+(SELECT %(p3)s::text AS hist_column, "entity_id", array_agg(hist_bin
 ORDER BY hist_bin) AS hist_bins, array_agg(hist_n
 ORDER BY hist_bin) AS hist_counts
 FROM (SELECT "entity_id","hist_bin",sum("hist_n")::int8 "hist_n"
 FROM ((SELECT "model" "entity_id",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p5)s AND "ts"<%(p6)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY "model","hist_bin")
 UNION ALL (SELECT s."entity_id", u.hist_bin, u.hist_n
 FROM (SELECT "model" "entity_id","hist_bins","hist_counts"
 FROM "rh_ai_main_1d_fd4224"
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p7)s AND "slot_ts"<%(p8)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND "hist_column"=%(p9)s) AS s
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s1)s AND "slot_ts"<%(e1)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND "hist_column"=%(p2)s) AS s
 CROSS JOIN LATERAL unnest(s.hist_bins, s.hist_counts) AS u(hist_bin, hist_n))
 UNION ALL (SELECT "model" "entity_id",CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END "hist_bin",COUNT(*) "hist_n"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p10)s AND "ts"<%(p11)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s2)s AND "ts"<%(e2)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT CASE WHEN ("latency_ms")::float8 <= 0 THEN %(zero_bin)s::int WHEN ("latency_ms")::float8 < 'Infinity'::float8 THEN ceil(ln(("latency_ms")::float8) / ln(%(gamma)s::float8))::int END IS NULL
 GROUP BY "model","hist_bin")) AS partials
 GROUP BY "entity_id","hist_bin") AS b
 WHERE hist_n > 0
 GROUP BY "entity_id");
--- params: {"entities": ["<page entity ids>"], "gamma": 1.1, "org": "<org>", "p10": "2026-05-17T00:00:00+00:00", "p11": "2026-05-17T13:27:41+00:00", "p12": "latency_ms", "p5": "2026-04-17T13:27:41+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-04-18T00:00:00+00:00", "p8": "2026-05-17T00:00:00+00:00", "p9": "latency_ms", "scope_id": "w-snap", "zero_bin": -2147483648}
+-- params: {"e0": "2026-04-18T00:00:00+00:00", "e1": "2026-05-17T00:00:00+00:00", "e2": "2026-05-17T13:27:41+00:00", "entities": ["<page entity ids>"], "gamma": 1.1, "org": "<org>", "p2": "latency_ms", "p3": "latency_ms", "s0": "2026-04-17T13:27:41+00:00", "s1": "2026-04-18T00:00:00+00:00", "s2": "2026-05-17T00:00:00+00:00", "scope_id": "w-snap", "zero_bin": -2147483648}
 
 -- 3. distinct counts
 --    2026-04-17T13:27:41+00:00 .. 2026-04-18T00:00:00+00:00: events_ai (raw)
@@ -73,19 +73,19 @@ GROUP BY "entity_id");
 FROM (SELECT "entity_id", "reg", max("rank") AS "rank"
 FROM ((SELECT "model" "entity_id",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p4)s AND "ts"<%(p5)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
 GROUP BY "model","reg")
 UNION ALL (SELECT "model" "entity_id",("c"."code" >> 6) "reg",("c"."code" & 63) "rank"
 FROM "rd_ai_main_1d_fd4224"
 CROSS JOIN LATERAL unnest("rd_ai_main_1d_fd4224"."d__conversation_id") AS "c"("code")
-WHERE "org_id"=%(org)s AND "slot_ts">=%(p6)s AND "slot_ts"<%(p7)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s))
+WHERE "org_id"=%(org)s AND "slot_ts">=%(s1)s AND "slot_ts"<%(e1)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s))
 UNION ALL (SELECT "model" "entity_id",(hll_code("conversation_id") >> 6) "reg",max(hll_code("conversation_id") & 63) "rank"
 FROM "events_ai"
-WHERE "org_id"=%(org)s AND "ts">=%(p8)s AND "ts"<%(p9)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
+WHERE "org_id"=%(org)s AND "ts">=%(s2)s AND "ts"<%(e2)s AND "workspace_id"=%(scope_id)s AND NOT "model" IS NULL AND "model" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
 GROUP BY "model","reg")) AS u
 GROUP BY "entity_id", "reg") AS r
 GROUP BY "entity_id");
--- params: {"entities": ["<page entity ids>"], "org": "<org>", "p0": "conversation_id", "p4": "2026-04-17T13:27:41+00:00", "p5": "2026-04-18T00:00:00+00:00", "p6": "2026-04-18T00:00:00+00:00", "p7": "2026-05-17T00:00:00+00:00", "p8": "2026-05-17T00:00:00+00:00", "p9": "2026-05-17T13:27:41+00:00", "scope_id": "w-snap"}
+-- params: {"e0": "2026-04-18T00:00:00+00:00", "e1": "2026-05-17T00:00:00+00:00", "e2": "2026-05-17T13:27:41+00:00", "entities": ["<page entity ids>"], "org": "<org>", "p0": "conversation_id", "s0": "2026-04-17T13:27:41+00:00", "s1": "2026-04-18T00:00:00+00:00", "s2": "2026-05-17T00:00:00+00:00", "scope_id": "w-snap"}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.
 -- note: Statements that depend on a breakdown's page show '<page entity ids>' for its entity ids.
