@@ -91,7 +91,8 @@ def test_a_query_led_by_a_sketched_metric_orders_by_the_first_that_can(client, l
                                                                        domain):
     """Without ``orderBy`` rows go by the first metric that can order them, descending: a
     list led by a percentile or a distinct count (which cannot) answered 500 (a KeyError
-    in ``query_sql``), found by the schemathesis CLI's fuzzing phase."""
+    in ``query_sql``), found by the schemathesis CLI's fuzzing phase, as was the same
+    list alone with nothing grouped."""
     org, events = loaded[domain]
     sketch = _sketched_metric(domain)
     metric = SERIES_VIEWS[(domain, "")][1]  # the primary: additive, sortable
@@ -109,6 +110,14 @@ def test_a_query_led_by_a_sketched_metric_orders_by_the_first_that_can(client, l
     assert only["meta"]["orderBy"] == []  # the grouped dimension alone orders the rows
     assert [r[key] for r in only["rows"]] == sorted(
         (r[key] for r in only["rows"]), key=lambda v: (v is None, v or ""))
+    # nothing grouped and nothing but sketched metrics: one row, the whole range (no
+    # column to select and no order answered 500 too: a syntax error, then ORDER BY NULL)
+    whole = post(client, org.headers, domain, {"metrics": [sketch], **RANGE})
+    assert whole["meta"]["totalRows"] == 1 and whole["meta"]["orderBy"] == []
+    assert_matches(whole["rows"], [compute(domain, [sketch], in_range(events, START, END))],
+                   domain)
+    past = post(client, org.headers, domain, {"metrics": [sketch], **RANGE, "limit": 1})
+    assert past["nextCursor"] is None and len(past["rows"]) == 1
 
 
 @pytest.mark.parametrize("domain", ALL)

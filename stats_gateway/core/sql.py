@@ -678,8 +678,11 @@ def query_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
     filtered column, else raw events (``narrow``: see ``narrowed``)."""
     segments = _planned(domain, request, metrics, grouping, use_rollups)
     p = Params()
-    agg = _aggregate_text(domain, metrics, where_of(request), request.plan.size.is_fixed,
-                          grouping, tuple(map(cut_of, segments)), p, narrow)
+    # nothing to select (only sketched metrics, asked on their own, over the whole range):
+    # one row of no column, the range's one group
+    agg = (_aggregate_text(domain, metrics, where_of(request), request.plan.size.is_fixed,
+                           grouping, tuple(map(cut_of, segments)), p, narrow)
+           if metrics or grouping.key_names else "SELECT")
     keys = {TIME: f'"{BUCKET}"'}  # entity ids in code-point order, as a breakdown's
     keys.update((d.by, f'"{group_key(i)}" COLLATE "C"') for i, d in enumerate(grouping.group_by))
     by_metric = {m.name: m for m in metrics}
@@ -691,9 +694,9 @@ def query_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric],
     ordering += [f"{keys[d.by]} ASC NULLS LAST" for d in grouping.group_by]
     if grouping.by_bucket:
         ordering.append(f'"{BUCKET}" ASC')
+    order_by = f"ORDER BY {', '.join(ordering)} " if ordering else ""  # not ORDER BY NULL
     text = (f"SELECT agg.*, count(*) OVER () AS {QUERY_TOTAL} FROM ({agg}) AS agg "
-            f"ORDER BY {', '.join(ordering) or 'NULL'} "
-            f"LIMIT %(query_limit)s OFFSET %(query_offset)s")
+            f"{order_by}LIMIT %(query_limit)s OFFSET %(query_offset)s")
     return Sql(text, {**p.values, **_values(request, org_id, segments, grouping.by_bucket),
                       "query_limit": limit, "query_offset": offset},
                purpose="query page", segments=reads(request, segments))
