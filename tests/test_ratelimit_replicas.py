@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -117,5 +118,8 @@ def test_a_concurrent_burst_over_both_replicas_gets_exactly_the_budget(replicas,
     left = sorted(int(r.headers["ratelimit-remaining"]) for r in passed)
     assert left[0] == 0 and left[-1] == 11, left
     assert all(i - 1 <= seen <= i for i, seen in enumerate(left)), left
-    by_replica = {r.url.port for r in passed}
-    assert by_replica == {replica.port for replica in replicas}, by_replica
+    # 15 requests went to each replica: with a bucket per replica up to 24 would pass.
+    # Which replica hands out the tokens is a race (on a busy host one replica took all
+    # twelve before the other's first take, the shared HTTP client sending all thirty at
+    # once), so it is not asserted; each answered its share, 200 or 429
+    assert Counter(r.url.port for r in answers) == {replica.port: 15 for replica in replicas}
