@@ -186,17 +186,16 @@ def test_what_schemathesis_found_is_refused_not_a_500(client, new_org, method, p
 MUST_PASS = ("not_a_server_error", "unsupported_method")
 
 
-def _without_coverage(url: str) -> list[str]:
+def _without_coverage(paths: list[str]) -> list[str]:
     """The paths whose coverage phase is skipped: the breakdowns and the ``/v2/query``
     operations past the first of each."""
-    paths = HTTP.get(f"{url}/schema/openapi.json").json()["paths"]
     breakdowns = [path for path in paths if "/breakdown/" in path]
     queries = [path for path in paths if path.startswith("/v2/query/")]
     assert breakdowns[1:] and queries[1:], "no breakdown or query operations in the document"
     return breakdowns[1:] + queries[1:]
 
 
-def _coverage_on_one_per_shared_handler(url: str) -> str:
+def _coverage_on_one_per_shared_handler(skipped: list[str]) -> str:
     """A config that skips the coverage phase on every breakdown and every ``/v2/query``
     operation but the first of each.
 
@@ -209,7 +208,7 @@ def _coverage_on_one_per_shared_handler(url: str) -> str:
     460 s suite on a slow day; the ``/v2/query`` operations were 2.3k of the 11.4k left.
     Every skipped operation still gets the fuzzing phase here and its own generated
     requests in ``test_operation_conforms_to_the_document``."""
-    pattern = "^(" + "|".join(re.escape(path) for path in _without_coverage(url)) + ")$"
+    pattern = "^(" + "|".join(re.escape(path) for path in skipped) + ")$"
     return ("[[operations]]\n"
             f"include-path-regex = {json.dumps(pattern)}\n"
             "phases.coverage.enabled = false\n")
@@ -222,7 +221,9 @@ def test_the_cli_finds_no_server_error_and_no_unsupported_method(gateway, tmp_pa
     url, tenant = gateway
     report = tmp_path / "events.ndjson"
     config = tmp_path / "schemathesis.toml"
-    config.write_text(_coverage_on_one_per_shared_handler(url))
+    paths = list(HTTP.get(f"{url}/schema/openapi.json").json()["paths"])
+    skipped = _without_coverage(paths)
+    config.write_text(_coverage_on_one_per_shared_handler(skipped))
     command = [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(config),
                "run",
                f"{url}/schema/openapi.json", "--checks", ",".join(MUST_PASS),
@@ -250,6 +251,5 @@ def test_the_cli_finds_no_server_error_and_no_unsupported_method(gateway, tmp_pa
         assert outcomes[(name, "failure")] == 0, done.stdout[-6000:]
     # the unsupported-method check had cases to judge: every path of the coverage phase
     # got the methods it does not document
-    covered = set(HTTP.get(f"{url}/schema/openapi.json").json()["paths"]) - set(
-        _without_coverage(url))
+    covered = set(paths) - set(skipped)
     assert set(undocumented) == covered, covered ^ set(undocumented)
