@@ -722,7 +722,7 @@ def test_an_unexpected_failure_is_a_json_500_without_a_traceback(client, world, 
     async def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(StatsEngine, "series_values", broken)
+    monkeypatch.setattr(StatsEngine, "series_rows", broken)
     r = client.post("/calls/stats", content=encode(small_body()), headers=world.org.headers)
     assert r.status_code == 500
     assert list(r.json()) == ["detail"] and "secret" not in r.text

@@ -389,11 +389,19 @@ class StatsEngine:
                             metrics: Sequence[Metric], restriction: Restriction = UNRESTRICTED,
                             ) -> list[tuple[datetime, dict]]:
         """Every bucket in range, in order, with each metric's value."""
-        request = await self.with_horizon(org_id, domain, request)
-        rows = await self._bucket_rows(org_id, domain, restriction.apply(request), metrics)
+        rows = await self.series_rows(org_id, domain, request, metrics, restriction)
         names = [m.name for m in metrics]
         return [(datetime.fromtimestamp(row[0], UTC), dict(zip(names, row[1:])))
                 for row in rows]
+
+    async def series_rows(self, org_id: str, domain: Domain, request: StatsRequest,
+                          metrics: Sequence[Metric], restriction: Restriction = UNRESTRICTED,
+                          ) -> list[tuple]:
+        """Every bucket in range, in order, as ``(bucket start in unix seconds, each
+        metric's value in the order of metrics...)``: for callers that render many
+        buckets (no datetime, no dict of names per bucket)."""
+        request = await self.with_horizon(org_id, domain, request)
+        return await self._bucket_rows(org_id, domain, restriction.apply(request), metrics)
 
     async def _series_parts(self, org_id: str, domain: Domain, request: StatsRequest,
                             parts: Sequence[Metric]) -> tuple[list[tuple], bool]:

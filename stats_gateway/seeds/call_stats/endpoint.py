@@ -77,17 +77,19 @@ def utc_text(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def local_text(instant: datetime, zone: ZoneInfo) -> str:
-    """A bucket start in the request's zone, so its alignment reads at a glance."""
-    return instant.astimezone(zone).isoformat(timespec="seconds").replace("+00:00", "Z")
+def local_text(seconds: int, zone: ZoneInfo) -> str:
+    """A bucket start (unix seconds) in the request's zone, so its alignment reads at a
+    glance."""
+    return datetime.fromtimestamp(seconds, zone).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
 
 
 async def _call_buckets(engine: StatsEngine, org_id: str, stats: StatsRequest,
                         section: Section, zone: ZoneInfo) -> list[dict]:
     if not section.outputs:
         return []
-    rows = await engine.series_values(org_id, CALLS, stats, section.metrics)
-    return [{"timestamp": local_text(ts, zone), **section.render(values)} for ts, values in rows]
+    rows = await engine.series_rows(org_id, CALLS, stats, section.metrics)
+    return [{"timestamp": local_text(row[0], zone), **section.render(row[1:])} for row in rows]
 
 
 async def _usage_buckets(engine: StatsEngine, org_id: str, stats: StatsRequest,
@@ -96,7 +98,9 @@ async def _usage_buckets(engine: StatsEngine, org_id: str, stats: StatsRequest,
         return []
     rows = await engine.grouped_series_values(org_id, CALL_USAGE, stats,
                                               section.metrics, BY_MODEL)
-    return [{"timestamp": local_text(ts, zone), "model": model, **section.render(values)}
+    names = [m.name for m in section.metrics]
+    return [{"timestamp": local_text(int(ts.timestamp()), zone), "model": model,
+             **section.render([values[name] for name in names])}
             for ts, model, values in rows]
 
 

@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 
 from domains.call_usage import DOMAIN as CALL_USAGE
 from domains.calls import DOMAIN as CALLS
@@ -70,17 +71,12 @@ def percentile_label(q: float) -> str:
 
 @dataclass(frozen=True)
 class Output:
-    """One key of a bucket: read from an engine metric, or derived from the hidden counts."""
+    """One key of a bucket: read from an engine metric, or derived from the hidden counts
+    (``derive(calls, errors)``)."""
 
     key: str
     metric: Metric | None = None
-    derive: Callable[[dict], object] | None = None
-
-    def value(self, values: dict) -> object:
-        if self.metric:
-            return values[self.metric.name]
-        assert self.derive is not None  # an output reads a metric or derives from counts
-        return self.derive(values)
+    derive: Callable[[int, int], object] | None = None
 
 
 def _column_agg(agg: str, column: str, plus: tuple[str, ...], q: float | None = None):
@@ -104,20 +100,20 @@ def _zero_one_percentile(n: int, ones: int, q: float) -> float | None:
     return at(lo) + (h - lo) * (at(hi) - at(lo))
 
 
-def _derived(metric: str, agg: str, q: float | None) -> Callable[[dict], object]:
+def _derived(metric: str, agg: str, q: float | None) -> Callable[[int, int], object]:
     """call_count is 1 per call and error_count 0/1, so their avg/min/max/percentiles follow
     from the number of calls n and of errors e alone."""
     if metric == "call_count":
         one = 1.0 if agg in ("avg", "pct") else 1
-        return lambda v: one if v[ROWS] else None
+        return lambda n, e: one if n else None
     if agg == "avg":
-        return lambda v: v[ERRORS] / v[ROWS] if v[ROWS] else None
+        return lambda n, e: e / n if n else None
     if agg == "min":
-        return lambda v: int(v[ERRORS] == v[ROWS]) if v[ROWS] else None
+        return lambda n, e: int(e == n) if n else None
     if agg == "max":
-        return lambda v: int(v[ERRORS] > 0) if v[ROWS] else None
+        return lambda n, e: int(e > 0) if n else None
     assert q is not None  # what remains is a percentile, which has one
-    return lambda v: _zero_one_percentile(v[ROWS], v[ERRORS], q / 100)
+    return lambda n, e: _zero_one_percentile(n, e, q / 100)
 
 
 def _call_output(key: str, name: str, metric: str, agg: str, q: float | None) -> Output:
@@ -141,16 +137,29 @@ class Section:
 
     outputs: tuple[Output, ...]
 
-    @property
+    @cached_property
     def metrics(self) -> list[Metric]:
         hidden = [Metric(name=ROWS, agg=Count()), Metric(name=ERRORS, agg=Count(ERROR, (True,)))]
         own = [o.metric for o in self.outputs if o.metric]
         needs_errors = any(o.derive for o in self.outputs)
         return own + hidden[:2 if needs_errors else 1]
 
-    def render(self, values: dict) -> dict:
-        bucket = {o.key: o.value(values) for o in self.outputs}
-        bucket["count"] = values[ROWS]
+    @cached_property
+    def _positions(self) -> tuple[int, int | None, list[tuple[str, int, Callable | None]]]:
+        """Where each output reads in a row of ``metrics``' values, worked out once: the
+        buckets are rendered positionally, without a dict of names per bucket."""
+        at = {m.name: i for i, m in enumerate(self.metrics)}
+        plan = [(o.key, at[o.metric.name] if o.metric else -1, o.derive) for o in self.outputs]
+        return at[ROWS], at.get(ERRORS), plan
+
+    def render(self, values: Sequence) -> dict:
+        """One bucket from its values, in the order of ``metrics``."""
+        rows_at, errors_at, plan = self._positions
+        calls = values[rows_at]
+        errors = 0 if errors_at is None else values[errors_at]
+        bucket = {key: values[at] if derive is None else derive(calls, errors)
+                  for key, at, derive in plan}
+        bucket["count"] = calls
         return bucket
 
 

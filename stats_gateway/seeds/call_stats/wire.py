@@ -8,6 +8,7 @@ field by field and item by item, and reports every problem at once in FastAPI's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from datetime import UTC, datetime
 from typing import Annotated, Literal, Union, dataclass_transform, get_args, get_origin
 
@@ -101,6 +102,13 @@ def _without_none(tp) -> tuple[object, bool]:
     return tp, False
 
 
+@cache
+def _fields(tp: type[msgspec.Struct]) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """A Struct's fields, resolved once: ``msgspec.structs.fields`` evaluates the type
+    hints on every call (a ninth of a ``/calls/stats`` request's time in Python)."""
+    return msgspec.structs.fields(tp)
+
+
 def _kind(value) -> str:
     return {dict: "object", list: "array", str: "str", bool: "bool", int: "int",
             float: "float", type(None): "null"}.get(type(value), type(value).__name__)
@@ -114,7 +122,7 @@ def problems_in(value, tp, loc: tuple = ()) -> list[Problem]:
     if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
         if not isinstance(value, dict):
             return [Problem(loc, f"Expected `object`, got `{_kind(value)}`", "type_error")]
-        fields = msgspec.structs.fields(tp)
+        fields = _fields(tp)
         known = {f.encode_name for f in fields}
         found = [Problem(loc + (key,), "Extra inputs are not permitted", "extra_forbidden")
                  for key in value if key not in known]
