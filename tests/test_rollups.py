@@ -1038,6 +1038,25 @@ def test_distinct_counts_read_their_sketches(client, new_org, db):
                        "ai models")
     check_breakdown(body, "ai", Query("", full, "breakdown", "models", start, end, "UTC", "1d",
                                       "org", None, {}, include_series=True), events)
+    # ranked by the estimate, the other sketched metrics (percentiles) asked for every
+    # model beside the ranking: each model's values are its own, in either order; a model
+    # whose events have no conversation counts 0 (first in ascending order)
+    quiet = [{"eventId": f"quiet-{i}", "ts": f"2026-10-30T0{6 + i}:00:00Z", "model": "~quiet",
+              "latencyMs": 40 + i} for i in range(2)]
+    r = post_events(client, org.headers, "ai", quiet)
+    assert r.status_code == 200, r.text
+    events = [*events, *quiet]
+    for order in ("desc", "asc"):
+        ranked = {**by_count, "order": order}
+        body = assert_same(*both_ways(client, "/v2/stats/ai/breakdown/models", org.headers,
+                                      ranked), f"ai models by activeConversations {order}")
+        assert any(e["totals"]["latencyMsP50"] is not None for e in body["entities"])
+        assert (body["entities"][0 if order == "asc" else -1]["entityId"] == "~quiet"
+                and body["entities"][0 if order == "asc" else -1]["totals"]
+                ["activeConversations"] == 0)
+        check_breakdown(body, "ai", Query("", ranked, "breakdown", "models", start, end, "UTC",
+                                          "1d", "org", None, {}, sort="activeConversations",
+                                          descending=order == "desc"), events)
 
 
 def test_a_breakdown_sorted_by_a_distinct_count_is_ranked_by_its_sketches(client, new_org,

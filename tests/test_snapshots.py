@@ -81,6 +81,9 @@ SHAPES = {
     # ranked by its sketches' estimates (day and 30-day sketches, raw ends)
     "users_by_distinct_count": (_get("/v2/stats/private-chat/breakdown/users", window="90d",
                                      sort="conversationsCount"), {"rollup", "raw"}),
+    # a dimension of few entities: every model's estimate in one pass over its codes
+    "models_by_distinct_count": (_get("/v2/stats/ai/breakdown/models", window="90d",
+                                      sort="activeConversations"), {"rollup", "raw"}),
     # other: every user's sketches but the page's, unnested code by code
     "users_breakdown_include_other": (_get("/v2/stats/private-chat/breakdown/users",
                                            window="90d", includeOther="true"), {"rollup"}),

@@ -236,6 +236,25 @@ def ranking_metrics(domain: Domain, request: BreakdownRequest,
 _PAGE_OWN = frozenset({"total_entities", "share_total"})  # what only the page query knows
 
 
+def _sketches_beside_ranking(domain: Domain, request: BreakdownRequest, by_estimate: bool,
+                             sketched_after: Sequence[Metric]) -> bool:
+    """Whether a page ranked by a distinct count's estimate gets its other sketched
+    metrics (percentiles, other distinct counts) for every entity, beside the ranking,
+    instead of for its own entities after it. So where the dimension has few entities
+    (models, not users): a sketch statement reads the cube's rows of the range whatever
+    entities it keeps, so it costs about the same for all of them, and the two long
+    statements overlap instead of following each other (ai models by
+    ``activeConversations`` over a year at 10M events: the ranking 555 ms, then the
+    percentiles 330 ms)."""
+    few = not set(request.dimension.columns) & domain.high_cardinality_columns
+    return by_estimate and few and bool(sketched_after)
+
+
+async def _ready(value):
+    """``value`` as an awaitable, to sit among queries still to run."""
+    return value
+
+
 @dataclass(frozen=True)
 class EntityValues:
     """One breakdown entity as plain values."""
@@ -541,13 +560,20 @@ class StatsEngine:
                                                 ranking or in_sql, narrow,
                                                 attributes=not ranking)
 
-        rows = await self._fetch_narrow(org_id, page_sql(request))
         finalizers = _finalizers(domain, metrics)
-        ids = self._page_ids(rows)
-        # the page's other totals, sketched metrics and series: at once where the pool has room
-        asked: list[Coroutine[Any, Any, Any]] = [self._percentiles(
-            org_id, domain, request, on_the_side if ids else [],
-            Grouping(dimension=dim, entity_ids=ids))]
+        if _sketches_beside_ranking(domain, request, by_estimate is not None, on_the_side):
+            rows, early = await self._gather([
+                self._fetch_narrow(org_id, page_sql(request)),
+                self._percentiles(org_id, domain, request, on_the_side, Grouping(dimension=dim))])
+            ids = self._page_ids(rows)
+            asked: list[Coroutine[Any, Any, Any]] = [_ready(early)]
+        else:
+            rows = await self._fetch_narrow(org_id, page_sql(request))
+            ids = self._page_ids(rows)
+            # the page's other totals, sketched metrics and series: at once where the pool
+            # has room
+            asked = [self._percentiles(org_id, domain, request, on_the_side if ids else [],
+                                       Grouping(dimension=dim, entity_ids=ids))]
         if totals_after and ids:
             asked.append(self._page_totals(org_id, domain, request, in_sql, rows, ids))
         if request.include_series and ids:

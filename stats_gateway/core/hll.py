@@ -181,7 +181,8 @@ _ALIAS = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def grouped_estimate_sql(from_sql: str, sketch: str, keys: Mapping[str, str] | None = None,
-                         *, where: str | None = None, estimate: str = "distinct_count") -> str:
+                         *, where: str | None = None, estimate: str = "distinct_count",
+                         keep_empty: bool = False) -> str:
     """SQL for the estimate of every group of many sketch rows, without building arrays:
     the largest rank per (group, register), then ``hll_estimate`` per group.
 
@@ -189,7 +190,11 @@ def grouped_estimate_sql(from_sql: str, sketch: str, keys: Mapping[str, str] | N
     expression and ``from_sql``/``where`` the rows' FROM and WHERE text: all trusted SQL of
     our own (declared identifiers, named placeholders), never user text. The result has
     the key columns, then ``estimate``; without keys, one row (0 when nothing matches).
+    ``keep_empty``: a group whose sketches hold no code has a row too, estimated 0 (not
+    with ``where``, which would drop it again).
     """
+    if keep_empty and where:
+        raise ValueError("keep_empty keeps groups a WHERE would drop again")
     keys = dict(keys or {})
     for name in (*keys, estimate):
         if not _ALIAS.fullmatch(name) or name.startswith("hll_"):
@@ -199,10 +204,14 @@ def grouped_estimate_sql(from_sql: str, sketch: str, keys: Mapping[str, str] | N
     inner += ["hll_u.hll_c >> 6 AS hll_reg", "max(hll_u.hll_c & 63) AS hll_rank"]
     positions = ", ".join(str(i) for i in range(1, len(keys) + 2))
     filtered = f" WHERE {where}" if where else ""
-    registers = (f"SELECT {', '.join(inner)} FROM {from_sql} "
-                 f"CROSS JOIN LATERAL unnest({sketch}) AS hll_u(hll_c){filtered} "
+    join = (f"LEFT JOIN LATERAL unnest({sketch}) AS hll_u(hll_c) ON TRUE" if keep_empty
+            else f"CROSS JOIN LATERAL unnest({sketch}) AS hll_u(hll_c)")
+    registers = (f"SELECT {', '.join(inner)} FROM {from_sql} {join}{filtered} "
                  f"GROUP BY {positions}")
     outer = [f'"{name}"' for name in keys]
-    value = f'hll_estimate(count(*), sum(power(2::float8, -hll_rank))) AS "{estimate}"'
+    # (kept empty, a group's one row has no register: count() of it is 0, its sum NULL)
+    value = (f"hll_estimate(count(hll_reg), sum(power(2::float8, -hll_rank))) AS "
+             f'"{estimate}"' if keep_empty else
+             f'hll_estimate(count(*), sum(power(2::float8, -hll_rank))) AS "{estimate}"')
     group = f" GROUP BY {', '.join(outer)}" if keys else ""
     return f"SELECT {', '.join([*outer, value])} FROM ({registers}) AS hll_registers{group}"
