@@ -1059,6 +1059,52 @@ def test_distinct_counts_read_their_sketches(client, new_org, db):
                                           descending=order == "desc"), events)
 
 
+def test_groups_past_the_union_limit_are_merged_register_by_register(client, new_org,
+                                                                        monkeypatch):
+    """A group whose sketches hold more than ``UNION_MAX_CODES`` codes in all is unnested
+    and its largest rank per register taken, instead of ``hll_union_agg``: with the limit
+    at 0, every group of several sketches goes that way, and every answer is the same as
+    the union's, byte for byte (series buckets, totals, breakdown pages of the scope and
+    main cubes, users) and as the reference (exact at these counts)."""
+    from stats_gateway.core import distinct
+
+    org, events = scenario(client, new_org, "ai", 16)
+    pc_org, pc_events = scenario(client, new_org, "private-chat", 16)
+    days = {"scope": "org", "start": "2026-10-28T05:00:00Z", "end": "2026-11-03T19:00:00Z"}
+    asked = [(org, "/v2/stats/ai", {**days, "timeBucketSize": "1d",
+                                    "metric": "activeConversations"}),
+             (org, "/v2/stats/ai", {**days, "timeBucketSize": "1w",
+                                    "metric": "activeConversations"}),
+             (org, "/v2/stats/ai/breakdown/workspaces", days),
+             (org, "/v2/stats/ai/breakdown/models", days),
+             (pc_org, "/v2/stats/private-chat/breakdown/users", days)]
+
+    def answers() -> list[str]:
+        distinct._distinct_text.cache_clear()  # its text is cached per shape
+        found = []
+        for who, path, params in asked:
+            r = client.get(path, params=params, headers=who.headers)
+            assert r.status_code == 200, r.text
+            found.append(r.text)
+        return found
+
+    unions = answers()
+    monkeypatch.setattr(distinct, "UNION_MAX_CODES", 0)
+    try:
+        unnested = answers()
+    finally:
+        monkeypatch.undo()
+        distinct._distinct_text.cache_clear()
+    for (_, path, params), a, b in zip(asked, unions, unnested, strict=True):
+        assert a == b, f"{path} {params}: {first_difference(loads(a), loads(b))}"
+    start, end = utc(2026, 10, 28, 5), utc(2026, 11, 3, 19)
+    check_breakdown(loads(unnested[2]), "ai", Query("", days, "breakdown", "workspaces", start,
+                                                    end, "UTC", None, "org", None, {}), events)
+    check_breakdown(loads(unnested[4]), "private-chat", Query(
+        "", days, "breakdown", "users", start, end, "UTC", None, "org", None, {}),
+        reference("private-chat", pc_events))
+
+
 def test_a_breakdown_sorted_by_a_distinct_count_is_ranked_by_its_sketches(client, new_org,
                                                                            db):
     """Users by conversationsCount: ranked by their sketches' estimates (exact at these

@@ -79,9 +79,7 @@ GROUP BY "bucket_ts");
 --    2026-04-18T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_org_1h_01529a (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p0)s::text AS d_column, "bucket_ts", cardinality(sketch) AS d_nonzero, CASE WHEN cardinality(sketch) > 10356 THEN (SELECT sum(1::float8 / (1::int8 << (c & 63)))
-FROM unnest(sketch) AS c) END AS d_harmonic
-FROM (WITH u AS MATERIALIZED (SELECT *, count(*) OVER (PARTITION BY "bucket_ts") AS n
+(WITH u AS MATERIALIZED (SELECT *, count(*) OVER (PARTITION BY "bucket_ts") AS n, coalesce(sum(cardinality(sketch)) OVER (PARTITION BY "bucket_ts"), 0) AS codes
 FROM ((SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND NOT "conversation_id" IS NULL
@@ -99,14 +97,25 @@ UNION ALL (SELECT date_bin(%(step)s, "ts", %(origin)s) "bucket_ts",hll_agg(hll_c
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(s4)s AND "ts"<%(e4)s AND NOT "conversation_id" IS NULL
 GROUP BY date_bin(%(step)s, "ts", %(origin)s))) AS u0)
-SELECT "bucket_ts", sketch
+SELECT %(p0)s::text AS d_column, "bucket_ts", cardinality(sketch) AS d_nonzero, CASE WHEN cardinality(sketch) > 10356 THEN (SELECT sum(1::float8 / (1::int8 << (c & 63)))
+FROM unnest(sketch) AS c) END AS d_harmonic
+FROM (SELECT "bucket_ts", sketch
 FROM u
 WHERE n = 1
 UNION ALL
 SELECT "bucket_ts", hll_union_agg(sketch)
 FROM u
-WHERE n > 1
-GROUP BY "bucket_ts") AS r);
+WHERE n > 1 AND codes <= 32768
+GROUP BY "bucket_ts") AS r
+UNION ALL
+SELECT %(p0)s::text AS d_column, "bucket_ts", count(*) AS d_nonzero, sum(1::float8 / (1::int8 << "rank")) AS d_harmonic
+FROM (SELECT "bucket_ts", "reg", max(c & 63) AS "rank"
+FROM (SELECT "bucket_ts", c >> 6 AS "reg", c
+FROM u
+CROSS JOIN LATERAL unnest(sketch) AS c
+WHERE n > 1 AND codes > 32768) AS big
+GROUP BY "bucket_ts", "reg") AS g
+GROUP BY "bucket_ts");
 -- params: {"e0": "2026-04-17T14:00:00+00:00", "e1": "2026-04-18T00:00:00+00:00", "e2": "2026-05-17T00:00:00+00:00", "e3": "2026-05-17T13:00:00+00:00", "e4": "2026-05-17T13:27:41+00:00", "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p0": "conversation_id", "s0": "2026-04-17T13:27:41+00:00", "s1": "2026-04-17T14:00:00+00:00", "s2": "2026-04-18T00:00:00+00:00", "s3": "2026-05-17T00:00:00+00:00", "s4": "2026-05-17T13:00:00+00:00", "step": 86400.0}
 
 -- 4. distinct counts
@@ -117,9 +126,7 @@ GROUP BY "bucket_ts") AS r);
 --    2026-05-11T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_ai_org_1d_9fd48b (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:00:00+00:00: ru_ai_org_1h_01529a (1h)
 --    2026-05-17T13:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_ai (raw)
-(SELECT %(p0)s::text AS d_column, cardinality(sketch) AS d_nonzero, CASE WHEN cardinality(sketch) > 10356 THEN (SELECT sum(1::float8 / (1::int8 << (c & 63)))
-FROM unnest(sketch) AS c) END AS d_harmonic
-FROM (WITH u AS MATERIALIZED (SELECT *, count(*) OVER () AS n
+(WITH u AS MATERIALIZED (SELECT *, count(*) OVER () AS n, coalesce(sum(cardinality(sketch)) OVER (), 0) AS codes
 FROM ((SELECT hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND NOT "conversation_id" IS NULL)
@@ -141,13 +148,23 @@ WHERE "org_id"=%(org)s AND "slot_ts">=%(s5)s AND "slot_ts"<%(e5)s)
 UNION ALL (SELECT hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_ai"
 WHERE "org_id"=%(org)s AND "ts">=%(s6)s AND "ts"<%(e6)s AND NOT "conversation_id" IS NULL)) AS u0)
-SELECT sketch
+SELECT %(p0)s::text AS d_column, cardinality(sketch) AS d_nonzero, CASE WHEN cardinality(sketch) > 10356 THEN (SELECT sum(1::float8 / (1::int8 << (c & 63)))
+FROM unnest(sketch) AS c) END AS d_harmonic
+FROM (SELECT sketch
 FROM u
 WHERE n = 1
 UNION ALL
 SELECT hll_union_agg(sketch)
 FROM u
-WHERE n > 1 HAVING count(*) > 0) AS r);
+WHERE n > 1 AND codes <= 32768 HAVING count(*) > 0) AS r
+UNION ALL
+SELECT %(p0)s::text AS d_column, count(*) AS d_nonzero, sum(1::float8 / (1::int8 << "rank")) AS d_harmonic
+FROM (SELECT "reg", max(c & 63) AS "rank"
+FROM (SELECT c >> 6 AS "reg", c
+FROM u
+CROSS JOIN LATERAL unnest(sketch) AS c
+WHERE n > 1 AND codes > 32768) AS big
+GROUP BY "reg") AS g HAVING count(*) > 0);
 -- params: {"e0": "2026-04-17T14:00:00+00:00", "e1": "2026-04-18T00:00:00+00:00", "e2": "2026-04-20T00:00:00+00:00", "e3": "2026-05-11T00:00:00+00:00", "e4": "2026-05-17T00:00:00+00:00", "e5": "2026-05-17T13:00:00+00:00", "e6": "2026-05-17T13:27:41+00:00", "org": "<org>", "p0": "conversation_id", "s0": "2026-04-17T13:27:41+00:00", "s1": "2026-04-17T14:00:00+00:00", "s2": "2026-04-18T00:00:00+00:00", "s3": "2026-04-20T00:00:00+00:00", "s4": "2026-05-11T00:00:00+00:00", "s5": "2026-05-17T00:00:00+00:00", "s6": "2026-05-17T13:00:00+00:00"}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.

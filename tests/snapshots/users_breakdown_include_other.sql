@@ -38,9 +38,7 @@ ORDER BY "requests" DESC NULLS LAST, "entity_id" COLLATE "C";
 --    2026-03-15T00:00:00+00:00 .. 2026-05-14T00:00:00+00:00: ru_private_chat_users_30d_f5bf75 (30d)
 --    2026-05-14T00:00:00+00:00 .. 2026-05-17T00:00:00+00:00: ru_private_chat_users_1d_d86402 (1d)
 --    2026-05-17T00:00:00+00:00 .. 2026-05-17T13:27:41+00:00: events_private_chat (raw)
-(SELECT %(p0)s::text AS d_column, "entity_id", cardinality(sketch) AS d_nonzero, CASE WHEN cardinality(sketch) > 10356 THEN (SELECT sum(1::float8 / (1::int8 << (c & 63)))
-FROM unnest(sketch) AS c) END AS d_harmonic
-FROM (WITH u AS MATERIALIZED (SELECT *, count(*) OVER (PARTITION BY "entity_id") AS n
+(WITH u AS MATERIALIZED (SELECT *, count(*) OVER (PARTITION BY "entity_id") AS n, coalesce(sum(cardinality(sketch)) OVER (PARTITION BY "entity_id"), 0) AS codes
 FROM ((SELECT "user_id" "entity_id",hll_agg(hll_code("conversation_id")) "sketch"
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(s0)s AND "ts"<%(e0)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
@@ -58,14 +56,25 @@ UNION ALL (SELECT "user_id" "entity_id",hll_agg(hll_code("conversation_id")) "sk
 FROM "events_private_chat"
 WHERE "org_id"=%(org)s AND "ts">=%(s4)s AND "ts"<%(e4)s AND NOT "user_id" IS NULL AND "user_id" = ANY(%(entities)s) AND NOT "conversation_id" IS NULL
 GROUP BY "user_id")) AS u0)
-SELECT "entity_id", sketch
+SELECT %(p0)s::text AS d_column, "entity_id", cardinality(sketch) AS d_nonzero, CASE WHEN cardinality(sketch) > 10356 THEN (SELECT sum(1::float8 / (1::int8 << (c & 63)))
+FROM unnest(sketch) AS c) END AS d_harmonic
+FROM (SELECT "entity_id", sketch
 FROM u
 WHERE n = 1
 UNION ALL
 SELECT "entity_id", hll_union_agg(sketch)
 FROM u
-WHERE n > 1
-GROUP BY "entity_id") AS r);
+WHERE n > 1 AND codes <= 32768
+GROUP BY "entity_id") AS r
+UNION ALL
+SELECT %(p0)s::text AS d_column, "entity_id", count(*) AS d_nonzero, sum(1::float8 / (1::int8 << "rank")) AS d_harmonic
+FROM (SELECT "entity_id", "reg", max(c & 63) AS "rank"
+FROM (SELECT "entity_id", c >> 6 AS "reg", c
+FROM u
+CROSS JOIN LATERAL unnest(sketch) AS c
+WHERE n > 1 AND codes > 32768) AS big
+GROUP BY "entity_id", "reg") AS g
+GROUP BY "entity_id");
 -- params: {"e0": "2026-02-17T00:00:00+00:00", "e1": "2026-03-15T00:00:00+00:00", "e2": "2026-05-14T00:00:00+00:00", "e3": "2026-05-17T00:00:00+00:00", "e4": "2026-05-17T13:27:41+00:00", "entities": ["<page entity ids>"], "org": "<org>", "p0": "conversation_id", "s0": "2026-02-16T13:27:41+00:00", "s1": "2026-02-17T00:00:00+00:00", "s2": "2026-03-15T00:00:00+00:00", "s3": "2026-05-14T00:00:00+00:00", "s4": "2026-05-17T00:00:00+00:00"}
 
 -- 3. breakdown page
