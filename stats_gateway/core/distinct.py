@@ -460,7 +460,7 @@ def estimate_ranking_sql(domain: Domain, request: BreakdownRequest, org_id: str,
     each user's conversations sorted and counted."""
     dim = request.dimension
     # a dimension of few entities (models) has them all in the first page's depth
-    few = not set(dim.columns) & domain.high_cardinality_columns
+    few = domain.has_few_entities(dim)
     pruned = request.offset + request.limit <= PRUNED_RANKING_MAX_DEPTH and not few
     text, constants = _estimate_ranking_text(
         domain, dim, request.sort, request.descending, where_of(request),
@@ -471,7 +471,6 @@ def estimate_ranking_sql(domain: Domain, request: BreakdownRequest, org_id: str,
                segments=reads(request, segments))
 
 
-@lru_cache(maxsize=1024)
 def _few_estimates(rows: str, entity: str, name: str) -> str:
     """Every entity's estimate in one pass over its codes, for a dimension of few
     entities (models): the largest rank per (entity, register), then ``hll_estimate``.
@@ -485,6 +484,7 @@ def _few_estimates(rows: str, entity: str, name: str) -> str:
             f"FROM ({estimates}) AS e")
 
 
+@lru_cache(maxsize=1024)
 def _estimate_ranking_text(domain: Domain, dim: Dimension, sort: str, descending: bool,
                            where: Where, fixed: bool, cuts: tuple[Cut, ...],
                            pruned: bool, few: bool) -> tuple[str, dict]:

@@ -277,6 +277,12 @@ class Domain:
         """Columns of fields declared high-cardinality (users, conversations, threads)."""
         return frozenset(f.column for f in self.stored_fields if f.high_cardinality)
 
+    def has_few_entities(self, dimension: Dimension) -> bool:
+        """Whether a dimension's entities are few (models, workspaces), none of its columns
+        declared high-cardinality: a statement over all of them costs about what one over
+        a page of them does."""
+        return not set(dimension.columns) & self.high_cardinality_columns
+
     def metric(self, name: str) -> Metric:
         for metric in self.metrics:
             if metric.name == name:

@@ -8,8 +8,8 @@ field by field and item by item, and reports every problem at once in FastAPI's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Literal, Union, dataclass_transform, get_args, get_origin
 
 import msgspec
