@@ -25,7 +25,7 @@ count). Values are compared by kind (``Shape.kinds``):
 
 The shapes (``--shapes`` keys): ``series``, ``models``, ``users``, ``users-offset``,
 ``include-series``, ``workspace``, ``runs-stats``, ``calls-series``, ``call-stats``,
-``unaligned-5m``, ``ai-series``, ``query``.
+``unaligned-5m``, ``ai-series``, ``query``, ``ai-models-ranked``.
 """
 
 from __future__ import annotations
@@ -367,6 +367,54 @@ LIMIT @limit OFFSET @offset""")
 
 
 @dataclass
+class RankedByEstimate(Shape):
+    """``GET /v2/stats/ai/breakdown/models?sort=activeConversations`` over a year: every
+    ai total per model, ranked by its distinct conversations. The gateway ranks by the
+    estimates it shows (within 3%), plain SQL by the exact counts, so the models are
+    compared as a set, and the gateway's order must be its own values' (descending, ties
+    by id). Keys: model ids."""
+
+    path: str = "/v2/stats/ai/breakdown/models"
+    query: dict = field(default_factory=dict)
+    columns: tuple = ()  # totals' metric names, in order
+    select: tuple = ()  # SQL aggregates (or functions of the Dialect), the latency's last
+    rank_by: str = "activeConversations"
+
+    def request(self, ctx: Context, now: datetime) -> Request:
+        return Request("GET", _query(self.path, self.query))
+
+    def from_body(self, body: dict) -> Answer:
+        entities = body["entities"]
+        return Answer([e["entityId"] for e in entities],
+                      {e["entityId"]: tuple(e["totals"][c] for c in self.columns)
+                       for e in entities}, (body["meta"]["totalEntities"],))
+
+    def sql(self, d: Dialect) -> str:
+        values = ", ".join(expr(d) if callable(expr) else expr for expr in self.select)
+        return d.text(f"""
+SELECT model, {values}, count(*) OVER ()
+FROM events_ai
+WHERE org_id = @org AND ts >= @start AND ts < @end AND model IS NOT NULL
+GROUP BY model
+ORDER BY {d.c("model")}""")
+
+    def from_rows(self, rows: list[tuple]) -> Answer:
+        values = {}
+        for model, *sums, requests, conversations, lat_sum, lat_n, pcts, _ in rows:
+            values[model] = (*(int(v) for v in sums), requests, conversations,
+                             mean(lat_sum, lat_n), *(pcts or (None,) * 4))
+        return Answer([row[0] for row in rows], values, (rows[0][-1] if rows else 0,))
+
+    def differences(self, gateway: Answer, exact: Answer, limit: int = 5) -> list[str]:
+        at = self.columns.index(self.rank_by)
+        ranked = sorted(gateway.keys, key=lambda k: (-gateway.values[k][at], k))
+        found = [] if gateway.keys == ranked else [
+            f"not in the order of its own {self.rank_by}: {gateway.keys} (expected {ranked})"]
+        as_set = Answer(sorted(gateway.keys), gateway.values, gateway.extra)
+        return (found + super().differences(as_set, exact, limit))[:limit]
+
+
+@dataclass
 class BreakdownWithSeries(Shape):
     """A models breakdown with ``includeSeries=true``: totals and a zero-filled hourly
     series per entity. Keys: ``(entity, None)`` for the totals, ``(entity, ts)`` per point."""
@@ -700,6 +748,16 @@ SHAPES: tuple[Shape, ...] = (
            unaligned=timedelta(days=7), primary="requests", explicit_range=True),
     GroupedQuery("query", "POST /v2/query: ai by model x workspace x day, 365d, IN filter",
                  "ai", "xxx"),
+    RankedByEstimate("ai-models-ranked", "ai models 365d by activeConversations", "ai",
+                     "xxxxxdfpppp", query={"scope": "org", "window": "365d",
+                                           "sort": "activeConversations"},
+                     columns=("tokensIn", "tokensOut", "policyTokensIn", "policyTokensOut",
+                              "requests", "activeConversations", "latencyMs", *P_NAMES),
+                     select=("sum(tokens_in)", "sum(tokens_out)", "sum(policy_tokens_in)",
+                             "sum(policy_tokens_out)", "count(*)",
+                             "count(DISTINCT conversation_id)",
+                             lambda d: d.exact_sum("latency_ms"), "count(latency_ms)",
+                             lambda d: d.percentiles(LATENCY_PCTS, "latency_ms"))),
     AiSeries("ai-series", "ai series 365d (1w), activeConversations", "ai", "xxxxxdfpppp",
              path="/v2/stats/ai", query={"scope": "org", "window": "365d"}, step="1w",
              table="events_ai",
