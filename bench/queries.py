@@ -319,6 +319,15 @@ class CallsSeries(Series):
         return (calls, errors, mean(lat_sum, lat_n), lat_max, *(pcts or (None,) * 4))
 
 
+def page_answer(body: dict, columns: tuple) -> Answer:
+    """A breakdown page: its entity ids in order, each one's totals of ``columns``, and
+    the count of all entities."""
+    entities = body["entities"]
+    return Answer([e["entityId"] for e in entities],
+                  {e["entityId"]: tuple(e["totals"][c] for c in columns) for e in entities},
+                  (body["meta"]["totalEntities"],))
+
+
 @dataclass
 class Breakdown(Shape):
     """``GET /v2/stats/private-chat/breakdown/<by>``: one page of entities."""
@@ -344,10 +353,7 @@ class Breakdown(Shape):
                 "offset": offset, "workspace": WORKSPACE}
 
     def from_body(self, body: dict) -> Answer:
-        entities = body["entities"]
-        return Answer([e["entityId"] for e in entities],
-                      {e["entityId"]: tuple(e["totals"][c] for c in self.columns)
-                       for e in entities}, (body["meta"]["totalEntities"],))
+        return page_answer(body, self.columns)
 
     def sql(self, d: Dialect) -> str:
         values = ", ".join(self.select)
@@ -384,10 +390,7 @@ class RankedByEstimate(Shape):
         return Request("GET", _query(self.path, self.query))
 
     def from_body(self, body: dict) -> Answer:
-        entities = body["entities"]
-        return Answer([e["entityId"] for e in entities],
-                      {e["entityId"]: tuple(e["totals"][c] for c in self.columns)
-                       for e in entities}, (body["meta"]["totalEntities"],))
+        return page_answer(body, self.columns)
 
     def sql(self, d: Dialect) -> str:
         values = ", ".join(expr(d) if callable(expr) else expr for expr in self.select)
