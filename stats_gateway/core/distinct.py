@@ -272,16 +272,28 @@ def _union_of_sketches(domain: Domain, column: str, where: Where, fixed: bool,
              f"CASE WHEN cardinality({SKETCH}) > {hll.LINEAR_COUNTING_MAX_NONZERO} THEN "
              f"(SELECT sum(1::float8 / (1::int8 << (c & 63))) FROM unnest({SKETCH}) AS c) "
              f"END AS {HARMONIC}"]
-    regs = ", ".join([*key_sql, '"reg"'])
-    unpacked = ", ".join([*key_sql, 'c >> 6 AS "reg"', "c"])
-    per_register = (f'SELECT {regs}, max(c & 63) AS "rank" FROM (SELECT {unpacked} FROM u '
-                    f"CROSS JOIN LATERAL unnest({SKETCH}) AS c "
-                    f"WHERE n > 1 AND codes > {UNION_MAX_CODES}) AS big GROUP BY {regs}")
-    unnested = [label, *key_sql, f"count(*) AS {NONZERO}",
-                f'sum(1::float8 / (1::int8 << "rank")) AS {HARMONIC}']
+    unpacked = ", ".join([*key_sql, 'c >> 6 AS "reg"', 'c & 63 AS "rank"'])
+    big = (f"SELECT {unpacked} FROM u CROSS JOIN LATERAL unnest({SKETCH}) AS c "
+           f"WHERE n > 1 AND codes > {UNION_MAX_CODES}")
     return (f"WITH u AS MATERIALIZED ({counted}) "
             f"SELECT {', '.join(outer)} FROM ({merged}) AS r UNION ALL "
-            f"SELECT {', '.join(unnested)} FROM ({per_register}) AS g{group}")
+            f"{_per_register(label, key_sql, big, keep_empty_total=False)}")
+
+
+def _per_register(label: str, key_sql: Sequence[str], code_rows: str,
+                  keep_empty_total: bool = True) -> str:
+    """From (keys, ``reg``, ``rank``) rows, the largest rank per group and register, then
+    per group its registers and harmonic sum. Without keys, one row, 0 registers when
+    there are no codes, unless not ``keep_empty_total`` (a second branch beside one that
+    answers the group already)."""
+    regs = ", ".join([*key_sql, '"reg"'])
+    per_register = (f'SELECT {regs}, max("rank") AS "rank" FROM ({code_rows}) AS u '
+                    f"GROUP BY {regs}")
+    outer = [label, *key_sql, f"count(*) AS {NONZERO}",
+             f'sum(power(2::float8, -"rank")) AS {HARMONIC}']
+    group = (f" GROUP BY {', '.join(key_sql)}" if key_sql
+             else "" if keep_empty_total else " HAVING count(*) > 0")
+    return f"SELECT {', '.join(outer)} FROM ({per_register}) AS r{group}"
 
 
 def _largest_ranks(domain: Domain, column: str, where: Where, fixed: bool,
@@ -292,13 +304,7 @@ def _largest_ranks(domain: Domain, column: str, where: Where, fixed: bool,
     union = " UNION ALL ".join(
         f"({_register_rows(domain, column, where, fixed, grouping, i, cut)})"
         for i, cut in enumerate(cuts))
-    regs = ", ".join([*key_sql, '"reg"'])
-    per_register = (f"SELECT {regs}, max(\"rank\") AS \"rank\" FROM ({union}) AS u "
-                    f"GROUP BY {regs}")
-    outer = [label, *key_sql, f"count(*) AS {NONZERO}",
-             f'sum(power(2::float8, -"rank")) AS {HARMONIC}']
-    group = f" GROUP BY {', '.join(key_sql)}" if key_sql else ""
-    return f"SELECT {', '.join(outer)} FROM ({per_register}) AS r{group}"
+    return _per_register(label, key_sql, union)
 
 
 def distinct_sql(domain: Domain, request: StatsRequest, metrics: Sequence[Metric], org_id: str,

@@ -108,13 +108,13 @@ FROM u
 WHERE n > 1 AND codes <= 32768
 GROUP BY "bucket_ts") AS r
 UNION ALL
-SELECT %(p0)s::text AS d_column, "bucket_ts", count(*) AS d_nonzero, sum(1::float8 / (1::int8 << "rank")) AS d_harmonic
-FROM (SELECT "bucket_ts", "reg", max(c & 63) AS "rank"
-FROM (SELECT "bucket_ts", c >> 6 AS "reg", c
+SELECT %(p0)s::text AS d_column, "bucket_ts", count(*) AS d_nonzero, sum(power(2::float8, -"rank")) AS d_harmonic
+FROM (SELECT "bucket_ts", "reg", max("rank") AS "rank"
+FROM (SELECT "bucket_ts", c >> 6 AS "reg", c & 63 AS "rank"
 FROM u
 CROSS JOIN LATERAL unnest(sketch) AS c
-WHERE n > 1 AND codes > 32768) AS big
-GROUP BY "bucket_ts", "reg") AS g
+WHERE n > 1 AND codes > 32768) AS u
+GROUP BY "bucket_ts", "reg") AS r
 GROUP BY "bucket_ts");
 -- params: {"e0": "2026-04-17T14:00:00+00:00", "e1": "2026-04-18T00:00:00+00:00", "e2": "2026-05-17T00:00:00+00:00", "e3": "2026-05-17T13:00:00+00:00", "e4": "2026-05-17T13:27:41+00:00", "org": "<org>", "origin": "2026-04-17T00:00:00+00:00", "p0": "conversation_id", "s0": "2026-04-17T13:27:41+00:00", "s1": "2026-04-17T14:00:00+00:00", "s2": "2026-04-18T00:00:00+00:00", "s3": "2026-05-17T00:00:00+00:00", "s4": "2026-05-17T13:00:00+00:00", "step": 86400.0}
 
@@ -158,13 +158,13 @@ SELECT hll_union_agg(sketch)
 FROM u
 WHERE n > 1 AND codes <= 32768 HAVING count(*) > 0) AS r
 UNION ALL
-SELECT %(p0)s::text AS d_column, count(*) AS d_nonzero, sum(1::float8 / (1::int8 << "rank")) AS d_harmonic
-FROM (SELECT "reg", max(c & 63) AS "rank"
-FROM (SELECT c >> 6 AS "reg", c
+SELECT %(p0)s::text AS d_column, count(*) AS d_nonzero, sum(power(2::float8, -"rank")) AS d_harmonic
+FROM (SELECT "reg", max("rank") AS "rank"
+FROM (SELECT c >> 6 AS "reg", c & 63 AS "rank"
 FROM u
 CROSS JOIN LATERAL unnest(sketch) AS c
-WHERE n > 1 AND codes > 32768) AS big
-GROUP BY "reg") AS g HAVING count(*) > 0);
+WHERE n > 1 AND codes > 32768) AS u
+GROUP BY "reg") AS r HAVING count(*) > 0);
 -- params: {"e0": "2026-04-17T14:00:00+00:00", "e1": "2026-04-18T00:00:00+00:00", "e2": "2026-04-20T00:00:00+00:00", "e3": "2026-05-11T00:00:00+00:00", "e4": "2026-05-17T00:00:00+00:00", "e5": "2026-05-17T13:00:00+00:00", "e6": "2026-05-17T13:27:41+00:00", "org": "<org>", "p0": "conversation_id", "s0": "2026-04-17T13:27:41+00:00", "s1": "2026-04-17T14:00:00+00:00", "s2": "2026-04-18T00:00:00+00:00", "s3": "2026-04-20T00:00:00+00:00", "s4": "2026-05-11T00:00:00+00:00", "s5": "2026-05-17T00:00:00+00:00", "s6": "2026-05-17T13:00:00+00:00"}
 
 -- note: No data query ran: every statement below is what the engine would send, built by the same planner and SQL builders. The scope id (workspace, repo) was checked.

@@ -67,13 +67,13 @@ FROM u
 WHERE n > 1 AND codes <= 32768
 GROUP BY "entity_id") AS r
 UNION ALL
-SELECT %(p0)s::text AS d_column, "entity_id", count(*) AS d_nonzero, sum(1::float8 / (1::int8 << "rank")) AS d_harmonic
-FROM (SELECT "entity_id", "reg", max(c & 63) AS "rank"
-FROM (SELECT "entity_id", c >> 6 AS "reg", c
+SELECT %(p0)s::text AS d_column, "entity_id", count(*) AS d_nonzero, sum(power(2::float8, -"rank")) AS d_harmonic
+FROM (SELECT "entity_id", "reg", max("rank") AS "rank"
+FROM (SELECT "entity_id", c >> 6 AS "reg", c & 63 AS "rank"
 FROM u
 CROSS JOIN LATERAL unnest(sketch) AS c
-WHERE n > 1 AND codes > 32768) AS big
-GROUP BY "entity_id", "reg") AS g
+WHERE n > 1 AND codes > 32768) AS u
+GROUP BY "entity_id", "reg") AS r
 GROUP BY "entity_id");
 -- params: {"e0": "2026-02-17T00:00:00+00:00", "e1": "2026-03-15T00:00:00+00:00", "e2": "2026-05-14T00:00:00+00:00", "e3": "2026-05-17T00:00:00+00:00", "e4": "2026-05-17T13:27:41+00:00", "entities": ["<page entity ids>"], "org": "<org>", "p0": "conversation_id", "s0": "2026-02-16T13:27:41+00:00", "s1": "2026-02-17T00:00:00+00:00", "s2": "2026-03-15T00:00:00+00:00", "s3": "2026-05-14T00:00:00+00:00", "s4": "2026-05-17T00:00:00+00:00"}
 
